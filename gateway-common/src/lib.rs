@@ -1,0 +1,335 @@
+//! Types shared by Officegate's kernel programs (`gateway-ebpf`) and its daemon (`gateway`).
+//!
+//! Everything that crosses the kernel/user boundary is defined here once: map names, map
+//! keys and values, drop-reason and statistic codes. Keys and values are `#[repr(C)]` with
+//! no implicit padding (explicit `_pad` fields exist only for that), so that the kernel's
+//! hash of a key never depends on uninitialised bytes.
+//!
+//! Codes are never renumbered: a retired code keeps its number and its slot stays unused.
+#![no_std]
+
+/// Names of the pinned maps. They are the ELF symbol names of the maps in `gateway-ebpf`
+/// and the file names under the pin directory. The `_V1` era is implicit: a change of a
+/// key or value layout must give the map a new name, or a restarted daemon would reuse an
+/// old pinned map with the wrong layout.
+pub mod maps {
+    pub const PCS_V4: &str = "OG_PCS4";
+    pub const PCS_V6: &str = "OG_PCS6";
+    pub const PC_STATS: &str = "OG_PCSTATS";
+    pub const CONFIG: &str = "OG_CONFIG";
+    pub const FLOWS_V4: &str = "OG_FLOWS4";
+    pub const FLOWS_V6: &str = "OG_FLOWS6";
+    pub const BLOCK_V4: &str = "OG_BLOCK4";
+    pub const BLOCK_V6: &str = "OG_BLOCK6";
+    pub const BLOCK_CIDR_V4: &str = "OG_BCIDR4";
+    pub const BLOCK_CIDR_V6: &str = "OG_BCIDR6";
+    pub const GW_ADDR_V4: &str = "OG_GWADDR4";
+    pub const GW_ADDR_V6: &str = "OG_GWADDR6";
+    pub const GROUPS: &str = "OG_GROUPS";
+    pub const SLOT_ALLOC: &str = "OG_SLOTALLOC";
+    pub const DROPS: &str = "OG_DROPS";
+    pub const STATS: &str = "OG_STATS";
+
+    /// Every pinned map, for tools that list or remove them.
+    pub const ALL: [&str; 16] = [
+        PCS_V4,
+        PCS_V6,
+        PC_STATS,
+        CONFIG,
+        FLOWS_V4,
+        FLOWS_V6,
+        BLOCK_V4,
+        BLOCK_V6,
+        BLOCK_CIDR_V4,
+        BLOCK_CIDR_V6,
+        GW_ADDR_V4,
+        GW_ADDR_V6,
+        GROUPS,
+        SLOT_ALLOC,
+        DROPS,
+        STATS,
+    ];
+}
+
+/// Program names (the functions in `gateway-ebpf`).
+pub mod programs {
+    /// XDP on the LAN interface: sees what PCs send (uploads).
+    pub const LAN_INGRESS: &str = "og_lan_ingress";
+    /// TC (TCX) on the LAN interface's egress: sees what PCs receive (downloads), after
+    /// NAT has been undone, so the destination is the PC's own address.
+    pub const LAN_EGRESS: &str = "og_lan_egress";
+}
+
+/// Capacities. Exact-address blocklists are hash maps because a hash lookup costs the
+/// same at 1M entries as at 10 (~40 ns); ranges go to a small LPM trie, whose lookup
+/// grows with its size (~130 ns at 1k entries, ~1 µs at 1M).
+pub mod capacity {
+    /// Blocked IPv4 addresses (2^20 ≥ 1,000,000; the kernel rounds buckets to 2^n anyway).
+    pub const BLOCK_V4: u32 = 1 << 20;
+    pub const BLOCK_V6: u32 = 1 << 18;
+    pub const BLOCK_CIDR: u32 = 16_384;
+    /// PC addresses (a PC has one entry per address: IPv4, global IPv6, link-local).
+    pub const PCS: u32 = 65_536;
+    /// Counter slots. Slot 0 collects traffic of addresses that found no free slot.
+    pub const PC_SLOTS: u32 = 65_536;
+    /// Slots `[1, LEARNED_SLOT_BASE)` are given by the daemon to PCs it knows from its
+    /// configuration; slots `[LEARNED_SLOT_BASE, PC_SLOTS)` are taken by the kernel for
+    /// addresses it sees first. Two ranges, so neither side ever races the other for one.
+    pub const LEARNED_SLOT_BASE: u32 = 16_384;
+    pub const FLOWS_V4: u32 = 131_072;
+    pub const FLOWS_V6: u32 = 65_536;
+    pub const GATEWAY_ADDRS: u32 = 64;
+    /// Policy groups. A blocked address carries a bit mask of the groups it is blocked
+    /// for, so one lookup answers for every group.
+    pub const GROUPS: u32 = 64;
+}
+
+/// The slot that collects traffic no other slot could take.
+pub const UNATTRIBUTED_SLOT: u32 = 0;
+
+/// Why a packet was dropped. Index into the `DROPS` per-CPU array.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not dropped. Kept as code 0 so a zeroed flow entry means "pass".
+    None = 0,
+    /// The remote address is in the exact blocklist for the PC's group.
+    BlockedAddress = 1,
+    /// The remote address is inside a blocked range for the PC's group.
+    BlockedRange = 2,
+    /// The PC is blocked entirely (by hand or by schedule).
+    PcBlocked = 3,
+    /// The PC is over its traffic limit.
+    PcOverQuota = 4,
+    /// A header claimed more bytes than the frame holds, or made no sense.
+    Malformed = 5,
+}
+
+impl DropReason {
+    /// Size of the `DROPS` array; room for codes not yet defined.
+    pub const SLOTS: u32 = 16;
+    pub const ALL: [DropReason; 6] = [
+        DropReason::None,
+        DropReason::BlockedAddress,
+        DropReason::BlockedRange,
+        DropReason::PcBlocked,
+        DropReason::PcOverQuota,
+        DropReason::Malformed,
+    ];
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| *r as u8 == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::None => "none",
+            DropReason::BlockedAddress => "blocked_address",
+            DropReason::BlockedRange => "blocked_range",
+            DropReason::PcBlocked => "pc_blocked",
+            DropReason::PcOverQuota => "pc_over_quota",
+            DropReason::Malformed => "malformed",
+        }
+    }
+}
+
+/// Datapath events worth counting. Index into the `STATS` per-CPU array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// Frames that are neither IPv4, IPv6 nor ARP (passed, uncounted per PC).
+    NonIp = 0,
+    /// A new PC address found no free counter slot and was counted in slot 0.
+    SlotsExhausted = 1,
+    /// Packets that had to evaluate policy (first packet of a flow on a CPU, or after a
+    /// policy change). The rest took the flow cache.
+    FlowMiss = 2,
+    /// IPv4 fragments after the first (no ports; counted on a port-0 flow).
+    Fragment = 3,
+    /// Frames carrying one or two VLAN tags.
+    Vlan = 4,
+    /// ARP frames attributed to a PC.
+    Arp = 5,
+    /// Multicast/broadcast IP destinations on egress, which belong to no single PC.
+    EgressMulticast = 6,
+}
+
+impl Stat {
+    pub const SLOTS: u32 = 16;
+    pub const ALL: [Stat; 7] = [
+        Stat::NonIp,
+        Stat::SlotsExhausted,
+        Stat::FlowMiss,
+        Stat::Fragment,
+        Stat::Vlan,
+        Stat::Arp,
+        Stat::EgressMulticast,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::NonIp => "non_ip",
+            Stat::SlotsExhausted => "slots_exhausted",
+            Stat::FlowMiss => "flow_miss",
+            Stat::Fragment => "fragment",
+            Stat::Vlan => "vlan",
+            Stat::Arp => "arp",
+            Stat::EgressMulticast => "egress_multicast",
+        }
+    }
+}
+
+/// What a PC may do. Set by the daemon (policy, quotas, manual blocks).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcState {
+    Allowed = 0,
+    /// Blocked entirely: only traffic to the gateway itself passes.
+    Blocked = 1,
+    /// Over its traffic limit: only traffic to the gateway itself passes.
+    OverQuota = 2,
+}
+
+impl PcState {
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(PcState::Allowed),
+            1 => Some(PcState::Blocked),
+            2 => Some(PcState::OverQuota),
+            _ => None,
+        }
+    }
+}
+
+/// The group a PC belongs to when nobody said otherwise.
+pub const DEFAULT_GROUP: u8 = 0;
+
+/// Value of `PCS_V4` / `PCS_V6`, keyed by the PC's address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcInfo {
+    /// Index into `PC_STATS`. Never changes once the entry exists.
+    pub slot: u32,
+    /// Source MAC of the last frame that created or refreshed the entry (zero if unseen).
+    pub mac: [u8; 6],
+    /// Policy group, `< capacity::GROUPS`.
+    pub group: u8,
+    /// A `PcState` code.
+    pub state: u8,
+}
+
+/// Traffic of one PC address (value of the per-CPU `PC_STATS` array), or of one flow.
+/// Bytes are whole frames as the program sees them (Ethernet header included).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Passed from the PC (upload).
+    pub up_packets: u64,
+    pub up_bytes: u64,
+    /// Passed to the PC (download).
+    pub down_packets: u64,
+    pub down_bytes: u64,
+    /// Dropped, either direction.
+    pub dropped_packets: u64,
+    pub dropped_bytes: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.up_packets += other.up_packets;
+        self.up_bytes += other.up_bytes;
+        self.down_packets += other.down_packets;
+        self.down_bytes += other.down_bytes;
+        self.dropped_packets += other.dropped_packets;
+        self.dropped_bytes += other.dropped_bytes;
+    }
+}
+
+/// Key of `FLOWS_V4`: one PC talking to one remote endpoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKeyV4 {
+    /// Network byte order, as on the wire.
+    pub pc: u32,
+    pub remote: u32,
+    /// Host byte order; 0 for protocols without ports and for non-first fragments.
+    pub remote_port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    pub _pad: u8,
+}
+
+/// Key of `FLOWS_V6`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKeyV6 {
+    pub pc: [u8; 16],
+    pub remote: [u8; 16],
+    pub remote_port: u16,
+    pub proto: u8,
+    pub _pad: u8,
+}
+
+/// Value of the flow maps (per CPU). Besides the counters it caches the policy verdict,
+/// so a packet of a known flow costs one lookup instead of three (PC, blocklist, range).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowValue {
+    pub counters: Counters,
+    /// The PC's counter slot, cached from its `PcInfo`.
+    pub pc_slot: u32,
+    /// `Config::generation` when `verdict` was computed; 0 means never.
+    pub generation: u32,
+    /// A `DropReason` code; 0 passes.
+    pub verdict: u8,
+    pub _pad: [u8; 7],
+}
+
+/// Index 0 of the `CONFIG` array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Bumped by the daemon after every change of PCs, groups, states or blocklists, so
+    /// that cached flow verdicts are recomputed. Starts at 1.
+    pub generation: u32,
+    pub _reserved: u32,
+}
+
+/// Value of the `GROUPS` array, indexed by group id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// `GROUP_HAS_RANGES_*` bits: skip the range trie for groups that have no ranges.
+    pub flags: u32,
+}
+
+pub const GROUP_HAS_RANGES_V4: u32 = 1;
+pub const GROUP_HAS_RANGES_V6: u32 = 2;
+
+/// Bit of a group in a blocklist value.
+#[inline(always)]
+pub const fn group_bit(group: u8) -> u64 {
+    1u64 << (group as u32 & 63)
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are repr(C), Copy, contain only integers and byte arrays, and
+    // have no implicit padding (checked by the size assertions below).
+    unsafe impl aya::Pod for PcInfo {}
+    unsafe impl aya::Pod for Counters {}
+    unsafe impl aya::Pod for FlowKeyV4 {}
+    unsafe impl aya::Pod for FlowKeyV6 {}
+    unsafe impl aya::Pod for FlowValue {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for GroupInfo {}
+}
+
+// No implicit padding anywhere: a size that is not the sum of the fields fails the build.
+const _: () = assert!(core::mem::size_of::<PcInfo>() == 12);
+const _: () = assert!(core::mem::size_of::<Counters>() == 48);
+const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 12);
+const _: () = assert!(core::mem::size_of::<FlowKeyV6>() == 36);
+const _: () = assert!(core::mem::size_of::<FlowValue>() == 64);
+const _: () = assert!(core::mem::size_of::<Config>() == 8);

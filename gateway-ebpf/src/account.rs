@@ -1,0 +1,277 @@
+//! Counting and policy: find the flow, evaluate the PC's policy when the flow's cached
+//! verdict is stale, count the packet on the flow and on the PC, return the verdict.
+//!
+//! The same code serves both directions: on LAN ingress the PC is the source, on LAN
+//! egress the destination (NAT has already been undone there).
+
+use aya_ebpf::bindings::BPF_NOEXIST;
+use gateway_common::{
+    Counters, DEFAULT_GROUP, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
+    GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, UNATTRIBUTED_SLOT, capacity, group_bit,
+};
+use aya_ebpf::maps::lpm_trie::Key;
+
+use crate::maps::{
+    Addr6, BLOCK_CIDR_V4, BLOCK_CIDR_V6, BLOCK_V4, BLOCK_V6, CONFIG, FLOWS_V4, FLOWS_V6,
+    GROUPS, GW_ADDR_V4, GW_ADDR_V6, PC_STATS, PCS_V4, PCS_V6, SLOT_ALLOC, bump, count_drop,
+};
+
+/// Set at load time (`EbpfLoader::override_global`). 0 makes every packet evaluate policy
+/// as if its flow were new: the benchmark's "no flow cache" figure.
+#[unsafe(no_mangle)]
+static FLOW_CACHE: u8 = 1;
+
+/// Set at load time: the number of possible CPUs, for slot allocation.
+#[unsafe(no_mangle)]
+static NUM_CPUS: u32 = 1;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// From the PC (LAN ingress).
+    Up,
+    /// To the PC (LAN egress).
+    Down,
+}
+
+/// One packet as the accounting sees it.
+pub struct Pkt {
+    pub dir: Dir,
+    pub packets: u64,
+    pub bytes: u64,
+    /// The PC's MAC on this frame (source on ingress, destination on egress).
+    pub pc_mac: [u8; 6],
+}
+
+#[inline(always)]
+fn flow_cache_enabled() -> bool {
+    // SAFETY: read of a load-time constant; volatile so the compiler keeps the load the
+    // loader patches instead of folding the initial value.
+    unsafe { core::ptr::read_volatile(&FLOW_CACHE) != 0 }
+}
+
+#[inline(always)]
+fn generation() -> u32 {
+    match CONFIG.get(0) {
+        Some(c) => c.generation,
+        None => 0,
+    }
+}
+
+#[inline(always)]
+fn add(c: &mut Counters, pkt: &Pkt, verdict: u8) {
+    if verdict != DropReason::None as u8 {
+        c.dropped_packets += pkt.packets;
+        c.dropped_bytes += pkt.bytes;
+    } else if pkt.dir == Dir::Up {
+        c.up_packets += pkt.packets;
+        c.up_bytes += pkt.bytes;
+    } else {
+        c.down_packets += pkt.packets;
+        c.down_bytes += pkt.bytes;
+    }
+}
+
+/// Counts a packet that is not part of a flow (ARP, or an address with no PC) on a slot.
+#[inline(always)]
+pub fn count_slot(slot: u32, pkt: &Pkt) {
+    if let Some(c) = PC_STATS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU value; only this CPU touches it while the program runs.
+        unsafe { add(&mut *c, pkt, DropReason::None as u8) };
+    }
+}
+
+/// A PC's entry, created on first sight with a slot from the kernel's range.
+#[inline(always)]
+pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, mac: [u8; 6]) -> PcInfo {
+    if let Some(p) = pcs.get_ptr_mut(addr) {
+        // SAFETY: the entry lives in a preallocated hash map; a concurrent delete by the
+        // daemon at worst makes us read a recycled entry once.
+        unsafe {
+            if (*p).mac == [0; 6] && mac != [0; 6] {
+                (*p).mac = mac;
+            }
+            return *p;
+        }
+    }
+    let slot = alloc_slot();
+    let info = PcInfo { slot, mac, group: DEFAULT_GROUP, state: PcState::Allowed as u8 };
+    if pcs.insert(addr, &info, BPF_NOEXIST as u64).is_err() {
+        // Another CPU (or the daemon) created it first: theirs wins, our slot is wasted.
+        if let Some(p) = pcs.get_ptr(addr) {
+            // SAFETY: as above.
+            return unsafe { *p };
+        }
+    }
+    info
+}
+
+/// Hands out a counter slot from the kernel's range without atomics: each CPU owns the
+/// slots `LEARNED_SLOT_BASE + k * NUM_CPUS + cpu` and counts its own `k` in a per-CPU
+/// array (pinned, so a restart continues where it stopped instead of reusing slots).
+#[inline(always)]
+fn alloc_slot() -> u32 {
+    // SAFETY: plain helper call, and reads of load-time constants.
+    let cpu = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
+    let ncpus = unsafe { core::ptr::read_volatile(&NUM_CPUS) }.max(1);
+    let Some(k) = SLOT_ALLOC.get_ptr_mut(0) else {
+        return UNATTRIBUTED_SLOT;
+    };
+    // SAFETY: per-CPU value.
+    let k = unsafe {
+        let k_now = *k;
+        *k = k_now + 1;
+        k_now
+    };
+    let slot = capacity::LEARNED_SLOT_BASE as u64 + k as u64 * ncpus as u64 + cpu as u64;
+    if slot >= capacity::PC_SLOTS as u64 {
+        bump(Stat::SlotsExhausted);
+        return UNATTRIBUTED_SLOT;
+    }
+    slot as u32
+}
+
+#[inline(always)]
+fn group_has(group: u8, flag: u32) -> bool {
+    match GROUPS.get(group as u32) {
+        Some(g) => g.flags & flag != 0,
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn state_verdict(info: &PcInfo) -> u8 {
+    if info.state == PcState::Blocked as u8 {
+        DropReason::PcBlocked as u8
+    } else if info.state == PcState::OverQuota as u8 {
+        DropReason::PcOverQuota as u8
+    } else {
+        DropReason::None as u8
+    }
+}
+
+#[inline(always)]
+fn verdict_v4(info: &PcInfo, remote: u32) -> u8 {
+    let mut v = state_verdict(info);
+    if v == DropReason::None as u8 {
+        // SAFETY: value read by copy, no reference kept.
+        if let Some(mask) = unsafe { BLOCK_V4.get(&remote) } {
+            if *mask & group_bit(info.group) != 0 {
+                v = DropReason::BlockedAddress as u8;
+            }
+        }
+    }
+    if v == DropReason::None as u8 && group_has(info.group, GROUP_HAS_RANGES_V4) {
+        if let Some(mask) = BLOCK_CIDR_V4.get(Key::new(32, remote)) {
+            if *mask & group_bit(info.group) != 0 {
+                v = DropReason::BlockedRange as u8;
+            }
+        }
+    }
+    // Only a drop pays for this check: traffic to the gateway itself always passes.
+    // SAFETY: as above.
+    if v != DropReason::None as u8 && unsafe { GW_ADDR_V4.get(&remote) }.is_some() {
+        v = DropReason::None as u8;
+    }
+    v
+}
+
+#[inline(always)]
+fn verdict_v6(info: &PcInfo, remote: &Addr6) -> u8 {
+    let mut v = state_verdict(info);
+    if v == DropReason::None as u8 {
+        // SAFETY: value read by copy.
+        if let Some(mask) = unsafe { BLOCK_V6.get(remote) } {
+            if *mask & group_bit(info.group) != 0 {
+                v = DropReason::BlockedAddress as u8;
+            }
+        }
+    }
+    if v == DropReason::None as u8 && group_has(info.group, GROUP_HAS_RANGES_V6) {
+        if let Some(mask) = BLOCK_CIDR_V6.get(Key::new(128, *remote)) {
+            if *mask & group_bit(info.group) != 0 {
+                v = DropReason::BlockedRange as u8;
+            }
+        }
+    }
+    // SAFETY: as above.
+    if v != DropReason::None as u8 && unsafe { GW_ADDR_V6.get(remote) }.is_some() {
+        v = DropReason::None as u8;
+    }
+    v
+}
+
+/// Counts one IPv4 packet and returns its verdict (a `DropReason` code; 0 passes).
+#[inline(always)]
+pub fn ipv4(key: &FlowKeyV4, pkt: &Pkt) -> u8 {
+    let gen_now = generation();
+    if let Some(f) = FLOWS_V4.get_ptr_mut(key) {
+        // SAFETY: per-CPU value, this CPU's copy only.
+        let f = unsafe { &mut *f };
+        // Generation 0 is "never evaluated": the zeroed copy another CPU left.
+        if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
+            bump(Stat::FlowMiss);
+            let info = pc_entry(&PCS_V4, &key.pc, pkt.pc_mac);
+            f.verdict = verdict_v4(&info, key.remote);
+            f.pc_slot = info.slot;
+            f.generation = gen_now;
+        }
+        return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
+    }
+    bump(Stat::FlowMiss);
+    let info = pc_entry(&PCS_V4, &key.pc, pkt.pc_mac);
+    let verdict = verdict_v4(&info, key.remote);
+    new_flow(info.slot, verdict, gen_now, pkt, |v| {
+        let _ = FLOWS_V4.insert(key, v, 0);
+    })
+}
+
+/// Counts one IPv6 packet and returns its verdict.
+#[inline(always)]
+pub fn ipv6(key: &FlowKeyV6, pkt: &Pkt) -> u8 {
+    let gen_now = generation();
+    if let Some(f) = FLOWS_V6.get_ptr_mut(key) {
+        // SAFETY: per-CPU value, this CPU's copy only.
+        let f = unsafe { &mut *f };
+        // Generation 0 is "never evaluated": the zeroed copy another CPU left.
+        if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
+            bump(Stat::FlowMiss);
+            let info = pc_entry(&PCS_V6, &key.pc, pkt.pc_mac);
+            f.verdict = verdict_v6(&info, &key.remote);
+            f.pc_slot = info.slot;
+            f.generation = gen_now;
+        }
+        return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
+    }
+    bump(Stat::FlowMiss);
+    let info = pc_entry(&PCS_V6, &key.pc, pkt.pc_mac);
+    let verdict = verdict_v6(&info, &key.remote);
+    new_flow(info.slot, verdict, gen_now, pkt, |v| {
+        let _ = FLOWS_V6.insert(key, v, 0);
+    })
+}
+
+#[inline(always)]
+fn finish(flow: &mut Counters, slot: u32, verdict: u8, pkt: &Pkt) -> u8 {
+    add(flow, pkt, verdict);
+    if let Some(c) = PC_STATS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU value.
+        unsafe { add(&mut *c, pkt, verdict) };
+    }
+    if verdict != DropReason::None as u8 {
+        count_drop(verdict);
+    }
+    verdict
+}
+
+/// A flow's first packet: the new entry is inserted with this packet already counted, so
+/// there is no second lookup. If the insert fails (it can't for an LRU map short of
+/// memory pressure) the PC's counters still get the packet.
+#[inline(always)]
+fn new_flow(slot: u32, verdict: u8, gen_now: u32, pkt: &Pkt, insert: impl FnOnce(&FlowValue)) -> u8 {
+    let mut v = FlowValue { pc_slot: slot, generation: gen_now, verdict, ..FlowValue::default() };
+    let mut flow = Counters::default();
+    let verdict = finish(&mut flow, slot, verdict, pkt);
+    v.counters = flow;
+    insert(&v);
+    verdict
+}

@@ -1,0 +1,134 @@
+//! Officegate's kernel programs.
+//!
+//! - `og_lan_ingress` (XDP, LAN interface): every frame a PC sends. Counts it on the PC
+//!   and on its flow, and drops it when the PC's policy says so.
+//! - `og_lan_egress` (TC/TCX egress, LAN interface): every frame a PC receives, after NAT
+//!   was undone. Same accounting, the PC being the destination.
+//!
+//! Both are thin wrappers over `try_…` functions; the only error is a malformed frame,
+//! which is counted and dropped (the kernel's own stack would drop it too).
+#![no_std]
+#![no_main]
+
+mod account;
+mod maps;
+mod parse;
+
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_SHOT, xdp_action},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
+use gateway_common::{DropReason, FlowKeyV4, FlowKeyV6, Stat, UNATTRIBUTED_SLOT};
+
+use account::{Dir, Pkt};
+use parse::{Malformed, Net};
+
+#[xdp]
+pub fn og_lan_ingress(ctx: XdpContext) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    match handle(ctx.data(), ctx.data_end(), Dir::Up, 1, len) {
+        Ok(0) => xdp_action::XDP_PASS,
+        Ok(_) => xdp_action::XDP_DROP,
+        Err(Malformed) => {
+            maps::count_drop(DropReason::Malformed as u8);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[classifier]
+pub fn og_lan_egress(ctx: TcContext) -> i32 {
+    // SAFETY: the context pointer is valid for the program's run.
+    let skb = unsafe { &*ctx.skb.skb };
+    // A GSO packet stands for several on the wire; count what the wire will carry.
+    let packets = if skb.gso_segs > 1 { skb.gso_segs as u64 } else { 1 };
+    let len = skb.len as u64;
+    // Headers may sit outside the linear part of the skb; pull them in once. The pull
+    // invalidates every packet pointer, so data/data_end are read again after it.
+    let linear = ctx.data_end() - ctx.data();
+    if linear < 128 && (skb.len as usize) > linear {
+        let want = if skb.len < 128 { skb.len } else { 128 };
+        let _ = ctx.pull_data(want);
+    }
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    match handle(data, data_end, Dir::Down, packets, len) {
+        Ok(0) => TC_ACT_OK,
+        Ok(_) => TC_ACT_SHOT,
+        Err(Malformed) => {
+            maps::count_drop(DropReason::Malformed as u8);
+            TC_ACT_SHOT
+        }
+    }
+}
+
+/// Returns a `DropReason` code (0 passes).
+#[inline(always)]
+fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Result<u8, Malformed> {
+    let frame = parse::parse(start, end)?;
+    let up = dir == Dir::Up;
+    let pkt = Pkt { dir, packets, bytes, pc_mac: if up { frame.src_mac } else { frame.dst_mac } };
+    let ports = &frame.ports;
+    let remote_port = if up { ports.dst } else { ports.src };
+    match frame.net {
+        Net::V4 { src, dst } => {
+            let (pc, remote) = if up { (src, dst) } else { (dst, src) };
+            // 0.0.0.0 (DHCP) belongs to no PC; on egress, multicast and broadcast neither.
+            if pc == 0 || (!up && is_multicast_v4(pc)) {
+                return Ok(no_pc(up, &pkt));
+            }
+            let key = FlowKeyV4 { pc, remote, remote_port, proto: ports.proto, _pad: 0 };
+            Ok(account::ipv4(&key, &pkt))
+        }
+        Net::V6 { src, dst } => {
+            let (pc, remote) = if up { (src, dst) } else { (dst, src) };
+            if pc == [0; 16] || (!up && pc[0] == 0xff) {
+                return Ok(no_pc(up, &pkt));
+            }
+            let key = FlowKeyV6 { pc, remote, remote_port, proto: ports.proto, _pad: 0 };
+            Ok(account::ipv6(&key, &pkt))
+        }
+        Net::Arp { sender, target } => {
+            // ARP is never dropped: a blocked PC must still reach the gateway.
+            maps::bump(Stat::Arp);
+            let pc = if up { sender } else { target };
+            // An ARP probe's sender is 0.0.0.0: nobody's yet.
+            let slot = if pc == 0 {
+                UNATTRIBUTED_SLOT
+            } else {
+                account::pc_entry(&maps::PCS_V4, &pc, pkt.pc_mac).slot
+            };
+            account::count_slot(slot, &pkt);
+            Ok(0)
+        }
+        Net::Other => {
+            maps::bump(Stat::NonIp);
+            Ok(0)
+        }
+    }
+}
+
+#[inline(always)]
+fn no_pc(up: bool, pkt: &Pkt) -> u8 {
+    if !up {
+        maps::bump(Stat::EgressMulticast);
+    }
+    account::count_slot(UNATTRIBUTED_SLOT, pkt);
+    0
+}
+
+#[inline(always)]
+fn is_multicast_v4(addr: u32) -> bool {
+    let b = addr.to_ne_bytes();
+    b[0] & 0xf0 == 0xe0 || b == [255, 255, 255, 255]
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

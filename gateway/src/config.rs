@@ -1,0 +1,267 @@
+//! The daemon's configuration file (TOML). Unknown fields are rejected everywhere, every
+//! field's default is stated on it, and `version` exists from day one so the format can
+//! change without guessing.
+//!
+//! This file holds the datapath settings and, until the policy engine lands, the static
+//! groups, PCs and blocked addresses that drive the datapath's per-group sets.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use gateway_common::{PcState, capacity, group_bit};
+use serde::Deserialize;
+
+use crate::datapath::AttachMode;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Parse { path: PathBuf, line: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version. Required; only `1` exists.
+    pub version: u32,
+    pub datapath: DatapathConfig,
+    /// Policy groups; group ids are 1.. in file order (0 is the default group of PCs
+    /// nobody configured). Default: none.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    /// Known PCs. Default: none (PCs are still counted, by address, as they appear).
+    #[serde(default)]
+    pub pcs: Vec<PcConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatapathConfig {
+    /// The interface towards the office LAN. Required.
+    pub lan_interface: String,
+    /// `native`, `generic` or `auto`. Default: `auto`.
+    #[serde(default = "default_mode")]
+    pub xdp_mode: AttachMode,
+    /// bpffs directory where maps are pinned. Default: `/sys/fs/bpf/officegate`.
+    #[serde(default = "default_pin_dir")]
+    pub pin_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Unique name. Required.
+    pub name: String,
+    /// Addresses (`203.0.113.7`) and ranges (`198.51.100.0/24`) this group may not reach.
+    /// Default: none.
+    #[serde(default)]
+    pub block: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcConfig {
+    /// Unique name. Required.
+    pub name: String,
+    /// The PC's addresses (IPv4 and IPv6). Required, at least one.
+    pub addresses: Vec<IpAddr>,
+    /// Name of its group. Default: the default group (no restrictions).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `allowed` or `blocked`. Default: `allowed`.
+    #[serde(default)]
+    pub state: PcStateConfig,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PcStateConfig {
+    #[default]
+    Allowed,
+    Blocked,
+}
+
+fn default_mode() -> AttachMode {
+    AttachMode::Auto
+}
+
+fn default_pin_dir() -> PathBuf {
+    PathBuf::from("/sys/fs/bpf/officegate")
+}
+
+/// What the datapath must hold, computed from a valid config.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DatapathPlan {
+    /// (address or range, prefix length) → mask of groups it is blocked for.
+    pub blocked: BTreeMap<(IpAddr, u8), u64>,
+    /// PC address → (group id, state).
+    pub pcs: BTreeMap<IpAddr, (u8, PcState)>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0),
+            message: e.message().to_string(),
+        })?;
+        config.plan().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// Validates cross-references and computes the datapath's sets.
+    pub fn plan(&self) -> Result<DatapathPlan, String> {
+        if self.version != VERSION {
+            return Err(format!("version {} is not supported (expected {VERSION})", self.version));
+        }
+        if self.groups.len() >= capacity::GROUPS as usize {
+            return Err(format!("{} groups; at most {}", self.groups.len(), capacity::GROUPS - 1));
+        }
+        let mut ids = HashMap::new();
+        let mut plan = DatapathPlan::default();
+        for (i, g) in self.groups.iter().enumerate() {
+            let id = (i + 1) as u8;
+            if ids.insert(g.name.as_str(), id).is_some() {
+                return Err(format!("group `{}` is defined twice", g.name));
+            }
+            for entry in &g.block {
+                let (addr, prefix) = parse_net(entry)
+                    .map_err(|e| format!("group `{}`: blocked entry `{entry}`: {e}", g.name))?;
+                *plan.blocked.entry((addr, prefix)).or_insert(0) |= group_bit(id);
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for pc in &self.pcs {
+            if !names.insert(pc.name.as_str()) {
+                return Err(format!("PC `{}` is defined twice", pc.name));
+            }
+            if pc.addresses.is_empty() {
+                return Err(format!("PC `{}` has no address", pc.name));
+            }
+            let group = match &pc.group {
+                None => gateway_common::DEFAULT_GROUP,
+                Some(name) => *ids
+                    .get(name.as_str())
+                    .ok_or_else(|| format!("PC `{}`: unknown group `{name}`", pc.name))?,
+            };
+            let state = match pc.state {
+                PcStateConfig::Allowed => PcState::Allowed,
+                PcStateConfig::Blocked => PcState::Blocked,
+            };
+            for a in &pc.addresses {
+                if plan.pcs.insert(*a, (group, state)).is_some() {
+                    return Err(format!("address {a} belongs to two PCs"));
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// `a.b.c.d`, `a.b.c.d/n`, `x::y`, `x::y/n`, with host bits required to be zero.
+pub fn parse_net(s: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr.trim().parse().map_err(|_| "not an IP address".to_string())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.trim().parse::<u8>().map_err(|_| "bad prefix length".to_string())?,
+        None => max,
+    };
+    if prefix > max || prefix == 0 {
+        return Err(format!("prefix length must be 1..={max}"));
+    }
+    let host_bits_zero = match addr {
+        IpAddr::V4(a) => prefix == 32 || u32::from(a) & (u32::MAX >> prefix) == 0,
+        IpAddr::V6(a) => prefix == 128 || u128::from(a) & (u128::MAX >> prefix) == 0,
+    };
+    if !host_bits_zero {
+        return Err("host bits are set beyond the prefix".to_string());
+    }
+    Ok((addr, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../policies/officegate.toml");
+
+    #[test]
+    fn example_config_loads() {
+        let c = Config::parse(Path::new("officegate.toml"), EXAMPLE).expect("example is valid");
+        let plan = c.plan().unwrap();
+        assert!(!plan.blocked.is_empty());
+        assert!(!plan.pcs.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_everywhere() {
+        // Inject an unknown key into each table of the example; each must fail.
+        for table in ["", "[datapath]", "[[groups]]", "[[pcs]]"] {
+            let text = if table.is_empty() {
+                format!("bogus = 1\n{EXAMPLE}")
+            } else {
+                EXAMPLE.replacen(table, &format!("{table}\nbogus = 1"), 1)
+            };
+            let err = Config::parse(Path::new("x.toml"), &text).expect_err(table);
+            assert!(err.to_string().contains("bogus"), "{table}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "version = 1\n[datapath]\nlan_interface = 5\n";
+        let err = Config::parse(Path::new("x.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn nets() {
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().1, 8);
+        assert_eq!(parse_net("203.0.113.7").unwrap().1, 32);
+        assert_eq!(parse_net("2001:db8::/32").unwrap().1, 32);
+        assert!(parse_net("10.0.0.1/8").is_err());
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("nope").is_err());
+    }
+
+    #[test]
+    fn masks_combine_groups() {
+        let text = r#"
+version = 1
+[datapath]
+lan_interface = "lan0"
+[[groups]]
+name = "a"
+block = ["203.0.113.7"]
+[[groups]]
+name = "b"
+block = ["203.0.113.7", "198.51.100.0/24"]
+"#;
+        let plan = Config::parse(Path::new("x"), text).unwrap().plan().unwrap();
+        let a: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(plan.blocked[&(a, 32)], 0b110);
+    }
+}

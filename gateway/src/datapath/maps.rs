@@ -1,0 +1,323 @@
+//! Typed handles on the pinned maps, opened by path. The daemon, the CLI and the tests all
+//! go through this one type, whether or not they loaded the programs themselves.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    net::IpAddr,
+    path::Path,
+};
+
+use aya::maps::{
+    Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, lpm_trie::Key,
+    lpm_trie::LpmTrie,
+};
+use gateway_common::{
+    Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
+    GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, capacity, maps as names,
+};
+
+use super::DatapathError;
+
+type Addr6 = [u8; 16];
+
+/// The kernel's key for an IPv4 address: its four bytes as they are on the wire.
+pub fn v4_key(a: std::net::Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(a.octets())
+}
+
+fn v4_from_key(k: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(k.to_ne_bytes())
+}
+
+/// One PC address as the datapath knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcEntry {
+    pub addr: IpAddr,
+    pub info: PcInfo,
+    pub counters: Counters,
+}
+
+/// One flow with its counters summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowEntry {
+    pub pc: IpAddr,
+    pub remote: IpAddr,
+    pub proto: u8,
+    pub remote_port: u16,
+    pub counters: Counters,
+}
+
+pub struct Maps {
+    pcs4: HashMap<MapData, u32, PcInfo>,
+    pcs6: HashMap<MapData, Addr6, PcInfo>,
+    pc_stats: PerCpuArray<MapData, Counters>,
+    config: Array<MapData, Config>,
+    flows4: PerCpuHashMap<MapData, FlowKeyV4, FlowValue>,
+    flows6: PerCpuHashMap<MapData, FlowKeyV6, FlowValue>,
+    block4: HashMap<MapData, u32, u64>,
+    block6: HashMap<MapData, Addr6, u64>,
+    cidr4: LpmTrie<MapData, u32, u64>,
+    cidr6: LpmTrie<MapData, Addr6, u64>,
+    gw4: HashMap<MapData, u32, u8>,
+    gw6: HashMap<MapData, Addr6, u8>,
+    groups: Array<MapData, GroupInfo>,
+    drops: PerCpuArray<MapData, u64>,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+fn open<T>(dir: &Path, name: &'static str, wrap: fn(MapData) -> Map) -> Result<T, DatapathError>
+where
+    T: TryFrom<Map, Error = aya::maps::MapError>,
+{
+    let data = MapData::from_pin(dir.join(name))
+        .map_err(|source| DatapathError::OpenMap { name, source })?;
+    T::try_from(wrap(data)).map_err(|source| DatapathError::OpenMap { name, source })
+}
+
+fn sum<T: aya::Pod>(values: &PerCpuValues<T>, mut f: impl FnMut(&T)) {
+    values.iter().for_each(&mut f);
+}
+
+impl Maps {
+    /// Opens every map pinned under `dir`.
+    pub fn open(dir: &Path) -> Result<Self, DatapathError> {
+        Ok(Self {
+            pcs4: open(dir, names::PCS_V4, Map::HashMap)?,
+            pcs6: open(dir, names::PCS_V6, Map::HashMap)?,
+            pc_stats: open(dir, names::PC_STATS, Map::PerCpuArray)?,
+            config: open(dir, names::CONFIG, Map::Array)?,
+            flows4: open(dir, names::FLOWS_V4, Map::PerCpuLruHashMap)?,
+            flows6: open(dir, names::FLOWS_V6, Map::PerCpuLruHashMap)?,
+            block4: open(dir, names::BLOCK_V4, Map::HashMap)?,
+            block6: open(dir, names::BLOCK_V6, Map::HashMap)?,
+            cidr4: open(dir, names::BLOCK_CIDR_V4, Map::LpmTrie)?,
+            cidr6: open(dir, names::BLOCK_CIDR_V6, Map::LpmTrie)?,
+            gw4: open(dir, names::GW_ADDR_V4, Map::HashMap)?,
+            gw6: open(dir, names::GW_ADDR_V6, Map::HashMap)?,
+            groups: open(dir, names::GROUPS, Map::Array)?,
+            drops: open(dir, names::DROPS, Map::PerCpuArray)?,
+            stats: open(dir, names::STATS, Map::PerCpuArray)?,
+        })
+    }
+
+    pub fn generation(&self) -> Result<u32, DatapathError> {
+        let c = self.config.get(&0, 0).map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+        Ok(c.generation)
+    }
+
+    /// Makes the kernel re-evaluate every flow's cached verdict. Call after any change of
+    /// PCs, groups or blocklists (the setters here do not, so a batch costs one bump).
+    pub fn bump_generation(&mut self) -> Result<u32, DatapathError> {
+        let mut c = self.config.get(&0, 0).map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+        // Skip 0: it means "never evaluated" to the kernel.
+        c.generation = c.generation.wrapping_add(1).max(1);
+        self.config
+            .set(0, c, 0)
+            .map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+        Ok(c.generation)
+    }
+
+    fn pc_info(&self, addr: IpAddr) -> Option<PcInfo> {
+        match addr {
+            IpAddr::V4(a) => self.pcs4.get(&v4_key(a), 0).ok(),
+            IpAddr::V6(a) => self.pcs6.get(&a.octets(), 0).ok(),
+        }
+    }
+
+    /// Slots of the daemon's range already in use (it keeps no state of its own: the
+    /// pinned map is the record, so a restart finds the same slots).
+    fn used_config_slots(&self) -> HashSet<u32> {
+        let v4 = self.pcs4.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
+        let v6 = self.pcs6.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
+        v4.chain(v6).filter(|s| *s != 0 && *s < capacity::LEARNED_SLOT_BASE).collect()
+    }
+
+    /// Declares a PC address with its group and state. An address the kernel already
+    /// learned keeps its slot, so its counters continue.
+    pub fn set_pc(&mut self, addr: IpAddr, group: u8, state: PcState) -> Result<(), DatapathError> {
+        if u32::from(group) >= capacity::GROUPS {
+            return Err(DatapathError::GroupOutOfRange { id: group.into(), max: capacity::GROUPS });
+        }
+        let info = match self.pc_info(addr) {
+            Some(mut info) => {
+                info.group = group;
+                info.state = state as u8;
+                info
+            }
+            None => {
+                let used = self.used_config_slots();
+                let slot = (1..capacity::LEARNED_SLOT_BASE)
+                    .find(|s| !used.contains(s))
+                    .ok_or(DatapathError::NoFreeSlot { max: capacity::LEARNED_SLOT_BASE - 1 })?;
+                // A recycled slot must start from zero, not from its last owner's totals.
+                self.zero_slot(slot)?;
+                PcInfo { slot, mac: [0; 6], group, state: state as u8 }
+            }
+        };
+        match addr {
+            IpAddr::V4(a) => self.pcs4.insert(v4_key(a), info, 0),
+            IpAddr::V6(a) => self.pcs6.insert(a.octets(), info, 0),
+        }
+        .map_err(|source| DatapathError::Map { name: names::PCS_V4, source })
+    }
+
+    fn zero_slot(&mut self, slot: u32) -> Result<(), DatapathError> {
+        let n = aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?;
+        let zeros = PerCpuValues::try_from(vec![Counters::default(); n])
+            .map_err(|e| DatapathError::Cpus(e.to_string()))?;
+        self.pc_stats
+            .set(slot, zeros, 0)
+            .map_err(|source| DatapathError::Map { name: names::PC_STATS, source })
+    }
+
+    /// Changes only the state of a known PC address. Returns false if it is unknown.
+    pub fn set_pc_state(&mut self, addr: IpAddr, state: PcState) -> Result<bool, DatapathError> {
+        let Some(info) = self.pc_info(addr) else { return Ok(false) };
+        self.set_pc(addr, info.group, state)?;
+        Ok(true)
+    }
+
+    fn counters(&self, slot: u32) -> Counters {
+        let mut total = Counters::default();
+        if let Ok(values) = self.pc_stats.get(&slot, 0) {
+            sum(&values, |c| total.add(c));
+        }
+        total
+    }
+
+    /// Every PC address with its counters, in address order.
+    pub fn pcs(&self) -> Vec<PcEntry> {
+        let v4 = self.pcs4.iter().filter_map(|r| r.ok()).map(|(k, i)| (IpAddr::V4(v4_from_key(k)), i));
+        let v6 = self.pcs6.iter().filter_map(|r| r.ok()).map(|(k, i)| (IpAddr::V6(k.into()), i));
+        let mut out: Vec<PcEntry> = v4
+            .chain(v6)
+            .map(|(addr, info)| PcEntry { addr, info, counters: self.counters(info.slot) })
+            .collect();
+        out.sort_by_key(|e| e.addr);
+        out
+    }
+
+    /// Counters of traffic that belongs to no PC (slot 0).
+    pub fn unattributed(&self) -> Counters {
+        self.counters(gateway_common::UNATTRIBUTED_SLOT)
+    }
+
+    /// Every flow, counters summed over CPUs.
+    pub fn flows(&self) -> Vec<FlowEntry> {
+        let mut out = Vec::new();
+        for (k, values) in self.flows4.iter().filter_map(|r| r.ok()) {
+            let mut counters = Counters::default();
+            sum(&values, |v| counters.add(&v.counters));
+            out.push(FlowEntry {
+                pc: IpAddr::V4(v4_from_key(k.pc)),
+                remote: IpAddr::V4(v4_from_key(k.remote)),
+                proto: k.proto,
+                remote_port: k.remote_port,
+                counters,
+            });
+        }
+        for (k, values) in self.flows6.iter().filter_map(|r| r.ok()) {
+            let mut counters = Counters::default();
+            sum(&values, |v| counters.add(&v.counters));
+            out.push(FlowEntry {
+                pc: IpAddr::V6(k.pc.into()),
+                remote: IpAddr::V6(k.remote.into()),
+                proto: k.proto,
+                remote_port: k.remote_port,
+                counters,
+            });
+        }
+        out
+    }
+
+    /// Replaces the whole blocked set: `wanted` maps each address or range
+    /// (address, prefix length) to the mask of groups it is blocked for. Entries not in
+    /// `wanted` are removed. Returns how many entries were written.
+    pub fn sync_blocked(&mut self, wanted: &BTreeMap<(IpAddr, u8), u64>) -> Result<usize, DatapathError> {
+        let err4 = |source| DatapathError::Map { name: names::BLOCK_V4, source };
+        let err6 = |source| DatapathError::Map { name: names::BLOCK_V6, source };
+        let errc4 = |source| DatapathError::Map { name: names::BLOCK_CIDR_V4, source };
+        let errc6 = |source| DatapathError::Map { name: names::BLOCK_CIDR_V6, source };
+        // Remove what is no longer wanted first, then write the rest.
+        let stale4: Vec<u32> = self.block4.keys().filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(*k)), 32))).collect();
+        for k in stale4 { self.block4.remove(&k).map_err(err4)?; }
+        let stale6: Vec<Addr6> = self.block6.keys().filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6((*k).into()), 128))).collect();
+        for k in stale6 { self.block6.remove(&k).map_err(err6)?; }
+        let stalec4: Vec<Key<u32>> = self.cidr4.keys().filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(k.data())), k.prefix_len() as u8))).collect();
+        for k in stalec4 { self.cidr4.remove(&k).map_err(errc4)?; }
+        let stalec6: Vec<Key<Addr6>> = self.cidr6.keys().filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6(k.data().into()), k.prefix_len() as u8))).collect();
+        for k in stalec6 { self.cidr6.remove(&k).map_err(errc6)?; }
+
+        let mut range_groups = [0u32; capacity::GROUPS as usize];
+        for (&(addr, prefix), &mask) in wanted {
+            match addr {
+                IpAddr::V4(a) if prefix >= 32 => self.block4.insert(v4_key(a), mask, 0).map_err(err4)?,
+                IpAddr::V6(a) if prefix >= 128 => self.block6.insert(a.octets(), mask, 0).map_err(err6)?,
+                IpAddr::V4(a) => {
+                    self.cidr4.insert(&Key::new(prefix.into(), v4_key(a)), mask, 0).map_err(errc4)?;
+                    mark(&mut range_groups, mask, GROUP_HAS_RANGES_V4);
+                }
+                IpAddr::V6(a) => {
+                    self.cidr6.insert(&Key::new(prefix.into(), a.octets()), mask, 0).map_err(errc6)?;
+                    mark(&mut range_groups, mask, GROUP_HAS_RANGES_V6);
+                }
+            }
+        }
+        for (id, flags) in range_groups.iter().enumerate() {
+            let info = GroupInfo { flags: *flags };
+            self.groups
+                .set(id as u32, info, 0)
+                .map_err(|source| DatapathError::Map { name: names::GROUPS, source })?;
+        }
+        Ok(wanted.len())
+    }
+
+    /// The gateway's own addresses, which no drop ever applies to.
+    pub fn set_gateway_addrs(&mut self, addrs: &[IpAddr]) -> Result<(), DatapathError> {
+        let old4: Vec<u32> = self.gw4.keys().filter_map(|k| k.ok()).collect();
+        for k in old4 { let _ = self.gw4.remove(&k); }
+        let old6: Vec<Addr6> = self.gw6.keys().filter_map(|k| k.ok()).collect();
+        for k in old6 { let _ = self.gw6.remove(&k); }
+        for a in addrs {
+            match a {
+                IpAddr::V4(a) => self.gw4.insert(v4_key(*a), 1, 0),
+                IpAddr::V6(a) => self.gw6.insert(a.octets(), 1, 0),
+            }
+            .map_err(|source| DatapathError::Map { name: names::GW_ADDR_V4, source })?;
+        }
+        Ok(())
+    }
+
+    /// Dropped packets by reason, summed over CPUs.
+    pub fn drops(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| **r != DropReason::None)
+            .map(|r| (*r, self.percpu_sum(&self.drops, *r as u32)))
+            .collect()
+    }
+
+    pub fn stats(&self) -> Vec<(Stat, u64)> {
+        Stat::ALL.iter().map(|s| (*s, self.percpu_sum(&self.stats, *s as u32))).collect()
+    }
+
+    fn percpu_sum(&self, map: &PerCpuArray<MapData, u64>, idx: u32) -> u64 {
+        let mut total = 0;
+        if let Ok(values) = map.get(&idx, 0) {
+            sum(&values, |v| total += *v);
+        }
+        total
+    }
+}
+
+fn mark(groups: &mut [u32], mask: u64, flag: u32) {
+    for (id, g) in groups.iter_mut().enumerate() {
+        if mask & (1u64 << id) != 0 {
+            *g |= flag;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The kernel datapath seen from the daemon: loading and attaching the programs of
+//! `gateway-ebpf`, and the typed handles on their pinned maps.
+//!
+//! Owns: program load/attach/detach, the pin directory, map reads and writes.
+//! Must not: decide policy (which addresses to block, which PC is over quota) — callers
+//! hand it the decisions as data.
+
+mod error;
+mod maps;
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{SchedClassifier, TcAttachType, Xdp, XdpMode},
+};
+use gateway_common::programs;
+
+pub use error::DatapathError;
+pub use maps::{FlowEntry, Maps, PcEntry, v4_key};
+
+/// The object `gateway/build.rs` built from `gateway-ebpf`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway"));
+
+/// How XDP attaches to the LAN interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// In the driver (fastest; veth, most physical NICs).
+    Native,
+    /// In the kernel's generic path (works on any interface, slower).
+    Generic,
+    /// Native, falling back to generic if the driver refuses.
+    Auto,
+}
+
+pub struct LoadOptions {
+    /// Where maps are pinned (a directory on bpffs). Maps already pinned there are reused:
+    /// that is how counters survive a restart.
+    pub pin_dir: PathBuf,
+    /// Cache each flow's verdict (the normal mode). Off only to benchmark the full
+    /// per-packet policy evaluation.
+    pub flow_cache: bool,
+}
+
+pub struct Datapath {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    attached: Vec<String>,
+}
+
+impl Datapath {
+    /// Loads the programs and opens (or creates and pins) their maps. Nothing is attached.
+    pub fn load(opts: &LoadOptions) -> Result<Self, DatapathError> {
+        check_bpffs(&opts.pin_dir)?;
+        std::fs::create_dir_all(&opts.pin_dir)
+            .map_err(|source| DatapathError::PinDir { path: opts.pin_dir.clone(), source })?;
+        let ncpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?
+            as u32;
+        let flow_cache: u8 = opts.flow_cache.into();
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(&opts.pin_dir)
+            .override_global("NUM_CPUS", &ncpus, true)
+            .override_global("FLOW_CACHE", &flow_cache, true)
+            .load(OBJECT)
+            .map_err(|source| DatapathError::Load { source })?;
+        let xdp: &mut Xdp = program(&mut ebpf, programs::LAN_INGRESS)?;
+        xdp.load().map_err(|source| DatapathError::Program { program: programs::LAN_INGRESS, source })?;
+        let tc: &mut SchedClassifier = program(&mut ebpf, programs::LAN_EGRESS)?;
+        tc.load().map_err(|source| DatapathError::Program { program: programs::LAN_EGRESS, source })?;
+        let dp = Self { ebpf, pin_dir: opts.pin_dir.clone(), attached: Vec::new() };
+        let mut maps = dp.maps()?;
+        if maps.generation()? == 0 {
+            maps.bump_generation()?;
+        }
+        Ok(dp)
+    }
+
+    /// Attaches XDP to the LAN interface's ingress and TC (TCX) to its egress.
+    /// Detached when the `Datapath` is dropped.
+    pub fn attach_lan(&mut self, interface: &str, mode: AttachMode) -> Result<(), DatapathError> {
+        if nix::net::if_::if_nametoindex(interface).is_err() {
+            return Err(DatapathError::NoSuchInterface { name: interface.to_string() });
+        }
+        let attach_err = |program, source| DatapathError::Attach {
+            program,
+            interface: interface.to_string(),
+            source,
+        };
+        let xdp: &mut Xdp = program(&mut self.ebpf, programs::LAN_INGRESS)?;
+        match mode {
+            AttachMode::Native => xdp.attach(interface, XdpMode::Driver).map(drop),
+            AttachMode::Generic => xdp.attach(interface, XdpMode::Skb).map(drop),
+            AttachMode::Auto => xdp
+                .attach(interface, XdpMode::Driver)
+                .or_else(|_| xdp.attach(interface, XdpMode::Skb))
+                .map(drop),
+        }
+        .map_err(|e| attach_err(programs::LAN_INGRESS, e))?;
+        let tc: &mut SchedClassifier = program(&mut self.ebpf, programs::LAN_EGRESS)?;
+        tc.attach(interface, TcAttachType::Egress)
+            .map_err(|e| attach_err(programs::LAN_EGRESS, e))?;
+        self.attached.push(interface.to_string());
+        Ok(())
+    }
+
+    /// A fresh handle on the pinned maps.
+    pub fn maps(&self) -> Result<Maps, DatapathError> {
+        Maps::open(&self.pin_dir)
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// The XDP program, for BPF_PROG_TEST_RUN (tests and benchmarks).
+    pub fn xdp(&self) -> &Xdp {
+        self.ebpf
+            .program(programs::LAN_INGRESS)
+            .and_then(|p| p.try_into().ok())
+            .expect("the object always holds the XDP program (checked at load)")
+    }
+
+    /// The TC program, for BPF_PROG_TEST_RUN.
+    pub fn tc(&self) -> &SchedClassifier {
+        self.ebpf
+            .program(programs::LAN_EGRESS)
+            .and_then(|p| p.try_into().ok())
+            .expect("the object always holds the TC program (checked at load)")
+    }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, DatapathError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let p = ebpf.program_mut(name).ok_or(DatapathError::Program {
+        program: name,
+        source: aya::programs::ProgramError::NotLoaded,
+    })?;
+    p.try_into().map_err(|source| DatapathError::Program { program: name, source })
+}
+
+/// Pins on a plain directory would fail later with a confusing EPERM; say it plainly.
+fn check_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
+    const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+    let mut p = pin_dir;
+    // The pin directory may not exist yet: check its nearest existing ancestor.
+    while !p.exists() {
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    match nix::sys::statfs::statfs(p) {
+        Ok(s) if s.filesystem_type().0 as i64 == BPF_FS_MAGIC => Ok(()),
+        _ => Err(DatapathError::NoBpffs { path: p.to_path_buf() }),
+    }
+}
+
+/// Removes the maps pinned under `dir` (and the directory): the counters are gone after
+/// this. For tests and `lab down`, never called by the daemon.
+pub fn remove_pins(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(())
+}
+
+/// The addresses of an interface in this namespace (for "never block the gateway").
+pub fn interface_addrs(interface: &str) -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    addrs
+        .filter(|a| a.interface_name == interface)
+        .filter_map(|a| a.address)
+        .filter_map(|s| {
+            if let Some(v4) = s.as_sockaddr_in() {
+                Some(IpAddr::V4(v4.ip()))
+            } else {
+                s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,103 @@
+//! The `officegate` command: the daemon (`run`) and tools around it.
+
+use std::{net::IpAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use gateway_common::PcState;
+use officegate::{config::Config, datapath::Maps, report};
+
+#[derive(Parser)]
+#[command(name = "officegate", version, about = "Office internet gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: attach the datapath and serve until SIGINT/SIGTERM.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file; errors are printed as `file:line: message`.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Per-PC counters from the pinned maps.
+    Pcs {
+        #[arg(long, default_value = "/sys/fs/bpf/officegate")]
+        pin_dir: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drops by reason and datapath events.
+    Drops {
+        #[arg(long, default_value = "/sys/fs/bpf/officegate")]
+        pin_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Block, unblock or mark over quota one PC address, effective at once.
+    PcState {
+        address: IpAddr,
+        #[arg(value_parser = ["allowed", "blocked", "over-quota"])]
+        state: String,
+        #[arg(long, default_value = "/sys/fs/bpf/officegate")]
+        pin_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("officegate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(officegate::daemon::run(&config))
+        }
+        Command::Check { config } => {
+            Config::load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Pcs { pin_dir, json } => {
+            print!("{}", report::pcs(&Maps::open(&pin_dir)?, json));
+            Ok(())
+        }
+        Command::Drops { pin_dir, json } => {
+            print!("{}", report::drops(&Maps::open(&pin_dir)?, json));
+            Ok(())
+        }
+        Command::PcState { address, state, pin_dir } => {
+            let state = match state.as_str() {
+                "blocked" => PcState::Blocked,
+                "over-quota" => PcState::OverQuota,
+                _ => PcState::Allowed,
+            };
+            let mut maps = Maps::open(&pin_dir)?;
+            if !maps.set_pc_state(address, state)? {
+                anyhow::bail!("{address} is not a known PC address");
+            }
+            maps.bump_generation()?;
+            Ok(())
+        }
+    }
+}

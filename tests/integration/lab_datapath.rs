@@ -1,0 +1,1 @@
+//! Lab tests of the datapath (filled in once the lab exists).

@@ -1,0 +1,9 @@
+//! Officegate's integration tests: one binary for the whole project (every extra test
+//! binary costs link time on 2 cores). Run as root through `cargo xtask test`.
+//!
+//! - `test_run`: the kernel programs on crafted frames through BPF_PROG_TEST_RUN.
+//! - `lab`: the daemon in the office lab, real packets through real namespaces.
+
+mod common;
+mod lab_datapath;
+mod test_run;

@@ -1,0 +1,399 @@
+//! The kernel programs on crafted frames (BPF_PROG_TEST_RUN): verdicts, per-PC and
+//! per-flow counters, drop reasons — exact. No NIC, no namespace: the kernel runs the
+//! program on the bytes we give it.
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use aya::programs::{TestRun, TestRunOptions};
+use etherparse::{PacketBuilder, VlanId};
+use gateway_common::{Counters, DropReason, PcState, Stat, group_bit};
+use officegate::datapath::{Datapath, Maps};
+
+use crate::common::load;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+
+const PC_MAC: [u8; 6] = [0x02, 0, 0x0a, 0x0a, 0, 0x0b];
+const GW_MAC: [u8; 6] = [0x02, 0, 0x0a, 0x0a, 0, 0x01];
+const PC: [u8; 4] = [10, 10, 0, 11];
+const PC2: [u8; 4] = [10, 10, 0, 12];
+const GW: [u8; 4] = [10, 10, 0, 1];
+const SITE: [u8; 4] = [203, 0, 113, 10];
+const BLOCKED: [u8; 4] = [203, 0, 113, 12];
+const RANGE_HOST: [u8; 4] = [198, 51, 100, 77];
+const PC6: [u8; 16] = [0xfd, 0x0a, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b];
+const SITE6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const BLOCKED6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
+
+const RESTRICTED: u8 = 1;
+const OPEN: u8 = 2;
+
+fn ip(b: &[u8]) -> IpAddr {
+    match b.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(b).unwrap()),
+        _ => IpAddr::from(<[u8; 16]>::try_from(b).unwrap()),
+    }
+}
+
+fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, &vec![0u8; payload])
+        .unwrap();
+    v
+}
+
+fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, 1, 1000)
+        .write(&mut v, &[1, 2, 3])
+        .unwrap();
+    v
+}
+
+fn icmp4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv4(src, dst, 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut v, &[0; 56])
+        .unwrap();
+    v
+}
+
+fn tcp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv6(src, dst, 64)
+        .tcp(sport, dport, 1, 1000)
+        .write(&mut v, &[])
+        .unwrap();
+    v
+}
+
+fn udp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv6(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, &[9; 20])
+        .unwrap();
+    v
+}
+
+/// Inserts an 8-byte hop-by-hop options header (PadN) in front of the transport header.
+fn with_hop_by_hop(mut frame: Vec<u8>) -> Vec<u8> {
+    let ip = 14;
+    let next = frame[ip + 6];
+    frame[ip + 6] = 0; // next header: hop-by-hop
+    let plen = u16::from_be_bytes([frame[ip + 4], frame[ip + 5]]) + 8;
+    frame[ip + 4..ip + 6].copy_from_slice(&plen.to_be_bytes());
+    let ext = [next, 0, 1, 4, 0, 0, 0, 0];
+    frame.splice(ip + 40..ip + 40, ext);
+    frame
+}
+
+fn vlan4(double: bool) -> Vec<u8> {
+    let mut v = Vec::new();
+    let eth = PacketBuilder::ethernet2(PC_MAC, GW_MAC);
+    let step = if double {
+        eth.double_vlan(VlanId::try_new(100).unwrap(), VlanId::try_new(200).unwrap())
+    } else {
+        eth.single_vlan(VlanId::try_new(100).unwrap())
+    };
+    step.ipv4(PC, SITE, 64).udp(5000, 53).write(&mut v, &[0; 30]).unwrap();
+    v
+}
+
+fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&[0xff; 6]);
+    v.extend_from_slice(&PC_MAC);
+    v.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    v.extend_from_slice(&PC_MAC);
+    v.extend_from_slice(&sender);
+    v.extend_from_slice(&[0; 6]);
+    v.extend_from_slice(&target);
+    v.resize(60, 0);
+    v
+}
+
+fn xdp(dp: &Datapath, frame: &[u8], repeat: u32) -> u32 {
+    let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
+    dp.xdp().test_run(opts).expect("XDP test run").return_value
+}
+
+fn tc(dp: &Datapath, frame: &[u8]) -> u32 {
+    let opts = TestRunOptions { data_in: Some(frame), ..TestRunOptions::default() };
+    dp.tc().test_run(opts).expect("TC test run").return_value
+}
+
+fn pc(maps: &Maps, addr: IpAddr) -> Counters {
+    maps.pcs().into_iter().find(|e| e.addr == addr).map(|e| e.counters).unwrap_or_default()
+}
+
+fn drop_count(maps: &Maps, reason: DropReason) -> u64 {
+    maps.drops().into_iter().find(|(r, _)| *r == reason).map(|(_, n)| n).unwrap()
+}
+
+fn stat(maps: &Maps, s: Stat) -> u64 {
+    maps.stats().into_iter().find(|(x, _)| *x == s).map(|(_, n)| n).unwrap()
+}
+
+/// Two groups: RESTRICTED blocks BLOCKED, BLOCKED6 and 198.51.100.0/24; OPEN nothing.
+/// PC is in RESTRICTED, PC2 in OPEN; GW is the gateway.
+fn policy(maps: &mut Maps) {
+    let mut blocked = BTreeMap::new();
+    blocked.insert((ip(&BLOCKED), 32), group_bit(RESTRICTED));
+    blocked.insert((ip(&BLOCKED6), 128), group_bit(RESTRICTED));
+    blocked.insert((ip(&[198, 51, 100, 0]), 24), group_bit(RESTRICTED));
+    // A range that covers the gateway: the gateway must still be reachable.
+    blocked.insert((ip(&[10, 10, 0, 0]), 30), group_bit(RESTRICTED));
+    maps.sync_blocked(&blocked).unwrap();
+    maps.set_gateway_addrs(&[ip(&GW)]).unwrap();
+    maps.set_pc(ip(&PC), RESTRICTED, PcState::Allowed).unwrap();
+    maps.set_pc(ip(&PC6), RESTRICTED, PcState::Allowed).unwrap();
+    maps.set_pc(ip(&PC2), OPEN, PcState::Allowed).unwrap();
+    maps.bump_generation().unwrap();
+}
+
+#[test]
+fn upload_is_counted_per_pc_and_flow_exactly() {
+    let (_dir, dp, mut maps) = load("count", true);
+    policy(&mut maps);
+    let f = udp4(PC, SITE, 40000, 443, 100);
+    assert_eq!(xdp(&dp, &f, 1000), XDP_PASS);
+    let t = tcp4(PC, SITE, 40001, 80);
+    assert_eq!(xdp(&dp, &t, 1), XDP_PASS);
+    let c = pc(&maps, ip(&PC));
+    assert_eq!(c.up_packets, 1001);
+    assert_eq!(c.up_bytes, 1000 * f.len() as u64 + t.len() as u64);
+    assert_eq!((c.down_packets, c.dropped_packets), (0, 0));
+    let flows = maps.flows();
+    let udp = flows.iter().find(|x| x.proto == 17 && x.remote == ip(&SITE)).expect("udp flow");
+    assert_eq!((udp.pc, udp.remote_port, udp.counters.up_packets), (ip(&PC), 443, 1000));
+    let tcp = flows.iter().find(|x| x.proto == 6).expect("tcp flow");
+    assert_eq!((tcp.remote_port, tcp.counters.up_packets), (80, 1));
+    // The first packet of each flow evaluated policy; the other 999 used the cache.
+    assert_eq!(stat(&maps, Stat::FlowMiss), 2);
+}
+
+#[test]
+fn blocked_address_drops_for_its_group_only() {
+    let (_dir, dp, mut maps) = load("block", true);
+    policy(&mut maps);
+    let to_blocked = udp4(PC, BLOCKED, 40000, 443, 10);
+    assert_eq!(xdp(&dp, &to_blocked, 5), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 5);
+    let c = pc(&maps, ip(&PC));
+    assert_eq!((c.up_packets, c.dropped_packets, c.dropped_bytes), (0, 5, 5 * to_blocked.len() as u64));
+    // The same destination from a PC of the open group passes.
+    assert_eq!(xdp(&dp, &udp4(PC2, BLOCKED, 40000, 443, 10), 1), XDP_PASS);
+    // A range: blocked for the restricted group, open for the other.
+    assert_eq!(xdp(&dp, &tcp4(PC, RANGE_HOST, 1234, 443), 1), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::BlockedRange), 1);
+    assert_eq!(xdp(&dp, &tcp4(PC2, RANGE_HOST, 1234, 443), 1), XDP_PASS);
+    // The gateway is inside a blocked range, yet always reachable.
+    assert_eq!(xdp(&dp, &udp4(PC, GW, 40000, 53, 30), 1), XDP_PASS);
+    // IPv6 exact block.
+    assert_eq!(xdp(&dp, &tcp6(PC6, BLOCKED6, 40000, 443), 1), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 6);
+    assert_eq!(xdp(&dp, &tcp6(PC6, SITE6, 40000, 443), 1), XDP_PASS);
+}
+
+#[test]
+fn pc_state_blocks_everything_but_the_gateway() {
+    let (_dir, dp, mut maps) = load("state", true);
+    policy(&mut maps);
+    let f = udp4(PC2, SITE, 40000, 443, 10);
+    assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
+    // Blocking takes effect on the already cached flow once the generation moves.
+    assert!(maps.set_pc_state(ip(&PC2), PcState::Blocked).unwrap());
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &f, 3), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::PcBlocked), 3);
+    assert_eq!(xdp(&dp, &udp4(PC2, GW, 40000, 53, 30), 1), XDP_PASS, "DNS to the gateway");
+    // Downloads to a blocked PC are dropped too, except from the gateway.
+    assert_eq!(tc(&dp, &udp4(SITE, PC2, 443, 40000, 10)), TC_ACT_SHOT);
+    assert_eq!(tc(&dp, &udp4(GW, PC2, 53, 40000, 10)), TC_ACT_OK);
+    maps.set_pc_state(ip(&PC2), PcState::OverQuota).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &f, 1), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::PcOverQuota), 1);
+    maps.set_pc_state(ip(&PC2), PcState::Allowed).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
+    let c = pc(&maps, ip(&PC2));
+    assert_eq!((c.up_packets, c.dropped_packets, c.down_packets), (3, 5, 1));
+}
+
+#[test]
+fn new_block_applies_to_open_flows_after_generation_bump() {
+    let (_dir, dp, mut maps) = load("gen", true);
+    policy(&mut maps);
+    let f = tcp4(PC, SITE, 40000, 443);
+    assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
+    let mut blocked = BTreeMap::new();
+    blocked.insert((ip(&SITE), 32), group_bit(RESTRICTED));
+    maps.sync_blocked(&blocked).unwrap();
+    // Until the daemon bumps the generation, the flow keeps its cached verdict.
+    assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &f, 1), XDP_DROP);
+    // And the sync removed the old entries: BLOCKED is open now.
+    assert_eq!(xdp(&dp, &tcp4(PC, BLOCKED, 40000, 443), 1), XDP_PASS);
+}
+
+#[test]
+fn flow_cache_off_gives_the_same_verdicts() {
+    let (_dir, dp, mut maps) = load("nocache", false);
+    policy(&mut maps);
+    assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 10), XDP_DROP);
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 10), XDP_PASS);
+    assert_eq!(stat(&maps, Stat::FlowMiss), 20, "every packet evaluates policy");
+    assert_eq!(pc(&maps, ip(&PC)).up_packets, 10);
+}
+
+#[test]
+fn download_is_counted_on_egress() {
+    let (_dir, dp, mut maps) = load("down", true);
+    policy(&mut maps);
+    let f = udp4(SITE, PC, 443, 40000, 500);
+    for _ in 0..3 {
+        assert_eq!(tc(&dp, &f), TC_ACT_OK);
+    }
+    let c = pc(&maps, ip(&PC));
+    assert_eq!((c.down_packets, c.down_bytes, c.up_packets), (3, 3 * f.len() as u64, 0));
+    // The download lands on the same flow as the upload: (PC, remote, proto, remote port).
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 40000, 443, 10), 1), XDP_PASS);
+    let flows: Vec<_> = maps.flows().into_iter().filter(|x| x.pc == ip(&PC)).collect();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!((flows[0].counters.up_packets, flows[0].counters.down_packets), (1, 3));
+    // A blocked remote can't send to the PC either.
+    assert_eq!(tc(&dp, &udp4(BLOCKED, PC, 443, 40000, 10)), TC_ACT_SHOT);
+    // Broadcast and multicast belong to no PC.
+    assert_eq!(tc(&dp, &udp4(GW, [255, 255, 255, 255], 67, 68, 10)), TC_ACT_OK);
+    assert_eq!(stat(&maps, Stat::EgressMulticast), 1);
+}
+
+#[test]
+fn ipv6_with_extension_headers_and_icmp() {
+    let (_dir, dp, mut maps) = load("v6", true);
+    policy(&mut maps);
+    let f = with_hop_by_hop(udp6(PC6, SITE6, 40000, 8443));
+    assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
+    let hbh_blocked = with_hop_by_hop(udp6(PC6, BLOCKED6, 40000, 8443));
+    assert_eq!(xdp(&dp, &hbh_blocked, 1), XDP_DROP);
+    let flows = maps.flows();
+    let flow = flows.iter().find(|x| x.remote == ip(&SITE6)).expect("v6 flow");
+    assert_eq!((flow.proto, flow.remote_port), (17, 8443), "ports found past the extension header");
+    let c = pc(&maps, ip(&PC6));
+    assert_eq!((c.up_packets, c.up_bytes, c.dropped_packets), (1, f.len() as u64, 1));
+    assert_eq!(xdp(&dp, &icmp4(PC, SITE), 2), XDP_PASS);
+    assert!(maps.flows().iter().any(|x| x.proto == 1 && x.remote_port == 0 && x.counters.up_packets == 2));
+}
+
+#[test]
+fn vlan_tagged_frames_are_parsed() {
+    let (_dir, dp, mut maps) = load("vlan", true);
+    policy(&mut maps);
+    assert_eq!(xdp(&dp, &vlan4(false), 1), XDP_PASS);
+    assert_eq!(xdp(&dp, &vlan4(true), 1), XDP_PASS);
+    assert_eq!(pc(&maps, ip(&PC)).up_packets, 2);
+    assert_eq!(stat(&maps, Stat::Vlan), 3, "one tag + two tags");
+    assert!(maps.flows().iter().any(|x| x.remote_port == 53 && x.counters.up_packets == 2));
+}
+
+#[test]
+fn arp_and_non_ip_pass_and_are_attributed() {
+    let (_dir, dp, mut maps) = load("arp", true);
+    policy(&mut maps);
+    maps.set_pc_state(ip(&PC), PcState::Blocked).unwrap();
+    maps.bump_generation().unwrap();
+    // A blocked PC still resolves the gateway.
+    assert_eq!(xdp(&dp, &arp_request(PC, GW), 1), XDP_PASS);
+    assert_eq!(pc(&maps, ip(&PC)).up_packets, 1);
+    let mut lldp = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e];
+    lldp.extend_from_slice(&PC_MAC);
+    lldp.extend_from_slice(&[0x88, 0xcc]);
+    lldp.resize(60, 0);
+    assert_eq!(xdp(&dp, &lldp, 1), XDP_PASS);
+    assert_eq!(stat(&maps, Stat::NonIp), 1);
+    assert_eq!(stat(&maps, Stat::Arp), 1);
+}
+
+#[test]
+fn malformed_frames_are_dropped_and_counted() {
+    let (_dir, dp, mut maps) = load("malformed", true);
+    policy(&mut maps);
+    let good = tcp4(PC, SITE, 40000, 443);
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        // (Frames shorter than an Ethernet header can't be tested: BPF_PROG_TEST_RUN
+        // refuses them, as no driver would deliver one.)
+        ("ethertype cut in half", good[..13].to_vec()),
+        ("truncated IPv4 header", good[..14 + 12].to_vec()),
+        ("truncated TCP ports", good[..14 + 20 + 2].to_vec()),
+        ("truncated IPv6 header", tcp6(PC6, SITE6, 1, 2)[..14 + 30].to_vec()),
+        ("truncated VLAN tag", vlan4(false)[..16].to_vec()),
+        ("ARP too short", arp_request(PC, GW)[..20].to_vec()),
+    ];
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x43; // IHL 3 words < 20 bytes
+    cases.push(("IHL below 5", bad_ihl));
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65; // ethertype IPv4, version 6
+    cases.push(("IPv4 ethertype with version 6", bad_version));
+    let mut long_ihl = good.clone();
+    long_ihl[14] = 0x4f; // 60-byte header: the ports fall beyond the frame
+    long_ihl.truncate(14 + 60);
+    cases.push(("options push ports past the end", long_ihl));
+    for (name, frame) in &cases {
+        assert_eq!(xdp(&dp, frame, 1), XDP_DROP, "{name}");
+    }
+    assert_eq!(drop_count(&maps, DropReason::Malformed), cases.len() as u64);
+    assert_eq!(pc(&maps, ip(&PC)), Counters::default(), "malformed frames count on no PC");
+    // A non-first fragment has no ports and is still a packet of its PC.
+    let mut frag = udp4(PC, SITE, 1, 2, 40);
+    frag[14 + 6] = 0x00;
+    frag[14 + 7] = 0x10; // offset 16 * 8 bytes
+    assert_eq!(xdp(&dp, &frag, 1), XDP_PASS);
+    assert_eq!(stat(&maps, Stat::Fragment), 1);
+    assert!(maps.flows().iter().any(|x| x.proto == 17 && x.remote_port == 0));
+}
+
+#[test]
+fn unknown_pcs_are_learned_with_their_mac() {
+    let (_dir, dp, maps) = load("learn", true);
+    let stranger = [10, 10, 0, 99];
+    assert_eq!(xdp(&dp, &udp4(stranger, SITE, 1, 2, 10), 4), XDP_PASS);
+    let e = maps.pcs().into_iter().find(|e| e.addr == ip(&stranger)).expect("learned");
+    assert_eq!(e.info.mac, PC_MAC);
+    assert_eq!(e.info.group, gateway_common::DEFAULT_GROUP);
+    assert!(e.info.slot >= gateway_common::capacity::LEARNED_SLOT_BASE);
+    assert_eq!(e.counters.up_packets, 4);
+}
+
+#[test]
+fn counters_survive_a_reload_on_the_same_pins() {
+    let (dir, dp, mut maps) = load("reload", true);
+    policy(&mut maps);
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 7), XDP_PASS);
+    drop(maps);
+    drop(dp);
+    // A new load on the same pin directory is a daemon restart.
+    let dp = Datapath::load(&officegate::datapath::LoadOptions { pin_dir: dir.0.clone(), flow_cache: true })
+        .expect("reload");
+    let mut maps = dp.maps().unwrap();
+    assert_eq!(pc(&maps, ip(&PC)).up_packets, 7);
+    policy(&mut maps);
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 3), XDP_PASS);
+    assert_eq!(pc(&maps, ip(&PC)).up_packets, 10, "same slot, totals continue");
+    assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 1), XDP_DROP, "sets survive too");
+}
