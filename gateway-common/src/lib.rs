@@ -58,6 +58,8 @@ pub mod programs {
     /// TC (TCX) on the LAN interface's egress: sees what PCs receive (downloads), after
     /// NAT has been undone, so the destination is the PC's own address.
     pub const LAN_EGRESS: &str = "og_lan_egress";
+    /// An XDP program that only passes: the benchmark's floor. Never attached.
+    pub const BENCH_EMPTY: &str = "og_bench_empty";
 }
 
 /// Capacities. Exact-address blocklists are hash maps because a hash lookup costs the

@@ -132,3 +132,10 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+/// Does nothing. Never attached by the daemon: it is the benchmark's floor, the cost of
+/// running any XDP program at all (BENCHMARKS.md reports it beside ours).
+#[xdp]
+pub fn og_bench_empty(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}

@@ -1,1 +1,202 @@
-//! Lab tests of the datapath (filled in once the lab exists).
+//! The datapath in the office lab: the real daemon attached to the gateway's LAN
+//! interface, real traffic (ping, iperf3, curl) from the lab's PCs.
+
+use std::{collections::HashMap, path::Path};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    link_stats,
+    officegate::{Officegate, lab_config, pin_dir_for},
+};
+use serde_json::Value;
+
+use crate::common::PinDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_officegate");
+
+const GROUPS: &str = r#"
+[[groups]]
+name = "staff"
+block = ["203.0.113.12", "2001:db8:113::12"]
+
+[[groups]]
+name = "guests"
+block = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::/120"]
+"#;
+
+struct Office {
+    lab: Lab,
+    og: Officegate,
+    _pins: PinDir,
+}
+
+/// pc1 is staff, pc2 in the default group, pc3 a guest.
+fn office() -> Office {
+    let lab = Lab::up(LabConfig { pcs: 3, ..LabConfig::default() }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let config = lab_config(&lab, &pins.0, GROUPS, &[(1, "staff"), (3, "guests")]);
+    let og = Officegate::start(&lab, Path::new(BIN), &config).expect("officegate start");
+    Office { lab, og, _pins: pins }
+}
+
+/// Per-PC counters summed over all of a PC's addresses (v4, v6, link-local), keyed by MAC,
+/// from `officegate pcs --json` — the CLI is part of what is tested.
+fn per_mac(og: &Officegate) -> HashMap<String, [u64; 6]> {
+    let mut out: HashMap<String, [u64; 6]> = HashMap::new();
+    for line in og.tool(&["pcs", "--json"]).expect("officegate pcs").lines() {
+        let v: Value = serde_json::from_str(line).expect("json line");
+        let e = out.entry(v["mac"].as_str().unwrap().to_string()).or_default();
+        for (i, k) in ["up_packets", "up_bytes", "down_packets", "down_bytes", "dropped_packets", "dropped_bytes"]
+            .iter()
+            .enumerate()
+        {
+            e[i] += v[k].as_u64().unwrap();
+        }
+    }
+    out
+}
+
+fn drops(og: &Officegate) -> Value {
+    serde_json::from_str(&og.tool(&["drops", "--json"]).unwrap()).unwrap()
+}
+
+fn ok(lab: &Lab, role: Role, args: &[&str]) -> String {
+    lab.sh(role, args).unwrap_or_else(|e| panic!("{args:?} in {role:?}: {e:#}"))
+}
+
+fn fails(lab: &Lab, role: Role, args: &[&str]) -> bool {
+    !lab.exec(role, args).expect("spawn").status.success()
+}
+
+fn mac(i: usize) -> String {
+    addr::mac_string(addr::pc_mac(i))
+}
+
+#[test]
+fn per_pc_counts_equal_kernel_interface_counters() {
+    let Office { lab, og, .. } = office();
+    let pc_if = addr::PC_IF;
+    // Warm up: neighbours resolved both ways, so the measured window has no ARP/ND
+    // multicast the gateway would send to nobody in particular.
+    for i in 1..=3 {
+        let pc = Role::Pc(i);
+        ok(&lab, pc, &["ping", "-c", "1", "-W", "2", &addr::IPERF_V4.to_string()]);
+        ok(&lab, pc, &["ping", "-6", "-c", "1", "-W", "2", &addr::IPERF_V6.to_string()]);
+    }
+    for i in 1..=3 {
+        let pc = Role::Pc(i);
+        let before_pc = link_stats(&lab, pc, pc_if).unwrap();
+        let before_gw = link_stats(&lab, Role::Gateway, addr::LAN_IF).unwrap();
+        let before = per_mac(&og)[&mac(i)];
+        let port = addr::iperf_port(i).to_string();
+        let server = addr::IPERF_V4.to_string();
+        ok(&lab, pc, &["ping", "-c", "20", "-i", "0.01", "-W", "2", &server]);
+        ok(&lab, pc, &["ping", "-6", "-c", "20", "-i", "0.01", "-W", "2", &addr::IPERF_V6.to_string()]);
+        ok(&lab, pc, &["iperf3", "-c", &server, "-p", &port, "-t", "1", "-n", "4M"]);
+        ok(&lab, pc, &["iperf3", "-c", &server, "-p", &port, "-R", "-n", "4M"]);
+        ok(&lab, pc, &["iperf3", "-c", &server, "-p", &port, "-u", "-b", "20M", "-n", "2M"]);
+        ok(&lab, pc, &["iperf3", "-c", &server, "-p", &port, "-u", "-R", "-b", "20M", "-n", "2M"]);
+        let pc_d = link_stats(&lab, pc, pc_if).unwrap().since(&before_pc);
+        let gw_d = link_stats(&lab, Role::Gateway, addr::LAN_IF).unwrap().since(&before_gw);
+        let after = per_mac(&og)[&mac(i)];
+        let d: Vec<u64> = (0..6).map(|k| after[k] - before[k]).collect();
+        eprintln!("pc{i}: ours {d:?}; pc tx {}/{} rx {}/{}; gw rx {}/{} tx {}/{}",
+            pc_d.tx_packets, pc_d.tx_bytes, pc_d.rx_packets, pc_d.rx_bytes,
+            gw_d.rx_packets, gw_d.rx_bytes, gw_d.tx_packets, gw_d.tx_bytes);
+        assert!(d[0] > 1000 && d[2] > 1000, "pc{i}: real traffic was counted: {d:?}");
+        assert_eq!(d[4], 0, "pc{i}: nothing dropped");
+        // What the PC sent is what we counted as its upload; what it received, download.
+        assert_eq!(d[0], pc_d.tx_packets, "pc{i} upload packets vs its eth0 tx");
+        assert_eq!(d[1], pc_d.tx_bytes, "pc{i} upload bytes vs its eth0 tx");
+        assert_eq!(d[2], pc_d.rx_packets, "pc{i} download packets vs its eth0 rx");
+        assert_eq!(d[3], pc_d.rx_bytes, "pc{i} download bytes vs its eth0 rx");
+        // The gateway's own LAN counters: native XDP sees 14 bytes of Ethernet header per
+        // frame that the kernel's rx byte count leaves out.
+        assert_eq!(d[0], gw_d.rx_packets, "pc{i} upload vs gateway lan0 rx");
+        assert_eq!(d[1], gw_d.rx_bytes + 14 * gw_d.rx_packets, "pc{i} upload bytes vs gateway rx + 14/frame");
+        assert_eq!(d[2], gw_d.tx_packets, "pc{i} download vs gateway lan0 tx");
+        assert_eq!(d[3], gw_d.tx_bytes, "pc{i} download bytes vs gateway lan0 tx");
+    }
+}
+
+#[test]
+fn blocked_addresses_depend_on_the_pcs_group() {
+    let Office { lab, og, .. } = office();
+    let curl = |i: usize, url: &str| -> bool {
+        !fails(&lab, Role::Pc(i), &["curl", "-sf", "--max-time", "2", "-o", "/dev/null", url])
+    };
+    let social = format!("http://{}/health", addr::SITE_SOCIAL_V4);
+    let social6 = format!("http://[{}]/health", addr::SITE_SOCIAL_V6);
+    let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
+    let video6 = format!("http://[{}]/health", addr::SITE_VIDEO_V6);
+    let news = format!("http://{}/health", addr::SITE_NEWS_V4);
+    // staff (pc1): social blocked (v4 and v6), the rest open.
+    assert!(!curl(1, &social), "staff must not reach social.example");
+    assert!(!curl(1, &social6), "staff must not reach social.example over IPv6");
+    assert!(curl(1, &video) && curl(1, &news));
+    // default group (pc2): everything open.
+    assert!(curl(2, &social) && curl(2, &social6) && curl(2, &video));
+    // guests (pc3): video blocked by a /32 range and the v6 /120 range; social open.
+    assert!(!curl(3, &video), "guests must not reach video.example");
+    assert!(!curl(3, &video6), "guests must not reach video.example over IPv6");
+    assert!(curl(3, &social) && curl(3, &news));
+    // The gateway itself stays reachable from a restricted PC even when a range covers it.
+    ok(&lab, Role::Pc(3), &["ping", "-c", "1", "-W", "2", &addr::GW_LAN_V4.to_string()]);
+    let d = drops(&og);
+    assert!(d["drops"]["blocked_address"].as_u64().unwrap() >= 2, "{d}");
+    assert!(d["drops"]["blocked_range"].as_u64().unwrap() >= 2, "{d}");
+    // Per-PC: the drops are on the PCs that were refused, not on pc2.
+    let m = per_mac(&og);
+    assert!(m[&mac(1)][4] > 0 && m[&mac(3)][4] > 0);
+    assert_eq!(m[&mac(2)][4], 0);
+}
+
+#[test]
+fn counters_survive_a_daemon_restart() {
+    let Office { lab, mut og, .. } = office();
+    let server = addr::IPERF_V4.to_string();
+    ok(&lab, Role::Pc(2), &["ping", "-c", "30", "-i", "0.01", &server]);
+    let before = per_mac(&og)[&mac(2)];
+    assert!(before[0] >= 30);
+    og.stop().expect("clean stop on SIGTERM");
+    // Detached: no XDP program left on the LAN interface.
+    let link = ok(&lab, Role::Gateway, &["ip", "-j", "link", "show", addr::LAN_IF]);
+    assert!(!link.contains("\"xdp\""), "XDP still attached after stop: {link}");
+    // The counters are still there while the daemon is down (pinned maps).
+    assert_eq!(per_mac(&og)[&mac(2)], before);
+    og.restart().expect("restart");
+    assert_eq!(per_mac(&og)[&mac(2)][0], before[0], "restart neither resets nor adds");
+    ok(&lab, Role::Pc(2), &["ping", "-c", "10", "-i", "0.01", &server]);
+    let after = per_mac(&og)[&mac(2)];
+    assert!(after[0] >= before[0] + 10, "totals continue: {before:?} -> {after:?}");
+    // The per-group sets were reapplied and still hold after restart.
+    assert!(fails(&lab, Role::Pc(1), &["curl", "-sf", "--max-time", "2", &format!("http://{}/health", addr::SITE_SOCIAL_V4)]));
+}
+
+#[test]
+fn a_pc_blocked_by_hand_is_cut_off_at_once_but_keeps_the_gateway() {
+    let Office { lab, og, .. } = office();
+    let news = format!("http://{}/health", addr::SITE_NEWS_V4);
+    ok(&lab, Role::Pc(2), &["curl", "-sf", "--max-time", "2", &news]);
+    og.tool(&["pc-state", &addr::pc_v4(2).to_string(), "blocked"]).unwrap();
+    assert!(fails(&lab, Role::Pc(2), &["curl", "-sf", "--max-time", "2", &news]));
+    ok(&lab, Role::Pc(2), &["ping", "-c", "1", "-W", "2", &addr::GW_LAN_V4.to_string()]);
+    // Other PCs are unaffected.
+    ok(&lab, Role::Pc(1), &["curl", "-sf", "--max-time", "2", &news]);
+    og.tool(&["pc-state", &addr::pc_v4(2).to_string(), "allowed"]).unwrap();
+    ok(&lab, Role::Pc(2), &["curl", "-sf", "--max-time", "2", &news]);
+    assert!(drops(&og)["drops"]["pc_blocked"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_missing_interface_or_a_broken_config_is_a_clear_error() {
+    let lab = Lab::up(LabConfig { pcs: 1, ..LabConfig::default() }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let config = lab_config(&lab, &pins.0, "", &[]).replace("\"lan0\"", "\"nope0\"");
+    let err = Officegate::start(&lab, Path::new(BIN), &config).err().expect("must fail");
+    assert!(format!("{err:#}").contains("interface `nope0` does not exist"), "{err:#}");
+    let broken = lab_config(&lab, &pins.0, "[[groups]]\nname = \"x\"\nblok = []\n", &[]);
+    let err = Officegate::start(&lab, Path::new(BIN), &broken).err().expect("must fail");
+    let text = format!("{err:#}");
+    assert!(text.contains("officegate.toml:") && text.contains("blok"), "{text}");
+}

@@ -1,1 +1,84 @@
-fn main() {}
+//! Officegate's developer commands. `cargo xtask <command>`:
+//! - `setup`: install what building and testing need (idempotent);
+//! - `test`: setup, build, run every test;
+//! - `demo`: setup, build, start the office lab, run Officegate in it, make traffic;
+//! - `lab up|down|status`: the office lab by hand;
+//! - `bench <name>`: benchmarks against named peers (../shared/BENCHMARKS.md).
+
+mod demo;
+mod lab_cmd;
+mod setup;
+mod sh;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install build and test dependencies (Debian packages, rust-src, bpf-linker, bpffs).
+    Setup,
+    /// Set up, build and run every test.
+    Test {
+        /// Extra arguments for the test harness (e.g. a name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, start the lab, run Officegate in it and make some traffic.
+    Demo {
+        /// Stop after this many seconds instead of waiting for Ctrl-C.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// The office lab.
+    #[command(subcommand)]
+    Lab(lab_cmd::LabCmd),
+    /// Run a benchmark: datapath, throughput.
+    Bench {
+        name: String,
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Setup => setup::run(),
+        Cmd::Test { args } => test(&args),
+        Cmd::Demo { seconds } => {
+            setup::run()?;
+            demo::run(seconds)
+        }
+        Cmd::Lab(cmd) => {
+            setup::run()?;
+            lab_cmd::run(cmd)
+        }
+        Cmd::Bench { name, args } => {
+            setup::run()?;
+            sh::run(sh::cargo().args(["build", "--release", "-p", "officegate", "-p", "officegate-bench", "--bins"]))?;
+            let target = std::env::current_dir()?.join("target/release");
+            sh::run(
+                std::process::Command::new(target.join("officegate-bench"))
+                    .arg(&name)
+                    .args(&args)
+                    .env("OFFICEGATE_BIN", target.join("officegate")),
+            )
+        }
+    }
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    setup::run()?;
+    // Build first so a compile error reads as one, not as a test failure.
+    sh::run(sh::cargo().args(["build", "-p", "officegate", "--bins"]))?;
+    sh::run(
+        sh::cargo()
+            .args(["test", "-p", "gateway-common", "-p", "officegate", "-p", "officegate-lab", "--"])
+            .args(args),
+    )
+}

@@ -125,6 +125,15 @@ impl Datapath {
             .expect("the object always holds the XDP program (checked at load)")
     }
 
+    /// Loads the object's empty XDP program (the benchmark's floor) and returns it.
+    pub fn empty_program(&mut self) -> Result<&Xdp, DatapathError> {
+        let p: &mut Xdp = program(&mut self.ebpf, programs::BENCH_EMPTY)?;
+        if p.fd().is_err() {
+            p.load().map_err(|source| DatapathError::Program { program: programs::BENCH_EMPTY, source })?;
+        }
+        Ok(p)
+    }
+
     /// The TC program, for BPF_PROG_TEST_RUN.
     pub fn tc(&self) -> &SchedClassifier {
         self.ebpf

@@ -1,1 +1,21 @@
-fn main() {}
+//! Officegate's benchmarks, each against a named peer in the same run, each ending with one
+//! `RESULT <name> {json}` line (../shared/BENCHMARKS.md). Run through `cargo xtask bench`.
+
+mod datapath;
+mod throughput;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("datapath") => datapath::run(&args[1..]),
+        Some("throughput") => throughput::run(&args[1..]),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput"),
+    }
+}
+
+/// Median of a non-empty sample.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}

@@ -1,0 +1,156 @@
+//! Running the Officegate daemon in the lab's gateway namespace: the one way tests, the
+//! demo and the benchmarks start it. The lab crate does not depend on the daemon's
+//! crate; callers pass the path of the `officegate` binary they built.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{Lab, Role, addr};
+
+/// The log line the daemon prints once its programs are attached.
+const READY: &str = "datapath attached";
+
+pub struct Officegate {
+    child: Option<Child>,
+    bin: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    gateway_ns: PathBuf,
+    pin_dir: PathBuf,
+}
+
+/// A configuration for the lab: LAN interface, a pin directory of this lab's own (so two
+/// labs never share counters), PCs 1..=n named pcN, and `extra` TOML appended
+/// (groups, and `group = ` lines are not possible there: pass `pc_groups`).
+pub fn lab_config(lab: &Lab, pin_dir: &Path, groups: &str, pc_groups: &[(usize, &str)]) -> String {
+    let mut s = format!(
+        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n\n{groups}\n",
+        addr::LAN_IF,
+        pin_dir.display()
+    );
+    for i in 1..=lab.pcs() {
+        s.push_str(&format!(
+            "[[pcs]]\nname = \"pc{i}\"\naddresses = [\"{}\", \"{}\"]\n",
+            addr::pc_v4(i),
+            addr::pc_v6(i)
+        ));
+        if let Some((_, g)) = pc_groups.iter().find(|(n, _)| *n == i) {
+            s.push_str(&format!("group = \"{g}\"\n"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The pin directory a lab's daemon uses.
+pub fn pin_dir_for(lab: &Lab) -> PathBuf {
+    PathBuf::from(format!("/sys/fs/bpf/officegate-{}", lab.prefix()))
+}
+
+impl Officegate {
+    /// Writes `config` into the lab directory and starts `bin run` in the gateway
+    /// namespace; returns once the datapath is attached (or fails with the daemon's log).
+    pub fn start(lab: &Lab, bin: &Path, config: &str) -> Result<Self> {
+        let path = lab.dir().join("officegate.toml");
+        std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
+        let pin_dir = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("pin_dir = "))
+            .map(|v| PathBuf::from(v.trim_matches('"')))
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/officegate"));
+        let mut og = Officegate {
+            child: None,
+            bin: bin.to_path_buf(),
+            config: path,
+            log: lab.dir().join("officegate.log"),
+            gateway_ns: lab.netns_path(Role::Gateway),
+            pin_dir,
+        };
+        og.restart()?;
+        Ok(og)
+    }
+
+    /// Starts the daemon again (after `stop`), with the same configuration.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("officegate is already running");
+        }
+        let log = std::fs::File::create(&self.log)?;
+        let child = crate::netns::command(&self.gateway_ns, &self.bin)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {}", self.bin.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(READY) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                bail!("officegate exited ({status}) before attaching:\n{text}");
+            }
+            if Instant::now() > deadline {
+                bail!("officegate did not attach within 20 s:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM and wait; fails if the daemon does not exit cleanly.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("officegate exited with {status}:\n{}", self.log_text());
+        }
+        Ok(())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Runs an `officegate` tool command (pcs, drops, pc-state) against this daemon's
+    /// pinned maps; returns stdout.
+    pub fn tool(&self, args: &[&str]) -> Result<String> {
+        let out = std::process::Command::new(&self.bin)
+            .args(args)
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .output()?;
+        if !out.status.success() {
+            bail!("officegate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Officegate {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `cargo xtask demo`: the office lab with Officegate running in it, some traffic from
+//! every PC, and the per-PC table printed every few seconds until Ctrl-C.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    officegate::{Officegate, lab_config, pin_dir_for},
+};
+
+use crate::sh;
+
+const GROUPS: &str = r#"
+[[groups]]
+name = "staff"
+block = ["203.0.113.12", "2001:db8:113::12"]
+
+[[groups]]
+name = "guests"
+block = ["203.0.113.11/32", "2001:db8:113::11"]
+"#;
+
+pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
+    sh::run(sh::cargo().args(["build", "--release", "-p", "officegate", "--bins"]))?;
+    let bin = std::env::current_dir()?.join("target/release/officegate");
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Ctrl-C ends the loop below; the lab and the daemon are then torn down by Drop.
+        ctrlc_flag(stop);
+    }
+    let lab = Lab::up(LabConfig { pcs: 3, ..LabConfig::default() })?;
+    let pin_dir = pin_dir_for(&lab);
+    let config = lab_config(&lab, &pin_dir, GROUPS, &[(1, "staff"), (3, "guests")]);
+    let og = Officegate::start(&lab, Path::new(&bin), &config)?;
+    println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
+    println!("  gateway namespace: {}   (LAN {} / {})", lab.ns(Role::Gateway), addr::GW_LAN_V4, addr::GW_LAN_V6);
+    for i in 1..=3 {
+        println!("  pc{i}: {}  {} / {}", lab.ns(Role::Pc(i)), addr::pc_v4(i), addr::pc_v6(i));
+    }
+    println!("  config: {}   log: {}/officegate.log", og.config_path().display(), lab.dir().display());
+    println!("  pc1 is staff (social.example {} blocked), pc3 a guest (video.example {} blocked)", addr::SITE_SOCIAL_V4, addr::SITE_VIDEO_V4);
+    println!("Try:  ip netns exec {} curl http://{}/", lab.ns(Role::Pc(1)), addr::SITE_NEWS_V4);
+    println!("      {} pcs --pin-dir {}", bin.display(), pin_dir.display());
+    println!("      {} drops --pin-dir {}\n", bin.display(), pin_dir.display());
+    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut round = 0u32;
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        traffic(&lab, round);
+        println!("{}", og.tool(&["pcs"])?);
+        print!("{}", og.tool(&["drops"])?);
+        round += 1;
+        for _ in 0..50 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!("stopping: daemon and lab are removed");
+    drop(og);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&pin_dir);
+    Ok(())
+}
+
+/// Every PC fetches a page from each site, one of them a bigger file; blocked ones fail.
+fn traffic(lab: &Lab, round: u32) {
+    for i in 1..=3 {
+        for site in [addr::SITE_NEWS_V4, addr::SITE_VIDEO_V4, addr::SITE_SOCIAL_V4] {
+            let file = if (round + i as u32) % 3 == 0 { addr::FILE_1M } else { "/" };
+            let url = format!("http://{site}{file}");
+            let _ = lab.exec(Role::Pc(i), &["curl", "-s", "--max-time", "1", "-o", "/dev/null", &url]);
+        }
+    }
+}
+
+fn ctrlc_flag(stop: Arc<AtomicBool>) {
+    // A plain signal handler thread: sigwait on SIGINT/SIGTERM (blocked in all threads).
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    if set.thread_block().is_ok() {
+        std::thread::spawn(move || {
+            if set.wait().is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+}

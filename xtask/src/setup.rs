@@ -1,0 +1,126 @@
+//! `cargo xtask setup`: make this machine able to build and test Officegate. Idempotent:
+//! each step checks before it acts, so a second run takes a second.
+
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::sh;
+
+/// Debian packages the build, the lab, the tests and the benchmarks use.
+/// `{llvm}` is replaced by rustc's LLVM major (bpf-linker must link that same LLVM).
+const PACKAGES: &[&str] = &[
+    // bpf-linker against rustc's own LLVM
+    "llvm-{llvm}-dev",
+    "libpolly-{llvm}-dev",
+    "libzstd-dev",
+    "zlib1g-dev",
+    // the lab
+    "iproute2",
+    "iputils-ping",
+    "ethtool",
+    "nftables",
+    "conntrack",
+    "unbound",
+    "nginx-light",
+    "openssl",
+    "curl",
+    "iperf3",
+    "knot-dnsutils",
+    "dnsutils",
+    // inspection and benchmark anchors
+    "bpftool",
+    "xdp-tools",
+];
+
+pub fn run() -> anyhow::Result<()> {
+    let llvm = rustc_llvm_major()?;
+    apt(llvm)?;
+    rust_src()?;
+    bpf_linker(llvm)?;
+    bpffs()?;
+    Ok(())
+}
+
+fn rustc_llvm_major() -> anyhow::Result<u32> {
+    let out = sh::output(Command::new("rustc").arg("-vV"))?;
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .context("rustc -vV printed no LLVM version")?;
+    line.split('.').next().unwrap_or_default().parse().context("LLVM major of rustc")
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn apt(llvm: u32) -> anyhow::Result<()> {
+    let wanted: Vec<String> = PACKAGES.iter().map(|p| p.replace("{llvm}", &llvm.to_string())).collect();
+    let missing: Vec<&String> = wanted.iter().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    sh::run(Command::new("apt-get").args(["update", "-q"]))?;
+    let mut cmd = Command::new("apt-get");
+    cmd.args(["install", "-y", "-q", "--no-install-recommends"]).args(missing.iter().map(|s| s.as_str()));
+    // Packages like nginx and unbound must not start system-wide services: the lab runs
+    // its own instances in its namespaces. policy-rc.d exit 101 = "don't start".
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let had_policy = policy.exists();
+    if !had_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+        sh::run(Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]))?;
+    }
+    let result = sh::run(cmd.env("DEBIAN_FRONTEND", "noninteractive"));
+    if !had_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    result
+}
+
+fn rust_src() -> anyhow::Result<()> {
+    let out = sh::output(Command::new("rustup").args(["component", "list", "--installed"]))?;
+    if out.lines().any(|l| l.starts_with("rust-src")) {
+        return Ok(());
+    }
+    sh::run(Command::new("rustup").args(["component", "add", "rust-src"]))
+}
+
+fn bpf_linker(llvm: u32) -> anyhow::Result<()> {
+    let home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let bin = format!("{home}/bin/bpf-linker");
+    if std::path::Path::new(&bin).exists() {
+        let ldd = sh::output(Command::new("ldd").arg(&bin)).unwrap_or_default();
+        if ldd.contains(&format!("libLLVM.so.{llvm}")) || ldd.contains(&format!("libLLVM-{llvm}")) {
+            return Ok(());
+        }
+        eprintln!("setup: bpf-linker links another LLVM than rustc's {llvm}; rebuilding it");
+    }
+    // Its default feature is a newer LLVM than Debian ships; without the PATH prefix the
+    // build can't find libLLVM (../shared/BUILD-NOTES.md).
+    let path = format!("/usr/lib/llvm-{llvm}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    sh::run(
+        Command::new("cargo")
+            .args(["install", "bpf-linker", "--locked", "--force", "--no-default-features", "--features"])
+            .arg(format!("llvm-{llvm}"))
+            .env("PATH", path),
+    )
+}
+
+fn bpffs() -> anyhow::Result<()> {
+    let mounted = Command::new("mountpoint").args(["-q", "/sys/fs/bpf"]).status()?.success();
+    if !mounted {
+        sh::run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
+    }
+    if !Command::new("mountpoint").args(["-q", "/sys/fs/bpf"]).status()?.success() {
+        bail!("could not mount bpffs at /sys/fs/bpf");
+    }
+    Ok(())
+}
