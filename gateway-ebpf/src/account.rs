@@ -5,15 +5,15 @@
 //! egress the destination (NAT has already been undone there).
 
 use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::maps::lpm_trie::Key;
 use gateway_common::{
     Counters, DEFAULT_GROUP, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
     GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, UNATTRIBUTED_SLOT, capacity, group_bit,
 };
-use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::maps::{
-    Addr6, BLOCK_CIDR_V4, BLOCK_CIDR_V6, BLOCK_V4, BLOCK_V6, CONFIG, FLOWS_V4, FLOWS_V6,
-    GROUPS, GW_ADDR_V4, GW_ADDR_V6, PC_STATS, PCS_V4, PCS_V6, SLOT_ALLOC, bump, count_drop,
+    Addr6, BLOCK_CIDR_V4, BLOCK_CIDR_V6, BLOCK_V4, BLOCK_V6, CONFIG, FLOWS_V4, FLOWS_V6, GROUPS,
+    GW_ADDR_V4, GW_ADDR_V6, PC_STATS, PCS_V4, PCS_V6, SLOT_ALLOC, bump, count_drop,
 };
 
 /// Set at load time (`EbpfLoader::override_global`). 0 makes every packet evaluate policy
@@ -94,7 +94,12 @@ pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, mac: [u8;
         }
     }
     let slot = alloc_slot();
-    let info = PcInfo { slot, mac, group: DEFAULT_GROUP, state: PcState::Allowed as u8 };
+    let info = PcInfo {
+        slot,
+        mac,
+        group: DEFAULT_GROUP,
+        state: PcState::Allowed as u8,
+    };
     if pcs.insert(addr, &info, BPF_NOEXIST as u64).is_err() {
         // Another CPU (or the daemon) created it first: theirs wins, our slot is wasted.
         if let Some(p) = pcs.get_ptr(addr) {
@@ -267,8 +272,19 @@ fn finish(flow: &mut Counters, slot: u32, verdict: u8, pkt: &Pkt) -> u8 {
 /// there is no second lookup. If the insert fails (it can't for an LRU map short of
 /// memory pressure) the PC's counters still get the packet.
 #[inline(always)]
-fn new_flow(slot: u32, verdict: u8, gen_now: u32, pkt: &Pkt, insert: impl FnOnce(&FlowValue)) -> u8 {
-    let mut v = FlowValue { pc_slot: slot, generation: gen_now, verdict, ..FlowValue::default() };
+fn new_flow(
+    slot: u32,
+    verdict: u8,
+    gen_now: u32,
+    pkt: &Pkt,
+    insert: impl FnOnce(&FlowValue),
+) -> u8 {
+    let mut v = FlowValue {
+        pc_slot: slot,
+        generation: gen_now,
+        verdict,
+        ..FlowValue::default()
+    };
     let mut flow = Counters::default();
     let verdict = finish(&mut flow, slot, verdict, pkt);
     v.counters = flow;

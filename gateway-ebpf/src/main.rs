@@ -42,7 +42,11 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
     // SAFETY: the context pointer is valid for the program's run.
     let skb = unsafe { &*ctx.skb.skb };
     // A GSO packet stands for several on the wire; count what the wire will carry.
-    let packets = if skb.gso_segs > 1 { skb.gso_segs as u64 } else { 1 };
+    let packets = if skb.gso_segs > 1 {
+        skb.gso_segs as u64
+    } else {
+        1
+    };
     let len = skb.len as u64;
     // Headers may sit outside the linear part of the skb; pull them in once. The pull
     // invalidates every packet pointer, so data/data_end are read again after it.
@@ -67,7 +71,12 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
 fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Result<u8, Malformed> {
     let frame = parse::parse(start, end)?;
     let up = dir == Dir::Up;
-    let pkt = Pkt { dir, packets, bytes, pc_mac: if up { frame.src_mac } else { frame.dst_mac } };
+    let pkt = Pkt {
+        dir,
+        packets,
+        bytes,
+        pc_mac: if up { frame.src_mac } else { frame.dst_mac },
+    };
     let ports = &frame.ports;
     let remote_port = if up { ports.dst } else { ports.src };
     match frame.net {
@@ -77,7 +86,13 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
             if pc == 0 || (!up && is_multicast_v4(pc)) {
                 return Ok(no_pc(up, &pkt));
             }
-            let key = FlowKeyV4 { pc, remote, remote_port, proto: ports.proto, _pad: 0 };
+            let key = FlowKeyV4 {
+                pc,
+                remote,
+                remote_port,
+                proto: ports.proto,
+                _pad: 0,
+            };
             Ok(account::ipv4(&key, &pkt))
         }
         Net::V6 { src, dst } => {
@@ -85,7 +100,13 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
             if pc == [0; 16] || (!up && pc[0] == 0xff) {
                 return Ok(no_pc(up, &pkt));
             }
-            let key = FlowKeyV6 { pc, remote, remote_port, proto: ports.proto, _pad: 0 };
+            let key = FlowKeyV6 {
+                pc,
+                remote,
+                remote_port,
+                proto: ports.proto,
+                _pad: 0,
+            };
             Ok(account::ipv6(&key, &pkt))
         }
         Net::Arp { sender, target } => {

@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray},
 };
 use gateway_common::{
-    Config, Counters, FlowKeyV4, FlowKeyV6, FlowValue, GroupInfo, PcInfo, capacity,
-    DropReason, Stat,
+    Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GroupInfo, PcInfo, Stat,
+    capacity,
 };
 
 /// IPv6 addresses as map keys: 16 raw bytes in network order.

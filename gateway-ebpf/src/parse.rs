@@ -61,10 +61,19 @@ pub struct Ports {
 }
 
 pub enum Net {
-    V4 { src: u32, dst: u32 },
-    V6 { src: Addr6, dst: Addr6 },
+    V4 {
+        src: u32,
+        dst: u32,
+    },
+    V6 {
+        src: Addr6,
+        dst: Addr6,
+    },
     /// ARP, with sender and target protocol addresses (network order).
-    Arp { sender: u32, target: u32 },
+    Arp {
+        sender: u32,
+        target: u32,
+    },
     /// Neither IP nor ARP: passed, counted only as `Stat::NonIp`.
     Other,
 }
@@ -91,15 +100,18 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         off += VlanHdr::LEN;
         bump(Stat::Vlan);
     }
-    let no_ports = Ports { proto: 0, src: 0, dst: 0 };
+    let no_ports = Ports {
+        proto: 0,
+        src: 0,
+        dst: 0,
+    };
     let (net, ports) = match ether_type {
         ETH_P_IP => parse_v4(start, end, off)?,
         ETH_P_IPV6 => parse_v6(start, end, off)?,
         ETH_P_ARP => {
             let arp: ArpHdr = read(start, end, off)?;
             // Only Ethernet/IPv4 ARP carries addresses we can attribute.
-            if arp.htype != [0, 1] || arp.ptype != [0x08, 0x00] || arp.hlen != 6 || arp.plen != 4
-            {
+            if arp.htype != [0, 1] || arp.ptype != [0x08, 0x00] || arp.hlen != 6 || arp.plen != 4 {
                 return Err(Malformed);
             }
             let net = Net::Arp {
@@ -110,23 +122,37 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         }
         _ => (Net::Other, no_ports),
     };
-    Ok(Frame { src_mac: eth.src_addr, dst_mac: eth.dst_addr, net, ports })
+    Ok(Frame {
+        src_mac: eth.src_addr,
+        dst_mac: eth.dst_addr,
+        net,
+        ports,
+    })
 }
 
 #[inline(always)]
 fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malformed> {
     let ip: Ipv4Hdr = read(start, end, off)?;
     let ihl = (ip.vihl & 0x0f) as usize * 4;
-    if ip.vihl >> 4 != 4 || ihl < Ipv4Hdr::LEN || (u16::from_be_bytes(ip.tot_len) as usize) < ihl
-    {
+    if ip.vihl >> 4 != 4 || ihl < Ipv4Hdr::LEN || (u16::from_be_bytes(ip.tot_len) as usize) < ihl {
         return Err(Malformed);
     }
-    let net = Net::V4 { src: u32::from_ne_bytes(ip.src_addr), dst: u32::from_ne_bytes(ip.dst_addr) };
+    let net = Net::V4 {
+        src: u32::from_ne_bytes(ip.src_addr),
+        dst: u32::from_ne_bytes(ip.dst_addr),
+    };
     let frag_offset = u16::from_be_bytes(ip.frags) & 0x1fff;
     if frag_offset != 0 {
         // Later fragments carry no transport header; they are still the same PC and remote.
         bump(Stat::Fragment);
-        return Ok((net, Ports { proto: ip.proto, src: 0, dst: 0 }));
+        return Ok((
+            net,
+            Ports {
+                proto: ip.proto,
+                src: 0,
+                dst: 0,
+            },
+        ));
     }
     let ports = transport(start, end, off + ihl, ip.proto)?;
     Ok((net, ports))
@@ -138,7 +164,10 @@ fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
     if ip.vcf[0] >> 4 != 6 {
         return Err(Malformed);
     }
-    let net = Net::V6 { src: ip.src_addr, dst: ip.dst_addr };
+    let net = Net::V6 {
+        src: ip.src_addr,
+        dst: ip.dst_addr,
+    };
     let mut next = ip.next_hdr;
     let mut l4 = off + Ipv6Hdr::LEN;
     for _ in 0..IPV6_MAX_EXT {
@@ -158,7 +187,14 @@ fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
                 next = h[0];
                 if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
                     bump(Stat::Fragment);
-                    return Ok((net, Ports { proto: next, src: 0, dst: 0 }));
+                    return Ok((
+                        net,
+                        Ports {
+                            proto: next,
+                            src: 0,
+                            dst: 0,
+                        },
+                    ));
                 }
                 8
             }
@@ -182,6 +218,10 @@ fn transport(start: usize, end: usize, off: usize, proto: u8) -> Result<Ports, M
                 dst: u16::from_be_bytes([p[2], p[3]]),
             })
         }
-        _ => Ok(Ports { proto, src: 0, dst: 0 }),
+        _ => Ok(Ports {
+            proto,
+            src: 0,
+            dst: 0,
+        }),
     }
 }

@@ -27,7 +27,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -113,28 +117,43 @@ pub struct DatapathPlan {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            line: e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0),
+            line: e
+                .span()
+                .map(|s| text[..s.start].lines().count().max(1))
+                .unwrap_or(0),
             message: e.message().to_string(),
         })?;
-        config.plan().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        config.plan().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
         Ok(config)
     }
 
     /// Validates cross-references and computes the datapath's sets.
     pub fn plan(&self) -> Result<DatapathPlan, String> {
         if self.version != VERSION {
-            return Err(format!("version {} is not supported (expected {VERSION})", self.version));
+            return Err(format!(
+                "version {} is not supported (expected {VERSION})",
+                self.version
+            ));
         }
         if self.groups.len() >= capacity::GROUPS as usize {
-            return Err(format!("{} groups; at most {}", self.groups.len(), capacity::GROUPS - 1));
+            return Err(format!(
+                "{} groups; at most {}",
+                self.groups.len(),
+                capacity::GROUPS - 1
+            ));
         }
         let mut ids = HashMap::new();
         let mut plan = DatapathPlan::default();
@@ -183,10 +202,16 @@ pub fn parse_net(s: &str) -> Result<(IpAddr, u8), String> {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr: IpAddr = addr.trim().parse().map_err(|_| "not an IP address".to_string())?;
+    let addr: IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| "not an IP address".to_string())?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
-        Some(p) => p.trim().parse::<u8>().map_err(|_| "bad prefix length".to_string())?,
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .map_err(|_| "bad prefix length".to_string())?,
         None => max,
     };
     if prefix > max || prefix == 0 {
@@ -233,7 +258,9 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let text = "version = 1\n[datapath]\nlan_interface = 5\n";
-        let err = Config::parse(Path::new("x.toml"), text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("x.toml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x.toml:3:"), "{err}");
     }
 

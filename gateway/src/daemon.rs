@@ -16,8 +16,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let plan = config.plan().map_err(anyhow::Error::msg)?;
     let dp_cfg = &config.datapath;
-    let mut dp = Datapath::load(&LoadOptions { pin_dir: dp_cfg.pin_dir.clone(), flow_cache: true })
-        .context("loading the datapath")?;
+    let mut dp = Datapath::load(&LoadOptions {
+        pin_dir: dp_cfg.pin_dir.clone(),
+        flow_cache: true,
+    })
+    .context("loading the datapath")?;
     let mut maps = dp.maps()?;
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
     apply(&mut maps, &plan, &gw_addrs)?;

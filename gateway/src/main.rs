@@ -86,7 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", report::drops(&Maps::open(&pin_dir)?, json));
             Ok(())
         }
-        Command::PcState { address, state, pin_dir } => {
+        Command::PcState {
+            address,
+            state,
+            pin_dir,
+        } => {
             let state = match state.as_str() {
                 "blocked" => PcState::Blocked,
                 "over-quota" => PcState::OverQuota,

@@ -7,7 +7,10 @@ use gateway_common::{Counters, PcState};
 use crate::datapath::Maps;
 
 fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn state(code: u8) -> &'static str {
@@ -33,7 +36,15 @@ pub fn pcs(maps: &Maps, json: bool) -> String {
         let _ = writeln!(
             out,
             "{:<28} {:<17} {:>5} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
-            "address", "mac", "group", "state", "up_pkts", "up_bytes", "down_pkts", "down_bytes", "dropped"
+            "address",
+            "mac",
+            "group",
+            "state",
+            "up_pkts",
+            "up_bytes",
+            "down_pkts",
+            "down_bytes",
+            "dropped"
         );
     }
     for e in maps.pcs() {
@@ -42,14 +53,26 @@ pub fn pcs(maps: &Maps, json: bool) -> String {
             let _ = writeln!(
                 out,
                 "{{\"address\":\"{}\",\"mac\":\"{}\",\"group\":{},\"state\":\"{}\",\"slot\":{},{}}}",
-                e.addr, mac(&e.info.mac), e.info.group, state(e.info.state), e.info.slot, json_counters(c)
+                e.addr,
+                mac(&e.info.mac),
+                e.info.group,
+                state(e.info.state),
+                e.info.slot,
+                json_counters(c)
             );
         } else {
             let _ = writeln!(
                 out,
                 "{:<28} {:<17} {:>5} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
-                e.addr.to_string(), mac(&e.info.mac), e.info.group, state(e.info.state),
-                c.up_packets, c.up_bytes, c.down_packets, c.down_bytes, c.dropped_packets
+                e.addr.to_string(),
+                mac(&e.info.mac),
+                e.info.group,
+                state(e.info.state),
+                c.up_packets,
+                c.up_bytes,
+                c.down_packets,
+                c.down_bytes,
+                c.dropped_packets
             );
         }
     }
@@ -62,9 +85,20 @@ pub fn drops(maps: &Maps, json: bool) -> String {
     let drops = maps.drops();
     let stats = maps.stats();
     if json {
-        let d: Vec<String> = drops.iter().map(|(r, n)| format!("\"{}\":{n}", r.name())).collect();
-        let s: Vec<String> = stats.iter().map(|(r, n)| format!("\"{}\":{n}", r.name())).collect();
-        let _ = writeln!(out, "{{\"drops\":{{{}}},\"stats\":{{{}}}}}", d.join(","), s.join(","));
+        let d: Vec<String> = drops
+            .iter()
+            .map(|(r, n)| format!("\"{}\":{n}", r.name()))
+            .collect();
+        let s: Vec<String> = stats
+            .iter()
+            .map(|(r, n)| format!("\"{}\":{n}", r.name()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{{\"drops\":{{{}}},\"stats\":{{{}}}}}",
+            d.join(","),
+            s.join(",")
+        );
     } else {
         let _ = writeln!(out, "drops by reason:");
         for (r, n) in drops {

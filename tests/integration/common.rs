@@ -15,7 +15,10 @@ pub struct PinDir(pub PathBuf);
 impl PinDir {
     pub fn new(tag: &str) -> Self {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        PinDir(PathBuf::from(format!("/sys/fs/bpf/og-test-{}-{n}-{tag}", std::process::id())))
+        PinDir(PathBuf::from(format!(
+            "/sys/fs/bpf/og-test-{}-{n}-{tag}",
+            std::process::id()
+        )))
     }
 }
 
@@ -28,8 +31,11 @@ impl Drop for PinDir {
 /// A loaded (not attached) datapath with fresh maps.
 pub fn load(tag: &str, flow_cache: bool) -> (PinDir, Datapath, Maps) {
     let dir = PinDir::new(tag);
-    let dp = Datapath::load(&LoadOptions { pin_dir: dir.0.clone(), flow_cache })
-        .unwrap_or_else(|e| panic!("loading the datapath: {e}"));
+    let dp = Datapath::load(&LoadOptions {
+        pin_dir: dir.0.clone(),
+        flow_cache,
+    })
+    .unwrap_or_else(|e| panic!("loading the datapath: {e}"));
     let maps = dp.maps().expect("open maps");
     (dir, dp, maps)
 }

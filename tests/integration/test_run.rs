@@ -25,8 +25,12 @@ const SITE: [u8; 4] = [203, 0, 113, 10];
 const BLOCKED: [u8; 4] = [203, 0, 113, 12];
 const RANGE_HOST: [u8; 4] = [198, 51, 100, 77];
 const PC6: [u8; 16] = [0xfd, 0x0a, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b];
-const SITE6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
-const BLOCKED6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
+const SITE6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+const BLOCKED6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12,
+];
 
 const RESTRICTED: u8 = 1;
 const OPEN: u8 = 2;
@@ -108,7 +112,10 @@ fn vlan4(double: bool) -> Vec<u8> {
     } else {
         eth.single_vlan(VlanId::try_new(100).unwrap())
     };
-    step.ipv4(PC, SITE, 64).udp(5000, 53).write(&mut v, &[0; 30]).unwrap();
+    step.ipv4(PC, SITE, 64)
+        .udp(5000, 53)
+        .write(&mut v, &[0; 30])
+        .unwrap();
     v
 }
 
@@ -126,25 +133,44 @@ fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
 }
 
 fn xdp(dp: &Datapath, frame: &[u8], repeat: u32) -> u32 {
-    let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        repeat,
+        ..TestRunOptions::default()
+    };
     dp.xdp().test_run(opts).expect("XDP test run").return_value
 }
 
 fn tc(dp: &Datapath, frame: &[u8]) -> u32 {
-    let opts = TestRunOptions { data_in: Some(frame), ..TestRunOptions::default() };
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        ..TestRunOptions::default()
+    };
     dp.tc().test_run(opts).expect("TC test run").return_value
 }
 
 fn pc(maps: &Maps, addr: IpAddr) -> Counters {
-    maps.pcs().into_iter().find(|e| e.addr == addr).map(|e| e.counters).unwrap_or_default()
+    maps.pcs()
+        .into_iter()
+        .find(|e| e.addr == addr)
+        .map(|e| e.counters)
+        .unwrap_or_default()
 }
 
 fn drop_count(maps: &Maps, reason: DropReason) -> u64 {
-    maps.drops().into_iter().find(|(r, _)| *r == reason).map(|(_, n)| n).unwrap()
+    maps.drops()
+        .into_iter()
+        .find(|(r, _)| *r == reason)
+        .map(|(_, n)| n)
+        .unwrap()
 }
 
 fn stat(maps: &Maps, s: Stat) -> u64 {
-    maps.stats().into_iter().find(|(x, _)| *x == s).map(|(_, n)| n).unwrap()
+    maps.stats()
+        .into_iter()
+        .find(|(x, _)| *x == s)
+        .map(|(_, n)| n)
+        .unwrap()
 }
 
 /// Two groups: RESTRICTED blocks BLOCKED, BLOCKED6 and 198.51.100.0/24; OPEN nothing.
@@ -177,8 +203,14 @@ fn upload_is_counted_per_pc_and_flow_exactly() {
     assert_eq!(c.up_bytes, 1000 * f.len() as u64 + t.len() as u64);
     assert_eq!((c.down_packets, c.dropped_packets), (0, 0));
     let flows = maps.flows();
-    let udp = flows.iter().find(|x| x.proto == 17 && x.remote == ip(&SITE)).expect("udp flow");
-    assert_eq!((udp.pc, udp.remote_port, udp.counters.up_packets), (ip(&PC), 443, 1000));
+    let udp = flows
+        .iter()
+        .find(|x| x.proto == 17 && x.remote == ip(&SITE))
+        .expect("udp flow");
+    assert_eq!(
+        (udp.pc, udp.remote_port, udp.counters.up_packets),
+        (ip(&PC), 443, 1000)
+    );
     let tcp = flows.iter().find(|x| x.proto == 6).expect("tcp flow");
     assert_eq!((tcp.remote_port, tcp.counters.up_packets), (80, 1));
     // The first packet of each flow evaluated policy; the other 999 used the cache.
@@ -193,7 +225,10 @@ fn blocked_address_drops_for_its_group_only() {
     assert_eq!(xdp(&dp, &to_blocked, 5), XDP_DROP);
     assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 5);
     let c = pc(&maps, ip(&PC));
-    assert_eq!((c.up_packets, c.dropped_packets, c.dropped_bytes), (0, 5, 5 * to_blocked.len() as u64));
+    assert_eq!(
+        (c.up_packets, c.dropped_packets, c.dropped_bytes),
+        (0, 5, 5 * to_blocked.len() as u64)
+    );
     // The same destination from a PC of the open group passes.
     assert_eq!(xdp(&dp, &udp4(PC2, BLOCKED, 40000, 443, 10), 1), XDP_PASS);
     // A range: blocked for the restricted group, open for the other.
@@ -219,7 +254,11 @@ fn pc_state_blocks_everything_but_the_gateway() {
     maps.bump_generation().unwrap();
     assert_eq!(xdp(&dp, &f, 3), XDP_DROP);
     assert_eq!(drop_count(&maps, DropReason::PcBlocked), 3);
-    assert_eq!(xdp(&dp, &udp4(PC2, GW, 40000, 53, 30), 1), XDP_PASS, "DNS to the gateway");
+    assert_eq!(
+        xdp(&dp, &udp4(PC2, GW, 40000, 53, 30), 1),
+        XDP_PASS,
+        "DNS to the gateway"
+    );
     // Downloads to a blocked PC are dropped too, except from the gateway.
     assert_eq!(tc(&dp, &udp4(SITE, PC2, 443, 40000, 10)), TC_ACT_SHOT);
     assert_eq!(tc(&dp, &udp4(GW, PC2, 53, 40000, 10)), TC_ACT_OK);
@@ -257,7 +296,11 @@ fn flow_cache_off_gives_the_same_verdicts() {
     policy(&mut maps);
     assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 10), XDP_DROP);
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 10), XDP_PASS);
-    assert_eq!(stat(&maps, Stat::FlowMiss), 20, "every packet evaluates policy");
+    assert_eq!(
+        stat(&maps, Stat::FlowMiss),
+        20,
+        "every packet evaluates policy"
+    );
     assert_eq!(pc(&maps, ip(&PC)).up_packets, 10);
 }
 
@@ -270,16 +313,29 @@ fn download_is_counted_on_egress() {
         assert_eq!(tc(&dp, &f), TC_ACT_OK);
     }
     let c = pc(&maps, ip(&PC));
-    assert_eq!((c.down_packets, c.down_bytes, c.up_packets), (3, 3 * f.len() as u64, 0));
+    assert_eq!(
+        (c.down_packets, c.down_bytes, c.up_packets),
+        (3, 3 * f.len() as u64, 0)
+    );
     // The download lands on the same flow as the upload: (PC, remote, proto, remote port).
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 40000, 443, 10), 1), XDP_PASS);
-    let flows: Vec<_> = maps.flows().into_iter().filter(|x| x.pc == ip(&PC)).collect();
+    let flows: Vec<_> = maps
+        .flows()
+        .into_iter()
+        .filter(|x| x.pc == ip(&PC))
+        .collect();
     assert_eq!(flows.len(), 1, "{flows:?}");
-    assert_eq!((flows[0].counters.up_packets, flows[0].counters.down_packets), (1, 3));
+    assert_eq!(
+        (flows[0].counters.up_packets, flows[0].counters.down_packets),
+        (1, 3)
+    );
     // A blocked remote can't send to the PC either.
     assert_eq!(tc(&dp, &udp4(BLOCKED, PC, 443, 40000, 10)), TC_ACT_SHOT);
     // Broadcast and multicast belong to no PC.
-    assert_eq!(tc(&dp, &udp4(GW, [255, 255, 255, 255], 67, 68, 10)), TC_ACT_OK);
+    assert_eq!(
+        tc(&dp, &udp4(GW, [255, 255, 255, 255], 67, 68, 10)),
+        TC_ACT_OK
+    );
     assert_eq!(stat(&maps, Stat::EgressMulticast), 1);
 }
 
@@ -292,12 +348,26 @@ fn ipv6_with_extension_headers_and_icmp() {
     let hbh_blocked = with_hop_by_hop(udp6(PC6, BLOCKED6, 40000, 8443));
     assert_eq!(xdp(&dp, &hbh_blocked, 1), XDP_DROP);
     let flows = maps.flows();
-    let flow = flows.iter().find(|x| x.remote == ip(&SITE6)).expect("v6 flow");
-    assert_eq!((flow.proto, flow.remote_port), (17, 8443), "ports found past the extension header");
+    let flow = flows
+        .iter()
+        .find(|x| x.remote == ip(&SITE6))
+        .expect("v6 flow");
+    assert_eq!(
+        (flow.proto, flow.remote_port),
+        (17, 8443),
+        "ports found past the extension header"
+    );
     let c = pc(&maps, ip(&PC6));
-    assert_eq!((c.up_packets, c.up_bytes, c.dropped_packets), (1, f.len() as u64, 1));
+    assert_eq!(
+        (c.up_packets, c.up_bytes, c.dropped_packets),
+        (1, f.len() as u64, 1)
+    );
     assert_eq!(xdp(&dp, &icmp4(PC, SITE), 2), XDP_PASS);
-    assert!(maps.flows().iter().any(|x| x.proto == 1 && x.remote_port == 0 && x.counters.up_packets == 2));
+    assert!(
+        maps.flows()
+            .iter()
+            .any(|x| x.proto == 1 && x.remote_port == 0 && x.counters.up_packets == 2)
+    );
 }
 
 #[test]
@@ -308,7 +378,11 @@ fn vlan_tagged_frames_are_parsed() {
     assert_eq!(xdp(&dp, &vlan4(true), 1), XDP_PASS);
     assert_eq!(pc(&maps, ip(&PC)).up_packets, 2);
     assert_eq!(stat(&maps, Stat::Vlan), 3, "one tag + two tags");
-    assert!(maps.flows().iter().any(|x| x.remote_port == 53 && x.counters.up_packets == 2));
+    assert!(
+        maps.flows()
+            .iter()
+            .any(|x| x.remote_port == 53 && x.counters.up_packets == 2)
+    );
 }
 
 #[test]
@@ -339,7 +413,10 @@ fn malformed_frames_are_dropped_and_counted() {
         // refuses them, as no driver would deliver one.)
         ("truncated IPv4 header", good[..14 + 12].to_vec()),
         ("truncated TCP ports", good[..14 + 20 + 2].to_vec()),
-        ("truncated IPv6 header", tcp6(PC6, SITE6, 1, 2)[..14 + 30].to_vec()),
+        (
+            "truncated IPv6 header",
+            tcp6(PC6, SITE6, 1, 2)[..14 + 30].to_vec(),
+        ),
         ("truncated VLAN tag", vlan4(false)[..16].to_vec()),
         ("ARP too short", arp_request(PC, GW)[..20].to_vec()),
     ];
@@ -357,14 +434,22 @@ fn malformed_frames_are_dropped_and_counted() {
         assert_eq!(xdp(&dp, frame, 1), XDP_DROP, "{name}");
     }
     assert_eq!(drop_count(&maps, DropReason::Malformed), cases.len() as u64);
-    assert_eq!(pc(&maps, ip(&PC)), Counters::default(), "malformed frames count on no PC");
+    assert_eq!(
+        pc(&maps, ip(&PC)),
+        Counters::default(),
+        "malformed frames count on no PC"
+    );
     // A non-first fragment has no ports and is still a packet of its PC.
     let mut frag = udp4(PC, SITE, 1, 2, 40);
     frag[14 + 6] = 0x00;
     frag[14 + 7] = 0x10; // offset 16 * 8 bytes
     assert_eq!(xdp(&dp, &frag, 1), XDP_PASS);
     assert_eq!(stat(&maps, Stat::Fragment), 1);
-    assert!(maps.flows().iter().any(|x| x.proto == 17 && x.remote_port == 0));
+    assert!(
+        maps.flows()
+            .iter()
+            .any(|x| x.proto == 17 && x.remote_port == 0)
+    );
 }
 
 #[test]
@@ -372,7 +457,11 @@ fn unknown_pcs_are_learned_with_their_mac() {
     let (_dir, dp, maps) = load("learn", true);
     let stranger = [10, 10, 0, 99];
     assert_eq!(xdp(&dp, &udp4(stranger, SITE, 1, 2, 10), 4), XDP_PASS);
-    let e = maps.pcs().into_iter().find(|e| e.addr == ip(&stranger)).expect("learned");
+    let e = maps
+        .pcs()
+        .into_iter()
+        .find(|e| e.addr == ip(&stranger))
+        .expect("learned");
     assert_eq!(e.info.mac, PC_MAC);
     assert_eq!(e.info.group, gateway_common::DEFAULT_GROUP);
     assert!(e.info.slot >= gateway_common::capacity::LEARNED_SLOT_BASE);
@@ -387,12 +476,23 @@ fn counters_survive_a_reload_on_the_same_pins() {
     drop(maps);
     drop(dp);
     // A new load on the same pin directory is a daemon restart.
-    let dp = Datapath::load(&officegate::datapath::LoadOptions { pin_dir: dir.0.clone(), flow_cache: true })
-        .expect("reload");
+    let dp = Datapath::load(&officegate::datapath::LoadOptions {
+        pin_dir: dir.0.clone(),
+        flow_cache: true,
+    })
+    .expect("reload");
     let mut maps = dp.maps().unwrap();
     assert_eq!(pc(&maps, ip(&PC)).up_packets, 7);
     policy(&mut maps);
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 3), XDP_PASS);
-    assert_eq!(pc(&maps, ip(&PC)).up_packets, 10, "same slot, totals continue");
-    assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 1), XDP_DROP, "sets survive too");
+    assert_eq!(
+        pc(&maps, ip(&PC)).up_packets,
+        10,
+        "same slot, totals continue"
+    );
+    assert_eq!(
+        xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 1),
+        XDP_DROP,
+        "sets survive too"
+    );
 }

@@ -36,20 +36,53 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         // Ctrl-C ends the loop below; the lab and the daemon are then torn down by Drop.
         ctrlc_flag(stop);
     }
-    let lab = Lab::up(LabConfig { pcs: 3, ..LabConfig::default() })?;
+    let lab = Lab::up(LabConfig {
+        pcs: 3,
+        ..LabConfig::default()
+    })?;
     let pin_dir = pin_dir_for(&lab);
     let config = lab_config(&lab, &pin_dir, GROUPS, &[(1, "staff"), (3, "guests")]);
     let og = Officegate::start(&lab, Path::new(&bin), &config)?;
     println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
-    println!("  gateway namespace: {}   (LAN {} / {})", lab.ns(Role::Gateway), addr::GW_LAN_V4, addr::GW_LAN_V6);
+    println!(
+        "  gateway namespace: {}   (LAN {} / {})",
+        lab.ns(Role::Gateway),
+        addr::GW_LAN_V4,
+        addr::GW_LAN_V6
+    );
     for i in 1..=3 {
-        println!("  pc{i}: {}  {} / {}", lab.ns(Role::Pc(i)), addr::pc_v4(i), addr::pc_v6(i));
+        println!(
+            "  pc{i}: {}  {} / {}",
+            lab.ns(Role::Pc(i)),
+            addr::pc_v4(i),
+            addr::pc_v6(i)
+        );
     }
-    println!("  config: {}   log: {}/officegate.log", og.config_path().display(), lab.dir().display());
-    println!("  pc1 is staff (social.example {} blocked), pc3 a guest (video.example {} blocked)", addr::SITE_SOCIAL_V4, addr::SITE_VIDEO_V4);
-    println!("Try:  ip netns exec {} curl http://{}/", lab.ns(Role::Pc(1)), addr::SITE_NEWS_V4);
-    println!("      {} pcs --pin-dir {}", bin.display(), pin_dir.display());
-    println!("      {} drops --pin-dir {}\n", bin.display(), pin_dir.display());
+    println!(
+        "  config: {}   log: {}/officegate.log",
+        og.config_path().display(),
+        lab.dir().display()
+    );
+    println!(
+        "  pc1 is staff (social.example {} blocked), pc3 a guest (video.example {} blocked)",
+        addr::SITE_SOCIAL_V4,
+        addr::SITE_VIDEO_V4
+    );
+    println!(
+        "Try:  ip netns exec {} curl http://{}/",
+        lab.ns(Role::Pc(1)),
+        addr::SITE_NEWS_V4
+    );
+    println!(
+        "      {} pcs --pin-dir {}",
+        bin.display(),
+        pin_dir.display()
+    );
+    println!(
+        "      {} drops --pin-dir {}\n",
+        bin.display(),
+        pin_dir.display()
+    );
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let mut round = 0u32;
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
@@ -74,10 +107,21 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
 /// Every PC fetches a page from each site, one of them a bigger file; blocked ones fail.
 fn traffic(lab: &Lab, round: u32) {
     for i in 1..=3 {
-        for site in [addr::SITE_NEWS_V4, addr::SITE_VIDEO_V4, addr::SITE_SOCIAL_V4] {
-            let file = if (round + i as u32) % 3 == 0 { addr::FILE_1M } else { "/" };
+        for site in [
+            addr::SITE_NEWS_V4,
+            addr::SITE_VIDEO_V4,
+            addr::SITE_SOCIAL_V4,
+        ] {
+            let file = if (round + i as u32) % 3 == 0 {
+                addr::FILE_1M
+            } else {
+                "/"
+            };
             let url = format!("http://{site}{file}");
-            let _ = lab.exec(Role::Pc(i), &["curl", "-s", "--max-time", "1", "-o", "/dev/null", &url]);
+            let _ = lab.exec(
+                Role::Pc(i),
+                &["curl", "-s", "--max-time", "1", "-o", "/dev/null", &url],
+            );
         }
     }
 }

@@ -60,7 +60,15 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Bench { name, args } => {
             setup::run()?;
-            sh::run(sh::cargo().args(["build", "--release", "-p", "officegate", "-p", "officegate-bench", "--bins"]))?;
+            sh::run(sh::cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "officegate",
+                "-p",
+                "officegate-bench",
+                "--bins",
+            ]))?;
             let target = std::env::current_dir()?.join("target/release");
             sh::run(
                 std::process::Command::new(target.join("officegate-bench"))
@@ -78,7 +86,16 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     sh::run(sh::cargo().args(["build", "-p", "officegate", "--bins"]))?;
     sh::run(
         sh::cargo()
-            .args(["test", "-p", "gateway-common", "-p", "officegate", "-p", "officegate-lab", "--"])
+            .args([
+                "test",
+                "-p",
+                "gateway-common",
+                "-p",
+                "officegate",
+                "-p",
+                "officegate-lab",
+                "--",
+            ])
             .args(args),
     )
 }

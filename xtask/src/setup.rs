@@ -48,7 +48,11 @@ fn rustc_llvm_major() -> anyhow::Result<u32> {
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .context("rustc -vV printed no LLVM version")?;
-    line.split('.').next().unwrap_or_default().parse().context("LLVM major of rustc")
+    line.split('.')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .context("LLVM major of rustc")
 }
 
 fn installed(pkg: &str) -> bool {
@@ -60,15 +64,26 @@ fn installed(pkg: &str) -> bool {
 }
 
 fn apt(llvm: u32) -> anyhow::Result<()> {
-    let wanted: Vec<String> = PACKAGES.iter().map(|p| p.replace("{llvm}", &llvm.to_string())).collect();
+    let wanted: Vec<String> = PACKAGES
+        .iter()
+        .map(|p| p.replace("{llvm}", &llvm.to_string()))
+        .collect();
     let missing: Vec<&String> = wanted.iter().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("setup: installing {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    eprintln!(
+        "setup: installing {}",
+        missing
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     sh::run(Command::new("apt-get").args(["update", "-q"]))?;
     let mut cmd = Command::new("apt-get");
-    cmd.args(["install", "-y", "-q", "--no-install-recommends"]).args(missing.iter().map(|s| s.as_str()));
+    cmd.args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(missing.iter().map(|s| s.as_str()));
     // Packages like nginx and unbound must not start system-wide services: the lab runs
     // its own instances in its namespaces. policy-rc.d exit 101 = "don't start".
     let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
@@ -105,21 +120,38 @@ fn bpf_linker(llvm: u32) -> anyhow::Result<()> {
     }
     // Its default feature is a newer LLVM than Debian ships; without the PATH prefix the
     // build can't find libLLVM (../shared/BUILD-NOTES.md).
-    let path = format!("/usr/lib/llvm-{llvm}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "/usr/lib/llvm-{llvm}/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
     sh::run(
         Command::new("cargo")
-            .args(["install", "bpf-linker", "--locked", "--force", "--no-default-features", "--features"])
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--force",
+                "--no-default-features",
+                "--features",
+            ])
             .arg(format!("llvm-{llvm}"))
             .env("PATH", path),
     )
 }
 
 fn bpffs() -> anyhow::Result<()> {
-    let mounted = Command::new("mountpoint").args(["-q", "/sys/fs/bpf"]).status()?.success();
+    let mounted = Command::new("mountpoint")
+        .args(["-q", "/sys/fs/bpf"])
+        .status()?
+        .success();
     if !mounted {
         sh::run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
     }
-    if !Command::new("mountpoint").args(["-q", "/sys/fs/bpf"]).status()?.success() {
+    if !Command::new("mountpoint")
+        .args(["-q", "/sys/fs/bpf"])
+        .status()?
+        .success()
+    {
         bail!("could not mount bpffs at /sys/fs/bpf");
     }
     Ok(())

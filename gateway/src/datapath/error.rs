@@ -37,7 +37,9 @@ pub enum DatapathError {
         source: aya::programs::ProgramError,
     },
 
-    #[error("pinned map `{name}` cannot be opened (is the datapath loaded with this pin directory?)")]
+    #[error(
+        "pinned map `{name}` cannot be opened (is the datapath loaded with this pin directory?)"
+    )]
     OpenMap {
         name: &'static str,
         #[source]

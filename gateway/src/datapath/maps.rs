@@ -101,19 +101,34 @@ impl Maps {
     }
 
     pub fn generation(&self) -> Result<u32, DatapathError> {
-        let c = self.config.get(&0, 0).map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+        let c = self
+            .config
+            .get(&0, 0)
+            .map_err(|source| DatapathError::Map {
+                name: names::CONFIG,
+                source,
+            })?;
         Ok(c.generation)
     }
 
     /// Makes the kernel re-evaluate every flow's cached verdict. Call after any change of
     /// PCs, groups or blocklists (the setters here do not, so a batch costs one bump).
     pub fn bump_generation(&mut self) -> Result<u32, DatapathError> {
-        let mut c = self.config.get(&0, 0).map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+        let mut c = self
+            .config
+            .get(&0, 0)
+            .map_err(|source| DatapathError::Map {
+                name: names::CONFIG,
+                source,
+            })?;
         // Skip 0: it means "never evaluated" to the kernel.
         c.generation = c.generation.wrapping_add(1).max(1);
         self.config
             .set(0, c, 0)
-            .map_err(|source| DatapathError::Map { name: names::CONFIG, source })?;
+            .map_err(|source| DatapathError::Map {
+                name: names::CONFIG,
+                source,
+            })?;
         Ok(c.generation)
     }
 
@@ -129,14 +144,19 @@ impl Maps {
     fn used_config_slots(&self) -> HashSet<u32> {
         let v4 = self.pcs4.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
         let v6 = self.pcs6.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
-        v4.chain(v6).filter(|s| *s != 0 && *s < capacity::LEARNED_SLOT_BASE).collect()
+        v4.chain(v6)
+            .filter(|s| *s != 0 && *s < capacity::LEARNED_SLOT_BASE)
+            .collect()
     }
 
     /// Declares a PC address with its group and state. An address the kernel already
     /// learned keeps its slot, so its counters continue.
     pub fn set_pc(&mut self, addr: IpAddr, group: u8, state: PcState) -> Result<(), DatapathError> {
         if u32::from(group) >= capacity::GROUPS {
-            return Err(DatapathError::GroupOutOfRange { id: group.into(), max: capacity::GROUPS });
+            return Err(DatapathError::GroupOutOfRange {
+                id: group.into(),
+                max: capacity::GROUPS,
+            });
         }
         let info = match self.pc_info(addr) {
             Some(mut info) => {
@@ -148,17 +168,27 @@ impl Maps {
                 let used = self.used_config_slots();
                 let slot = (1..capacity::LEARNED_SLOT_BASE)
                     .find(|s| !used.contains(s))
-                    .ok_or(DatapathError::NoFreeSlot { max: capacity::LEARNED_SLOT_BASE - 1 })?;
+                    .ok_or(DatapathError::NoFreeSlot {
+                        max: capacity::LEARNED_SLOT_BASE - 1,
+                    })?;
                 // A recycled slot must start from zero, not from its last owner's totals.
                 self.zero_slot(slot)?;
-                PcInfo { slot, mac: [0; 6], group, state: state as u8 }
+                PcInfo {
+                    slot,
+                    mac: [0; 6],
+                    group,
+                    state: state as u8,
+                }
             }
         };
         match addr {
             IpAddr::V4(a) => self.pcs4.insert(v4_key(a), info, 0),
             IpAddr::V6(a) => self.pcs6.insert(a.octets(), info, 0),
         }
-        .map_err(|source| DatapathError::Map { name: names::PCS_V4, source })
+        .map_err(|source| DatapathError::Map {
+            name: names::PCS_V4,
+            source,
+        })
     }
 
     fn zero_slot(&mut self, slot: u32) -> Result<(), DatapathError> {
@@ -167,12 +197,17 @@ impl Maps {
             .map_err(|e| DatapathError::Cpus(e.to_string()))?;
         self.pc_stats
             .set(slot, zeros, 0)
-            .map_err(|source| DatapathError::Map { name: names::PC_STATS, source })
+            .map_err(|source| DatapathError::Map {
+                name: names::PC_STATS,
+                source,
+            })
     }
 
     /// Changes only the state of a known PC address. Returns false if it is unknown.
     pub fn set_pc_state(&mut self, addr: IpAddr, state: PcState) -> Result<bool, DatapathError> {
-        let Some(info) = self.pc_info(addr) else { return Ok(false) };
+        let Some(info) = self.pc_info(addr) else {
+            return Ok(false);
+        };
         self.set_pc(addr, info.group, state)?;
         Ok(true)
     }
@@ -187,11 +222,23 @@ impl Maps {
 
     /// Every PC address with its counters, in address order.
     pub fn pcs(&self) -> Vec<PcEntry> {
-        let v4 = self.pcs4.iter().filter_map(|r| r.ok()).map(|(k, i)| (IpAddr::V4(v4_from_key(k)), i));
-        let v6 = self.pcs6.iter().filter_map(|r| r.ok()).map(|(k, i)| (IpAddr::V6(k.into()), i));
+        let v4 = self
+            .pcs4
+            .iter()
+            .filter_map(|r| r.ok())
+            .map(|(k, i)| (IpAddr::V4(v4_from_key(k)), i));
+        let v6 = self
+            .pcs6
+            .iter()
+            .filter_map(|r| r.ok())
+            .map(|(k, i)| (IpAddr::V6(k.into()), i));
         let mut out: Vec<PcEntry> = v4
             .chain(v6)
-            .map(|(addr, info)| PcEntry { addr, info, counters: self.counters(info.slot) })
+            .map(|(addr, info)| PcEntry {
+                addr,
+                info,
+                counters: self.counters(info.slot),
+            })
             .collect();
         out.sort_by_key(|e| e.addr);
         out
@@ -233,36 +280,85 @@ impl Maps {
     /// Replaces the whole blocked set: `wanted` maps each address or range
     /// (address, prefix length) to the mask of groups it is blocked for. Entries not in
     /// `wanted` are removed. Returns how many entries were written.
-    pub fn sync_blocked(&mut self, wanted: &BTreeMap<(IpAddr, u8), u64>) -> Result<usize, DatapathError> {
-        let err4 = |source| DatapathError::Map { name: names::BLOCK_V4, source };
-        let err6 = |source| DatapathError::Map { name: names::BLOCK_V6, source };
-        let errc4 = |source| DatapathError::Map { name: names::BLOCK_CIDR_V4, source };
-        let errc6 = |source| DatapathError::Map { name: names::BLOCK_CIDR_V6, source };
+    pub fn sync_blocked(
+        &mut self,
+        wanted: &BTreeMap<(IpAddr, u8), u64>,
+    ) -> Result<usize, DatapathError> {
+        let err4 = |source| DatapathError::Map {
+            name: names::BLOCK_V4,
+            source,
+        };
+        let err6 = |source| DatapathError::Map {
+            name: names::BLOCK_V6,
+            source,
+        };
+        let errc4 = |source| DatapathError::Map {
+            name: names::BLOCK_CIDR_V4,
+            source,
+        };
+        let errc6 = |source| DatapathError::Map {
+            name: names::BLOCK_CIDR_V6,
+            source,
+        };
         // Remove what is no longer wanted first, then write the rest.
-        let stale4: Vec<u32> = self.block4.keys().filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(*k)), 32))).collect();
-        for k in stale4 { self.block4.remove(&k).map_err(err4)?; }
-        let stale6: Vec<Addr6> = self.block6.keys().filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6((*k).into()), 128))).collect();
-        for k in stale6 { self.block6.remove(&k).map_err(err6)?; }
-        let stalec4: Vec<Key<u32>> = self.cidr4.keys().filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(k.data())), k.prefix_len() as u8))).collect();
-        for k in stalec4 { self.cidr4.remove(&k).map_err(errc4)?; }
-        let stalec6: Vec<Key<Addr6>> = self.cidr6.keys().filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6(k.data().into()), k.prefix_len() as u8))).collect();
-        for k in stalec6 { self.cidr6.remove(&k).map_err(errc6)?; }
+        let stale4: Vec<u32> = self
+            .block4
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(*k)), 32)))
+            .collect();
+        for k in stale4 {
+            self.block4.remove(&k).map_err(err4)?;
+        }
+        let stale6: Vec<Addr6> = self
+            .block6
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6((*k).into()), 128)))
+            .collect();
+        for k in stale6 {
+            self.block6.remove(&k).map_err(err6)?;
+        }
+        let stalec4: Vec<Key<u32>> = self
+            .cidr4
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| {
+                !wanted.contains_key(&(IpAddr::V4(v4_from_key(k.data())), k.prefix_len() as u8))
+            })
+            .collect();
+        for k in stalec4 {
+            self.cidr4.remove(&k).map_err(errc4)?;
+        }
+        let stalec6: Vec<Key<Addr6>> = self
+            .cidr6
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6(k.data().into()), k.prefix_len() as u8)))
+            .collect();
+        for k in stalec6 {
+            self.cidr6.remove(&k).map_err(errc6)?;
+        }
 
         let mut range_groups = [0u32; capacity::GROUPS as usize];
         for (&(addr, prefix), &mask) in wanted {
             match addr {
-                IpAddr::V4(a) if prefix >= 32 => self.block4.insert(v4_key(a), mask, 0).map_err(err4)?,
-                IpAddr::V6(a) if prefix >= 128 => self.block6.insert(a.octets(), mask, 0).map_err(err6)?,
+                IpAddr::V4(a) if prefix >= 32 => {
+                    self.block4.insert(v4_key(a), mask, 0).map_err(err4)?
+                }
+                IpAddr::V6(a) if prefix >= 128 => {
+                    self.block6.insert(a.octets(), mask, 0).map_err(err6)?
+                }
                 IpAddr::V4(a) => {
-                    self.cidr4.insert(&Key::new(prefix.into(), v4_key(a)), mask, 0).map_err(errc4)?;
+                    self.cidr4
+                        .insert(&Key::new(prefix.into(), v4_key(a)), mask, 0)
+                        .map_err(errc4)?;
                     mark(&mut range_groups, mask, GROUP_HAS_RANGES_V4);
                 }
                 IpAddr::V6(a) => {
-                    self.cidr6.insert(&Key::new(prefix.into(), a.octets()), mask, 0).map_err(errc6)?;
+                    self.cidr6
+                        .insert(&Key::new(prefix.into(), a.octets()), mask, 0)
+                        .map_err(errc6)?;
                     mark(&mut range_groups, mask, GROUP_HAS_RANGES_V6);
                 }
             }
@@ -271,7 +367,10 @@ impl Maps {
             let info = GroupInfo { flags: *flags };
             self.groups
                 .set(id as u32, info, 0)
-                .map_err(|source| DatapathError::Map { name: names::GROUPS, source })?;
+                .map_err(|source| DatapathError::Map {
+                    name: names::GROUPS,
+                    source,
+                })?;
         }
         Ok(wanted.len())
     }
@@ -279,15 +378,22 @@ impl Maps {
     /// The gateway's own addresses, which no drop ever applies to.
     pub fn set_gateway_addrs(&mut self, addrs: &[IpAddr]) -> Result<(), DatapathError> {
         let old4: Vec<u32> = self.gw4.keys().filter_map(|k| k.ok()).collect();
-        for k in old4 { let _ = self.gw4.remove(&k); }
+        for k in old4 {
+            let _ = self.gw4.remove(&k);
+        }
         let old6: Vec<Addr6> = self.gw6.keys().filter_map(|k| k.ok()).collect();
-        for k in old6 { let _ = self.gw6.remove(&k); }
+        for k in old6 {
+            let _ = self.gw6.remove(&k);
+        }
         for a in addrs {
             match a {
                 IpAddr::V4(a) => self.gw4.insert(v4_key(*a), 1, 0),
                 IpAddr::V6(a) => self.gw6.insert(a.octets(), 1, 0),
             }
-            .map_err(|source| DatapathError::Map { name: names::GW_ADDR_V4, source })?;
+            .map_err(|source| DatapathError::Map {
+                name: names::GW_ADDR_V4,
+                source,
+            })?;
         }
         Ok(())
     }
@@ -302,7 +408,10 @@ impl Maps {
     }
 
     pub fn stats(&self) -> Vec<(Stat, u64)> {
-        Stat::ALL.iter().map(|s| (*s, self.percpu_sum(&self.stats, *s as u32))).collect()
+        Stat::ALL
+            .iter()
+            .map(|s| (*s, self.percpu_sum(&self.stats, *s as u32)))
+            .collect()
     }
 
     fn percpu_sum(&self, map: &PerCpuArray<MapData, u64>, idx: u32) -> u64 {

@@ -56,11 +56,12 @@ impl Datapath {
     /// Loads the programs and opens (or creates and pins) their maps. Nothing is attached.
     pub fn load(opts: &LoadOptions) -> Result<Self, DatapathError> {
         check_bpffs(&opts.pin_dir)?;
-        std::fs::create_dir_all(&opts.pin_dir)
-            .map_err(|source| DatapathError::PinDir { path: opts.pin_dir.clone(), source })?;
-        let ncpus = aya::util::nr_cpus()
-            .map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?
-            as u32;
+        std::fs::create_dir_all(&opts.pin_dir).map_err(|source| DatapathError::PinDir {
+            path: opts.pin_dir.clone(),
+            source,
+        })?;
+        let ncpus =
+            aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))? as u32;
         let flow_cache: u8 = opts.flow_cache.into();
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&opts.pin_dir)
@@ -69,10 +70,20 @@ impl Datapath {
             .load(OBJECT)
             .map_err(|source| DatapathError::Load { source })?;
         let xdp: &mut Xdp = program(&mut ebpf, programs::LAN_INGRESS)?;
-        xdp.load().map_err(|source| DatapathError::Program { program: programs::LAN_INGRESS, source })?;
+        xdp.load().map_err(|source| DatapathError::Program {
+            program: programs::LAN_INGRESS,
+            source,
+        })?;
         let tc: &mut SchedClassifier = program(&mut ebpf, programs::LAN_EGRESS)?;
-        tc.load().map_err(|source| DatapathError::Program { program: programs::LAN_EGRESS, source })?;
-        let dp = Self { ebpf, pin_dir: opts.pin_dir.clone(), attached: Vec::new() };
+        tc.load().map_err(|source| DatapathError::Program {
+            program: programs::LAN_EGRESS,
+            source,
+        })?;
+        let dp = Self {
+            ebpf,
+            pin_dir: opts.pin_dir.clone(),
+            attached: Vec::new(),
+        };
         let mut maps = dp.maps()?;
         if maps.generation()? == 0 {
             maps.bump_generation()?;
@@ -84,7 +95,9 @@ impl Datapath {
     /// Detached when the `Datapath` is dropped.
     pub fn attach_lan(&mut self, interface: &str, mode: AttachMode) -> Result<(), DatapathError> {
         if nix::net::if_::if_nametoindex(interface).is_err() {
-            return Err(DatapathError::NoSuchInterface { name: interface.to_string() });
+            return Err(DatapathError::NoSuchInterface {
+                name: interface.to_string(),
+            });
         }
         let attach_err = |program, source| DatapathError::Attach {
             program,
@@ -129,7 +142,10 @@ impl Datapath {
     pub fn empty_program(&mut self) -> Result<&Xdp, DatapathError> {
         let p: &mut Xdp = program(&mut self.ebpf, programs::BENCH_EMPTY)?;
         if p.fd().is_err() {
-            p.load().map_err(|source| DatapathError::Program { program: programs::BENCH_EMPTY, source })?;
+            p.load().map_err(|source| DatapathError::Program {
+                program: programs::BENCH_EMPTY,
+                source,
+            })?;
         }
         Ok(p)
     }
@@ -151,7 +167,10 @@ where
         program: name,
         source: aya::programs::ProgramError::NotLoaded,
     })?;
-    p.try_into().map_err(|source| DatapathError::Program { program: name, source })
+    p.try_into().map_err(|source| DatapathError::Program {
+        program: name,
+        source,
+    })
 }
 
 /// Pins on a plain directory would fail later with a confusing EPERM; say it plainly.
@@ -167,7 +186,9 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
     }
     match nix::sys::statfs::statfs(p) {
         Ok(s) if s.filesystem_type().0 as i64 == BPF_FS_MAGIC => Ok(()),
-        _ => Err(DatapathError::NoBpffs { path: p.to_path_buf() }),
+        _ => Err(DatapathError::NoBpffs {
+            path: p.to_path_buf(),
+        }),
     }
 }
 
@@ -182,7 +203,9 @@ pub fn remove_pins(dir: &Path) -> std::io::Result<()> {
 
 /// The addresses of an interface in this namespace (for "never block the gateway").
 pub fn interface_addrs(interface: &str) -> Vec<IpAddr> {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
     addrs
         .filter(|a| a.interface_name == interface)
         .filter_map(|a| a.address)

@@ -23,13 +23,16 @@
 //! - `services`: unbound, nginx, iperf3 — configs, spawning, readiness.
 //! - `persist`: `cargo xtask lab up/down/status`.
 //! - `stats`: interface counters.
+//! - [`officegate`]: starting the Officegate daemon in the gateway namespace.
 //!
-//! Needs root and the Debian packages iproute2, ethtool, nftables, unbound, nginx-light (or any
-//! nginx with ssl), iperf3, openssl, dnsutils (dig) and curl.
+//! Needs root and the Debian packages iproute2, procps (sysctl), ethtool, nftables, unbound,
+//! nginx-light (any nginx with ssl), iperf3, openssl, dnsutils (dig) and curl; the smoke example
+//! also uses iputils-ping and knot-dnsutils (kdig).
 
 pub mod addr;
 mod names;
 mod netns;
+pub mod officegate;
 mod persist;
 mod services;
 mod stats;
@@ -92,7 +95,7 @@ pub struct Lab {
     dir: PathBuf,
     /// Namespaces created so far, so a half-built lab is cleaned up too.
     namespaces: Vec<String>,
-    /// /etc/netns/<ns> directories created so far.
+    /// `/etc/netns/<ns>` directories created so far.
     etc_dirs: Vec<PathBuf>,
     procs: services::Procs,
     persisted: bool,
@@ -128,7 +131,18 @@ impl Lab {
         // On any error below, dropping `lab` removes whatever was built.
         topology::build(&mut lab).with_context(|| format!("lab {}: topology", lab.prefix))?;
         tls::generate(&lab.dir).with_context(|| format!("lab {}: TLS", lab.prefix))?;
-        services::start(&mut lab).with_context(|| format!("lab {}: services", lab.prefix))?;
+        if let Err(e) = services::start(&mut lab) {
+            // Keep the configs and logs the error points at. The next `Lab::up` after this
+            // process has exited sweeps the directory.
+            if let Some(t) = lab.tempdir.take() {
+                let _ = t.keep();
+            }
+            return Err(e.context(format!(
+                "lab {}: services (lab dir kept for inspection: {})",
+                lab.prefix,
+                lab.dir.display()
+            )));
+        }
         Ok(lab)
     }
 
@@ -153,7 +167,8 @@ impl Lab {
     /// Namespace name of `role`, e.g. `og-4242-0-pc1`.
     pub fn ns(&self, role: Role) -> String {
         if let Role::Pc(i) = role {
-            assert!((1..=self.pcs).contains(&i), "lab {} has no PC {i}", self.prefix);
+            let prefix = &self.prefix;
+            assert!((1..=self.pcs).contains(&i), "lab {prefix} has no PC {i}");
         }
         names::ns_name(&self.prefix, role)
     }
@@ -163,7 +178,7 @@ impl Lab {
         netns::path(&self.ns(role))
     }
 
-    /// Runs `args` to completion via `ip netns exec` (so /etc/netns/<ns>/resolv.conf applies)
+    /// Runs `args` to completion via `ip netns exec` (so `/etc/netns/<ns>/resolv.conf` applies)
     /// and returns its output whatever the exit status; errors only if it cannot be spawned.
     pub fn exec(&self, role: Role, args: &[&str]) -> Result<Output> {
         let mut cmd = netns::exec_command(&self.ns(role), args)?;
@@ -202,7 +217,7 @@ impl Lab {
     }
 
     /// Leaves namespaces and services running after this value is gone (for
-    /// `cargo xtask lab up`); records them in /run/officegate-lab/<prefix>.json for
+    /// `cargo xtask lab up`); records them in `/run/officegate-lab/<prefix>.json` for
     /// [`Lab::down`]. Returns that file's path.
     pub fn persist(mut self) -> Result<PathBuf> {
         let path = persist::save(&self)?;
@@ -240,5 +255,15 @@ impl Drop for Lab {
         self.procs.kill_all();
         names::remove_lab(&self.namespaces, &self.etc_dirs);
         // `tempdir` removes itself when the fields drop.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Tests share a lab across threads (e.g. in a `OnceLock`) or move it into one.
+    #[test]
+    fn lab_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Lab>();
     }
 }

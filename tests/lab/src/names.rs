@@ -22,7 +22,10 @@ pub fn allocate_prefix() -> String {
     let pid = std::process::id();
     let live = netns::list();
     loop {
-        let prefix = format!("{NS_PREFIX}{pid}-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        let prefix = format!(
+            "{NS_PREFIX}{pid}-{}",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let dash = format!("{prefix}-");
         if !live.iter().any(|n| n.starts_with(&dash)) {
             return prefix;
@@ -70,17 +73,42 @@ pub fn sweep_dead_owners() {
     }
     // Files outlive namespaces when the owner died mid-teardown: sweep them by pid too.
     sweep_files(Path::new(netns::ETC_NETNS_DIR), NS_PREFIX, &persisted);
-    sweep_files(&std::env::temp_dir(), &format!("{TEMP_DIR_PREFIX}{NS_PREFIX}"), &persisted);
+    sweep_files(
+        &std::env::temp_dir(),
+        &format!("{TEMP_DIR_PREFIX}{NS_PREFIX}"),
+        &persisted,
+    );
 }
 
 /// Removes `<dir>/<start><pid>-<n>-...` entries whose pid is dead and not persisted.
 fn sweep_files(dir: &Path, start: &str, persisted: &[String]) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in rd.flatten() {
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let Some(rest) = name.strip_prefix(start) else { continue };
-        let Some((prefix, pid)) = parse(&format!("{NS_PREFIX}{rest}")) else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(start) else {
+            continue;
+        };
+        let Some((prefix, pid)) = parse(&format!("{NS_PREFIX}{rest}")) else {
+            continue;
+        };
         if !netns::pid_alive(pid) && !persisted.contains(&prefix) && entry.path().is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Removes `<tmp>/officegate-lab-<prefix>-*` (the lab dir of `prefix`).
+pub fn remove_temp_dirs(prefix: &str) {
+    let start = format!("{TEMP_DIR_PREFIX}{prefix}-");
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in rd.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&start) && entry.path().is_dir() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

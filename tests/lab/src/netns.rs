@@ -46,17 +46,25 @@ pub fn delete(name: &str) -> Result<()> {
 
 /// Names of all namespaces in /run/netns.
 pub fn list() -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(NETNS_DIR) else { return Vec::new() };
-    let mut names: Vec<String> =
-        rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
     names.sort();
     names
 }
 
 /// Pids whose (main thread's) network namespace is `name` — what `ip netns pids` prints.
 pub fn pids_in(name: &str) -> Vec<i32> {
-    let Ok(ns) = std::fs::metadata(path(name)) else { return Vec::new() };
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(ns) = std::fs::metadata(path(name)) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
@@ -72,8 +80,11 @@ pub fn kill_all_in(names: &[String]) {
     let me = std::process::id() as i32;
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let pids: Vec<i32> =
-            names.iter().flat_map(|n| pids_in(n)).filter(|&p| p != me).collect();
+        let pids: Vec<i32> = names
+            .iter()
+            .flat_map(|n| pids_in(n))
+            .filter(|&p| p != me)
+            .collect();
         if pids.is_empty() || Instant::now() > deadline {
             return;
         }
@@ -89,12 +100,17 @@ pub fn kill_all_in(names: &[String]) {
     }
 }
 
-/// Whether process `pid` exists (zombies count: the owner is not gone until reaped).
+/// Whether process `pid` still runs. A zombie counts as dead: it will never run `Drop`, and
+/// where pid 1 is not a reaping init (containers) a SIGKILLed owner can stay a zombie.
 pub fn pid_alive(pid: i32) -> bool {
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        Err(nix::errno::Errno::ESRCH) => false,
-        Err(_) => true, // EPERM: exists, not ours
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3, after "pid (comm)"; comm may contain spaces and parentheses.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next()),
+            Some("Z" | "X")
+        ),
+        Err(_) => false,
     }
 }
 
@@ -128,7 +144,9 @@ pub fn command(ns_path: &Path, program: impl AsRef<OsStr>) -> Command {
 /// `ip netns exec <name> args...`: a fresh mount namespace with /etc/netns/<name>/* bound
 /// over /etc, so resolv.conf points at the lab's resolver.
 pub fn exec_command(name: &str, args: &[&str]) -> Result<Command> {
-    let Some((program, rest)) = args.split_first() else { bail!("empty command") };
+    let Some((program, rest)) = args.split_first() else {
+        bail!("empty command")
+    };
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", name, program]).args(rest);
     Ok(cmd)
@@ -154,7 +172,11 @@ pub fn run_with_input(cmd: &mut Command, input: &str) -> Result<String> {
         .spawn()
         .with_context(|| format!("spawn {}", describe(cmd)))?;
     // Small inputs only: written whole before reading, which a pipe buffer holds.
-    child.stdin.take().expect("piped").write_all(input.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())?;
     let out = child.wait_with_output()?;
     check(cmd, out).with_context(|| format!("input was:\n{input}"))
 }

@@ -96,7 +96,11 @@ impl Officegate {
             if text.contains(READY) {
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 bail!("officegate exited ({status}) before attaching:\n{text}");
             }
@@ -109,7 +113,9 @@ impl Officegate {
 
     /// SIGTERM and wait; fails if the daemon does not exit cleanly.
     pub fn stop(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let status = child.wait()?;
@@ -140,7 +146,10 @@ impl Officegate {
             .arg(&self.pin_dir)
             .output()?;
         if !out.status.success() {
-            bail!("officegate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "officegate {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -38,7 +38,15 @@ fn state_path(prefix: &str) -> PathBuf {
 }
 
 fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The recorded process still runs (not a zombie, pid not reused by another program).
+fn running(p: &Process) -> bool {
+    !p.comm.is_empty() && netns::pid_alive(p.pid as i32) && comm(p.pid) == p.comm
 }
 
 pub fn save(lab: &Lab) -> Result<PathBuf> {
@@ -53,7 +61,11 @@ pub fn save(lab: &Lab) -> Result<PathBuf> {
             .procs
             .records()
             .into_iter()
-            .map(|(name, pid)| Process { name, pid, comm: comm(pid) })
+            .map(|(name, pid)| Process {
+                name,
+                pid,
+                comm: comm(pid),
+            })
             .collect(),
     };
     std::fs::create_dir_all(STATE_DIR).with_context(|| format!("create {STATE_DIR}"))?;
@@ -72,7 +84,12 @@ pub fn list() -> Result<Vec<String>> {
     };
     let mut out: Vec<String> = rd
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
         .collect();
     out.sort();
     Ok(out)
@@ -93,24 +110,26 @@ fn load(prefix: &str) -> Result<Option<State>> {
 /// (also live ones the record doesn't know, e.g. from a crashed owner), its files and record.
 pub fn down(prefix: &str) -> Result<()> {
     let state = load(prefix)?;
-    let mut namespaces: Vec<String> =
-        names::live_labs().remove(prefix).map(|(_, ns)| ns).unwrap_or_default();
+    let mut namespaces: Vec<String> = names::live_labs()
+        .remove(prefix)
+        .map(|(_, ns)| ns)
+        .unwrap_or_default();
     if state.is_none() && namespaces.is_empty() {
         bail!("no lab with prefix {prefix:?} (see `cargo xtask lab status`)");
     }
     let mut etc_dirs: Vec<PathBuf> = namespaces.iter().map(|n| names::etc_dir(n)).collect();
     if let Some(s) = &state {
         for p in &s.processes {
-            if comm(p.pid) == p.comm && !p.comm.is_empty() {
+            if running(p) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p.pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
         }
-        // Not our children: they vanish once init reaps them.
+        // Not our children: wait until the kernel has made them zombies (init reaps them).
         for _ in 0..100 {
-            if s.processes.iter().all(|p| comm(p.pid) != p.comm) {
+            if !s.processes.iter().any(running) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -123,8 +142,14 @@ pub fn down(prefix: &str) -> Result<()> {
         etc_dirs.extend(s.etc_dirs.iter().cloned());
     }
     names::remove_lab(&namespaces, &etc_dirs);
+    names::remove_temp_dirs(prefix);
     if let Some(s) = &state {
-        if s.dir.starts_with(std::env::temp_dir()) {
+        // The recorded dir, in case TMPDIR differs now; checked by name before `rm -r`.
+        let ours = format!("{}{prefix}-", names::TEMP_DIR_PREFIX);
+        if s.dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(&ours))
+        {
             let _ = std::fs::remove_dir_all(&s.dir);
         }
         std::fs::remove_file(state_path(prefix))?;
@@ -143,8 +168,12 @@ pub fn status() -> Result<String> {
     for prefix in &persisted {
         match load(prefix) {
             Ok(Some(s)) => {
-                let running = s.processes.iter().filter(|p| comm(p.pid) == p.comm).count();
-                let ns_live = s.namespaces.iter().filter(|n| netns::path(n).exists()).count();
+                let running = s.processes.iter().filter(|p| running(p)).count();
+                let ns_live = s
+                    .namespaces
+                    .iter()
+                    .filter(|n| netns::path(n).exists())
+                    .count();
                 let _ = writeln!(
                     out,
                     "  {prefix}: {} PCs, namespaces {ns_live}/{} live, services {running}/{} running, dir {}",
@@ -172,8 +201,14 @@ pub fn status() -> Result<String> {
         } else {
             "owner dead: swept by the next lab up, or `lab down`"
         };
-        let roles: Vec<&str> =
-            namespaces.iter().map(|n| n.strip_prefix(prefix.as_str()).unwrap_or(n).trim_start_matches('-')).collect();
+        let roles: Vec<&str> = namespaces
+            .iter()
+            .map(|n| {
+                n.strip_prefix(prefix.as_str())
+                    .unwrap_or(n)
+                    .trim_start_matches('-')
+            })
+            .collect();
         let _ = writeln!(out, "  {prefix} (pid {pid}, {owner}): {}", roles.join(" "));
     }
     Ok(out)

@@ -38,7 +38,9 @@ impl LinkStats {
 pub fn link_stats(lab: &Lab, role: Role, ifname: &str) -> Result<LinkStats> {
     let ns = lab.ns(role);
     // `ip -n` switches only its own netns: no mount namespace games, cheaper than exec.
-    let out = netns::run(Command::new("ip").args(["-n", &ns, "-s", "-j", "link", "show", "dev", ifname]))?;
+    let out = netns::run(
+        Command::new("ip").args(["-n", &ns, "-s", "-j", "link", "show", "dev", ifname]),
+    )?;
     parse(&out).with_context(|| format!("counters of {ifname} in {ns}"))
 }
 
@@ -48,7 +50,12 @@ fn parse(json: &str) -> Result<LinkStats> {
         .get(0)
         .and_then(|l| l.get("stats64"))
         .context("no stats64 in `ip -s -j link` output")?;
-    let n = |dir: &str, key: &str| s.get(dir).and_then(|d| d.get(key)).and_then(Value::as_u64).unwrap_or(0);
+    let n = |dir: &str, key: &str| {
+        s.get(dir)
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     Ok(LinkStats {
         rx_packets: n("rx", "packets"),
         rx_bytes: n("rx", "bytes"),
@@ -68,7 +75,17 @@ mod tests {
         let j = r#"[{"ifname":"eth0","stats64":{"rx":{"bytes":100,"packets":2,"errors":0,"dropped":1},
                     "tx":{"bytes":300,"packets":4,"errors":0,"dropped":0}}}]"#;
         let s = parse(j).unwrap();
-        assert_eq!(s, LinkStats { rx_packets: 2, rx_bytes: 100, rx_dropped: 1, tx_packets: 4, tx_bytes: 300, tx_dropped: 0 });
+        assert_eq!(
+            s,
+            LinkStats {
+                rx_packets: 2,
+                rx_bytes: 100,
+                rx_dropped: 1,
+                tx_packets: 4,
+                tx_bytes: 300,
+                tx_dropped: 0
+            }
+        );
         assert_eq!(s.since(&s), LinkStats::default());
     }
 }

@@ -23,7 +23,13 @@ pub fn generate(dir: &Path) -> Result<()> {
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls)?;
     let p = |name: &str| tls.join(name).to_string_lossy().into_owned();
-    let key_opts = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let key_opts = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
 
     netns::run(
         Command::new("openssl")

@@ -42,6 +42,12 @@ fn sysctls(lab: &Lab, role: Role) -> Result<()> {
         "net.ipv6.conf.default.accept_ra=0",
         "net.ipv6.conf.all.router_solicitations=0",
         "net.ipv6.conf.default.router_solicitations=0",
+        // MLD reports for the solicited-node groups are unavoidable, but their repeats would
+        // trickle out for seconds (1 s interval); 10 ms finishes them before `up` returns.
+        "net.ipv6.conf.all.mldv1_unsolicited_report_interval=10",
+        "net.ipv6.conf.default.mldv1_unsolicited_report_interval=10",
+        "net.ipv6.conf.all.mldv2_unsolicited_report_interval=10",
+        "net.ipv6.conf.default.mldv2_unsolicited_report_interval=10",
         // Failover tests route asymmetrically for a moment; strict rp_filter would drop that.
         "net.ipv4.conf.all.rp_filter=0",
         "net.ipv4.conf.default.rp_filter=0",
@@ -110,9 +116,16 @@ fn links(lab: &Lab, role: Role) -> String {
             );
         }
         Role::IspPrimary | Role::IspBackup => {
-            let peer =
-                if role == Role::IspPrimary { addr::INET_ISP1_IF } else { addr::INET_ISP2_IF };
-            let _ = writeln!(b, "link add {} type veth peer name {peer} netns {inet}", addr::ISP_UP_IF);
+            let peer = if role == Role::IspPrimary {
+                addr::INET_ISP1_IF
+            } else {
+                addr::INET_ISP2_IF
+            };
+            let _ = writeln!(
+                b,
+                "link add {} type veth peer name {peer} netns {inet}",
+                addr::ISP_UP_IF
+            );
         }
         // Service addresses go on lo (see `addr::INET_SVC_IF`): nothing to create.
         Role::Internet => {}
@@ -147,12 +160,42 @@ fn config(lab: &Lab, role: Role) -> String {
             up(&mut b, addr::SWITCH_BRIDGE);
         }
         Role::Gateway => {
-            addr4(&mut b, &addr::GW_LAN_V4, addr::LAN_PREFIX_LEN_V4, addr::LAN_IF);
-            addr6(&mut b, &addr::GW_LAN_V6, addr::LAN_PREFIX_LEN_V6, addr::LAN_IF);
-            addr4(&mut b, &addr::GW_WAN_PRIMARY_V4, addr::WAN_PREFIX_LEN_V4, addr::WAN_PRIMARY_IF);
-            addr6(&mut b, &addr::GW_WAN_PRIMARY_V6, addr::WAN_PREFIX_LEN_V6, addr::WAN_PRIMARY_IF);
-            addr4(&mut b, &addr::GW_WAN_BACKUP_V4, addr::WAN_PREFIX_LEN_V4, addr::WAN_BACKUP_IF);
-            addr6(&mut b, &addr::GW_WAN_BACKUP_V6, addr::WAN_PREFIX_LEN_V6, addr::WAN_BACKUP_IF);
+            addr4(
+                &mut b,
+                &addr::GW_LAN_V4,
+                addr::LAN_PREFIX_LEN_V4,
+                addr::LAN_IF,
+            );
+            addr6(
+                &mut b,
+                &addr::GW_LAN_V6,
+                addr::LAN_PREFIX_LEN_V6,
+                addr::LAN_IF,
+            );
+            addr4(
+                &mut b,
+                &addr::GW_WAN_PRIMARY_V4,
+                addr::WAN_PREFIX_LEN_V4,
+                addr::WAN_PRIMARY_IF,
+            );
+            addr6(
+                &mut b,
+                &addr::GW_WAN_PRIMARY_V6,
+                addr::WAN_PREFIX_LEN_V6,
+                addr::WAN_PRIMARY_IF,
+            );
+            addr4(
+                &mut b,
+                &addr::GW_WAN_BACKUP_V4,
+                addr::WAN_PREFIX_LEN_V4,
+                addr::WAN_BACKUP_IF,
+            );
+            addr6(
+                &mut b,
+                &addr::GW_WAN_BACKUP_V6,
+                addr::WAN_PREFIX_LEN_V6,
+                addr::WAN_BACKUP_IF,
+            );
             for dev in [addr::LAN_IF, addr::WAN_PRIMARY_IF, addr::WAN_BACKUP_IF] {
                 up(&mut b, dev);
             }
@@ -161,8 +204,18 @@ fn config(lab: &Lab, role: Role) -> String {
             route(&mut b, "default", &addr::ISP1_DOWN_V6);
         }
         Role::Pc(i) => {
-            addr4(&mut b, &addr::pc_v4(i), addr::LAN_PREFIX_LEN_V4, addr::PC_IF);
-            addr6(&mut b, &addr::pc_v6(i), addr::LAN_PREFIX_LEN_V6, addr::PC_IF);
+            addr4(
+                &mut b,
+                &addr::pc_v4(i),
+                addr::LAN_PREFIX_LEN_V4,
+                addr::PC_IF,
+            );
+            addr6(
+                &mut b,
+                &addr::pc_v6(i),
+                addr::LAN_PREFIX_LEN_V6,
+                addr::PC_IF,
+            );
             up(&mut b, addr::PC_IF);
             route(&mut b, "default", &addr::GW_LAN_V4);
             route(&mut b, "default", &addr::GW_LAN_V6);
@@ -175,9 +228,19 @@ fn config(lab: &Lab, role: Role) -> String {
                 (addr::ISP2_DOWN_V4, addr::ISP2_DOWN_V6)
             };
             let (u4, u6, i4, i6) = if primary {
-                (addr::ISP1_UP_V4, addr::ISP1_UP_V6, addr::INET_ISP1_V4, addr::INET_ISP1_V6)
+                (
+                    addr::ISP1_UP_V4,
+                    addr::ISP1_UP_V6,
+                    addr::INET_ISP1_V4,
+                    addr::INET_ISP1_V6,
+                )
             } else {
-                (addr::ISP2_UP_V4, addr::ISP2_UP_V6, addr::INET_ISP2_V4, addr::INET_ISP2_V6)
+                (
+                    addr::ISP2_UP_V4,
+                    addr::ISP2_UP_V6,
+                    addr::INET_ISP2_V4,
+                    addr::INET_ISP2_V6,
+                )
             };
             addr4(&mut b, &d4, addr::WAN_PREFIX_LEN_V4, addr::ISP_DOWN_IF);
             addr6(&mut b, &d6, addr::WAN_PREFIX_LEN_V6, addr::ISP_DOWN_IF);
@@ -204,10 +267,20 @@ fn config(lab: &Lab, role: Role) -> String {
                 up(&mut b, dev);
             }
             // Back to the gateways' WAN addresses; the LAN is NATed and never seen here.
-            route(&mut b, addr::WAN_PRIMARY_NET_V4, &addr::ISP1_UP_V4);
-            route(&mut b, addr::WAN_PRIMARY_NET_V6, &addr::ISP1_UP_V6);
-            route(&mut b, addr::WAN_BACKUP_NET_V4, &addr::ISP2_UP_V4);
-            route(&mut b, addr::WAN_BACKUP_NET_V6, &addr::ISP2_UP_V6);
+            // `src`: a socket bound to the wildcard (iperf3's UDP server) answers from the
+            // iperf address, not from the ISP link's, or its connected-UDP client ignores it.
+            for (net, via) in [
+                (addr::WAN_PRIMARY_NET_V4, addr::ISP1_UP_V4),
+                (addr::WAN_BACKUP_NET_V4, addr::ISP2_UP_V4),
+            ] {
+                let _ = writeln!(b, "route add {net} via {via} src {}", addr::IPERF_V4);
+            }
+            for (net, via) in [
+                (addr::WAN_PRIMARY_NET_V6, addr::ISP1_UP_V6),
+                (addr::WAN_BACKUP_NET_V6, addr::ISP2_UP_V6),
+            ] {
+                let _ = writeln!(b, "route add {net} via {via} src {}", addr::IPERF_V6);
+            }
         }
     }
     b
@@ -230,7 +303,9 @@ fn offloads_off(lab: &Lab, role: Role) -> Result<()> {
             .map(String::from)
             .to_vec(),
         Role::Pc(_) => vec![addr::PC_IF.into()],
-        Role::IspPrimary | Role::IspBackup => vec![addr::ISP_DOWN_IF.into(), addr::ISP_UP_IF.into()],
+        Role::IspPrimary | Role::IspBackup => {
+            vec![addr::ISP_DOWN_IF.into(), addr::ISP_UP_IF.into()]
+        }
         Role::Internet => vec![addr::INET_ISP1_IF.into(), addr::INET_ISP2_IF.into()],
     };
     // One shell per namespace instead of one ethtool process per interface.
@@ -258,7 +333,9 @@ fn nat(lab: &Lab) -> Result<()> {
     );
     let mut cmd = lab.command(Role::Gateway, "nft");
     cmd.args(["-f", "-"]);
-    netns::run_with_input(&mut cmd, &rules).map(drop).context("gateway NAT")
+    netns::run_with_input(&mut cmd, &rules)
+        .map(drop)
+        .context("gateway NAT")
 }
 
 /// resolv.conf for `ip netns exec`: PCs ask the gateway (where Officegate's DNS runs); the

@@ -35,7 +35,11 @@ enum Kind {
     Udp6,
 }
 
-const KINDS: [(Kind, &str); 3] = [(Kind::Udp4, "ipv4/udp"), (Kind::Tcp4, "ipv4/tcp"), (Kind::Udp6, "ipv6/udp")];
+const KINDS: [(Kind, &str); 3] = [
+    (Kind::Udp4, "ipv4/udp"),
+    (Kind::Tcp4, "ipv4/tcp"),
+    (Kind::Udp6, "ipv6/udp"),
+];
 
 fn pc_v4(i: u32) -> [u8; 4] {
     [10, 20 + (i / 250) as u8, (i % 250) as u8, 10]
@@ -54,16 +58,27 @@ fn blocked_v4(n: u32) -> [u8; 4] {
 }
 
 const REMOTE_V4: [u8; 4] = [203, 0, 113, 10];
-const REMOTE_V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const REMOTE_V6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
 
 /// 64-byte frames (without FCS), padded as a NIC would deliver them.
 fn frame(kind: Kind, pc: u32) -> Vec<u8> {
     let mut v = Vec::new();
     let eth = PacketBuilder::ethernet2([2, 0, 0, 0, (pc >> 8) as u8, pc as u8], [2, 0, 0, 0, 0, 1]);
     match kind {
-        Kind::Udp4 => eth.ipv4(pc_v4(pc), REMOTE_V4, 64).udp(40000, 443).write(&mut v, &[0; 18]),
-        Kind::Tcp4 => eth.ipv4(pc_v4(pc), REMOTE_V4, 64).tcp(40000, 443, 1, 1000).write(&mut v, &[0; 6]),
-        Kind::Udp6 => eth.ipv6(pc_v6(pc), REMOTE_V6, 64).udp(40000, 443).write(&mut v, &[]),
+        Kind::Udp4 => eth
+            .ipv4(pc_v4(pc), REMOTE_V4, 64)
+            .udp(40000, 443)
+            .write(&mut v, &[0; 18]),
+        Kind::Tcp4 => eth
+            .ipv4(pc_v4(pc), REMOTE_V4, 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v, &[0; 6]),
+        Kind::Udp6 => eth
+            .ipv6(pc_v6(pc), REMOTE_V6, 64)
+            .udp(40000, 443)
+            .write(&mut v, &[]),
     }
     .expect("frame");
     if v.len() < 64 {
@@ -76,7 +91,11 @@ fn frame(kind: Kind, pc: u32) -> Vec<u8> {
 fn round(prog: &Xdp, frames: &[Vec<u8>]) -> anyhow::Result<f64> {
     let mut total_ns = 0f64;
     for f in frames {
-        let r = prog.test_run(TestRunOptions { data_in: Some(f), repeat: REPEAT_PER_PC, ..TestRunOptions::default() })?;
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(f),
+            repeat: REPEAT_PER_PC,
+            ..TestRunOptions::default()
+        })?;
         total_ns += r.duration.as_nanos() as f64;
     }
     Ok(total_ns / frames.len() as f64)
@@ -100,9 +119,15 @@ impl Drop for PinGuard {
 }
 
 fn load_officegate(flow_cache: bool) -> anyhow::Result<(PinGuard, Datapath)> {
-    let dir = PathBuf::from(format!("/sys/fs/bpf/og-bench-{}-{flow_cache}", std::process::id()));
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/og-bench-{}-{flow_cache}",
+        std::process::id()
+    ));
     let guard = PinGuard(dir.clone());
-    let dp = Datapath::load(&LoadOptions { pin_dir: dir, flow_cache })?;
+    let dp = Datapath::load(&LoadOptions {
+        pin_dir: dir,
+        flow_cache,
+    })?;
     let mut maps = dp.maps()?;
     let t = std::time::Instant::now();
     let mut blocked = BTreeMap::new();
@@ -115,7 +140,10 @@ fn load_officegate(flow_cache: bool) -> anyhow::Result<(PinGuard, Datapath)> {
         maps.set_pc(IpAddr::from(pc_v6(i)), 1, PcState::Allowed)?;
     }
     maps.bump_generation()?;
-    eprintln!("officegate (flow cache {flow_cache}): {BLOCKED} blocked, {PCS} PCs loaded in {:?}", t.elapsed());
+    eprintln!(
+        "officegate (flow cache {flow_cache}): {BLOCKED} blocked, {PCS} PCs loaded in {:?}",
+        t.elapsed()
+    );
     Ok((guard, dp))
 }
 
@@ -124,10 +152,16 @@ fn load_xdp_filter() -> anyhow::Result<aya::Ebpf> {
         .map_max_entries("filter_ipv4", BLOCKED + 1)
         .load_file(XDP_FILTER_OBJ)
         .with_context(|| format!("loading {XDP_FILTER_OBJ} (package xdp-tools)"))?;
-    let prog: &mut Xdp = ebpf.program_mut("xdpfilt_alw_ip").context("xdpfilt_alw_ip")?.try_into()?;
+    let prog: &mut Xdp = ebpf
+        .program_mut("xdpfilt_alw_ip")
+        .context("xdpfilt_alw_ip")?
+        .try_into()?;
     prog.load()?;
     let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-    let mut map: PerCpuHashMap<_, u32, u64> = ebpf.map_mut("filter_ipv4").context("filter_ipv4")?.try_into()?;
+    let mut map: PerCpuHashMap<_, u32, u64> = ebpf
+        .map_mut("filter_ipv4")
+        .context("filter_ipv4")?
+        .try_into()?;
     let t = std::time::Instant::now();
     for n in 0..BLOCKED {
         let v = PerCpuValues::try_from(vec![XDPFILT_MAP_FLAG_DST; ncpu])?;
@@ -141,16 +175,34 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
     let (_g1, mut og) = load_officegate(true)?;
     let (_g2, og_nocache) = load_officegate(false)?;
     let xf = load_xdp_filter()?;
-    let xf_prog: &Xdp = xf.program("xdpfilt_alw_ip").context("xdpfilt_alw_ip")?.try_into()?;
+    let xf_prog: &Xdp = xf
+        .program("xdpfilt_alw_ip")
+        .context("xdpfilt_alw_ip")?
+        .try_into()?;
 
     // Sanity before timing: all three pass these frames, and a blocked destination is
     // dropped by both filters (so both really consult their million-entry sets).
     let mut blocked_frame = frame(Kind::Udp4, 0);
     blocked_frame[30..34].copy_from_slice(&blocked_v4(777_777));
-    for (name, prog) in [("officegate", og.xdp()), ("officegate-nocache", og_nocache.xdp()), ("xdp-filter", xf_prog)] {
-        let pass = prog.test_run(TestRunOptions { data_in: Some(&frame(Kind::Udp4, 1)), ..Default::default() })?;
-        let drop = prog.test_run(TestRunOptions { data_in: Some(&blocked_frame), ..Default::default() })?;
-        anyhow::ensure!(pass.return_value == 2 && drop.return_value == 1, "{name}: verdicts {} / {}", pass.return_value, drop.return_value);
+    for (name, prog) in [
+        ("officegate", og.xdp()),
+        ("officegate-nocache", og_nocache.xdp()),
+        ("xdp-filter", xf_prog),
+    ] {
+        let pass = prog.test_run(TestRunOptions {
+            data_in: Some(&frame(Kind::Udp4, 1)),
+            ..Default::default()
+        })?;
+        let drop = prog.test_run(TestRunOptions {
+            data_in: Some(&blocked_frame),
+            ..Default::default()
+        })?;
+        anyhow::ensure!(
+            pass.return_value == 2 && drop.return_value == 1,
+            "{name}: verdicts {} / {}",
+            pass.return_value,
+            drop.return_value
+        );
     }
 
     let mut rows = Vec::new();
@@ -162,12 +214,19 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
     }
     let empty = measure(og.empty_program()?, Kind::Udp4)?;
 
-    println!("\n{:<10} {:>14} {:>22} {:>14} {:>8}", "frame", "officegate ns", "officegate no-cache ns", "xdp-filter ns", "ratio");
+    println!(
+        "\n{:<10} {:>14} {:>22} {:>14} {:>8}",
+        "frame", "officegate ns", "officegate no-cache ns", "xdp-filter ns", "ratio"
+    );
     for (label, ours, nocache, theirs) in &rows {
-        println!("{label:<10} {ours:>14.1} {nocache:>22.1} {theirs:>14.1} {:>8.2}", ours / theirs);
+        println!(
+            "{label:<10} {ours:>14.1} {nocache:>22.1} {theirs:>14.1} {:>8.2}",
+            ours / theirs
+        );
     }
     println!("{:<10} {empty:>14.1}  (empty XDP program)", "floor");
-    let mean = |f: fn(&(&str, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
+    let mean =
+        |f: fn(&(&str, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
     let ours = mean(|r| r.1);
     let nocache = mean(|r| r.2);
     let theirs = mean(|r| r.3);

@@ -41,13 +41,20 @@ impl Procs {
             .stderr(out)
             .spawn()
             .with_context(|| format!("spawn {name} ({})", crate::netns::describe(&cmd)))?;
-        self.list.push(Service { name: name.to_string(), child, log });
+        self.list.push(Service {
+            name: name.to_string(),
+            child,
+            log,
+        });
         Ok(())
     }
 
     /// (name, pid) of every child, for the persisted state.
     pub fn records(&self) -> Vec<(String, u32)> {
-        self.list.iter().map(|s| (s.name.clone(), s.child.id())).collect()
+        self.list
+            .iter()
+            .map(|s| (s.name.clone(), s.child.id()))
+            .collect()
     }
 
     /// SIGKILL and reap. None of these services keeps state worth a graceful stop, and
@@ -82,7 +89,11 @@ pub fn start(lab: &mut Lab) -> Result<()> {
     let conf = nginx::write_config(&dir)?;
     let mut cmd = inet("nginx");
     // -e: the built-in error log path is opened before the config is read.
-    cmd.arg("-p").arg(&dir).arg("-c").arg(&conf).args(["-e", "stderr"]);
+    cmd.arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-e", "stderr"]);
     spawns.push(("nginx", cmd, dir.join("nginx.log")));
     let mut iperf_names = Vec::new();
     for i in 1..=lab.pcs {
@@ -90,7 +101,11 @@ pub fn start(lab: &mut Lab) -> Result<()> {
         let mut cmd = inet("iperf3");
         // No -B: one dual-stack listener serves both 203.0.113.5 and 2001:db8:113::5.
         cmd.args(["-s", "-p", &port.to_string(), "--forceflush"]);
-        iperf_names.push((format!("iperf3-{port}"), cmd, dir.join(format!("iperf3-{port}.log"))));
+        iperf_names.push((
+            format!("iperf3-{port}"),
+            cmd,
+            dir.join(format!("iperf3-{port}.log")),
+        ));
     }
     for (name, cmd, log) in spawns {
         lab.procs.spawn(name, cmd, log)?;
@@ -149,8 +164,15 @@ fn probe(lab: &Lab, name: &str, pid: u32) -> bool {
         n if n == unbound::Kind::Bypass.name() => dig_ok(lab, addr::DOH_V4),
         "nginx" => {
             let url = format!("http://{}{}", addr::SITE_NEWS_V4, addr::HEALTH_PATH);
-            output_of(lab.command(Role::Internet, "curl").args(["-s", "-m", "1", "--noproxy", "*", &url]))
-                .is_some_and(|o| o == "ok")
+            output_of(lab.command(Role::Internet, "curl").args([
+                "-s",
+                "-m",
+                "1",
+                "--noproxy",
+                "*",
+                &url,
+            ]))
+            .is_some_and(|o| o == "ok")
         }
         n => n
             .strip_prefix("iperf3-")
@@ -172,8 +194,14 @@ fn dig_ok(lab: &Lab, server: std::net::Ipv4Addr) -> bool {
 }
 
 fn output_of(cmd: &mut Command) -> Option<String> {
-    let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether any TCP socket in `pid`'s network namespace listens on `port`

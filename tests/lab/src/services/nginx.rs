@@ -58,7 +58,15 @@ http {{
         tls::server_key(dir).display(),
     );
     for s in addr::SITES {
-        server(&mut c, dir, s.v4, s.v6, &format!("{0} *.{0}", s.name), "", s.name);
+        server(
+            &mut c,
+            dir,
+            s.v4,
+            s.v6,
+            &format!("{0} *.{0}", s.name),
+            "",
+            s.name,
+        );
     }
     server(
         &mut c,

@@ -30,7 +30,8 @@ impl Kind {
 
 pub fn write_config(dir: &Path, kind: Kind) -> Result<PathBuf> {
     let path = dir.join(format!("{}.conf", kind.name()));
-    std::fs::write(&path, config(dir, kind)).with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, config(dir, kind))
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(path)
 }
 
@@ -51,8 +52,16 @@ fn config(dir: &Path, kind: Kind) -> String {
             let _ = writeln!(c, "  tls-port: {}", addr::DOT_PORT);
             let _ = writeln!(c, "  https-port: {}", addr::DOH_PORT);
             let _ = writeln!(c, "  http-endpoint: \"{}\"", addr::DOH_PATH);
-            let _ = writeln!(c, "  tls-service-key: \"{}\"", tls::server_key(dir).display());
-            let _ = writeln!(c, "  tls-service-pem: \"{}\"", tls::server_cert(dir).display());
+            let _ = writeln!(
+                c,
+                "  tls-service-key: \"{}\"",
+                tls::server_key(dir).display()
+            );
+            let _ = writeln!(
+                c,
+                "  tls-service-pem: \"{}\"",
+                tls::server_cert(dir).display()
+            );
         }
     }
     let _ = write!(
