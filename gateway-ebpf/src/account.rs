@@ -38,8 +38,22 @@ pub struct Pkt {
     pub dir: Dir,
     pub packets: u64,
     pub bytes: u64,
-    /// The PC's MAC on this frame (source on ingress, destination on egress).
-    pub pc_mac: [u8; 6],
+    /// Where the PC's MAC is in the frame (source on ingress, destination on egress):
+    /// read only when a PC entry is created or lacks its MAC.
+    pub start: usize,
+    pub end: usize,
+    pub mac_off: usize,
+}
+
+impl Pkt {
+    #[inline(always)]
+    fn pc_mac(&self) -> [u8; 6] {
+        match crate::parse::ptr_at::<[u8; 6]>(self.start, self.end, self.mac_off) {
+            // SAFETY: bounds checked by ptr_at.
+            Ok(p) => unsafe { *p },
+            Err(_) => [0; 6],
+        }
+    }
 }
 
 #[inline(always)]
@@ -82,13 +96,13 @@ pub fn count_slot(slot: u32, pkt: &Pkt) {
 
 /// A PC's entry, created on first sight with a slot from the kernel's range.
 #[inline(always)]
-pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, mac: [u8; 6]) -> PcInfo {
+pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, pkt: &Pkt) -> PcInfo {
     if let Some(p) = pcs.get_ptr_mut(addr) {
         // SAFETY: the entry lives in a preallocated hash map; a concurrent delete by the
         // daemon at worst makes us read a recycled entry once.
         unsafe {
-            if (*p).mac == [0; 6] && mac != [0; 6] {
-                (*p).mac = mac;
+            if (*p).mac == [0; 6] {
+                (*p).mac = pkt.pc_mac();
             }
             return *p;
         }
@@ -96,7 +110,7 @@ pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, mac: [u8;
     let slot = alloc_slot();
     let info = PcInfo {
         slot,
-        mac,
+        mac: pkt.pc_mac(),
         group: DEFAULT_GROUP,
         state: PcState::Allowed as u8,
     };
@@ -215,7 +229,7 @@ pub fn ipv4(key: &FlowKeyV4, pkt: &Pkt) -> u8 {
         // Generation 0 is "never evaluated": the zeroed copy another CPU left.
         if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
             bump(Stat::FlowMiss);
-            let info = pc_entry(&PCS_V4, &key.pc, pkt.pc_mac);
+            let info = pc_entry(&PCS_V4, &key.pc, pkt);
             f.verdict = verdict_v4(&info, key.remote);
             f.pc_slot = info.slot;
             f.generation = gen_now;
@@ -223,7 +237,7 @@ pub fn ipv4(key: &FlowKeyV4, pkt: &Pkt) -> u8 {
         return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
     }
     bump(Stat::FlowMiss);
-    let info = pc_entry(&PCS_V4, &key.pc, pkt.pc_mac);
+    let info = pc_entry(&PCS_V4, &key.pc, pkt);
     let verdict = verdict_v4(&info, key.remote);
     new_flow(info.slot, verdict, gen_now, pkt, |v| {
         let _ = FLOWS_V4.insert(key, v, 0);
@@ -240,7 +254,7 @@ pub fn ipv6(key: &FlowKeyV6, pkt: &Pkt) -> u8 {
         // Generation 0 is "never evaluated": the zeroed copy another CPU left.
         if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
             bump(Stat::FlowMiss);
-            let info = pc_entry(&PCS_V6, &key.pc, pkt.pc_mac);
+            let info = pc_entry(&PCS_V6, &key.pc, pkt);
             f.verdict = verdict_v6(&info, &key.remote);
             f.pc_slot = info.slot;
             f.generation = gen_now;
@@ -248,7 +262,7 @@ pub fn ipv6(key: &FlowKeyV6, pkt: &Pkt) -> u8 {
         return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
     }
     bump(Stat::FlowMiss);
-    let info = pc_entry(&PCS_V6, &key.pc, pkt.pc_mac);
+    let info = pc_entry(&PCS_V6, &key.pc, pkt);
     let verdict = verdict_v6(&info, &key.remote);
     new_flow(info.slot, verdict, gen_now, pkt, |v| {
         let _ = FLOWS_V6.insert(key, v, 0);

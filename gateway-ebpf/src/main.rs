@@ -71,12 +71,8 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
 fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Result<u8, Malformed> {
     let frame = parse::parse(start, end)?;
     let up = dir == Dir::Up;
-    let pkt = Pkt {
-        dir,
-        packets,
-        bytes,
-        pc_mac: if up { frame.src_mac } else { frame.dst_mac },
-    };
+    let mac_off = if up { parse::SRC_MAC_OFF } else { parse::DST_MAC_OFF };
+    let pkt = Pkt { dir, packets, bytes, start, end, mac_off };
     let ports = &frame.ports;
     let remote_port = if up { ports.dst } else { ports.src };
     match frame.net {
@@ -117,7 +113,7 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
             let slot = if pc == 0 {
                 UNATTRIBUTED_SLOT
             } else {
-                account::pc_entry(&maps::PCS_V4, &pc, pkt.pc_mac).slot
+                account::pc_entry(&maps::PCS_V4, &pc, &pkt).slot
             };
             account::count_slot(slot, &pkt);
             Ok(0)

@@ -138,16 +138,18 @@ impl Datapath {
             .expect("the object always holds the XDP program (checked at load)")
     }
 
-    /// Loads the object's empty XDP program (the benchmark's floor) and returns it.
-    pub fn empty_program(&mut self) -> Result<&Xdp, DatapathError> {
+    /// Loads the object's empty XDP program (the benchmark's floor; never attached).
+    pub fn load_empty_program(&mut self) -> Result<(), DatapathError> {
         let p: &mut Xdp = program(&mut self.ebpf, programs::BENCH_EMPTY)?;
-        if p.fd().is_err() {
-            p.load().map_err(|source| DatapathError::Program {
-                program: programs::BENCH_EMPTY,
-                source,
-            })?;
-        }
-        Ok(p)
+        p.load().map_err(|source| DatapathError::Program { program: programs::BENCH_EMPTY, source })
+    }
+
+    /// The empty XDP program, for BPF_PROG_TEST_RUN after `load_empty_program`.
+    pub fn empty_program(&self) -> &Xdp {
+        self.ebpf
+            .program(programs::BENCH_EMPTY)
+            .and_then(|p| p.try_into().ok())
+            .expect("the object always holds the empty program")
     }
 
     /// The TC program, for BPF_PROG_TEST_RUN.
