@@ -93,7 +93,7 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
         }
         Net::V6 { src, dst } => {
             let (pc, remote) = if up { (src, dst) } else { (dst, src) };
-            if pc == [0; 16] || (!up && pc[0] == 0xff) {
+            if pc == [0; 4] || (!up && pc[0].to_ne_bytes()[0] == 0xff) {
                 return Ok(no_pc(up, &pkt));
             }
             let key = FlowKeyV6 {

@@ -10,8 +10,7 @@ use gateway_common::{
     capacity,
 };
 
-/// IPv6 addresses as map keys: 16 raw bytes in network order.
-pub type Addr6 = [u8; 16];
+pub use gateway_common::Addr6;
 
 #[map(name = "OG_PCS4")]
 pub static PCS_V4: HashMap<u32, PcInfo> = HashMap::pinned(capacity::PCS, 0);

@@ -159,13 +159,13 @@ fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
 fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malformed> {
     let h = ptr_at::<Ipv6Hdr>(start, end, off)? as usize;
     // SAFETY: the 40-byte header is in bounds; addresses at 8 and 24 (RFC 8200), read as
-    // two 8-byte words each.
+    // four words each.
     let (ver, mut next, src, dst) = unsafe {
         (
             field::<u8>(h, 0) >> 4,
             field::<u8>(h, 6),
-            core::mem::transmute::<[u64; 2], Addr6>(field::<[u64; 2]>(h, 8)),
-            core::mem::transmute::<[u64; 2], Addr6>(field::<[u64; 2]>(h, 24)),
+            field::<Addr6>(h, 8),
+            field::<Addr6>(h, 24),
         )
     };
     if ver != 6 {

@@ -18,7 +18,11 @@ use gateway_common::{
 
 use super::DatapathError;
 
-type Addr6 = [u8; 16];
+use gateway_common::{Addr6, addr6_from_octets, addr6_octets};
+
+fn v6_from_key(k: Addr6) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::from(addr6_octets(k))
+}
 
 /// The kernel's key for an IPv4 address: its four bytes as they are on the wire.
 pub fn v4_key(a: std::net::Ipv4Addr) -> u32 {
@@ -135,7 +139,7 @@ impl Maps {
     fn pc_info(&self, addr: IpAddr) -> Option<PcInfo> {
         match addr {
             IpAddr::V4(a) => self.pcs4.get(&v4_key(a), 0).ok(),
-            IpAddr::V6(a) => self.pcs6.get(&a.octets(), 0).ok(),
+            IpAddr::V6(a) => self.pcs6.get(&addr6_from_octets(a.octets()), 0).ok(),
         }
     }
 
@@ -183,7 +187,7 @@ impl Maps {
         };
         match addr {
             IpAddr::V4(a) => self.pcs4.insert(v4_key(a), info, 0),
-            IpAddr::V6(a) => self.pcs6.insert(a.octets(), info, 0),
+            IpAddr::V6(a) => self.pcs6.insert(addr6_from_octets(a.octets()), info, 0),
         }
         .map_err(|source| DatapathError::Map {
             name: names::PCS_V4,
@@ -231,7 +235,7 @@ impl Maps {
             .pcs6
             .iter()
             .filter_map(|r| r.ok())
-            .map(|(k, i)| (IpAddr::V6(k.into()), i));
+            .map(|(k, i)| (IpAddr::V6(v6_from_key(k)), i));
         let mut out: Vec<PcEntry> = v4
             .chain(v6)
             .map(|(addr, info)| PcEntry {
@@ -267,8 +271,8 @@ impl Maps {
             let mut counters = Counters::default();
             sum(&values, |v| counters.add(&v.counters));
             out.push(FlowEntry {
-                pc: IpAddr::V6(k.pc.into()),
-                remote: IpAddr::V6(k.remote.into()),
+                pc: IpAddr::V6(v6_from_key(k.pc)),
+                remote: IpAddr::V6(v6_from_key(k.remote)),
                 proto: k.proto,
                 remote_port: k.remote_port,
                 counters,
@@ -314,7 +318,7 @@ impl Maps {
             .block6
             .keys()
             .filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6((*k).into()), 128)))
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6(v6_from_key(*k)), 128)))
             .collect();
         for k in stale6 {
             self.block6.remove(&k).map_err(err6)?;
@@ -334,7 +338,7 @@ impl Maps {
             .cidr6
             .keys()
             .filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6(k.data().into()), k.prefix_len() as u8)))
+            .filter(|k| !wanted.contains_key(&(IpAddr::V6(v6_from_key(k.data())), k.prefix_len() as u8)))
             .collect();
         for k in stalec6 {
             self.cidr6.remove(&k).map_err(errc6)?;
@@ -347,7 +351,7 @@ impl Maps {
                     self.block4.insert(v4_key(a), mask, 0).map_err(err4)?
                 }
                 IpAddr::V6(a) if prefix >= 128 => {
-                    self.block6.insert(a.octets(), mask, 0).map_err(err6)?
+                    self.block6.insert(addr6_from_octets(a.octets()), mask, 0).map_err(err6)?
                 }
                 IpAddr::V4(a) => {
                     self.cidr4
@@ -357,7 +361,7 @@ impl Maps {
                 }
                 IpAddr::V6(a) => {
                     self.cidr6
-                        .insert(&Key::new(prefix.into(), a.octets()), mask, 0)
+                        .insert(&Key::new(prefix.into(), addr6_from_octets(a.octets())), mask, 0)
                         .map_err(errc6)?;
                     mark(&mut range_groups, mask, GROUP_HAS_RANGES_V6);
                 }
@@ -388,7 +392,7 @@ impl Maps {
         for a in addrs {
             match a {
                 IpAddr::V4(a) => self.gw4.insert(v4_key(*a), 1, 0),
-                IpAddr::V6(a) => self.gw6.insert(a.octets(), 1, 0),
+                IpAddr::V6(a) => self.gw6.insert(addr6_from_octets(a.octets()), 1, 0),
             }
             .map_err(|source| DatapathError::Map {
                 name: names::GW_ADDR_V4,
