@@ -103,7 +103,12 @@ pub const fn addr6_from_octets(o: [u8; 16]) -> Addr6 {
 
 /// The address's bytes back from an `Addr6`.
 pub const fn addr6_octets(a: Addr6) -> [u8; 16] {
-    let (w0, w1, w2, w3) = (a[0].to_ne_bytes(), a[1].to_ne_bytes(), a[2].to_ne_bytes(), a[3].to_ne_bytes());
+    let (w0, w1, w2, w3) = (
+        a[0].to_ne_bytes(),
+        a[1].to_ne_bytes(),
+        a[2].to_ne_bytes(),
+        a[3].to_ne_bytes(),
+    );
     [
         w0[0], w0[1], w0[2], w0[3], w1[0], w1[1], w1[2], w1[3], w2[0], w2[1], w2[2], w2[3], w3[0],
         w3[1], w3[2], w3[3],
@@ -352,7 +357,12 @@ mod pod {
     unsafe impl aya::Pod for GroupInfo {}
 }
 
-const _: () = assert!(addr6_octets(addr6_from_octets([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]))[15] == 16);
+const _: () = assert!(
+    addr6_octets(addr6_from_octets([
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+    ]))[15]
+        == 16
+);
 
 // No implicit padding anywhere: a size that is not the sum of the fields fails the build.
 const _: () = assert!(core::mem::size_of::<PcInfo>() == 12);

@@ -71,8 +71,19 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
 fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Result<u8, Malformed> {
     let frame = parse::parse(start, end)?;
     let up = dir == Dir::Up;
-    let mac_off = if up { parse::SRC_MAC_OFF } else { parse::DST_MAC_OFF };
-    let pkt = Pkt { dir, packets, bytes, start, end, mac_off };
+    let mac_off = if up {
+        parse::SRC_MAC_OFF
+    } else {
+        parse::DST_MAC_OFF
+    };
+    let pkt = Pkt {
+        dir,
+        packets,
+        bytes,
+        start,
+        end,
+        mac_off,
+    };
     let ports = &frame.ports;
     let remote_port = if up { ports.dst } else { ports.src };
     match frame.net {

@@ -74,10 +74,19 @@ pub struct Ports {
 }
 
 pub enum Net {
-    V4 { src: u32, dst: u32 },
-    V6 { src: Addr6, dst: Addr6 },
+    V4 {
+        src: u32,
+        dst: u32,
+    },
+    V6 {
+        src: Addr6,
+        dst: Addr6,
+    },
     /// ARP, with sender and target protocol addresses (network order).
-    Arp { sender: u32, target: u32 },
+    Arp {
+        sender: u32,
+        target: u32,
+    },
     /// Neither IP nor ARP: passed, counted only as `Stat::NonIp`.
     Other,
 }
@@ -104,7 +113,11 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         off += VlanHdr::LEN;
         bump(Stat::Vlan);
     }
-    let no_ports = Ports { proto: 0, src: 0, dst: 0 };
+    let no_ports = Ports {
+        proto: 0,
+        src: 0,
+        dst: 0,
+    };
     let (net, ports) = match ether_type {
         ETH_P_IP => parse_v4(start, end, off)?,
         ETH_P_IPV6 => parse_v6(start, end, off)?,
@@ -112,14 +125,21 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
             let h = ptr_at::<ArpHdr>(start, end, off)? as usize;
             // Only Ethernet/IPv4 ARP carries addresses we can attribute.
             // SAFETY: the whole ARP header is in bounds.
-            let (htype, ptype, lens) = unsafe {
-                (field::<u16>(h, 0), field::<u16>(h, 2), field::<u16>(h, 4))
-            };
-            if htype != 1u16.to_be() || ptype != ETH_P_IP.to_be() || lens != u16::from_ne_bytes([6, 4]) {
+            let (htype, ptype, lens) =
+                unsafe { (field::<u16>(h, 0), field::<u16>(h, 2), field::<u16>(h, 4)) };
+            if htype != 1u16.to_be()
+                || ptype != ETH_P_IP.to_be()
+                || lens != u16::from_ne_bytes([6, 4])
+            {
                 return Err(Malformed);
             }
             // SAFETY: as above (spa at 14, tpa at 24 of a 28-byte header).
-            let net = unsafe { Net::Arp { sender: field::<u32>(h, 14), target: field::<u32>(h, 24) } };
+            let net = unsafe {
+                Net::Arp {
+                    sender: field::<u32>(h, 14),
+                    target: field::<u32>(h, 24),
+                }
+            };
             (net, no_ports)
         }
         _ => (Net::Other, no_ports),
@@ -149,7 +169,14 @@ fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
     if frags & 0x1fff != 0 {
         // Later fragments carry no transport header; they are still the same PC and remote.
         bump(Stat::Fragment);
-        return Ok((net, Ports { proto, src: 0, dst: 0 }));
+        return Ok((
+            net,
+            Ports {
+                proto,
+                src: 0,
+                dst: 0,
+            },
+        ));
     }
     let ports = transport(start, end, off + ihl, proto)?;
     Ok((net, ports))
@@ -190,7 +217,14 @@ fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
                 next = h[0];
                 if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
                     bump(Stat::Fragment);
-                    return Ok((net, Ports { proto: next, src: 0, dst: 0 }));
+                    return Ok((
+                        net,
+                        Ports {
+                            proto: next,
+                            src: 0,
+                            dst: 0,
+                        },
+                    ));
                 }
                 8
             }
@@ -208,8 +242,16 @@ fn transport(start: usize, end: usize, off: usize, proto: u8) -> Result<Ports, M
         IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_UDPLITE => {
             // All four begin with source and destination port.
             let p: [u16; 2] = load(start, end, off)?;
-            Ok(Ports { proto, src: u16::from_be(p[0]), dst: u16::from_be(p[1]) })
+            Ok(Ports {
+                proto,
+                src: u16::from_be(p[0]),
+                dst: u16::from_be(p[1]),
+            })
         }
-        _ => Ok(Ports { proto, src: 0, dst: 0 }),
+        _ => Ok(Ports {
+            proto,
+            src: 0,
+            dst: 0,
+        }),
     }
 }

@@ -26,7 +26,7 @@ enum Cmd {
     /// Set up, build and run every test.
     Test {
         /// Extra arguments for the test harness (e.g. a name filter).
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Set up, build, start the lab, run Officegate in it and make some traffic.
@@ -41,7 +41,7 @@ enum Cmd {
     /// Run a benchmark: datapath, throughput.
     Bench {
         name: String,
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }

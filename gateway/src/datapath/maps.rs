@@ -338,7 +338,9 @@ impl Maps {
             .cidr6
             .keys()
             .filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6(v6_from_key(k.data())), k.prefix_len() as u8)))
+            .filter(|k| {
+                !wanted.contains_key(&(IpAddr::V6(v6_from_key(k.data())), k.prefix_len() as u8))
+            })
             .collect();
         for k in stalec6 {
             self.cidr6.remove(&k).map_err(errc6)?;
@@ -350,9 +352,10 @@ impl Maps {
                 IpAddr::V4(a) if prefix >= 32 => {
                     self.block4.insert(v4_key(a), mask, 0).map_err(err4)?
                 }
-                IpAddr::V6(a) if prefix >= 128 => {
-                    self.block6.insert(addr6_from_octets(a.octets()), mask, 0).map_err(err6)?
-                }
+                IpAddr::V6(a) if prefix >= 128 => self
+                    .block6
+                    .insert(addr6_from_octets(a.octets()), mask, 0)
+                    .map_err(err6)?,
                 IpAddr::V4(a) => {
                     self.cidr4
                         .insert(&Key::new(prefix.into(), v4_key(a)), mask, 0)
@@ -361,7 +364,11 @@ impl Maps {
                 }
                 IpAddr::V6(a) => {
                     self.cidr6
-                        .insert(&Key::new(prefix.into(), addr6_from_octets(a.octets())), mask, 0)
+                        .insert(
+                            &Key::new(prefix.into(), addr6_from_octets(a.octets())),
+                            mask,
+                            0,
+                        )
                         .map_err(errc6)?;
                     mark(&mut range_groups, mask, GROUP_HAS_RANGES_V6);
                 }

@@ -141,7 +141,10 @@ impl Datapath {
     /// Loads the object's empty XDP program (the benchmark's floor; never attached).
     pub fn load_empty_program(&mut self) -> Result<(), DatapathError> {
         let p: &mut Xdp = program(&mut self.ebpf, programs::BENCH_EMPTY)?;
-        p.load().map_err(|source| DatapathError::Program { program: programs::BENCH_EMPTY, source })
+        p.load().map_err(|source| DatapathError::Program {
+            program: programs::BENCH_EMPTY,
+            source,
+        })
     }
 
     /// The empty XDP program, for BPF_PROG_TEST_RUN after `load_empty_program`.

@@ -89,7 +89,11 @@ fn frame(kind: Kind, pc: u32) -> Vec<u8> {
 
 /// One round: one PC's frame, `REPEAT` runs, the kernel's own mean time per run.
 fn round(prog: &Xdp, frame: &[u8]) -> anyhow::Result<f64> {
-    let r = prog.test_run(TestRunOptions { data_in: Some(frame), repeat: REPEAT, ..TestRunOptions::default() })?;
+    let r = prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        repeat: REPEAT,
+        ..TestRunOptions::default()
+    })?;
     Ok(r.duration.as_nanos() as f64)
 }
 
