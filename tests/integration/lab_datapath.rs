@@ -5,23 +5,13 @@ use std::{collections::HashMap, path::Path};
 
 use officegate_lab::{
     Lab, LabConfig, Role, addr, link_stats,
-    officegate::{Officegate, lab_config, pin_dir_for},
+    officegate::{EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, pin_dir_for},
 };
 use serde_json::Value;
 
 use crate::common::PinDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_officegate");
-
-const GROUPS: &str = r#"
-[[groups]]
-name = "staff"
-block = ["203.0.113.12", "2001:db8:113::12"]
-
-[[groups]]
-name = "guests"
-block = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::11", "2001:db8:113::20/127"]
-"#;
 
 struct Office {
     lab: Lab,
@@ -31,13 +21,9 @@ struct Office {
 
 /// pc1 is staff, pc2 in the default group, pc3 a guest.
 fn office() -> Office {
-    let lab = Lab::up(LabConfig {
-        pcs: 3,
-        ..LabConfig::default()
-    })
-    .expect("lab up");
+    let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = lab_config(&lab, &pins.0, GROUPS, &[(1, "staff"), (3, "guests")]);
+    let config = lab_config(&lab, &pins.0, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
     let og = Officegate::start(&lab, Path::new(BIN), &config).expect("officegate start");
     Office {
         lab,
@@ -433,11 +419,7 @@ fn a_pc_blocked_by_hand_is_cut_off_at_once_but_keeps_the_gateway() {
 
 #[test]
 fn a_missing_interface_or_a_broken_config_is_a_clear_error() {
-    let lab = Lab::up(LabConfig {
-        pcs: 1,
-        ..LabConfig::default()
-    })
-    .expect("lab up");
+    let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
     let config = lab_config(&lab, &pins.0, "", &[]).replace("\"lan0\"", "\"nope0\"");
     let err = Officegate::start(&lab, Path::new(BIN), &config)

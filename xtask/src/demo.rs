@@ -12,20 +12,10 @@ use std::{
 
 use officegate_lab::{
     Lab, LabConfig, Role, addr,
-    officegate::{Officegate, lab_config, pin_dir_for},
+    officegate::{EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, pin_dir_for},
 };
 
 use crate::sh;
-
-const GROUPS: &str = r#"
-[[groups]]
-name = "staff"
-block = ["203.0.113.12", "2001:db8:113::12"]
-
-[[groups]]
-name = "guests"
-block = ["203.0.113.11/32", "2001:db8:113::11"]
-"#;
 
 pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     sh::run(sh::cargo().args(["build", "--release", "-p", "officegate", "--bins"]))?;
@@ -36,12 +26,9 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         // Ctrl-C ends the loop below; the lab and the daemon are then torn down by Drop.
         ctrlc_flag(stop);
     }
-    let lab = Lab::up(LabConfig {
-        pcs: 3,
-        ..LabConfig::default()
-    })?;
+    let lab = Lab::up(LabConfig { pcs: 3 })?;
     let pin_dir = pin_dir_for(&lab);
-    let config = lab_config(&lab, &pin_dir, GROUPS, &[(1, "staff"), (3, "guests")]);
+    let config = lab_config(&lab, &pin_dir, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
     let og = Officegate::start(&lab, Path::new(&bin), &config)?;
     println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
     println!(
@@ -104,24 +91,26 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every PC fetches a page from each site, one of them a bigger file; blocked ones fail.
+/// Every PC fetches a page from each site over IPv4 and IPv6, now and then a bigger file;
+/// the blocked ones time out.
 fn traffic(lab: &Lab, round: u32) {
     for i in 1..=3 {
-        for site in [
-            addr::SITE_NEWS_V4,
-            addr::SITE_VIDEO_V4,
-            addr::SITE_SOCIAL_V4,
-        ] {
-            let file = if (round + i as u32) % 3 == 0 {
+        let sites = [addr::SITE_NEWS, addr::SITE_VIDEO, addr::SITE_SOCIAL];
+        for site in sites {
+            let file = if (round + i as u32).is_multiple_of(3) {
                 addr::FILE_1M
             } else {
                 "/"
             };
-            let url = format!("http://{site}{file}");
-            let _ = lab.exec(
-                Role::Pc(i),
-                &["curl", "-s", "--max-time", "1", "-o", "/dev/null", &url],
-            );
+            for url in [
+                format!("http://{}{file}", site.v4),
+                format!("http://[{}]{file}", site.v6),
+            ] {
+                let _ = lab.exec(
+                    Role::Pc(i),
+                    &["curl", "-s", "--max-time", "1", "-o", "/dev/null", &url],
+                );
+            }
         }
     }
 }

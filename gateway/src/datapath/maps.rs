@@ -305,46 +305,16 @@ impl Maps {
             source,
         };
         // Remove what is no longer wanted first, then write the rest.
-        let stale4: Vec<u32> = self
-            .block4
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V4(v4_from_key(*k)), 32)))
-            .collect();
-        for k in stale4 {
-            self.block4.remove(&k).map_err(err4)?;
-        }
-        let stale6: Vec<Addr6> = self
-            .block6
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| !wanted.contains_key(&(IpAddr::V6(v6_from_key(*k)), 128)))
-            .collect();
-        for k in stale6 {
-            self.block6.remove(&k).map_err(err6)?;
-        }
-        let stalec4: Vec<Key<u32>> = self
-            .cidr4
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| {
-                !wanted.contains_key(&(IpAddr::V4(v4_from_key(k.data())), k.prefix_len() as u8))
-            })
-            .collect();
-        for k in stalec4 {
-            self.cidr4.remove(&k).map_err(errc4)?;
-        }
-        let stalec6: Vec<Key<Addr6>> = self
-            .cidr6
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| {
-                !wanted.contains_key(&(IpAddr::V6(v6_from_key(k.data())), k.prefix_len() as u8))
-            })
-            .collect();
-        for k in stalec6 {
-            self.cidr6.remove(&k).map_err(errc6)?;
-        }
+        let v4 = |k: u32, len: u8| wanted.contains_key(&(IpAddr::V4(v4_from_key(k)), len));
+        let v6 = |k: Addr6, len: u8| wanted.contains_key(&(IpAddr::V6(v6_from_key(k)), len));
+        remove_where(&mut self.block4, names::BLOCK_V4, |k| !v4(*k, 32))?;
+        remove_where(&mut self.block6, names::BLOCK_V6, |k| !v6(*k, 128))?;
+        remove_where(&mut self.cidr4, names::BLOCK_CIDR_V4, |k| {
+            !v4(k.data(), k.prefix_len() as u8)
+        })?;
+        remove_where(&mut self.cidr6, names::BLOCK_CIDR_V6, |k| {
+            !v6(k.data(), k.prefix_len() as u8)
+        })?;
 
         let mut range_groups = [0u32; capacity::GROUPS as usize];
         for (&(addr, prefix), &mask) in wanted {
@@ -388,14 +358,8 @@ impl Maps {
 
     /// The gateway's own addresses, which no drop ever applies to.
     pub fn set_gateway_addrs(&mut self, addrs: &[IpAddr]) -> Result<(), DatapathError> {
-        let old4: Vec<u32> = self.gw4.keys().filter_map(|k| k.ok()).collect();
-        for k in old4 {
-            let _ = self.gw4.remove(&k);
-        }
-        let old6: Vec<Addr6> = self.gw6.keys().filter_map(|k| k.ok()).collect();
-        for k in old6 {
-            let _ = self.gw6.remove(&k);
-        }
+        remove_where(&mut self.gw4, names::GW_ADDR_V4, |_| true)?;
+        remove_where(&mut self.gw6, names::GW_ADDR_V6, |_| true)?;
         for a in addrs {
             match a {
                 IpAddr::V4(a) => self.gw4.insert(v4_key(*a), 1, 0),
@@ -432,6 +396,44 @@ impl Maps {
         }
         total
     }
+}
+
+/// The two kinds of keyed maps the daemon prunes (hash maps and LPM tries).
+trait Keyed<K> {
+    fn all_keys(&self) -> Vec<K>;
+    fn delete(&mut self, key: &K) -> Result<(), aya::maps::MapError>;
+}
+
+impl<K: aya::Pod, V: aya::Pod> Keyed<K> for HashMap<MapData, K, V> {
+    fn all_keys(&self) -> Vec<K> {
+        self.keys().filter_map(|k| k.ok()).collect()
+    }
+    fn delete(&mut self, key: &K) -> Result<(), aya::maps::MapError> {
+        self.remove(key)
+    }
+}
+
+impl<K: aya::Pod, V: aya::Pod> Keyed<Key<K>> for LpmTrie<MapData, K, V> {
+    fn all_keys(&self) -> Vec<Key<K>> {
+        self.keys().filter_map(|k| k.ok()).collect()
+    }
+    fn delete(&mut self, key: &Key<K>) -> Result<(), aya::maps::MapError> {
+        self.remove(key)
+    }
+}
+
+/// Deletes every key `unwanted` picks. Keys are collected first: deleting while the kernel
+/// iterates would restart the walk.
+fn remove_where<K, M: Keyed<K>>(
+    map: &mut M,
+    name: &'static str,
+    unwanted: impl Fn(&K) -> bool,
+) -> Result<(), DatapathError> {
+    for k in map.all_keys().into_iter().filter(|k| unwanted(k)) {
+        map.delete(&k)
+            .map_err(|source| DatapathError::Map { name, source })?;
+    }
+    Ok(())
 }
 
 fn mark(groups: &mut [u32], mask: u64, flag: u32) {

@@ -190,7 +190,7 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
         }
     }
     match nix::sys::statfs::statfs(p) {
-        Ok(s) if s.filesystem_type().0 as i64 == BPF_FS_MAGIC => Ok(()),
+        Ok(s) if s.filesystem_type().0 == BPF_FS_MAGIC => Ok(()),
         _ => Err(DatapathError::NoBpffs {
             path: p.to_path_buf(),
         }),

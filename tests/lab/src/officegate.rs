@@ -12,6 +12,22 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{Lab, Role, addr};
 
+/// The office the tests and the demo share: pc1 is staff (social.example blocked), pc2 in
+/// the default group (nothing blocked), pc3 a guest (video.example blocked exactly, v4
+/// and v6; the shared site's v6 address by a /127 range).
+pub const EXAMPLE_GROUPS: &str = r#"
+[[groups]]
+name = "staff"
+block = ["203.0.113.12", "2001:db8:113::12"]
+
+[[groups]]
+name = "guests"
+block = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::11", "2001:db8:113::20/127"]
+"#;
+
+/// Which PC is in which of `EXAMPLE_GROUPS`.
+pub const EXAMPLE_PC_GROUPS: &[(usize, &str)] = &[(1, "staff"), (3, "guests")];
+
 /// The log line the daemon prints once its programs are attached.
 const READY: &str = "datapath attached";
 
@@ -24,9 +40,9 @@ pub struct Officegate {
     pin_dir: PathBuf,
 }
 
-/// A configuration for the lab: LAN interface, a pin directory of this lab's own (so two
-/// labs never share counters), PCs 1..=n named pcN, and `extra` TOML appended
-/// (groups, and `group = ` lines are not possible there: pass `pc_groups`).
+/// A configuration for the lab: the LAN interface, a pin directory of this lab's own (so
+/// two labs never share counters), the `groups` TOML as given, and PCs 1..=n named pcN
+/// with both their addresses, placed in groups by `pc_groups` (PC number, group name).
 pub fn lab_config(lab: &Lab, pin_dir: &Path, groups: &str, pc_groups: &[(usize, &str)]) -> String {
     let mut s = format!(
         "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n\n{groups}\n",

@@ -72,6 +72,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .replace("xdp_mode = \"native\"", &format!("xdp_mode = \"{mode}\""));
     let mut og = Officegate::start(&lab, &bin, &config)?;
     og.stop()?;
+    let xf_pins: Vec<(String, bool)> = ["filter_ipv4", "filter_ipv6", "xdp_stats_map"]
+        .iter()
+        .map(|m| format!("/sys/fs/bpf/{m}"))
+        .map(|p| {
+            let existed = std::path::Path::new(&p).exists();
+            (p, existed)
+        })
+        .collect();
     let (mut attached, mut detached, mut xf) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..ROUNDS {
         let d = iperf_gbps(&lab)?;
@@ -88,6 +96,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     drop(og);
     let _ = std::fs::remove_dir_all(&pin_dir);
+    // iproute2 pinned xdp-filter's maps by name at the bpffs root; remove what we created.
+    for (pin, existed) in &xf_pins {
+        if !existed {
+            let _ = std::fs::remove_file(pin);
+        }
+    }
     let a = crate::median(&mut attached);
     let d = crate::median(&mut detached);
     let x = crate::median(&mut xf);
