@@ -6,4 +6,5 @@
 
 mod common;
 mod lab_datapath;
+mod lists;
 mod test_run;
