@@ -6,15 +6,21 @@
 //!   per-group blocked sets, PC states, drop reasons).
 //! - [`lists`]: blocklist files in every common format, parsed line by line, matched
 //!   through a compact hashed name set (~17 B/name) and regexes.
+//! - [`policy`]: the employer's policy directory (`office.toml` + lists): groups as a
+//!   tree, rules, categories, schedules; evaluated per (PC, name, time) with the rule
+//!   that decided (`officegate check`, `officegate explain`).
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
 //! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
 //!   detach.
+//! - [`cli`]: `officegate check` and `explain`.
 //! - [`report`]: human and JSON views of the datapath's counters for the CLI.
 //!
 //! Types shared with the kernel programs live in the `gateway-common` crate.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod lists;
+pub mod policy;
 pub mod report;

@@ -4,7 +4,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use gateway_common::PcState;
-use officegate::{config::Config, datapath::Maps, report};
+use officegate::{datapath::Maps, report};
 
 #[derive(Parser)]
 #[command(name = "officegate", version, about = "Office internet gateway")]
@@ -20,10 +20,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Validate a configuration file; errors are printed as `file:line: message`.
-    Check {
+    /// Validate a policy directory (office.toml, the lists it names, and officegate.toml
+    /// if present) or one daemon configuration file. Errors print as `file:line: message`.
+    Check { path: PathBuf },
+    /// Say whether a PC may reach a name at a time, and by which rule of which file.
+    Explain {
+        /// A PC's name or address.
+        pc: String,
+        /// The name it asks for.
+        domain: String,
+        /// When: RFC 3339 (`2026-11-26T10:00:00Z`) or local `2026-11-26 10:00` in the
+        /// policy's time zone. Default: now.
         #[arg(long)]
-        config: PathBuf,
+        at: Option<String>,
+        #[arg(long, default_value = "policies")]
+        policy: PathBuf,
     },
     /// Per-PC counters from the pinned maps.
     Pcs {
@@ -73,11 +84,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(officegate::daemon::run(&config))
         }
-        Command::Check { config } => {
-            Config::load(&config)?;
-            println!("{}: ok", config.display());
-            Ok(())
-        }
+        Command::Check { path } => officegate::cli::check(&path),
+        Command::Explain {
+            pc,
+            domain,
+            at,
+            policy,
+        } => officegate::cli::explain(&policy, &pc, &domain, at.as_deref()),
         Command::Pcs { pin_dir, json } => {
             print!("{}", report::pcs(&Maps::open(&pin_dir)?, json));
             Ok(())

@@ -15,53 +15,69 @@
 mod parse;
 mod set;
 
-pub use parse::{LineError, ListStats, Rule, parse_list};
+pub use parse::{LineError, ListStats, Rule, normalize, parse_line, parse_list};
 pub use set::{DomainSet, name_hash};
 
-/// A list loaded for matching: exact-suffix names in a compact set, patterns as regexes.
-pub struct CompiledList {
+/// Names and patterns, matched together.
+#[derive(Default)]
+pub struct Matcher {
     pub names: DomainSet,
     pub patterns: Option<regex::RegexSet>,
+}
+
+impl Matcher {
+    /// Whether `name` (normalised: lower case, no trailing dot) or one of its parent
+    /// domains is listed, or a pattern matches it.
+    pub fn matches(&self, name: &str) -> bool {
+        self.names.contains_name_or_parent(name.as_bytes())
+            || self.patterns.as_ref().is_some_and(|p| p.is_match(name))
+    }
+
+    fn build(names: DomainSet, patterns: Vec<String>) -> Self {
+        // A pattern the regex engine refuses was already reported by the parser (it
+        // compiles each); RegexSet::new fails as a whole, so keep only good ones.
+        let patterns: Vec<String> = patterns
+            .into_iter()
+            .filter(|p| regex::Regex::new(p).is_ok())
+            .collect();
+        let patterns = if patterns.is_empty() {
+            None
+        } else {
+            regex::RegexSet::new(&patterns).ok()
+        };
+        Matcher { names, patterns }
+    }
+}
+
+/// A list file loaded for matching: its rules and, apart, its `@@` exceptions.
+pub struct CompiledList {
+    pub block: Matcher,
+    pub allow: Matcher,
     pub stats: ListStats,
 }
 
-/// Parses `text` and keeps its blocking rules (or, with `allow`, its `@@` exceptions).
-/// A line that can't be parsed is counted and reported in `stats.errors`, never fatal.
-pub fn compile(text: &str, allow: bool) -> CompiledList {
+/// Parses `text` once into its rules and its exceptions. A line that can't be parsed is
+/// counted and reported in `stats.errors`, never fatal.
+pub fn compile(text: &str) -> CompiledList {
     let mut names = DomainSet::with_capacity(text.len() / 24);
-    let mut patterns = Vec::new();
-    let stats = parse_list(text, |_, is_allow, rule| {
-        if is_allow != allow {
-            return;
-        }
-        match rule {
-            Rule::Name(n) => names.insert(n.as_bytes()),
-            Rule::Regex(r) => patterns.push(r),
-        }
+    let mut allow_names = DomainSet::default();
+    let (mut patterns, mut allow_patterns) = (Vec::new(), Vec::new());
+    let stats = parse_list(text, |_, is_allow, rule| match (is_allow, rule) {
+        (false, Rule::Name(n)) => names.insert(n.as_bytes()),
+        (false, Rule::Regex(r)) => patterns.push(r),
+        (true, Rule::Name(n)) => allow_names.insert(n.as_bytes()),
+        (true, Rule::Regex(r)) => allow_patterns.push(r),
     });
-    // A pattern that parsed but the regex engine refuses was already counted as accepted;
-    // RegexSet::new fails as a whole, so build it from the ones that compile alone.
-    let patterns: Vec<String> = patterns
-        .into_iter()
-        .filter(|p| regex::Regex::new(p).is_ok())
-        .collect();
-    let patterns = if patterns.is_empty() {
-        None
-    } else {
-        regex::RegexSet::new(&patterns).ok()
-    };
     CompiledList {
-        names,
-        patterns,
+        block: Matcher::build(names, patterns),
+        allow: Matcher::build(allow_names, allow_patterns),
         stats,
     }
 }
 
 impl CompiledList {
-    /// Whether `name` (lower-case, no trailing dot) or one of its parent domains is listed,
-    /// or a pattern matches it.
+    /// Blocked by this list: listed, and not excepted by the list's own `@@` rules.
     pub fn matches(&self, name: &str) -> bool {
-        self.names.contains_name_or_parent(name.as_bytes())
-            || self.patterns.as_ref().is_some_and(|p| p.is_match(name))
+        self.block.matches(name) && !self.allow.matches(name)
     }
 }

@@ -1,0 +1,266 @@
+//! Evaluating the policy for one PC, one name, one moment.
+//!
+//! Order (documented for users in policies/README.md): start at the PC's group and walk
+//! up to the root. At each group, an active `allow` rule that matches allows; otherwise an
+//! active `block` rule that matches blocks; otherwise ask the parent. So a department's
+//! rules come before its parent's — it can relax (allow) or tighten (block) them — and
+//! within one group an exception always wins over a block. No rule matching anywhere
+//! allows.
+
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+
+use jiff::{Timestamp, tz::TimeZone};
+
+use super::{
+    model::{Action, BlockMode},
+    schedule::Schedule,
+};
+use crate::lists::{CompiledList, DomainSet, parse_line};
+
+/// The group of PCs nobody listed. It has no rules.
+pub const DEFAULT_GROUP: &str = "default";
+
+pub struct NamedList {
+    pub name: String,
+    pub description: String,
+    pub files: Vec<(PathBuf, CompiledList)>,
+}
+
+pub struct Rule {
+    pub action: Action,
+    /// (is_category, index) into the policy's lists or categories.
+    pub refs: Vec<(bool, usize)>,
+    pub domains: DomainSet,
+    pub domain_names: Vec<String>,
+    pub schedule: Option<usize>,
+    pub mode: BlockMode,
+    /// Line of the rule in `office.toml`.
+    pub line: usize,
+}
+
+pub struct Group {
+    pub name: String,
+    pub parent: Option<usize>,
+    pub rules: Vec<Rule>,
+}
+
+pub struct Pc {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    pub group: Option<usize>,
+}
+
+pub struct Policy {
+    tz: TimeZone,
+    lists: Vec<NamedList>,
+    categories: Vec<NamedList>,
+    schedules: Vec<Schedule>,
+    groups: Vec<Group>,
+    pcs: Vec<Pc>,
+    by_addr: HashMap<IpAddr, usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Blocked(BlockMode),
+}
+
+/// What matched, for people: which rule of which group, and through what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matched {
+    /// The rule's own `domains` entry.
+    Domain(String),
+    /// A list or category file; `line` is the first line of the file that lists the name
+    /// (or a pattern matching it), found by reading the file again.
+    List {
+        category: bool,
+        name: String,
+        description: String,
+        file: PathBuf,
+        line: Option<usize>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The PC as the policy knows it (`None`: unlisted address).
+    pub pc: Option<String>,
+    pub group: String,
+    /// `None` when no rule matched.
+    pub rule: Option<RuleRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    pub group: String,
+    pub line: usize,
+    pub action: Action,
+    pub schedule: Option<String>,
+    pub matched: Matched,
+}
+
+impl Policy {
+    pub(super) fn new(
+        tz: TimeZone,
+        lists: Vec<NamedList>,
+        categories: Vec<NamedList>,
+        schedules: Vec<Schedule>,
+        groups: Vec<Group>,
+        pcs: Vec<Pc>,
+    ) -> Self {
+        let mut by_addr = HashMap::new();
+        for (i, pc) in pcs.iter().enumerate() {
+            for a in &pc.addresses {
+                by_addr.insert(*a, i);
+            }
+        }
+        Policy {
+            tz,
+            lists,
+            categories,
+            schedules,
+            groups,
+            pcs,
+            by_addr,
+        }
+    }
+
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// A PC by name or by one of its addresses.
+    pub fn find_pc(&self, who: &str) -> Option<&Pc> {
+        match who.parse::<IpAddr>() {
+            Ok(a) => self.by_addr.get(&a).map(|i| &self.pcs[*i]),
+            Err(_) => self.pcs.iter().find(|p| p.name == who),
+        }
+    }
+
+    pub fn pcs(&self) -> &[Pc] {
+        &self.pcs
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The decision for a PC at `addr` asking for `name` at `at`.
+    /// `name` may carry upper case and a trailing dot; it is normalised here.
+    pub fn evaluate(&self, addr: IpAddr, name: &str, at: Timestamp) -> Decision {
+        let pc = self.by_addr.get(&addr).map(|i| &self.pcs[*i]);
+        self.evaluate_for(pc, name, at)
+    }
+
+    pub fn evaluate_for(&self, pc: Option<&Pc>, name: &str, at: Timestamp) -> Decision {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let now = at.to_zoned_datetime(self.tz.clone());
+        let start = pc.and_then(|p| p.group);
+        let group_name = start
+            .map(|g| self.groups[g].name.clone())
+            .unwrap_or_else(|| DEFAULT_GROUP.into());
+        let mut at_group = start;
+        while let Some(gi) = at_group {
+            let g = &self.groups[gi];
+            let active = |r: &&Rule| r.schedule.is_none_or(|s| self.schedules[s].is_on(&now));
+            for wanted in [Action::Allow, Action::Block] {
+                for r in g.rules.iter().filter(|r| r.action == wanted).filter(active) {
+                    if let Some(matched) = self.rule_matches(r, &name) {
+                        let verdict = match wanted {
+                            Action::Allow => Verdict::Allowed,
+                            Action::Block => Verdict::Blocked(r.mode),
+                        };
+                        let rule = RuleRef {
+                            group: g.name.clone(),
+                            line: r.line,
+                            action: wanted,
+                            schedule: r.schedule.map(|s| self.schedules[s].name.clone()),
+                            matched,
+                        };
+                        return Decision {
+                            verdict,
+                            pc: pc.map(|p| p.name.clone()),
+                            group: group_name,
+                            rule: Some(rule),
+                        };
+                    }
+                }
+            }
+            at_group = g.parent;
+        }
+        Decision {
+            verdict: Verdict::Allowed,
+            pc: pc.map(|p| p.name.clone()),
+            group: group_name,
+            rule: None,
+        }
+    }
+
+    fn rule_matches(&self, r: &Rule, name: &str) -> Option<Matched> {
+        if let Some(suffix) = r.domains.matching_suffix(name.as_bytes()) {
+            let s = String::from_utf8_lossy(suffix).into_owned();
+            return Some(Matched::Domain(s));
+        }
+        for &(category, i) in &r.refs {
+            let list = if category {
+                &self.categories[i]
+            } else {
+                &self.lists[i]
+            };
+            // An allow rule uses the list's names as exceptions; a block rule honours the
+            // list's own `@@` exceptions.
+            for (file, compiled) in &list.files {
+                let hit = match r.action {
+                    Action::Allow => compiled.block.matches(name),
+                    Action::Block => compiled.matches(name),
+                };
+                if hit {
+                    return Some(Matched::List {
+                        category,
+                        name: list.name.clone(),
+                        description: list.description.clone(),
+                        file: file.clone(),
+                        line: None,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Like `evaluate_for`, and finds the line of the list file that matched. Reads the
+    /// file again: explanations are rare, keeping every line's number in memory is not.
+    pub fn explain(&self, pc: Option<&Pc>, name: &str, at: Timestamp) -> Decision {
+        let mut d = self.evaluate_for(pc, name, at);
+        if let Some(RuleRef {
+            matched: Matched::List { file, line, .. },
+            ..
+        }) = &mut d.rule
+        {
+            *line = find_line(file, &name.trim_end_matches('.').to_ascii_lowercase());
+        }
+        d
+    }
+}
+
+/// The first line of `file` whose rule covers `name`.
+fn find_line(file: &std::path::Path, name: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    for (i, line) in text.lines().enumerate() {
+        let mut hit = false;
+        let _ = parse_line(line, |_, rule| {
+            hit |= match rule {
+                crate::lists::Rule::Name(n) => name == n || name.ends_with(&format!(".{n}")),
+                crate::lists::Rule::Regex(re) => {
+                    regex::Regex::new(&re).is_ok_and(|r| r.is_match(name))
+                }
+            }
+        });
+        if hit {
+            return Some(i + 1);
+        }
+    }
+    None
+}

@@ -1,0 +1,343 @@
+//! Reading a policy directory: parse `office.toml`, check every cross-reference, load the
+//! list files it names. All errors are collected (not just the first) and carry the file
+//! and line they are about, so `officegate check` can print them as `file:line: message`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+};
+
+use toml::Spanned;
+
+use super::{
+    POLICY_FILE,
+    engine::{Group, NamedList, Pc, Policy, Rule},
+    model::{ListDef, PolicyFile},
+    schedule::{Schedule, parse_day, parse_hhmm},
+};
+use crate::lists::{self, DomainSet, ListStats};
+
+/// One problem, at a place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct PolicyError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the whole file is meant.
+    pub line: usize,
+    pub message: String,
+}
+
+/// What loading found besides errors: each list file with its line counts.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub files: Vec<(PathBuf, ListStats)>,
+}
+
+struct Ctx<'a> {
+    file: PathBuf,
+    text: &'a str,
+    errors: Vec<PolicyError>,
+}
+
+impl Ctx<'_> {
+    /// The line of the first non-blank character at or after `offset` (a table's span
+    /// starts at the newline before its header).
+    fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let skip = self.text[offset..].len() - self.text[offset..].trim_start().len();
+        let at = offset + skip;
+        self.text[..at].matches('\n').count() + 1
+    }
+
+    fn err<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        let line = self.line_of(at.span().start);
+        self.errors.push(PolicyError {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        });
+    }
+}
+
+/// Loads `dir/office.toml` and the lists it names.
+pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
+    let file = dir.join(POLICY_FILE);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        vec![PolicyError {
+            file: file.clone(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let parsed: PolicyFile = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].lines().count().max(1))
+            .unwrap_or(0);
+        vec![PolicyError {
+            file: file.clone(),
+            line,
+            message: e.message().to_string(),
+        }]
+    })?;
+    let mut cx = Ctx {
+        file,
+        text: &text,
+        errors: Vec::new(),
+    };
+    let mut report = LoadReport::default();
+    let policy = build(dir, parsed, &mut cx, &mut report);
+    if cx.errors.is_empty() {
+        Ok((policy, report))
+    } else {
+        Err(cx.errors)
+    }
+}
+
+fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Policy {
+    if p.version != 1 {
+        cx.errors.push(PolicyError {
+            file: cx.file.clone(),
+            line: 1,
+            message: format!("version {} is not supported (expected 1)", p.version),
+        });
+    }
+    let tz = match jiff::tz::TimeZone::get(p.time_zone.get_ref()) {
+        Ok(tz) => tz,
+        Err(e) => {
+            cx.err(
+                &p.time_zone,
+                format!("unknown time zone `{}`: {e}", p.time_zone.get_ref()),
+            );
+            jiff::tz::TimeZone::UTC
+        }
+    };
+    let lists = load_lists(dir, &p.lists, cx, report);
+    let categories = load_lists(dir, &p.categories, cx, report);
+
+    let mut schedules = Vec::new();
+    for (name, s) in &p.schedules {
+        let mut days = [false; 7];
+        for d in &s.days {
+            match parse_day(d.get_ref()) {
+                Some(w) => days[w.to_monday_zero_offset() as usize] = true,
+                None => cx.err(
+                    d,
+                    format!(
+                        "schedule `{name}`: `{}` is not a day (mon…sun)",
+                        d.get_ref()
+                    ),
+                ),
+            }
+        }
+        if s.days.is_empty() {
+            cx.err(&s.from, format!("schedule `{name}` has no days"));
+        }
+        let from = parse_hhmm(s.from.get_ref());
+        let until = parse_hhmm(s.until.get_ref());
+        if from.is_none() {
+            cx.err(&s.from, format!("schedule `{name}`: `from` must be HH:MM"));
+        }
+        if until.is_none() {
+            cx.err(
+                &s.until,
+                format!("schedule `{name}`: `until` must be HH:MM"),
+            );
+        }
+        if from.is_some() && from == until {
+            cx.err(
+                &s.until,
+                format!("schedule `{name}`: `from` and `until` are equal"),
+            );
+        }
+        schedules.push(Schedule {
+            name: name.clone(),
+            days,
+            from: from.unwrap_or(0),
+            until: until.unwrap_or(0),
+        });
+    }
+
+    // Groups: names first, so parents may be declared after their children.
+    let mut group_ids: HashMap<String, usize> = HashMap::new();
+    for (i, g) in p.groups.iter().enumerate() {
+        if g.name.get_ref() == super::engine::DEFAULT_GROUP {
+            cx.err(
+                &g.name,
+                "`default` is the implicit group of unlisted PCs; pick another name",
+            );
+        } else if group_ids.insert(g.name.get_ref().clone(), i).is_some() {
+            cx.err(
+                &g.name,
+                format!("group `{}` is defined twice", g.name.get_ref()),
+            );
+        }
+    }
+    let mut groups = Vec::new();
+    for g in &p.groups {
+        let parent = g.parent.as_ref().and_then(|pn| {
+            let id = group_ids.get(pn.get_ref()).copied();
+            if id.is_none() {
+                cx.err(
+                    pn,
+                    format!(
+                        "group `{}`: unknown parent `{}`",
+                        g.name.get_ref(),
+                        pn.get_ref()
+                    ),
+                );
+            }
+            id
+        });
+        let mut rules = Vec::new();
+        for r in &g.rules {
+            let line = cx.line_of(r.span().start);
+            let def = r.get_ref();
+            let mut refs = Vec::new();
+            for l in &def.lists {
+                match lists.iter().position(|x| &x.name == l.get_ref()) {
+                    Some(i) => refs.push((false, i)),
+                    None => cx.err(l, format!("unknown list `{}`", l.get_ref())),
+                }
+            }
+            for c in &def.categories {
+                match categories.iter().position(|x| &x.name == c.get_ref()) {
+                    Some(i) => refs.push((true, i)),
+                    None => cx.err(c, format!("unknown category `{}`", c.get_ref())),
+                }
+            }
+            let mut domains = DomainSet::default();
+            let mut domain_names = Vec::new();
+            for d in &def.domains {
+                match lists::normalize(d.get_ref()) {
+                    Ok(n) => {
+                        domains.insert(n.as_bytes());
+                        domain_names.push(n);
+                    }
+                    Err(e) => cx.err(d, e.to_string()),
+                }
+            }
+            let schedule = def.schedule.as_ref().and_then(|s| {
+                let id = schedules.iter().position(|x| &x.name == s.get_ref());
+                if id.is_none() {
+                    cx.err(s, format!("unknown schedule `{}`", s.get_ref()));
+                }
+                id
+            });
+            if refs.is_empty() && domain_names.is_empty() {
+                cx.errors.push(PolicyError {
+                    file: cx.file.clone(),
+                    line,
+                    message: "a rule needs lists, categories or domains".into(),
+                });
+            }
+            rules.push(Rule {
+                action: def.action,
+                refs,
+                domains,
+                domain_names,
+                schedule,
+                mode: def.mode,
+                line,
+            });
+        }
+        groups.push(Group {
+            name: g.name.get_ref().clone(),
+            parent,
+            rules,
+        });
+    }
+    check_cycles(&groups, &p, cx);
+
+    let mut pcs = Vec::new();
+    let mut names = HashSet::new();
+    let mut addrs = HashMap::new();
+    for pc in &p.pcs {
+        if !names.insert(pc.name.get_ref().clone()) {
+            cx.err(
+                &pc.name,
+                format!("PC `{}` is defined twice", pc.name.get_ref()),
+            );
+        }
+        if pc.addresses.get_ref().is_empty() {
+            cx.err(
+                &pc.addresses,
+                format!("PC `{}` has no address", pc.name.get_ref()),
+            );
+        }
+        for a in pc.addresses.get_ref() {
+            if let Some(other) = addrs.insert(*a, pc.name.get_ref().clone()) {
+                cx.err(&pc.addresses, format!("address {a} is also PC `{other}`'s"));
+            }
+        }
+        let group = pc.group.as_ref().and_then(|gn| {
+            let id = group_ids.get(gn.get_ref()).copied();
+            if id.is_none() {
+                cx.err(
+                    gn,
+                    format!(
+                        "PC `{}`: unknown group `{}`",
+                        pc.name.get_ref(),
+                        gn.get_ref()
+                    ),
+                );
+            }
+            id
+        });
+        pcs.push(Pc {
+            name: pc.name.get_ref().clone(),
+            addresses: pc.addresses.get_ref().clone(),
+            group,
+        });
+    }
+    Policy::new(tz, lists, categories, schedules, groups, pcs)
+}
+
+fn check_cycles(groups: &[Group], p: &PolicyFile, cx: &mut Ctx) {
+    for (start, def) in groups.iter().zip(&p.groups) {
+        let mut seen = HashSet::new();
+        let mut at = Some(start);
+        while let Some(g) = at {
+            if !seen.insert(g.name.as_str()) {
+                cx.err(
+                    &def.name,
+                    format!("group `{}` is its own ancestor", start.name),
+                );
+                break;
+            }
+            at = g.parent.map(|i| &groups[i]);
+        }
+    }
+}
+
+fn load_lists(
+    dir: &Path,
+    defs: &std::collections::BTreeMap<String, ListDef>,
+    cx: &mut Ctx,
+    report: &mut LoadReport,
+) -> Vec<NamedList> {
+    let mut out = Vec::new();
+    for (name, def) in defs {
+        let mut files = Vec::new();
+        for f in &def.files {
+            let path = dir.join(f.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let compiled = lists::compile(&text);
+                    report.files.push((path.clone(), compiled.stats.clone()));
+                    files.push((path, compiled));
+                }
+                Err(e) => cx.err(
+                    f,
+                    format!("list `{name}`: cannot read {}: {e}", path.display()),
+                ),
+            }
+        }
+        out.push(NamedList {
+            name: name.clone(),
+            description: def.description.clone(),
+            files,
+        });
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! The policy file (`policies/office.toml`) as data: what the employer writes. Every
+//! field's default is on it; unknown fields are errors (`deny_unknown_fields`).
+//!
+//! ```toml
+//! version = 1
+//! time_zone = "Europe/Berlin"          # schedules are read in this zone; required
+//!
+//! [lists.ads]                           # named lists: files relative to this directory
+//! files = ["lists/ads.txt"]
+//!
+//! [categories.social]                   # categories: named sets of lists
+//! files = ["categories/social.txt"]
+//!
+//! [schedules.work-hours]                # weekly windows; from > until runs past midnight
+//! days = ["mon", "tue", "wed", "thu", "fri"]
+//! from = "09:00"
+//! until = "18:00"
+//!
+//! [[groups]]                            # departments: a tree through `parent`
+//! name = "company"
+//! [[groups.rules]]
+//! action = "block"                      # block | allow
+//! lists = ["ads"]
+//!
+//! [[groups]]
+//! name = "sales"
+//! parent = "company"
+//! [[groups.rules]]
+//! action = "block"
+//! categories = ["social"]
+//! schedule = "work-hours"
+//!
+//! [[pcs]]
+//! name = "pc1"
+//! addresses = ["10.10.0.11", "fd0a:10::b"]
+//! group = "sales"
+//! ```
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Format version. Required; only `1` exists.
+    pub version: u32,
+    /// IANA time zone name schedules are read in (e.g. `Europe/Berlin`, `UTC`). Required:
+    /// a gateway's system zone is too easy to get wrong for "09:00–18:00" to be implicit.
+    pub time_zone: Spanned<String>,
+    /// Named blocklists. Default: none.
+    #[serde(default)]
+    pub lists: BTreeMap<String, ListDef>,
+    /// Named categories (social networks, video, games…), each a set of list files.
+    /// Default: none.
+    #[serde(default)]
+    pub categories: BTreeMap<String, ListDef>,
+    /// Named weekly schedules. Default: none.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, ScheduleDef>,
+    /// Groups (departments), a tree. A PC in no group is in the implicit root `default`.
+    /// Default: none.
+    #[serde(default)]
+    pub groups: Vec<GroupDef>,
+    /// Known PCs. Default: none.
+    #[serde(default)]
+    pub pcs: Vec<PcDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListDef {
+    /// List files, relative to the policy directory, in any supported format
+    /// (see `lists::parse`). Default: none.
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    /// One-line description shown in the UI and by `explain`. Default: empty.
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDef {
+    /// Days the window starts on: `mon`…`sun`. Required, at least one.
+    pub days: Vec<Spanned<String>>,
+    /// Start, `HH:MM`, inclusive. Required.
+    pub from: Spanned<String>,
+    /// End, `HH:MM`, exclusive. Earlier than `from` means the next day. Required.
+    pub until: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDef {
+    /// Unique name. Required.
+    pub name: Spanned<String>,
+    /// The group this one belongs to, whose rules it inherits. Default: none (a root).
+    #[serde(default)]
+    pub parent: Option<Spanned<String>>,
+    /// Rules, evaluated before the parent's: a group's allow relaxes a parent's block, its
+    /// block tightens a parent's allow. Default: none.
+    #[serde(default)]
+    pub rules: Vec<Spanned<RuleDef>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Block,
+    Allow,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockMode {
+    /// Answer with the gateway's block-page address, so a browser shows why.
+    #[default]
+    Page,
+    /// Answer NXDOMAIN: the name does not exist.
+    Nxdomain,
+    /// Answer 0.0.0.0 / `::`.
+    Null,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// `block` or `allow`. Required.
+    pub action: Action,
+    /// Names from `[lists]`. Default: none.
+    #[serde(default)]
+    pub lists: Vec<Spanned<String>>,
+    /// Names from `[categories]`. Default: none.
+    #[serde(default)]
+    pub categories: Vec<Spanned<String>>,
+    /// Single names; each also covers its subdomains. Default: none.
+    #[serde(default)]
+    pub domains: Vec<Spanned<String>>,
+    /// Only while this schedule (from `[schedules]`) is on. Default: always.
+    #[serde(default)]
+    pub schedule: Option<Spanned<String>>,
+    /// How a blocked name is answered. Default: `page`.
+    #[serde(default)]
+    pub mode: BlockMode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcDef {
+    /// Unique name. Required.
+    pub name: Spanned<String>,
+    /// Its addresses, IPv4 and IPv6. Required, at least one.
+    pub addresses: Spanned<Vec<IpAddr>>,
+    /// Its group. Default: the implicit root `default`, which has no rules.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+}

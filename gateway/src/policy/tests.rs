@@ -1,0 +1,277 @@
+//! The policy engine on small policies written into temporary directories, and on the
+//! shipped example (`policies/`).
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use super::{BlockMode, Matched, Verdict, load_dir};
+
+fn at(local: &str) -> Timestamp {
+    format!("{local}[Europe/Berlin]")
+        .parse::<jiff::ZonedDateTime>()
+        .unwrap()
+        .timestamp()
+}
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = d.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    d
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies");
+
+#[test]
+fn the_shipped_example_loads_and_decides() {
+    let (p, report) = load_dir(Path::new(EXAMPLE)).expect("example policy is valid");
+    assert!(
+        report
+            .files
+            .iter()
+            .all(|(_, s)| s.rejected == 0 && s.accepted > 0)
+    );
+    let pc1 = p.find_pc("pc1").unwrap();
+    // Thursday 10:00: social blocked for sales; 19:00 allowed; LinkedIn always.
+    assert!(matches!(
+        p.evaluate_for(Some(pc1), "www.facebook.com", at("2026-11-26T10:00"))
+            .verdict,
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(
+        p.evaluate_for(Some(pc1), "www.facebook.com", at("2026-11-26T19:00"))
+            .verdict,
+        Verdict::Allowed
+    );
+    assert_eq!(
+        p.evaluate_for(Some(pc1), "linkedin.com", at("2026-11-26T10:00"))
+            .verdict,
+        Verdict::Allowed
+    );
+    // Inherited from the company: ads blocked for sales (LinkedIn's own ad host is allowed
+    // there, as `linkedin.com` covers its subdomains), relaxed for marketing.
+    assert!(matches!(
+        p.evaluate_for(Some(pc1), "x.doubleclick.net", at("2026-11-26T10:00"))
+            .verdict,
+        Verdict::Blocked(_)
+    ));
+    let pc3 = p.find_pc("pc3").unwrap();
+    assert!(matches!(
+        p.evaluate_for(Some(pc3), "ads.linkedin.com", at("2026-11-26T10:00"))
+            .verdict,
+        Verdict::Blocked(_)
+    ));
+    let pc2 = p.find_pc("10.10.0.12").unwrap();
+    assert_eq!(
+        p.evaluate_for(Some(pc2), "ads.linkedin.com", at("2026-11-26T10:00"))
+            .verdict,
+        Verdict::Allowed
+    );
+    // Unknown PCs are in `default`: nothing blocked.
+    let d = p.evaluate(
+        "10.10.0.99".parse().unwrap(),
+        "doubleclick.net",
+        at("2026-11-26T10:00"),
+    );
+    assert_eq!((d.verdict, d.group.as_str()), (Verdict::Allowed, "default"));
+}
+
+const BASE: &str = r#"
+version = 1
+time_zone = "Europe/Berlin"
+
+[lists.ads]
+files = ["ads.txt"]
+
+[schedules.night]
+days = ["fri"]
+from = "22:00"
+until = "06:00"
+
+[[groups]]
+name = "root"
+
+[[groups.rules]]
+action = "block"
+lists = ["ads"]
+
+[[groups.rules]]
+action = "allow"
+domains = ["ok.ads.example"]
+
+[[groups]]
+name = "child"
+parent = "root"
+
+[[groups.rules]]
+action = "block"
+domains = ["ok.ads.example"]
+mode = "nxdomain"
+
+[[groups.rules]]
+action = "block"
+domains = ["late.example"]
+schedule = "night"
+
+[[pcs]]
+name = "a"
+addresses = ["10.0.0.1"]
+group = "root"
+
+[[pcs]]
+name = "b"
+addresses = ["10.0.0.2", "fd00::2"]
+group = "child"
+"#;
+
+const ADS: &str =
+    "# ads\nads.example\n||tracker.example^\n@@||fine.ads.example^\n/^ad[0-9]+\\.example$/\n";
+
+#[test]
+fn inheritance_exceptions_modes_and_explanations() {
+    let d = dir_with(&[("office.toml", BASE), ("ads.txt", ADS)]);
+    let (p, _) = load_dir(d.path()).unwrap();
+    let t = at("2026-11-26T12:00");
+    let a = p.find_pc("a");
+    let b = p.find_pc("fd00::2");
+    // Subdomains of a listed name, patterns, and the list's own @@ exception.
+    let x = p.explain(a, "x.ads.example.", t);
+    assert_eq!(x.verdict, Verdict::Blocked(BlockMode::Page));
+    let Some(rule) = x.rule else { panic!() };
+    assert_eq!(
+        (rule.group.as_str(), rule.line),
+        ("root", 16),
+        "the rule's [[groups.rules]] line"
+    );
+    assert!(
+        matches!(rule.matched, Matched::List { line: Some(2), .. }),
+        "{:?}",
+        rule.matched
+    );
+    assert!(matches!(
+        p.explain(a, "AD42.example", t).rule.unwrap().matched,
+        Matched::List { line: Some(5), .. }
+    ));
+    assert_eq!(
+        p.evaluate_for(a, "fine.ads.example", t).verdict,
+        Verdict::Allowed
+    );
+    // Within a group the exception wins; a child's block tightens the parent's allow.
+    assert_eq!(
+        p.evaluate_for(a, "ok.ads.example", t).verdict,
+        Verdict::Allowed
+    );
+    assert_eq!(
+        p.evaluate_for(b, "ok.ads.example", t).verdict,
+        Verdict::Blocked(BlockMode::Nxdomain)
+    );
+    // The child inherits the parent's list.
+    assert!(matches!(
+        p.evaluate_for(b, "tracker.example", t).verdict,
+        Verdict::Blocked(_)
+    ));
+    // An overnight schedule: Friday 23:00 and Saturday 05:00 on, Saturday 23:00 off.
+    assert!(matches!(
+        p.evaluate_for(b, "late.example", at("2026-11-27T23:00"))
+            .verdict,
+        Verdict::Blocked(_)
+    ));
+    assert!(matches!(
+        p.evaluate_for(b, "late.example", at("2026-11-28T05:00"))
+            .verdict,
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(
+        p.evaluate_for(b, "late.example", at("2026-11-28T23:00"))
+            .verdict,
+        Verdict::Allowed
+    );
+    assert_eq!(
+        p.evaluate_for(a, "late.example", at("2026-11-27T23:00"))
+            .verdict,
+        Verdict::Allowed
+    );
+}
+
+#[test]
+fn errors_name_file_and_line_and_all_are_reported() {
+    let broken = BASE
+        .replace("lists = [\"ads\"]", "lists = [\"nope\"]")
+        .replace("parent = \"root\"", "parent = \"ghost\"")
+        .replace(
+            "time_zone = \"Europe/Berlin\"",
+            "time_zone = \"Mars/Olympus\"",
+        )
+        .replace("until = \"06:00\"", "until = \"6\"");
+    let d = dir_with(&[("office.toml", &broken), ("ads.txt", ADS)]);
+    let errors = load_dir(d.path()).err().expect("must fail");
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let has = |needle: &str, line: usize| {
+        errors
+            .iter()
+            .any(|e| e.line == line && e.message.contains(needle))
+    };
+    assert!(has("unknown list `nope`", 18), "{text:#?}");
+    assert!(has("unknown parent `ghost`", 26), "{text:#?}");
+    assert!(has("unknown time zone", 3), "{text:#?}");
+    assert!(has("`until` must be HH:MM", 11), "{text:#?}");
+    assert!(text.iter().all(|t| t.contains("office.toml:")), "{text:#?}");
+}
+
+#[test]
+fn unknown_fields_are_rejected_in_every_table() {
+    for table in [
+        "",
+        "[lists.ads]",
+        "[schedules.night]",
+        "[[groups]]",
+        "[[groups.rules]]",
+        "[[pcs]]",
+    ] {
+        let text = if table.is_empty() {
+            format!("bogus = 1\n{BASE}")
+        } else {
+            BASE.replacen(table, &format!("{table}\nbogus = 1"), 1)
+        };
+        let d = dir_with(&[("office.toml", &text), ("ads.txt", ADS)]);
+        let errors = load_dir(d.path())
+            .err()
+            .unwrap_or_else(|| panic!("{table}: accepted"));
+        assert!(
+            errors[0].message.contains("bogus") && errors[0].line > 0,
+            "{table}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn structural_mistakes_are_caught() {
+    let cycle = BASE.replace("name = \"root\"", "name = \"root\"\nparent = \"child\"");
+    let dup = format!("{BASE}\n[[pcs]]\nname = \"c\"\naddresses = [\"10.0.0.1\"]\n");
+    let missing = BASE.replace("files = [\"ads.txt\"]", "files = [\"gone.txt\"]");
+    let empty_rule =
+        format!("{BASE}\n[[groups]]\nname = \"x\"\n[[groups.rules]]\naction = \"block\"\n");
+    for (what, text, needle) in [
+        ("cycle", cycle, "its own ancestor"),
+        ("duplicate address", dup, "also PC `a`"),
+        ("missing list file", missing, "cannot read"),
+        (
+            "empty rule",
+            empty_rule,
+            "needs lists, categories or domains",
+        ),
+    ] {
+        let d = dir_with(&[("office.toml", &text), ("ads.txt", ADS)]);
+        let errors = load_dir(d.path())
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(
+            errors.iter().any(|e| e.message.contains(needle)),
+            "{what}: {errors:?}"
+        );
+    }
+}
