@@ -177,17 +177,20 @@ pub enum Stat {
     FlowMiss = 2,
     /// IPv4 fragments after the first (no ports; counted on a port-0 flow).
     Fragment = 3,
-    /// Frames carrying one or two VLAN tags.
+    /// VLAN tags seen (a double-tagged frame counts two).
     Vlan = 4,
     /// ARP frames attributed to a PC.
     Arp = 5,
     /// Multicast/broadcast IP destinations on egress, which belong to no single PC.
     EgressMulticast = 6,
+    /// Egress packets whose headers could not be read (e.g. beyond the pullable part of
+    /// the skb): passed uncounted rather than dropped.
+    EgressUnparsed = 7,
 }
 
 impl Stat {
     pub const SLOTS: u32 = 16;
-    pub const ALL: [Stat; 7] = [
+    pub const ALL: [Stat; 8] = [
         Stat::NonIp,
         Stat::SlotsExhausted,
         Stat::FlowMiss,
@@ -195,6 +198,7 @@ impl Stat {
         Stat::Vlan,
         Stat::Arp,
         Stat::EgressMulticast,
+        Stat::EgressUnparsed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -206,6 +210,7 @@ impl Stat {
             Stat::Vlan => "vlan",
             Stat::Arp => "arp",
             Stat::EgressMulticast => "egress_multicast",
+            Stat::EgressUnparsed => "egress_unparsed",
         }
     }
 }

@@ -49,8 +49,13 @@ impl Pkt {
     #[inline(always)]
     fn pc_mac(&self) -> [u8; 6] {
         match crate::parse::ptr_at::<[u8; 6]>(self.start, self.end, self.mac_off) {
+            // A group address (broadcast, multicast: the destination of an ARP request or
+            // of neighbour discovery on egress) is nobody's MAC: leave it unknown.
             // SAFETY: bounds checked by ptr_at.
-            Ok(p) => unsafe { *p },
+            Ok(p) => match unsafe { *p } {
+                mac if mac[0] & 1 == 0 => mac,
+                _ => [0; 6],
+            },
             Err(_) => [0; 6],
         }
     }
@@ -120,6 +125,12 @@ pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, pkt: &Pkt
             // SAFETY: as above.
             return unsafe { *p };
         }
+        // The table is full: no address will ever point at that slot, so count on 0.
+        bump(Stat::SlotsExhausted);
+        return PcInfo {
+            slot: UNATTRIBUTED_SLOT,
+            ..info
+        };
     }
     info
 }
@@ -136,17 +147,30 @@ fn alloc_slot() -> u32 {
         return UNATTRIBUTED_SLOT;
     };
     // SAFETY: per-CPU value.
-    let k = unsafe {
-        let k_now = *k;
-        *k = k_now + 1;
-        k_now
-    };
-    let slot = capacity::LEARNED_SLOT_BASE as u64 + k as u64 * ncpus as u64 + cpu as u64;
+    let k_now = unsafe { *k };
+    let slot = capacity::LEARNED_SLOT_BASE as u64 + k_now as u64 * ncpus as u64 + cpu as u64;
     if slot >= capacity::PC_SLOTS as u64 {
+        // Exhausted: stop counting up, so `k` can never wrap into slots PCs still own.
         bump(Stat::SlotsExhausted);
         return UNATTRIBUTED_SLOT;
     }
+    // SAFETY: per-CPU value.
+    unsafe { *k = k_now + 1 };
     slot as u32
+}
+
+/// 224.0.0.0/24 (link-local multicast) or 255.255.255.255.
+#[inline(always)]
+fn is_lan_local_v4(a: u32) -> bool {
+    let b = a.to_ne_bytes();
+    (b[0] == 224 && b[1] == 0 && b[2] == 0) || b == [255; 4]
+}
+
+/// ff02::/16, link-scoped multicast.
+#[inline(always)]
+fn is_link_scope_v6(a: &Addr6) -> bool {
+    let b = a[0].to_ne_bytes();
+    b[0] == 0xff && b[1] & 0x0f == 0x02
 }
 
 #[inline(always)]
@@ -186,9 +210,12 @@ fn verdict_v4(info: &PcInfo, remote: u32) -> u8 {
             }
         }
     }
-    // Only a drop pays for this check: traffic to the gateway itself always passes.
+    // Only a drop pays for these checks: traffic to the gateway itself always passes, and
+    // so does link-local multicast and broadcast (DHCP, IGMP), which only the LAN hears.
     // SAFETY: as above.
-    if v != DropReason::None as u8 && unsafe { GW_ADDR_V4.get(&remote) }.is_some() {
+    if v != DropReason::None as u8
+        && (unsafe { GW_ADDR_V4.get(&remote) }.is_some() || is_lan_local_v4(remote))
+    {
         v = DropReason::None as u8;
     }
     v
@@ -212,8 +239,12 @@ fn verdict_v6(info: &PcInfo, remote: &Addr6) -> u8 {
             }
         }
     }
+    // As for IPv4; link-scoped multicast (ff02::/16) carries neighbour and router
+    // discovery, without which a blocked PC would lose the gateway's IPv6 address.
     // SAFETY: as above.
-    if v != DropReason::None as u8 && unsafe { GW_ADDR_V6.get(remote) }.is_some() {
+    if v != DropReason::None as u8
+        && (unsafe { GW_ADDR_V6.get(remote) }.is_some() || is_link_scope_v6(remote))
+    {
         v = DropReason::None as u8;
     }
     v
@@ -277,7 +308,7 @@ fn finish(flow: &mut Counters, slot: u32, verdict: u8, pkt: &Pkt) -> u8 {
         unsafe { add(&mut *c, pkt, verdict) };
     }
     if verdict != DropReason::None as u8 {
-        count_drop(verdict);
+        count_drop(verdict, pkt.packets);
     }
     verdict
 }

@@ -15,7 +15,7 @@ mod maps;
 mod parse;
 
 use aya_ebpf::{
-    bindings::{TC_ACT_OK, TC_ACT_SHOT, xdp_action},
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -31,7 +31,7 @@ pub fn og_lan_ingress(ctx: XdpContext) -> u32 {
         Ok(0) => xdp_action::XDP_PASS,
         Ok(_) => xdp_action::XDP_DROP,
         Err(Malformed) => {
-            maps::count_drop(DropReason::Malformed as u8);
+            maps::count_drop(DropReason::Malformed as u8, 1);
             xdp_action::XDP_DROP
         }
     }
@@ -56,12 +56,16 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
         let _ = ctx.pull_data(want);
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
+    // TC_ACT_UNSPEC (-1) passes the packet on to the next program under TCX (TC_ACT_OK
+    // would end the chain) and means "default action: pass" under legacy clsact.
     match handle(data, data_end, Dir::Down, packets, len) {
-        Ok(0) => TC_ACT_OK,
+        Ok(0) => TC_ACT_UNSPEC,
         Ok(_) => TC_ACT_SHOT,
+        // The kernel built this packet: a header we can't read (beyond what could be
+        // pulled) is our limit, not an attack. Pass it and say so.
         Err(Malformed) => {
-            maps::count_drop(DropReason::Malformed as u8);
-            TC_ACT_SHOT
+            maps::bump(Stat::EgressUnparsed);
+            TC_ACT_UNSPEC
         }
     }
 }
@@ -119,12 +123,17 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
         Net::Arp { sender, target } => {
             // ARP is never dropped: a blocked PC must still reach the gateway.
             maps::bump(Stat::Arp);
-            let pc = if up { sender } else { target };
-            // An ARP probe's sender is 0.0.0.0: nobody's yet.
-            let slot = if pc == 0 {
-                UNATTRIBUTED_SLOT
+            // A PC's own ARP (ingress) may create its entry; the gateway asking for an
+            // address (egress) says nothing about whether a PC is there, so only look up.
+            let slot = if up && sender != 0 {
+                account::pc_entry(&maps::PCS_V4, &sender, &pkt).slot
             } else {
-                account::pc_entry(&maps::PCS_V4, &pc, &pkt).slot
+                let pc = if up { sender } else { target };
+                // SAFETY: value copied out at once.
+                match unsafe { maps::PCS_V4.get(&pc) } {
+                    Some(info) => info.slot,
+                    None => UNATTRIBUTED_SLOT,
+                }
             };
             account::count_slot(slot, &pkt);
             Ok(0)

@@ -76,9 +76,9 @@ pub fn bump(stat: Stat) {
 }
 
 #[inline(always)]
-pub fn count_drop(reason: u8) {
+pub fn count_drop(reason: u8, packets: u64) {
     if let Some(p) = DROPS.get_ptr_mut(reason as u32) {
         // SAFETY: as above.
-        unsafe { *p += 1 };
+        unsafe { *p += packets };
     }
 }

@@ -127,10 +127,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| text[..s.start].lines().count().max(1))
-                .unwrap_or(0),
+            line: e.span().map(|s| line_at(text, s.start)).unwrap_or(0),
             message: e.message().to_string(),
         })?;
         config.plan().map_err(|message| ConfigError::Invalid {
@@ -187,13 +184,25 @@ impl Config {
                 PcStateConfig::Blocked => PcState::Blocked,
             };
             for a in &pc.addresses {
+                if a.is_multicast() || a.is_unspecified() {
+                    return Err(format!("PC `{}`: {a} can't be a PC's address", pc.name));
+                }
                 if plan.pcs.insert(*a, (group, state)).is_some() {
-                    return Err(format!("address {a} belongs to two PCs"));
+                    return Err(format!("address {a} is listed twice"));
                 }
             }
         }
         Ok(plan)
     }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// `a.b.c.d`, `a.b.c.d/n`, `x::y`, `x::y/n`, with host bits required to be zero.
@@ -253,6 +262,15 @@ mod tests {
             let err = Config::parse(Path::new("x.toml"), &text).expect_err(table);
             assert!(err.to_string().contains("bogus"), "{table}: {err}");
         }
+    }
+
+    #[test]
+    fn an_unknown_field_at_column_0_names_its_own_line() {
+        let text = "version = 1\n[datapath]\nbogus = 1\nlan_interface = \"lan0\"\n";
+        let err = Config::parse(Path::new("x.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
     }
 
     #[test]

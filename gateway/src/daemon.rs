@@ -46,6 +46,9 @@ pub fn apply(maps: &mut Maps, plan: &DatapathPlan, gateway: &[IpAddr]) -> anyhow
     for (addr, (group, state)) in &plan.pcs {
         maps.set_pc(*addr, *group, *state)?;
     }
+    // A PC taken out of the configuration must not keep its old group or block; its
+    // counters stay.
+    maps.reset_unlisted(&|a| plan.pcs.contains_key(a))?;
     maps.bump_generation()?;
     Ok(())
 }

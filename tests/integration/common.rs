@@ -28,8 +28,23 @@ impl Drop for PinDir {
     }
 }
 
-/// A loaded (not attached) datapath with fresh maps.
+/// Keeps this test thread on one CPU. The flow cache is per CPU: a test that runs two
+/// packets and expects the second to hit the first one's cache entry must not move to the
+/// other core in between (the other CPU's copy would re-evaluate).
+pub fn pin_to_one_cpu() {
+    let mut set = nix::sched::CpuSet::new();
+    let cpu = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .ok()
+        .and_then(|s| (0..nix::sched::CpuSet::count()).find(|c| s.is_set(*c).unwrap_or(false)))
+        .unwrap_or(0);
+    set.set(cpu).expect("cpu index");
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+/// A loaded (not attached) datapath with fresh maps; the calling thread is pinned to one
+/// CPU (see `pin_to_one_cpu`).
 pub fn load(tag: &str, flow_cache: bool) -> (PinDir, Datapath, Maps) {
+    pin_to_one_cpu();
     let dir = PinDir::new(tag);
     let dp = Datapath::load(&LoadOptions {
         pin_dir: dir.0.clone(),

@@ -13,7 +13,8 @@ use crate::common::load;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
-const TC_ACT_OK: u32 = 0;
+/// TC_ACT_UNSPEC (-1): pass, and let the next TCX program run.
+const TC_ACT_PASS: u32 = u32::MAX;
 const TC_ACT_SHOT: u32 = 2;
 
 const PC_MAC: [u8; 6] = [0x02, 0, 0x0a, 0x0a, 0, 0x0b];
@@ -261,7 +262,7 @@ fn pc_state_blocks_everything_but_the_gateway() {
     );
     // Downloads to a blocked PC are dropped too, except from the gateway.
     assert_eq!(tc(&dp, &udp4(SITE, PC2, 443, 40000, 10)), TC_ACT_SHOT);
-    assert_eq!(tc(&dp, &udp4(GW, PC2, 53, 40000, 10)), TC_ACT_OK);
+    assert_eq!(tc(&dp, &udp4(GW, PC2, 53, 40000, 10)), TC_ACT_PASS);
     maps.set_pc_state(ip(&PC2), PcState::OverQuota).unwrap();
     maps.bump_generation().unwrap();
     assert_eq!(xdp(&dp, &f, 1), XDP_DROP);
@@ -310,7 +311,7 @@ fn download_is_counted_on_egress() {
     policy(&mut maps);
     let f = udp4(SITE, PC, 443, 40000, 500);
     for _ in 0..3 {
-        assert_eq!(tc(&dp, &f), TC_ACT_OK);
+        assert_eq!(tc(&dp, &f), TC_ACT_PASS);
     }
     let c = pc(&maps, ip(&PC));
     assert_eq!(
@@ -334,7 +335,7 @@ fn download_is_counted_on_egress() {
     // Broadcast and multicast belong to no PC.
     assert_eq!(
         tc(&dp, &udp4(GW, [255, 255, 255, 255], 67, 68, 10)),
-        TC_ACT_OK
+        TC_ACT_PASS
     );
     assert_eq!(stat(&maps, Stat::EgressMulticast), 1);
 }
@@ -495,4 +496,88 @@ fn counters_survive_a_reload_on_the_same_pins() {
         XDP_DROP,
         "sets survive too"
     );
+}
+
+#[test]
+fn nested_ranges_of_different_groups_both_apply() {
+    let (_dir, dp, mut maps) = load("nested", true);
+    maps.set_pc(ip(&PC), RESTRICTED, PcState::Allowed).unwrap();
+    maps.set_pc(ip(&PC2), OPEN, PcState::Allowed).unwrap();
+    let mut blocked = BTreeMap::new();
+    // RESTRICTED blocks the /16, OPEN only a /24 inside it: the trie's longest match is
+    // the /24, which must still carry RESTRICTED's bit.
+    blocked.insert((ip(&[198, 51, 0, 0]), 16), group_bit(RESTRICTED));
+    blocked.insert((ip(&[198, 51, 100, 0]), 24), group_bit(OPEN));
+    maps.sync_blocked(&blocked).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(
+        xdp(&dp, &tcp4(PC, RANGE_HOST, 1, 443), 1),
+        XDP_DROP,
+        "restricted, inside both"
+    );
+    assert_eq!(
+        xdp(&dp, &tcp4(PC2, RANGE_HOST, 1, 443), 1),
+        XDP_DROP,
+        "open, inside its /24"
+    );
+    assert_eq!(
+        xdp(&dp, &tcp4(PC2, [198, 51, 7, 7], 1, 443), 1),
+        XDP_PASS,
+        "open, outside its /24"
+    );
+    assert_eq!(
+        xdp(&dp, &tcp4(PC, [198, 51, 7, 7], 1, 443), 1),
+        XDP_DROP,
+        "restricted, in the /16"
+    );
+}
+
+#[test]
+fn a_blocked_pc_keeps_neighbour_discovery_and_dhcp() {
+    let (_dir, dp, mut maps) = load("nd", true);
+    policy(&mut maps);
+    maps.set_pc_state(ip(&PC6), PcState::Blocked).unwrap();
+    maps.set_pc_state(ip(&PC), PcState::Blocked).unwrap();
+    maps.bump_generation().unwrap();
+    // Neighbour solicitation for the gateway's address, to its solicited-node group.
+    let mut ns = Vec::new();
+    let solicited = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 1];
+    PacketBuilder::ethernet2(PC_MAC, [0x33, 0x33, 0xff, 0, 0, 1])
+        .ipv6(PC6, solicited, 255)
+        .icmpv6(etherparse::Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut ns, &[0; 20])
+        .unwrap();
+    assert_eq!(xdp(&dp, &ns, 1), XDP_PASS, "NS to ff02::1:ff00:1");
+    // DHCP to the broadcast address.
+    assert_eq!(
+        xdp(&dp, &udp4(PC, [255, 255, 255, 255], 68, 67, 200), 1),
+        XDP_PASS
+    );
+    // Anything else stays blocked.
+    assert_eq!(xdp(&dp, &tcp6(PC6, SITE6, 1, 443), 1), XDP_DROP);
+}
+
+#[test]
+fn egress_arp_requests_do_not_invent_pcs_or_macs() {
+    let (_dir, dp, mut maps) = load("egress-arp", true);
+    policy(&mut maps);
+    // The gateway asks who has 10.10.0.77 (nobody configured, never seen): broadcast.
+    let mut req = arp_request(GW, [10, 10, 0, 77]);
+    req[..6].copy_from_slice(&[0xff; 6]);
+    req[6..12].copy_from_slice(&GW_MAC);
+    assert_eq!(tc(&dp, &req), TC_ACT_PASS);
+    assert!(
+        !maps.pcs().iter().any(|e| e.addr == ip(&[10, 10, 0, 77])),
+        "no PC invented"
+    );
+    // For a configured PC, the request counts as its download but leaves its MAC unknown.
+    let mut req = arp_request(GW, PC2);
+    req[..6].copy_from_slice(&[0xff; 6]);
+    assert_eq!(tc(&dp, &req), TC_ACT_PASS);
+    let e = maps.pcs().into_iter().find(|e| e.addr == ip(&PC2)).unwrap();
+    assert_eq!((e.info.mac, e.counters.down_packets), ([0; 6], 1));
 }

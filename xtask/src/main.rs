@@ -83,7 +83,15 @@ fn main() -> anyhow::Result<()> {
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::run()?;
     // Build first so a compile error reads as one, not as a test failure.
-    sh::run(sh::cargo().args(["build", "-p", "officegate", "--bins"]))?;
+    // The benchmarks too: CI runs no benchmark, but must notice when one stops compiling.
+    sh::run(sh::cargo().args([
+        "build",
+        "-p",
+        "officegate",
+        "-p",
+        "officegate-bench",
+        "--bins",
+    ]))?;
     sh::run(
         sh::cargo()
             .args([

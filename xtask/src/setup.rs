@@ -17,6 +17,7 @@ const PACKAGES: &[&str] = &[
     "zlib1g-dev",
     // the lab
     "iproute2",
+    "procps",
     "iputils-ping",
     "ethtool",
     "nftables",
@@ -32,6 +33,10 @@ const PACKAGES: &[&str] = &[
     "bpftool",
     "xdp-tools",
 ];
+
+/// Pinned: a newer release may drop the `llvm-<N>` feature Debian's LLVM needs, or want a
+/// newer Rust. Verified with rustc 1.95 / LLVM 22.
+const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn run() -> anyhow::Result<()> {
     let llvm = rustc_llvm_major()?;
@@ -129,6 +134,8 @@ fn bpf_linker(llvm: u32) -> anyhow::Result<()> {
             .args([
                 "install",
                 "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
                 "--locked",
                 "--force",
                 "--no-default-features",

@@ -163,12 +163,14 @@ impl Maps {
             });
         }
         let info = match self.pc_info(addr) {
-            Some(mut info) => {
+            // Slot 0 is the shared "no slot" bucket (the kernel ran out): a configured PC
+            // gets a slot of its own instead.
+            Some(mut info) if info.slot != gateway_common::UNATTRIBUTED_SLOT => {
                 info.group = group;
                 info.state = state as u8;
                 info
             }
-            None => {
+            _ => {
                 let used = self.used_config_slots();
                 let slot = (1..capacity::LEARNED_SLOT_BASE)
                     .find(|s| !used.contains(s))
@@ -186,13 +188,45 @@ impl Maps {
             }
         };
         match addr {
-            IpAddr::V4(a) => self.pcs4.insert(v4_key(a), info, 0),
-            IpAddr::V6(a) => self.pcs6.insert(addr6_from_octets(a.octets()), info, 0),
+            IpAddr::V4(a) => {
+                self.pcs4
+                    .insert(v4_key(a), info, 0)
+                    .map_err(|source| DatapathError::Map {
+                        name: names::PCS_V4,
+                        source,
+                    })
+            }
+            IpAddr::V6(a) => self
+                .pcs6
+                .insert(addr6_from_octets(a.octets()), info, 0)
+                .map_err(|source| DatapathError::Map {
+                    name: names::PCS_V6,
+                    source,
+                }),
         }
-        .map_err(|source| DatapathError::Map {
-            name: names::PCS_V4,
-            source,
-        })
+    }
+
+    /// PC addresses holding a daemon slot (configured once) that `keep` does not list: the
+    /// daemon resets them to the default group, allowed, keeping their counters.
+    pub fn reset_unlisted(
+        &mut self,
+        keep: &dyn Fn(&IpAddr) -> bool,
+    ) -> Result<usize, DatapathError> {
+        let stale: Vec<IpAddr> = self
+            .pcs()
+            .into_iter()
+            .filter(|e| e.info.slot != 0 && e.info.slot < capacity::LEARNED_SLOT_BASE)
+            .filter(|e| {
+                e.info.group != gateway_common::DEFAULT_GROUP
+                    || e.info.state != PcState::Allowed as u8
+            })
+            .map(|e| e.addr)
+            .filter(|a| !keep(a))
+            .collect();
+        for a in &stale {
+            self.set_pc(*a, gateway_common::DEFAULT_GROUP, PcState::Allowed)?;
+        }
+        Ok(stale.len())
     }
 
     fn zero_slot(&mut self, slot: u32) -> Result<(), DatapathError> {
@@ -241,7 +275,13 @@ impl Maps {
             .map(|(addr, info)| PcEntry {
                 addr,
                 info,
-                counters: self.counters(info.slot),
+                // Slot 0 is shared by every address that found no slot: its total is
+                // nobody's own (see `unattributed`).
+                counters: if info.slot == gateway_common::UNATTRIBUTED_SLOT {
+                    Counters::default()
+                } else {
+                    self.counters(info.slot)
+                },
             })
             .collect();
         out.sort_by_key(|e| e.addr);
@@ -316,8 +356,26 @@ impl Maps {
             !v6(k.data(), k.prefix_len() as u8)
         })?;
 
+        // The trie answers with the longest matching range only, so a range must carry the
+        // groups of every shorter range containing it, or group A's 10.0.0.0/8 would stop
+        // applying inside group B's 10.1.0.0/16.
+        let ranges: Vec<(IpAddr, u8, u64)> = wanted
+            .iter()
+            .filter(|((a, p), _)| *p < if a.is_ipv4() { 32 } else { 128 })
+            .map(|((a, p), m)| (*a, *p, *m))
+            .collect();
+        let inherited = |addr: IpAddr, prefix: u8, mask: u64| -> u64 {
+            ranges
+                .iter()
+                .filter(|(a, p, _)| *p < prefix && contains(*a, *p, addr))
+                .fold(mask, |m, (_, _, other)| m | other)
+        };
         let mut range_groups = [0u32; capacity::GROUPS as usize];
         for (&(addr, prefix), &mask) in wanted {
+            // Exact addresses inside a range get its groups too: not needed for the verdict
+            // (the trie is still asked after an exact miss), but the exact hit then saves
+            // the trie walk.
+            let mask = inherited(addr, prefix, mask);
             match addr {
                 IpAddr::V4(a) if prefix >= 32 => {
                     self.block4.insert(v4_key(a), mask, 0).map_err(err4)?
@@ -366,7 +424,11 @@ impl Maps {
                 IpAddr::V6(a) => self.gw6.insert(addr6_from_octets(a.octets()), 1, 0),
             }
             .map_err(|source| DatapathError::Map {
-                name: names::GW_ADDR_V4,
+                name: if a.is_ipv4() {
+                    names::GW_ADDR_V4
+                } else {
+                    names::GW_ADDR_V6
+                },
                 source,
             })?;
         }
@@ -395,6 +457,29 @@ impl Maps {
             sum(&values, |v| total += *v);
         }
         total
+    }
+}
+
+/// Whether `net/prefix` contains `addr` (same family only).
+fn contains(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
+            u32::from(n) & m == u32::from(a) & m
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
+            u128::from(n) & m == u128::from(a) & m
+        }
+        _ => false,
     }
 }
 

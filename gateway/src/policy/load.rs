@@ -15,7 +15,10 @@ use super::{
     model::{ListDef, PolicyFile},
     schedule::{Schedule, parse_day, parse_hhmm},
 };
-use crate::lists::{self, DomainSet, ListStats};
+use crate::{
+    config::line_at,
+    lists::{self, DomainSet, ListStats},
+};
 
 /// One problem, at a place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,8 +48,7 @@ impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         let skip = self.text[offset..].len() - self.text[offset..].trim_start().len();
-        let at = offset + skip;
-        self.text[..at].matches('\n').count() + 1
+        line_at(self.text, offset + skip)
     }
 
     fn err<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
@@ -70,10 +72,7 @@ pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
         }]
     })?;
     let parsed: PolicyFile = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start].lines().count().max(1))
-            .unwrap_or(0);
+        let line = e.span().map(|s| line_at(&text, s.start)).unwrap_or(0);
         vec![PolicyError {
             file: file.clone(),
             line,

@@ -78,6 +78,16 @@ pub fn sweep_dead_owners() {
         &format!("{TEMP_DIR_PREFIX}{NS_PREFIX}"),
         &persisted,
     );
+    // Pinned maps of a dead owner's daemon (`officegate-og-<pid>-<n>`) and of its
+    // BPF_PROG_TEST_RUN tests (`og-test-<pid>-<n>-<tag>`): each holds preallocated kernel
+    // memory until removed.
+    let bpffs = Path::new(crate::officegate::BPFFS);
+    sweep_files(
+        bpffs,
+        &format!("{}{NS_PREFIX}", crate::officegate::PIN_DIR_PREFIX),
+        &persisted,
+    );
+    sweep_files(bpffs, "og-test-", &persisted);
 }
 
 /// Removes `<dir>/<start><pid>-<n>-...` entries whose pid is dead and not persisted.

@@ -63,9 +63,17 @@ pub fn lab_config(lab: &Lab, pin_dir: &Path, groups: &str, pc_groups: &[(usize, 
     s
 }
 
+pub const BPFFS: &str = "/sys/fs/bpf";
+/// A lab's daemon pins its maps in `<BPFFS>/<PIN_DIR_PREFIX><lab prefix>`.
+pub const PIN_DIR_PREFIX: &str = "officegate-";
+
 /// The pin directory a lab's daemon uses.
 pub fn pin_dir_for(lab: &Lab) -> PathBuf {
-    PathBuf::from(format!("/sys/fs/bpf/officegate-{}", lab.prefix()))
+    pin_dir_for_prefix(lab.prefix())
+}
+
+pub fn pin_dir_for_prefix(prefix: &str) -> PathBuf {
+    Path::new(BPFFS).join(format!("{PIN_DIR_PREFIX}{prefix}"))
 }
 
 impl Officegate {

@@ -109,6 +109,8 @@ fn load(prefix: &str) -> Result<Option<State>> {
 /// Tears down the lab `prefix`: recorded processes, then whatever else is in its namespaces
 /// (also live ones the record doesn't know, e.g. from a crashed owner), its files and record.
 pub fn down(prefix: &str) -> Result<()> {
+    // The maps a daemon in this lab pinned go with the lab.
+    let _ = std::fs::remove_dir_all(crate::officegate::pin_dir_for_prefix(prefix));
     let state = load(prefix)?;
     let mut namespaces: Vec<String> = names::live_labs()
         .remove(prefix)

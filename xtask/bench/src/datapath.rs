@@ -149,8 +149,12 @@ fn load_officegate(flow_cache: bool) -> anyhow::Result<(PinGuard, Datapath)> {
     Ok((guard, dp))
 }
 
-fn load_xdp_filter() -> anyhow::Result<aya::Ebpf> {
+fn load_xdp_filter(pins: &std::path::Path) -> anyhow::Result<aya::Ebpf> {
+    // Its maps are pinned by name: keep them in a directory of ours, removed afterwards,
+    // not at the bpffs root where xdp-filter itself (or iproute2) would find them.
+    std::fs::create_dir_all(pins)?;
     let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(pins)
         .map_max_entries("filter_ipv4", BLOCKED + 1)
         .load_file(XDP_FILTER_OBJ)
         .with_context(|| format!("loading {XDP_FILTER_OBJ} (package xdp-tools)"))?;
@@ -176,7 +180,11 @@ fn load_xdp_filter() -> anyhow::Result<aya::Ebpf> {
 pub fn run(_args: &[String]) -> anyhow::Result<()> {
     let (_g1, mut og) = load_officegate(true)?;
     let (_g2, og_nocache) = load_officegate(false)?;
-    let xf = load_xdp_filter()?;
+    let xf_pins = PinGuard(PathBuf::from(format!(
+        "/sys/fs/bpf/og-bench-{}-xdpfilter",
+        std::process::id()
+    )));
+    let xf = load_xdp_filter(&xf_pins.0)?;
     let xf_prog: &Xdp = xf
         .program("xdpfilt_alw_ip")
         .context("xdpfilt_alw_ip")?
