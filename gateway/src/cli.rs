@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
 use crate::{
     config::Config,
@@ -62,7 +62,10 @@ pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow:
                 .join("\n")
         )
     })?;
-    let at = parse_time(at, policy.time_zone())?;
+    let at = match at {
+        Some(s) => policy::parse_time(s, policy.time_zone()).map_err(anyhow::Error::msg)?,
+        None => jiff::Timestamp::now(),
+    };
     let pc = policy.find_pc(who);
     if pc.is_none() && who.parse::<std::net::IpAddr>().is_err() {
         bail!("no PC named `{who}` in {}", dir.display());
@@ -80,6 +83,17 @@ pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow:
         d.pc.as_deref().unwrap_or(who),
         d.group
     );
+    if let Some(b) = pc
+        .and_then(|p| policy.pc_index(p))
+        .and_then(|i| policy.manual_block(i, at))
+    {
+        let reason = if b.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", b.reason)
+        };
+        println!("  the PC is blocked by hand{reason} (all traffic but to the gateway is dropped)");
+    }
     match d.rule {
         None => println!("  no rule matches"),
         Some(r) => {
@@ -120,17 +134,4 @@ pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow:
         }
     }
     Ok(())
-}
-
-fn parse_time(at: Option<&str>, tz: &jiff::tz::TimeZone) -> anyhow::Result<jiff::Timestamp> {
-    let Some(s) = at else {
-        return Ok(jiff::Timestamp::now());
-    };
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Ok(ts);
-    }
-    let civil: jiff::civil::DateTime = s
-        .parse()
-        .with_context(|| format!("`{s}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`"))?;
-    Ok(civil.to_zoned_datetime(tz.clone())?.timestamp())
 }

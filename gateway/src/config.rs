@@ -2,16 +2,14 @@
 //! field's default is stated on it, and `version` exists from day one so the format can
 //! change without guessing.
 //!
-//! This file holds the datapath settings and, until the policy engine lands, the static
-//! groups, PCs and blocked addresses that drive the datapath's per-group sets.
+//! This file (`officegate.toml`) holds the daemon's settings. Who may reach what — PCs,
+//! groups, rules — is the policy (`office.toml` in the same directory, see `policy`).
 
 use std::{
-    collections::{BTreeMap, HashMap},
     net::IpAddr,
     path::{Path, PathBuf},
 };
 
-use gateway_common::{PcState, capacity, group_bit};
 use serde::Deserialize;
 
 use crate::datapath::AttachMode;
@@ -42,13 +40,6 @@ pub struct Config {
     /// Format version. Required; only `1` exists.
     pub version: u32,
     pub datapath: DatapathConfig,
-    /// Policy groups; group ids are 1.. in file order (0 is the default group of PCs
-    /// nobody configured). Default: none.
-    #[serde(default)]
-    pub groups: Vec<GroupConfig>,
-    /// Known PCs. Default: none (PCs are still counted, by address, as they appear).
-    #[serde(default)]
-    pub pcs: Vec<PcConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,55 +55,12 @@ pub struct DatapathConfig {
     pub pin_dir: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupConfig {
-    /// Unique name. Required.
-    pub name: String,
-    /// Addresses (`203.0.113.7`) and ranges (`198.51.100.0/24`) this group may not reach.
-    /// Default: none.
-    #[serde(default)]
-    pub block: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PcConfig {
-    /// Unique name. Required.
-    pub name: String,
-    /// The PC's addresses (IPv4 and IPv6). Required, at least one.
-    pub addresses: Vec<IpAddr>,
-    /// Name of its group. Default: the default group (no restrictions).
-    #[serde(default)]
-    pub group: Option<String>,
-    /// `allowed` or `blocked`. Default: `allowed`.
-    #[serde(default)]
-    pub state: PcStateConfig,
-}
-
-#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum PcStateConfig {
-    #[default]
-    Allowed,
-    Blocked,
-}
-
 fn default_mode() -> AttachMode {
     AttachMode::Auto
 }
 
 fn default_pin_dir() -> PathBuf {
     PathBuf::from("/sys/fs/bpf/officegate")
-}
-
-/// What the datapath must hold, computed from a valid config.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct DatapathPlan {
-    /// (address or range, prefix length) → mask of groups it is blocked for.
-    pub blocked: BTreeMap<(IpAddr, u8), u64>,
-    /// PC address → (group id, state).
-    pub pcs: BTreeMap<IpAddr, (u8, PcState)>,
 }
 
 impl Config {
@@ -130,69 +78,16 @@ impl Config {
             line: e.span().map(|s| line_at(text, s.start)).unwrap_or(0),
             message: e.message().to_string(),
         })?;
-        config.plan().map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        if config.version != VERSION {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "version {} is not supported (expected {VERSION})",
+                    config.version
+                ),
+            });
+        }
         Ok(config)
-    }
-
-    /// Validates cross-references and computes the datapath's sets.
-    pub fn plan(&self) -> Result<DatapathPlan, String> {
-        if self.version != VERSION {
-            return Err(format!(
-                "version {} is not supported (expected {VERSION})",
-                self.version
-            ));
-        }
-        if self.groups.len() >= capacity::GROUPS as usize {
-            return Err(format!(
-                "{} groups; at most {}",
-                self.groups.len(),
-                capacity::GROUPS - 1
-            ));
-        }
-        let mut ids = HashMap::new();
-        let mut plan = DatapathPlan::default();
-        for (i, g) in self.groups.iter().enumerate() {
-            let id = (i + 1) as u8;
-            if ids.insert(g.name.as_str(), id).is_some() {
-                return Err(format!("group `{}` is defined twice", g.name));
-            }
-            for entry in &g.block {
-                let (addr, prefix) = parse_net(entry)
-                    .map_err(|e| format!("group `{}`: blocked entry `{entry}`: {e}", g.name))?;
-                *plan.blocked.entry((addr, prefix)).or_insert(0) |= group_bit(id);
-            }
-        }
-        let mut names = std::collections::HashSet::new();
-        for pc in &self.pcs {
-            if !names.insert(pc.name.as_str()) {
-                return Err(format!("PC `{}` is defined twice", pc.name));
-            }
-            if pc.addresses.is_empty() {
-                return Err(format!("PC `{}` has no address", pc.name));
-            }
-            let group = match &pc.group {
-                None => gateway_common::DEFAULT_GROUP,
-                Some(name) => *ids
-                    .get(name.as_str())
-                    .ok_or_else(|| format!("PC `{}`: unknown group `{name}`", pc.name))?,
-            };
-            let state = match pc.state {
-                PcStateConfig::Allowed => PcState::Allowed,
-                PcStateConfig::Blocked => PcState::Blocked,
-            };
-            for a in &pc.addresses {
-                if a.is_multicast() || a.is_unspecified() {
-                    return Err(format!("PC `{}`: {a} can't be a PC's address", pc.name));
-                }
-                if plan.pcs.insert(*a, (group, state)).is_some() {
-                    return Err(format!("address {a} is listed twice"));
-                }
-            }
-        }
-        Ok(plan)
     }
 }
 
@@ -245,15 +140,13 @@ mod tests {
     #[test]
     fn example_config_loads() {
         let c = Config::parse(Path::new("officegate.toml"), EXAMPLE).expect("example is valid");
-        let plan = c.plan().unwrap();
-        assert!(!plan.blocked.is_empty());
-        assert!(!plan.pcs.is_empty());
+        assert_eq!(c.datapath.lan_interface, "lan0");
     }
 
     #[test]
     fn unknown_fields_are_rejected_everywhere() {
         // Inject an unknown key into each table of the example; each must fail.
-        for table in ["", "[datapath]", "[[groups]]", "[[pcs]]"] {
+        for table in ["", "[datapath]"] {
             let text = if table.is_empty() {
                 format!("bogus = 1\n{EXAMPLE}")
             } else {
@@ -290,23 +183,5 @@ mod tests {
         assert!(parse_net("10.0.0.1/8").is_err());
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("nope").is_err());
-    }
-
-    #[test]
-    fn masks_combine_groups() {
-        let text = r#"
-version = 1
-[datapath]
-lan_interface = "lan0"
-[[groups]]
-name = "a"
-block = ["203.0.113.7"]
-[[groups]]
-name = "b"
-block = ["203.0.113.7", "198.51.100.0/24"]
-"#;
-        let plan = Config::parse(Path::new("x"), text).unwrap().plan().unwrap();
-        let a: IpAddr = "203.0.113.7".parse().unwrap();
-        assert_eq!(plan.blocked[&(a, 32)], 0b110);
     }
 }

@@ -5,7 +5,9 @@ use std::{collections::HashMap, path::Path};
 
 use officegate_lab::{
     Lab, LabConfig, Role, addr, link_stats,
-    officegate::{EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, pin_dir_for},
+    officegate::{
+        EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
+    },
 };
 use serde_json::Value;
 
@@ -23,8 +25,9 @@ struct Office {
 fn office() -> Office {
     let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = lab_config(&lab, &pins.0, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
-    let og = Officegate::start(&lab, Path::new(BIN), &config).expect("officegate start");
+    let config = lab_config(&pins.0);
+    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
     Office {
         lab,
         og,
@@ -405,21 +408,85 @@ fn a_pc_blocked_by_hand_is_cut_off_at_once_but_keeps_the_gateway() {
 fn a_missing_interface_or_a_broken_config_is_a_clear_error() {
     let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = lab_config(&lab, &pins.0, "", &[]).replace("\"lan0\"", "\"nope0\"");
-    let err = Officegate::start(&lab, Path::new(BIN), &config)
+    let policy = lab_policy(&lab, "", &[]);
+    let config = lab_config(&pins.0).replace("\"lan0\"", "\"nope0\"");
+    let err = Officegate::start(&lab, Path::new(BIN), &config, &policy)
         .err()
         .expect("must fail");
     assert!(
         format!("{err:#}").contains("interface `nope0` does not exist"),
         "{err:#}"
     );
-    let broken = lab_config(&lab, &pins.0, "[[groups]]\nname = \"x\"\nblok = []\n", &[]);
-    let err = Officegate::start(&lab, Path::new(BIN), &broken)
+    // A broken daemon configuration, then a broken policy: each names its file and line.
+    let config = lab_config(&pins.0);
+    let broken = config.replace("[datapath]", "[datapath]\nbogus = 1");
+    let err = Officegate::start(&lab, Path::new(BIN), &broken, &policy)
         .err()
         .expect("must fail");
     let text = format!("{err:#}");
     assert!(
-        text.contains("officegate.toml:") && text.contains("blok"),
+        text.contains("officegate.toml:4:") && text.contains("bogus"),
         "{text}"
     );
+    let broken = lab_policy(&lab, "[[groups]]\nname = \"x\"\nblok = []\n", &[]);
+    let err = Officegate::start(&lab, Path::new(BIN), &config, &broken)
+        .err()
+        .expect("must fail");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("office.toml:5:") && text.contains("blok"),
+        "{text}"
+    );
+}
+
+/// Polls `check` for up to `secs` seconds.
+fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn policy_reload_applies_and_a_broken_policy_keeps_the_old_one() {
+    let Office {
+        lab,
+        og,
+        _pins: _guard,
+    } = office();
+    let news = format!("http://{}/health", addr::SITE_NEWS_V4);
+    assert!(reaches(&lab, 2, &news));
+    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    // A manual block of pc2, by policy file + SIGHUP.
+    let blocked = format!("{policy}\n[[blocks]]\npc = \"pc2\"\nreason = \"test\"\n");
+    std::fs::write(og.policy_path(), &blocked).unwrap();
+    og.reload().unwrap();
+    assert!(
+        eventually(10, || !reaches(&lab, 2, &news)),
+        "pc2 blocked after reload"
+    );
+    assert!(reaches(&lab, 1, &news), "pc1 untouched");
+    // A broken policy: logged with its line, and the block stays in force.
+    std::fs::write(og.policy_path(), format!("{blocked}\n[[pcs]]\nname = 7\n")).unwrap();
+    og.reload().unwrap();
+    assert!(
+        eventually(10, || og.log_text().contains("policy reload failed")),
+        "{}",
+        og.log_text()
+    );
+    assert!(og.log_text().contains("office.toml:"), "{}", og.log_text());
+    assert!(
+        !reaches(&lab, 2, &news),
+        "the previous policy (with the block) still applies"
+    );
+    // The block lifted by a valid policy.
+    std::fs::write(og.policy_path(), &policy).unwrap();
+    og.reload().unwrap();
+    assert!(eventually(10, || reaches(&lab, 2, &news)), "pc2 unblocked");
 }

@@ -12,7 +12,9 @@ use std::{
 
 use officegate_lab::{
     Lab, LabConfig, Role, addr,
-    officegate::{EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, pin_dir_for},
+    officegate::{
+        EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
+    },
 };
 
 use crate::sh;
@@ -28,8 +30,9 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     }
     let lab = Lab::up(LabConfig { pcs: 3 })?;
     let pin_dir = pin_dir_for(&lab);
-    let config = lab_config(&lab, &pin_dir, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
-    let og = Officegate::start(&lab, Path::new(&bin), &config)?;
+    let config = lab_config(&pin_dir);
+    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    let og = Officegate::start(&lab, Path::new(&bin), &config, &policy)?;
     println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
     println!(
         "  gateway namespace: {}   (LAN {} / {})",

@@ -223,3 +223,12 @@ pub fn interface_addrs(interface: &str) -> Vec<IpAddr> {
         })
         .collect()
 }
+
+/// What the datapath's sets must hold, as computed by the policy for a moment.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// (address or range, prefix length) → mask of groups it is blocked for.
+    pub blocked: std::collections::BTreeMap<(IpAddr, u8), u64>,
+    /// PC address → (datapath group id, state).
+    pub pcs: std::collections::BTreeMap<IpAddr, (u8, gateway_common::PcState)>,
+}

@@ -32,6 +32,8 @@ pub struct Rule {
     pub refs: Vec<(bool, usize)>,
     pub domains: DomainSet,
     pub domain_names: Vec<String>,
+    /// (address, prefix length), enforced in the datapath.
+    pub addresses: Vec<(IpAddr, u8)>,
     pub schedule: Option<usize>,
     pub mode: BlockMode,
     /// Line of the rule in `office.toml`.
@@ -50,8 +52,28 @@ pub struct Pc {
     pub group: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockTarget {
+    Pc(usize),
+    Group(usize),
+}
+
+pub struct ManualBlock {
+    pub target: BlockTarget,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub reason: String,
+}
+
+impl ManualBlock {
+    fn active(&self, at: Timestamp) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.until.is_none_or(|u| at < u)
+    }
+}
+
 pub struct Policy {
     tz: TimeZone,
+    blocks: Vec<ManualBlock>,
     lists: Vec<NamedList>,
     categories: Vec<NamedList>,
     schedules: Vec<Schedule>,
@@ -109,6 +131,7 @@ impl Policy {
         schedules: Vec<Schedule>,
         groups: Vec<Group>,
         pcs: Vec<Pc>,
+        blocks: Vec<ManualBlock>,
     ) -> Self {
         let mut by_addr = HashMap::new();
         for (i, pc) in pcs.iter().enumerate() {
@@ -118,6 +141,7 @@ impl Policy {
         }
         Policy {
             tz,
+            blocks,
             lists,
             categories,
             schedules,
@@ -228,6 +252,94 @@ impl Policy {
             }
         }
         None
+    }
+
+    /// What the datapath must hold at `at`: per group, the addresses its active rules block
+    /// (a group's own rules after its ancestors', so a child's `allow` lifts a parent's
+    /// block), and per PC address its group and whether a manual block applies.
+    /// Datapath group ids are 1 + the group's index; 0 is `default`.
+    pub fn datapath_plan(&self, at: Timestamp) -> crate::datapath::Plan {
+        use gateway_common::{PcState, group_bit};
+        let now = at.to_zoned_datetime(self.tz.clone());
+        let mut plan = crate::datapath::Plan::default();
+        for (gi, _) in self.groups.iter().enumerate() {
+            let mut chain = vec![gi];
+            while let Some(p) = self.groups[*chain.last().unwrap_or(&gi)].parent {
+                if chain.contains(&p) {
+                    break; // cycles are refused at load; never loop regardless
+                }
+                chain.push(p);
+            }
+            let mut set = std::collections::BTreeSet::new();
+            for g in chain.iter().rev() {
+                for r in &self.groups[*g].rules {
+                    if r.schedule.is_some_and(|s| !self.schedules[s].is_on(&now)) {
+                        continue;
+                    }
+                    for a in &r.addresses {
+                        match r.action {
+                            Action::Block => set.insert(*a),
+                            Action::Allow => set.remove(a),
+                        };
+                    }
+                }
+            }
+            let Ok(id) = u8::try_from(gi + 1) else {
+                continue;
+            };
+            for a in set {
+                *plan.blocked.entry(a).or_insert(0) |= group_bit(id);
+            }
+        }
+        for (pi, pc) in self.pcs.iter().enumerate() {
+            let group = pc
+                .group
+                .and_then(|g| u8::try_from(g + 1).ok())
+                .unwrap_or(gateway_common::DEFAULT_GROUP);
+            let state = if self.manual_block(pi, at).is_some() {
+                PcState::Blocked
+            } else {
+                PcState::Allowed
+            };
+            for a in &pc.addresses {
+                plan.pcs.insert(*a, (group, state));
+            }
+        }
+        plan
+    }
+
+    /// The manual block in force for PC number `pc` at `at`, if any.
+    pub fn manual_block(&self, pc: usize, at: Timestamp) -> Option<&ManualBlock> {
+        let group = self.pcs.get(pc)?.group;
+        self.blocks
+            .iter()
+            .filter(|b| b.active(at))
+            .find(|b| match b.target {
+                BlockTarget::Pc(i) => i == pc,
+                BlockTarget::Group(g) => self.in_group(group, g),
+            })
+    }
+
+    /// The index of a PC found by `find_pc`.
+    pub fn pc_index(&self, pc: &Pc) -> Option<usize> {
+        self.pcs.iter().position(|p| std::ptr::eq(p, pc))
+    }
+
+    /// Whether group `g` is `start` or one of its ancestors.
+    fn in_group(&self, start: Option<usize>, g: usize) -> bool {
+        let mut at = start;
+        let mut steps = 0;
+        while let Some(i) = at {
+            if i == g {
+                return true;
+            }
+            at = self.groups[i].parent;
+            steps += 1;
+            if steps > self.groups.len() {
+                return false;
+            }
+        }
+        false
     }
 
     /// Like `evaluate_for`, and finds the line of the list file that matched. Reads the

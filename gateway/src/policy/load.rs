@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::{
     POLICY_FILE,
-    engine::{Group, NamedList, Pc, Policy, Rule},
+    engine::{BlockTarget, Group, ManualBlock, NamedList, Pc, Policy, Rule},
     model::{ListDef, PolicyFile},
     schedule::{Schedule, parse_day, parse_hhmm},
 };
@@ -223,11 +223,18 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
                 }
                 id
             });
-            if refs.is_empty() && domain_names.is_empty() {
+            let mut addresses = Vec::new();
+            for a in &def.addresses {
+                match crate::config::parse_net(a.get_ref()) {
+                    Ok(net) => addresses.push(net),
+                    Err(e) => cx.err(a, format!("address `{}`: {e}", a.get_ref())),
+                }
+            }
+            if refs.is_empty() && domain_names.is_empty() && addresses.is_empty() {
                 cx.errors.push(PolicyError {
                     file: cx.file.clone(),
                     line,
-                    message: "a rule needs lists, categories or domains".into(),
+                    message: "a rule needs lists, categories, domains or addresses".into(),
                 });
             }
             rules.push(Rule {
@@ -235,6 +242,7 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
                 refs,
                 domains,
                 domain_names,
+                addresses,
                 schedule,
                 mode: def.mode,
                 line,
@@ -289,7 +297,57 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
             group,
         });
     }
-    Policy::new(tz, lists, categories, schedules, groups, pcs)
+    let mut blocks = Vec::new();
+    for b in &p.blocks {
+        let target = match (&b.pc, &b.group) {
+            (Some(pc), None) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
+                Some(i) => Some(BlockTarget::Pc(i)),
+                None => {
+                    cx.err(pc, format!("block: unknown PC `{}`", pc.get_ref()));
+                    None
+                }
+            },
+            (None, Some(g)) => match group_ids.get(g.get_ref()) {
+                Some(i) => Some(BlockTarget::Group(*i)),
+                None => {
+                    cx.err(g, format!("block: unknown group `{}`", g.get_ref()));
+                    None
+                }
+            },
+            (Some(pc), Some(_)) => {
+                cx.err(pc, "a block names a `pc` or a `group`, not both");
+                None
+            }
+            (None, None) => {
+                cx.errors.push(PolicyError {
+                    file: cx.file.clone(),
+                    line: 0,
+                    message: "a [[blocks]] entry names neither `pc` nor `group`".into(),
+                });
+                None
+            }
+        };
+        let mut time = |t: &Option<Spanned<String>>| {
+            t.as_ref()
+                .and_then(|t| match super::parse_time(t.get_ref(), &tz) {
+                    Ok(ts) => Some(ts),
+                    Err(e) => {
+                        cx.err(t, e);
+                        None
+                    }
+                })
+        };
+        let (from, until) = (time(&b.from), time(&b.until));
+        if let Some(target) = target {
+            blocks.push(ManualBlock {
+                target,
+                from,
+                until,
+                reason: b.reason.clone(),
+            });
+        }
+    }
+    Policy::new(tz, lists, categories, schedules, groups, pcs, blocks)
 }
 
 fn check_cycles(groups: &[Group], p: &PolicyFile, cx: &mut Ctx) {

@@ -19,5 +19,20 @@ pub use model::{Action, BlockMode};
 /// The policy file inside a policy directory.
 pub const POLICY_FILE: &str = "office.toml";
 
+/// A moment written by a person: RFC 3339 (`2026-11-26T10:00:00Z`) or a local
+/// `2026-11-26 10:00` / `2026-11-26T10:00` in `tz`.
+pub fn parse_time(s: &str, tz: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, String> {
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    let civil: jiff::civil::DateTime = s
+        .parse()
+        .map_err(|_| format!("`{s}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`"))?;
+    civil
+        .to_zoned_datetime(tz.clone())
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("`{s}`: {e}"))
+}
+
 #[cfg(test)]
 mod tests;

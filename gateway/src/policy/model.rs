@@ -66,6 +66,30 @@ pub struct PolicyFile {
     /// Known PCs. Default: none.
     #[serde(default)]
     pub pcs: Vec<PcDef>,
+    /// PCs or groups cut off by hand: all their traffic stops except to the gateway
+    /// itself (DNS, block page). Default: none.
+    #[serde(default)]
+    pub blocks: Vec<BlockDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockDef {
+    /// The PC to block (a name from `[[pcs]]`). Exactly one of `pc` and `group`.
+    #[serde(default)]
+    pub pc: Option<Spanned<String>>,
+    /// The group to block, with its subgroups. Exactly one of `pc` and `group`.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+    /// Start, RFC 3339 or `YYYY-MM-DD HH:MM` in the policy's zone. Default: now.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    /// End (exclusive), same forms. Default: until removed.
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    /// Why, for the block page and the action history. Default: empty.
+    #[serde(default)]
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +162,11 @@ pub struct RuleDef {
     /// Single names; each also covers its subdomains. Default: none.
     #[serde(default)]
     pub domains: Vec<Spanned<String>>,
+    /// Addresses (`203.0.113.7`) and ranges (`198.51.100.0/24`), enforced in the
+    /// datapath: `block` drops the group's packets to them, `allow` exempts the group
+    /// from a parent's. Default: none.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
     /// Only while this schedule (from `[schedules]`) is on. Default: always.
     #[serde(default)]
     pub schedule: Option<Spanned<String>>,

@@ -262,7 +262,7 @@ fn structural_mistakes_are_caught() {
         (
             "empty rule",
             empty_rule,
-            "needs lists, categories or domains",
+            "needs lists, categories, domains or addresses",
         ),
     ] {
         let d = dir_with(&[("office.toml", &text), ("ads.txt", ADS)]);
@@ -274,4 +274,88 @@ fn structural_mistakes_are_caught() {
             "{what}: {errors:?}"
         );
     }
+}
+
+#[test]
+fn datapath_plan_follows_groups_schedules_and_manual_blocks() {
+    use gateway_common::{PcState, group_bit};
+    let text = r#"
+version = 1
+time_zone = "Europe/Berlin"
+
+[schedules.day]
+days = ["thu"]
+from = "09:00"
+until = "17:00"
+
+[[groups]]
+name = "root"
+[[groups.rules]]
+action = "block"
+addresses = ["203.0.113.7", "198.51.100.0/24"]
+
+[[groups]]
+name = "child"
+parent = "root"
+[[groups.rules]]
+action = "allow"
+addresses = ["203.0.113.7"]
+[[groups.rules]]
+action = "block"
+addresses = ["192.0.2.1"]
+schedule = "day"
+
+[[pcs]]
+name = "a"
+addresses = ["10.0.0.1"]
+group = "root"
+
+[[pcs]]
+name = "b"
+addresses = ["10.0.0.2"]
+group = "child"
+
+[[blocks]]
+group = "root"
+from = "2026-11-26 12:00"
+until = "2026-11-26 13:00"
+reason = "all-hands"
+"#;
+    let d = dir_with(&[("office.toml", text)]);
+    let (p, _) = load_dir(d.path()).unwrap();
+    let net = |s: &str| crate::config::parse_net(s).unwrap();
+    let (root, child) = (group_bit(1), group_bit(2));
+    let plan = p.datapath_plan(at("2026-11-26T10:00"));
+    assert_eq!(
+        plan.blocked[&net("203.0.113.7")],
+        root,
+        "the child's allow lifts it"
+    );
+    assert_eq!(
+        plan.blocked[&net("198.51.100.0/24")],
+        root | child,
+        "inherited"
+    );
+    assert_eq!(plan.blocked[&net("192.0.2.1")], child, "scheduled, on");
+    assert_eq!(
+        plan.pcs[&"10.0.0.2".parse().unwrap()],
+        (2, PcState::Allowed)
+    );
+    let evening = p.datapath_plan(at("2026-11-26T18:00"));
+    assert!(
+        !evening.blocked.contains_key(&net("192.0.2.1")),
+        "scheduled, off"
+    );
+    // The group block covers the subgroup's PC too, only within its window.
+    let noon = p.datapath_plan(at("2026-11-26T12:30"));
+    assert_eq!(noon.pcs[&"10.0.0.1".parse().unwrap()].1, PcState::Blocked);
+    assert_eq!(noon.pcs[&"10.0.0.2".parse().unwrap()].1, PcState::Blocked);
+    assert_eq!(
+        p.manual_block(1, at("2026-11-26T12:30")).unwrap().reason,
+        "all-hands"
+    );
+    assert_eq!(
+        p.datapath_plan(at("2026-11-26T13:00")).pcs[&"10.0.0.1".parse().unwrap()].1,
+        PcState::Allowed
+    );
 }

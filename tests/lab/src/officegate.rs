@@ -12,17 +12,23 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{Lab, Role, addr};
 
-/// The office the tests and the demo share: pc1 is staff (social.example blocked), pc2 in
-/// the default group (nothing blocked), pc3 a guest (video.example blocked exactly, v4
-/// and v6; the shared site's v6 address by a /127 range).
+/// The office the tests and the demo share (policy groups, `office.toml` format): pc1 is
+/// staff (social.example blocked), pc2 in the default group (nothing blocked), pc3 a guest
+/// (video.example blocked exactly, v4 and v6; the shared site's v6 address by a /127).
 pub const EXAMPLE_GROUPS: &str = r#"
 [[groups]]
 name = "staff"
-block = ["203.0.113.12", "2001:db8:113::12"]
+
+[[groups.rules]]
+action = "block"
+addresses = ["203.0.113.12", "2001:db8:113::12"]
 
 [[groups]]
 name = "guests"
-block = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::11", "2001:db8:113::20/127"]
+
+[[groups.rules]]
+action = "block"
+addresses = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::11", "2001:db8:113::20/127"]
 "#;
 
 /// Which PC is in which of `EXAMPLE_GROUPS`.
@@ -40,15 +46,20 @@ pub struct Officegate {
     pin_dir: PathBuf,
 }
 
-/// A configuration for the lab: the LAN interface, a pin directory of this lab's own (so
-/// two labs never share counters), the `groups` TOML as given, and PCs 1..=n named pcN
-/// with both their addresses, placed in groups by `pc_groups` (PC number, group name).
-pub fn lab_config(lab: &Lab, pin_dir: &Path, groups: &str, pc_groups: &[(usize, &str)]) -> String {
-    let mut s = format!(
-        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n\n{groups}\n",
+/// The daemon's settings for the lab: the LAN interface and a pin directory of this lab's
+/// own (so two labs never share counters).
+pub fn lab_config(pin_dir: &Path) -> String {
+    format!(
+        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n",
         addr::LAN_IF,
         pin_dir.display()
-    );
+    )
+}
+
+/// A policy (`office.toml`) for the lab: the `groups` TOML as given, and PCs 1..=n named
+/// pcN with both their addresses, placed in groups by `pc_groups` (PC number, group name).
+pub fn lab_policy(lab: &Lab, groups: &str, pc_groups: &[(usize, &str)]) -> String {
+    let mut s = format!("version = 1\ntime_zone = \"UTC\"\n{groups}\n");
     for i in 1..=lab.pcs() {
         s.push_str(&format!(
             "[[pcs]]\nname = \"pc{i}\"\naddresses = [\"{}\", \"{}\"]\n",
@@ -77,11 +88,15 @@ pub fn pin_dir_for_prefix(prefix: &str) -> PathBuf {
 }
 
 impl Officegate {
-    /// Writes `config` into the lab directory and starts `bin run` in the gateway
-    /// namespace; returns once the datapath is attached (or fails with the daemon's log).
-    pub fn start(lab: &Lab, bin: &Path, config: &str) -> Result<Self> {
+    /// Writes `config` (officegate.toml) and `policy` (office.toml) into the lab directory
+    /// and starts `bin run` in the gateway namespace; returns once the datapath is
+    /// attached (or fails with the daemon's log).
+    pub fn start(lab: &Lab, bin: &Path, config: &str, policy: &str) -> Result<Self> {
         let path = lab.dir().join("officegate.toml");
         std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
+        let policy_path = lab.dir().join("office.toml");
+        std::fs::write(&policy_path, policy)
+            .with_context(|| format!("write {}", policy_path.display()))?;
         let pin_dir = config
             .lines()
             .find_map(|l| l.trim().strip_prefix("pin_dir = "))
@@ -159,6 +174,21 @@ impl Officegate {
 
     pub fn config_path(&self) -> &Path {
         &self.config
+    }
+
+    /// The policy file beside the configuration.
+    pub fn policy_path(&self) -> PathBuf {
+        self.config.with_file_name("office.toml")
+    }
+
+    /// Tells the daemon to reload its policy (SIGHUP).
+    pub fn reload(&self) -> Result<()> {
+        let Some(child) = &self.child else {
+            bail!("officegate is not running")
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)?;
+        Ok(())
     }
 
     /// Runs an `officegate` tool command (pcs, drops, pc-state) against this daemon's

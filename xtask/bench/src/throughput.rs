@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use officegate_lab::{
     Lab, LabConfig, Role, addr,
-    officegate::{Officegate, lab_config, pin_dir_for},
+    officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
 };
 
 const ROUNDS: usize = 5;
@@ -68,9 +68,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     let lab = Lab::up(LabConfig { pcs: 1 })?;
     let pin_dir = pin_dir_for(&lab);
-    let config = lab_config(&lab, &pin_dir, "", &[])
-        .replace("xdp_mode = \"native\"", &format!("xdp_mode = \"{mode}\""));
-    let mut og = Officegate::start(&lab, &bin, &config)?;
+    let policy = lab_policy(&lab, "", &[]);
+    let config =
+        lab_config(&pin_dir).replace("xdp_mode = \"native\"", &format!("xdp_mode = \"{mode}\""));
+    let mut og = Officegate::start(&lab, &bin, &config, &policy)?;
     og.stop()?;
     let xf_pins: Vec<(String, bool)> = ["filter_ipv4", "filter_ipv6", "xdp_stats_map"]
         .iter()
