@@ -3,6 +3,7 @@
 //! - `test`: setup, build, run every test;
 //! - `demo`: setup, build, start the office lab, run Officegate in it, make traffic;
 //! - `lab up|down|status`: the office lab by hand;
+//! - `fuzz <target>`: run a fuzz target (cargo-fuzz);
 //! - `bench <name>`: benchmarks against named peers (../shared/BENCHMARKS.md).
 
 mod demo;
@@ -38,6 +39,12 @@ enum Cmd {
     /// The office lab.
     #[command(subcommand)]
     Lab(lab_cmd::LabCmd),
+    /// Fuzz a parser: list_line, policy (cargo-fuzz, libFuzzer).
+    Fuzz {
+        target: String,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Run a benchmark: datapath, throughput.
     Bench {
         name: String,
@@ -57,6 +64,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Lab(cmd) => {
             setup::run()?;
             lab_cmd::run(cmd)
+        }
+        Cmd::Fuzz { target, seconds } => {
+            setup::run()?;
+            fuzz(&target, seconds)
         }
         Cmd::Bench { name, args } => {
             setup::run()?;
@@ -78,6 +89,27 @@ fn main() -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// The fuzz targets (tests/fuzz/fuzz_targets).
+const FUZZ_TARGETS: &[&str] = &["list_line", "policy"];
+
+/// Runs one fuzz target for `seconds`. cargo-fuzz needs nightly flags (sanitizers);
+/// RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them, as for the eBPF build.
+fn fuzz(target: &str, seconds: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        FUZZ_TARGETS.contains(&target),
+        "unknown fuzz target {target}; known: {FUZZ_TARGETS:?}"
+    );
+    let corpus = format!("tests/fuzz/corpus/{target}");
+    std::fs::create_dir_all(&corpus)?;
+    sh::run(
+        sh::cargo()
+            .args(["fuzz", "run", "--fuzz-dir", "tests/fuzz", target, &corpus])
+            .arg(format!("tests/fuzz/seeds/{target}"))
+            .args(["--", &format!("-max_total_time={seconds}"), "-seed=1"])
+            .env("RUSTC_BOOTSTRAP", "1"),
+    )
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {

@@ -43,6 +43,7 @@ pub fn run() -> anyhow::Result<()> {
     apt(llvm)?;
     rust_src()?;
     bpf_linker(llvm)?;
+    cargo_fuzz()?;
     bpffs()?;
     Ok(())
 }
@@ -144,6 +145,20 @@ fn bpf_linker(llvm: u32) -> anyhow::Result<()> {
             .arg(format!("llvm-{llvm}"))
             .env("PATH", path),
     )
+}
+
+/// cargo-fuzz, pinned like bpf-linker.
+fn cargo_fuzz() -> anyhow::Result<()> {
+    const VERSION: &str = "0.13.2";
+    let installed = std::process::Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(VERSION))
+        .unwrap_or(false);
+    if installed {
+        return Ok(());
+    }
+    sh::run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", VERSION, "--locked"]))
 }
 
 fn bpffs() -> anyhow::Result<()> {

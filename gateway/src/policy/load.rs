@@ -71,8 +71,14 @@ pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
-    let parsed: PolicyFile = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| line_at(&text, s.start)).unwrap_or(0);
+    load_text(dir, &text)
+}
+
+/// Loads a policy whose `office.toml` text is given; list files are read from `dir`.
+pub fn load_text(dir: &Path, text: &str) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
+    let file = dir.join(POLICY_FILE);
+    let parsed: PolicyFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(0);
         vec![PolicyError {
             file: file.clone(),
             line,
@@ -81,7 +87,7 @@ pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
     })?;
     let mut cx = Ctx {
         file,
-        text: &text,
+        text,
         errors: Vec::new(),
     };
     let mut report = LoadReport::default();
