@@ -137,5 +137,13 @@ fn test(args: &[String]) -> anyhow::Result<()> {
                 "--",
             ])
             .args(args),
-    )
+    )?;
+    // A short run of every fuzz target (fixed seed): the parsers of untrusted input must
+    // not panic on what libFuzzer finds in that time. Skipped when a test filter is given.
+    if args.is_empty() {
+        for t in FUZZ_TARGETS {
+            fuzz(t, 20)?;
+        }
+    }
+    Ok(())
 }
