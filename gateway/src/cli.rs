@@ -17,11 +17,11 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     }
     let mut failed = false;
     let daemon = path.join("officegate.toml");
-    if daemon.exists() {
-        if let Err(e) = Config::load(&daemon) {
-            println!("{e}");
-            failed = true;
-        }
+    if daemon.exists()
+        && let Err(e) = Config::load(&daemon)
+    {
+        println!("{e}");
+        failed = true;
     }
     match policy::load_dir(path) {
         Ok((_, report)) => {
@@ -53,15 +53,8 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow::Result<()> {
-    let (policy, _) = policy::load_dir(dir).map_err(|errors| {
-        anyhow::anyhow!(
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+    let (policy, _) =
+        policy::load_dir(dir).map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
     let at = match at {
         Some(s) => policy::parse_time(s, policy.time_zone()).map_err(anyhow::Error::msg)?,
         None => jiff::Timestamp::now(),

@@ -99,15 +99,9 @@ fn policy_dir_of(config_path: &Path) -> PathBuf {
 }
 
 fn load_policy(dir: &Path) -> anyhow::Result<Policy> {
-    policy::load_dir(dir).map(|(p, _)| p).map_err(|errors| {
-        anyhow::anyhow!(
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })
+    policy::load_dir(dir)
+        .map(|(p, _)| p)
+        .map_err(|errors| anyhow::anyhow!(policy::render(&errors)))
 }
 
 /// Writes the plan into the maps, then bumps the generation once so every flow's cached

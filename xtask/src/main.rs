@@ -71,15 +71,7 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Bench { name, args } => {
             setup::run()?;
-            sh::run(sh::cargo().args([
-                "build",
-                "--release",
-                "-p",
-                "officegate",
-                "-p",
-                "officegate-bench",
-                "--bins",
-            ]))?;
+            build_bins(true)?;
             let target = std::env::current_dir()?.join("target/release");
             sh::run(
                 std::process::Command::new(target.join("officegate-bench"))
@@ -89,6 +81,23 @@ fn main() -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// The daemon and the benchmarks.
+fn build_bins(release: bool) -> anyhow::Result<()> {
+    let mut cmd = sh::cargo();
+    cmd.args([
+        "build",
+        "-p",
+        "officegate",
+        "-p",
+        "officegate-bench",
+        "--bins",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    sh::run(&mut cmd)
 }
 
 /// The fuzz targets (tests/fuzz/fuzz_targets).
@@ -116,14 +125,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     setup::run()?;
     // Build first so a compile error reads as one, not as a test failure.
     // The benchmarks too: CI runs no benchmark, but must notice when one stops compiling.
-    sh::run(sh::cargo().args([
-        "build",
-        "-p",
-        "officegate",
-        "-p",
-        "officegate-bench",
-        "--bins",
-    ]))?;
+    build_bins(false)?;
     sh::run(
         sh::cargo()
             .args([

@@ -125,7 +125,6 @@ pub fn parse_line(line: &str, mut emit: impl FnMut(bool, Rule)) -> Result<(), Li
     if let Some(rest) = line.strip_prefix("local-zone:") {
         // unbound: local-zone: "name." type
         let name = rest
-            .trim()
             .split_whitespace()
             .next()
             .unwrap_or("")

@@ -30,6 +30,15 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// All errors as one text, a `file:line: message` per line.
+pub fn render(errors: &[PolicyError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What loading found besides errors: each list file with its line counts.
 #[derive(Debug, Default)]
 pub struct LoadReport {

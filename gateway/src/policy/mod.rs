@@ -13,7 +13,7 @@ mod model;
 mod schedule;
 
 pub use engine::{Decision, Matched, Policy, Verdict};
-pub use load::{LoadReport, PolicyError, load_dir, load_text};
+pub use load::{LoadReport, PolicyError, load_dir, load_text, render};
 pub use model::{Action, BlockMode};
 
 /// The policy file inside a policy directory.
