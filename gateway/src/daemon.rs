@@ -6,6 +6,10 @@
 //!
 //! A policy that fails to load is logged with every error and the previous one stays in
 //! force: a typo never opens or closes the office's internet.
+//!
+//! File changes are noticed by comparing modification times on the same 5-second tick
+//! rather than through inotify (the `notify` crate): the tick exists anyway for the clock,
+//! it sees editors' write-and-rename the same as in-place writes, and it needs no thread.
 
 use std::{
     net::IpAddr,
@@ -29,7 +33,8 @@ const REPLAN_EVERY: Duration = Duration::from_secs(5);
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let policy_dir = policy_dir_of(config_path);
-    let mut policy = load_policy(&policy_dir).context("the policy must be valid at start")?;
+    let (mut policy, mut watched) =
+        load_policy(&policy_dir).context("the policy must be valid at start")?;
     let dp_cfg = &config.datapath;
     let mut dp = Datapath::load(&LoadOptions {
         pin_dir: dp_cfg.pin_dir.clone(),
@@ -57,16 +62,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => {
-                match load_policy(&policy_dir) {
-                    Ok(p) => {
-                        info!(policy = %policy_dir.display(), "policy reloaded");
-                        policy = p;
-                    }
-                    Err(e) => error!("policy reload failed, the previous policy stays in force:\n{e:#}"),
+            _ = hup.recv() => reload(&policy_dir, &mut policy, &mut watched, "SIGHUP"),
+            _ = tick.tick() => {
+                if watched.changed() {
+                    reload(&policy_dir, &mut policy, &mut watched, "files changed");
                 }
             }
-            _ = tick.tick() => {}
         }
         let plan = policy.datapath_plan(jiff::Timestamp::now());
         // Only a changed plan is written: a PC blocked by hand (`officegate pc-state`)
@@ -98,10 +99,60 @@ fn policy_dir_of(config_path: &Path) -> PathBuf {
     }
 }
 
-fn load_policy(dir: &Path) -> anyhow::Result<Policy> {
-    policy::load_dir(dir)
-        .map(|(p, _)| p)
-        .map_err(|errors| anyhow::anyhow!(policy::render(&errors)))
+fn load_policy(dir: &Path) -> anyhow::Result<(Policy, Watched)> {
+    let (policy, report) =
+        policy::load_dir(dir).map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
+    let mut files = vec![dir.join(policy::POLICY_FILE)];
+    files.extend(report.files.into_iter().map(|(f, _)| f));
+    Ok((policy, Watched::new(files)))
+}
+
+fn reload(dir: &Path, policy: &mut Policy, watched: &mut Watched, why: &str) {
+    match load_policy(dir) {
+        Ok((p, w)) => {
+            info!(policy = %dir.display(), why, "policy reloaded");
+            *policy = p;
+            *watched = w;
+        }
+        Err(e) => {
+            // Remember what the broken files look like, so they are not reloaded (and
+            // logged) again every tick; the next edit is noticed.
+            watched.refresh();
+            error!(
+                why,
+                "policy reload failed, the previous policy stays in force:\n{e:#}"
+            );
+        }
+    }
+}
+
+/// The policy's files with the modification times they had when last read.
+struct Watched {
+    files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
+}
+
+impl Watched {
+    fn new(files: Vec<PathBuf>) -> Self {
+        let mut w = Watched {
+            files: files.into_iter().map(|f| (f, None)).collect(),
+        };
+        w.refresh();
+        w
+    }
+
+    fn mtime(f: &Path) -> Option<std::time::SystemTime> {
+        std::fs::metadata(f).and_then(|m| m.modified()).ok()
+    }
+
+    fn refresh(&mut self) {
+        for (f, t) in &mut self.files {
+            *t = Self::mtime(f);
+        }
+    }
+
+    fn changed(&self) -> bool {
+        self.files.iter().any(|(f, t)| Self::mtime(f) != *t)
+    }
 }
 
 /// Writes the plan into the maps, then bumps the generation once so every flow's cached
