@@ -6,8 +6,18 @@ use std::path::{Path, PathBuf};
 
 use officegate::lists::{compile, parse_list};
 
+/// The team's shared test data: `../shared` beside the checkout, or `$OFFICEGATE_SHARED`.
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blocklists")
+    let shared = std::env::var_os("OFFICEGATE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let dir = shared.join("data/blocklists");
+    assert!(
+        dir.is_dir(),
+        "{} not found: set OFFICEGATE_SHARED to the shared folder",
+        dir.display()
+    );
+    dir
 }
 
 fn files() -> Vec<PathBuf> {
