@@ -6,7 +6,7 @@
 //! groups, rules — is the policy (`office.toml` in the same directory, see `policy`).
 
 use std::{
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
 };
 
@@ -40,6 +40,38 @@ pub struct Config {
     /// Format version. Required; only `1` exists.
     pub version: u32,
     pub datapath: DatapathConfig,
+    /// The DNS filter. Default: off (no `[dns]` table).
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Upstream resolvers, tried in order: `203.0.113.53` or `203.0.113.53:53` (plain DNS;
+    /// TCP when an answer is truncated). Required, at least one.
+    pub upstreams: Vec<String>,
+    /// Addresses to answer on. Default: every address of the LAN interface, port 53.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Networks allowed to ask, as `10.10.0.0/24`. Default: the LAN interface's networks.
+    /// Anyone else gets REFUSED: the gateway is never an open resolver.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl DnsConfig {
+    /// The upstream addresses, port 53 when none is given.
+    pub fn upstream_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        self.upstreams
+            .iter()
+            .map(|u| {
+                u.parse::<SocketAddr>()
+                    .or_else(|_| u.parse::<IpAddr>().map(|a| SocketAddr::new(a, 53)))
+                    .map_err(|_| format!("[dns] upstream `{u}` is not an address"))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +110,23 @@ impl Config {
             line: e.span().map(|s| line_at(text, s.start)).unwrap_or(0),
             message: e.message().to_string(),
         })?;
+        if let Some(dns) = &config.dns {
+            let problem = match dns.upstream_addrs() {
+                Err(e) => Some(e),
+                Ok(u) if u.is_empty() => Some("[dns] needs at least one upstream".to_string()),
+                Ok(_) => dns.allow.iter().find_map(|n| {
+                    parse_net(n)
+                        .err()
+                        .map(|e| format!("[dns] allow `{n}`: {e}"))
+                }),
+            };
+            if let Some(message) = problem {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                });
+            }
+        }
         if config.version != VERSION {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),

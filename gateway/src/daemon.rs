@@ -12,10 +12,13 @@
 //! it sees editors' write-and-rename the same as in-place writes, and it needs no thread.
 
 use std::{
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
+
+use arc_swap::ArcSwap;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -33,8 +36,11 @@ const REPLAN_EVERY: Duration = Duration::from_secs(5);
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let policy_dir = policy_dir_of(config_path);
-    let (mut policy, mut watched) =
+    let (policy, mut watched) =
         load_policy(&policy_dir).context("the policy must be valid at start")?;
+    // Shared with the DNS filter: a reload swaps it whole, queries in flight keep the one
+    // they started with.
+    let policy = Arc::new(ArcSwap::from_pointee(policy));
     let dp_cfg = &config.datapath;
     let mut dp = Datapath::load(&LoadOptions {
         pin_dir: dp_cfg.pin_dir.clone(),
@@ -43,9 +49,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     .context("loading the datapath")?;
     let mut maps = dp.maps()?;
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
-    let mut applied = policy.datapath_plan(jiff::Timestamp::now());
+    let mut applied = policy.load().datapath_plan(jiff::Timestamp::now());
     apply(&mut maps, &applied, &gw_addrs)?;
     dp.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
+    let dns = match &config.dns {
+        Some(d) => Some(start_dns(d, &dp_cfg.lan_interface, policy.clone()).await?),
+        None => None,
+    };
     info!(
         interface = %dp_cfg.lan_interface,
         pin_dir = %dp_cfg.pin_dir.display(),
@@ -62,14 +72,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&policy_dir, &mut policy, &mut watched, "SIGHUP"),
+            _ = hup.recv() => reload(&policy_dir, &policy, &mut watched, "SIGHUP"),
             _ = tick.tick() => {
                 if watched.changed() {
-                    reload(&policy_dir, &mut policy, &mut watched, "files changed");
+                    reload(&policy_dir, &policy, &mut watched, "files changed");
                 }
             }
         }
-        let plan = policy.datapath_plan(jiff::Timestamp::now());
+        let plan = policy.load().datapath_plan(jiff::Timestamp::now());
         // Only a changed plan is written: a PC blocked by hand (`officegate pc-state`)
         // stays so until the policy itself says something new about it.
         if plan != applied {
@@ -86,9 +96,61 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(token) = dns {
+        token.cancel();
+    }
     info!("shutting down: detaching the datapath (pinned maps and their counters stay)");
     drop(dp);
     Ok(())
+}
+
+/// Starts the DNS filter: by default on the LAN interface's addresses, for its networks,
+/// with the block page at its first IPv4 and first non-link-local IPv6 address.
+async fn start_dns(
+    cfg: &crate::config::DnsConfig,
+    lan: &str,
+    policy: Arc<ArcSwap<Policy>>,
+) -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    let nets = crate::datapath::interface_nets(lan);
+    let usable = |a: &IpAddr| match a {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+    };
+    let listen = if cfg.listen.is_empty() {
+        nets.iter()
+            .filter(|(a, _)| usable(a))
+            .map(|(a, _)| SocketAddr::new(*a, 53))
+            .collect()
+    } else {
+        cfg.listen.clone()
+    };
+    let allow = if cfg.allow.is_empty() {
+        nets.iter().map(|(a, p)| (*a, *p)).collect()
+    } else {
+        cfg.allow
+            .iter()
+            .filter_map(|n| crate::config::parse_net(n).ok())
+            .collect()
+    };
+    let page_v4 = nets.iter().find_map(|(a, _)| match a {
+        IpAddr::V4(v4) => Some(*v4),
+        _ => None,
+    });
+    let page_v6 = nets.iter().find_map(|(a, _)| match a {
+        IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
+        _ => None,
+    });
+    let upstreams = cfg.upstream_addrs().map_err(anyhow::Error::msg)?;
+    let settings = crate::dns::DnsSettings {
+        listen: listen.clone(),
+        upstreams,
+        allow,
+        page_v4,
+        page_v6,
+    };
+    let token = crate::dns::serve(settings, policy).await?;
+    info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");
+    Ok(token)
 }
 
 /// The policy lives beside the daemon's configuration file.
@@ -107,11 +169,11 @@ fn load_policy(dir: &Path) -> anyhow::Result<(Policy, Watched)> {
     Ok((policy, Watched::new(files)))
 }
 
-fn reload(dir: &Path, policy: &mut Policy, watched: &mut Watched, why: &str) {
+fn reload(dir: &Path, policy: &ArcSwap<Policy>, watched: &mut Watched, why: &str) {
     match load_policy(dir) {
         Ok((p, w)) => {
             info!(policy = %dir.display(), why, "policy reloaded");
-            *policy = p;
+            policy.store(Arc::new(p));
             *watched = w;
         }
         Err(e) => {

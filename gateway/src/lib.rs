@@ -9,6 +9,8 @@
 //! - [`policy`]: the employer's policy directory (`office.toml` + lists): groups as a
 //!   tree, rules, categories, schedules; evaluated per (PC, name, time) with the rule
 //!   that decided (`officegate check`, `officegate explain`).
+//! - [`dns`]: the DNS filter on the LAN (hickory-server): refuse non-LAN clients, answer
+//!   blocked names per the policy, forward the rest, block CNAME targets.
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
 //! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
 //!   detach.
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod dns;
 pub mod lists;
 pub mod policy;
 pub mod report;

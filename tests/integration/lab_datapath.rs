@@ -15,14 +15,14 @@ use crate::common::PinDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_officegate");
 
-struct Office {
-    lab: Lab,
-    og: Officegate,
-    _pins: PinDir,
+pub struct Office {
+    pub lab: Lab,
+    pub og: Officegate,
+    pub _pins: PinDir,
 }
 
 /// pc1 is staff, pc2 in the default group, pc3 a guest.
-fn office() -> Office {
+pub fn office() -> Office {
     let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
     let config = lab_config(&pins.0);

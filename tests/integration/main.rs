@@ -6,5 +6,6 @@
 
 mod common;
 mod lab_datapath;
+mod lab_dns;
 mod lists;
 mod test_run;

@@ -367,7 +367,7 @@ impl Maps {
         let inherited = |addr: IpAddr, prefix: u8, mask: u64| -> u64 {
             ranges
                 .iter()
-                .filter(|(a, p, _)| *p < prefix && contains(*a, *p, addr))
+                .filter(|(a, p, _)| *p < prefix && net_contains(*a, *p, addr))
                 .fold(mask, |m, (_, _, other)| m | other)
         };
         let mut range_groups = [0u32; capacity::GROUPS as usize];
@@ -461,7 +461,7 @@ impl Maps {
 }
 
 /// Whether `net/prefix` contains `addr` (same family only).
-fn contains(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
+pub fn net_contains(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
     match (net, addr) {
         (IpAddr::V4(n), IpAddr::V4(a)) => {
             let m = if prefix == 0 {

@@ -20,7 +20,7 @@ use aya::{
 use gateway_common::programs;
 
 pub use error::DatapathError;
-pub use maps::{FlowEntry, Maps, PcEntry, v4_key};
+pub use maps::{FlowEntry, Maps, PcEntry, net_contains, v4_key};
 
 /// The object `gateway/build.rs` built from `gateway-ebpf`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway"));
@@ -208,18 +208,35 @@ pub fn remove_pins(dir: &Path) -> std::io::Result<()> {
 
 /// The addresses of an interface in this namespace (for "never block the gateway").
 pub fn interface_addrs(interface: &str) -> Vec<IpAddr> {
+    interface_nets(interface)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect()
+}
+
+/// The addresses of an interface with their prefix lengths (its networks).
+pub fn interface_nets(interface: &str) -> Vec<(IpAddr, u8)> {
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
+    let ip = |s: &nix::sys::socket::SockaddrStorage| -> Option<IpAddr> {
+        if let Some(v4) = s.as_sockaddr_in() {
+            Some(IpAddr::V4(v4.ip()))
+        } else {
+            s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+        }
+    };
     addrs
         .filter(|a| a.interface_name == interface)
-        .filter_map(|a| a.address)
-        .filter_map(|s| {
-            if let Some(v4) = s.as_sockaddr_in() {
-                Some(IpAddr::V4(v4.ip()))
-            } else {
-                s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
-            }
+        .filter_map(|a| {
+            let addr = ip(a.address.as_ref()?)?;
+            let prefix = match a.netmask.as_ref().and_then(ip) {
+                Some(IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
+                Some(IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
+                None if addr.is_ipv4() => 32,
+                None => 128,
+            };
+            Some((addr, prefix))
         })
         .collect()
 }

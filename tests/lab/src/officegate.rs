@@ -13,8 +13,10 @@ use anyhow::{Context as _, Result, bail};
 use crate::{Lab, Role, addr};
 
 /// The office the tests and the demo share (policy groups, `office.toml` format): pc1 is
-/// staff (social.example blocked), pc2 in the default group (nothing blocked), pc3 a guest
-/// (video.example blocked exactly, v4 and v6; the shared site's v6 address by a /127).
+/// staff (social.example blocked: its addresses in the datapath, its name at DNS with the
+/// block page's address), pc2 in the default group (nothing blocked), pc3 a guest
+/// (video.example's addresses exactly, v4 and v6, the shared site's v6 address by a /127;
+/// the name video.example answered NXDOMAIN).
 pub const EXAMPLE_GROUPS: &str = r#"
 [[groups]]
 name = "staff"
@@ -23,12 +25,21 @@ name = "staff"
 action = "block"
 addresses = ["203.0.113.12", "2001:db8:113::12"]
 
+[[groups.rules]]
+action = "block"
+domains = ["social.example"]
+
 [[groups]]
 name = "guests"
 
 [[groups.rules]]
 action = "block"
 addresses = ["203.0.113.11/32", "198.51.100.0/24", "2001:db8:113::11", "2001:db8:113::20/127"]
+
+[[groups.rules]]
+action = "block"
+domains = ["video.example"]
+mode = "nxdomain"
 "#;
 
 /// Which PC is in which of `EXAMPLE_GROUPS`.
@@ -46,13 +57,15 @@ pub struct Officegate {
     pin_dir: PathBuf,
 }
 
-/// The daemon's settings for the lab: the LAN interface and a pin directory of this lab's
-/// own (so two labs never share counters).
+/// The daemon's settings for the lab: the LAN interface, a pin directory of this lab's
+/// own (so two labs never share counters), and the DNS filter forwarding to the lab
+/// internet's resolver.
 pub fn lab_config(pin_dir: &Path) -> String {
     format!(
-        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n",
+        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n\n[dns]\nupstreams = [\"{}\"]\n",
         addr::LAN_IF,
-        pin_dir.display()
+        pin_dir.display(),
+        addr::RESOLVER_V4
     )
 }
 

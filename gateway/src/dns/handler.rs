@@ -1,0 +1,213 @@
+//! One DNS request, as a chain of small stages (STYLE.md; blocky's resolver chain):
+//! 1. who asks — a client outside the allowed networks gets REFUSED (never an open
+//!    resolver);
+//! 2. the policy for that PC, that name, now — a block is answered here, per the rule's
+//!    mode (the gateway's block page address, NXDOMAIN, or 0.0.0.0/::), TTL 10 s;
+//! 3. forward to the upstreams — and a CNAME in the answer whose target the policy blocks
+//!    blocks the whole answer (trackers hide behind CNAMEs).
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::Arc,
+};
+
+use arc_swap::ArcSwap;
+use hickory_net::{NetError, runtime::Time};
+use hickory_proto::{
+    op::{
+        DnsRequest, DnsRequestOptions, Edns, Header, HeaderCounts, Message, MessageType, Metadata,
+        OpCode, ResponseCode,
+    },
+    rr::{
+        RData, Record, RecordType,
+        rdata::{A, AAAA, CNAME},
+    },
+};
+use hickory_server::{
+    server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
+    zone_handler::MessageResponseBuilder,
+};
+use tracing::{debug, info, warn};
+
+use super::upstream::Upstreams;
+use crate::policy::{BlockMode, Policy, Verdict};
+
+/// TTL of a blocked answer: short, so lifting a block is seen soon by PCs' caches.
+const BLOCK_TTL: u32 = 10;
+
+pub struct Filter {
+    pub policy: Arc<ArcSwap<Policy>>,
+    pub upstreams: Upstreams,
+    /// Networks allowed to ask (address, prefix length).
+    pub allow: Vec<(IpAddr, u8)>,
+    /// The block page's addresses (the gateway's LAN addresses).
+    pub page_v4: Option<Ipv4Addr>,
+    pub page_v6: Option<Ipv6Addr>,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Filter {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut rh: R,
+    ) -> ResponseInfo {
+        match self.handle(request, &mut rh).await {
+            Ok(info) => info,
+            Err(e) => {
+                warn!(error = %e, "could not send a DNS response");
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        }
+    }
+}
+
+impl Filter {
+    fn allowed(&self, client: IpAddr) -> bool {
+        self.allow
+            .iter()
+            .any(|(net, len)| crate::datapath::net_contains(*net, *len, client))
+    }
+
+    async fn handle<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        rh: &mut R,
+    ) -> Result<ResponseInfo, NetError> {
+        // Our answer carries EDNS when the question did (UDP size as the client offers,
+        // DO copied); without it answers would be cut at 512 bytes.
+        let edns = request.edns.as_ref().map(|q| {
+            let mut e = Edns::new();
+            e.set_max_payload(q.max_payload().max(512))
+                .set_dnssec_ok(q.flags().dnssec_ok)
+                .set_version(0);
+            e
+        });
+        let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
+        let error = |rcode| builder().error_msg(&request.metadata, rcode);
+
+        let client = request.src().ip().to_canonical();
+        if !self.allowed(client) {
+            debug!(%client, "refused: not on the LAN");
+            return rh.send_response(error(ResponseCode::Refused)).await;
+        }
+        if request.metadata.op_code != OpCode::Query
+            || request.metadata.message_type != MessageType::Query
+        {
+            return rh.send_response(error(ResponseCode::NotImp)).await;
+        }
+        let Ok(info) = request.request_info() else {
+            return rh.send_response(error(ResponseCode::FormErr)).await;
+        };
+        let query = info.query;
+        let qtype = query.query_type();
+        let lname = query.name().to_string();
+        let name = lname.trim_end_matches('.');
+
+        let policy = self.policy.load();
+        let now = jiff::Timestamp::now();
+        if let Verdict::Blocked(mode) = policy.evaluate(client, name, now).verdict {
+            info!(%client, name, %qtype, ?mode, "blocked");
+            return self.send_block(request, rh, mode, edns.as_ref()).await;
+        }
+
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = true;
+        msg.metadata.checking_disabled = request.metadata.checking_disabled;
+        msg.add_query(query.original().clone());
+        let mut up_edns = Edns::new();
+        up_edns
+            .set_max_payload(1232)
+            .set_dnssec_ok(edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
+        msg.set_edns(up_edns);
+        let (resp, upstream) = match self
+            .upstreams
+            .forward(&DnsRequest::new(msg, DnsRequestOptions::default()))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%client, name, %qtype, error = %e, "no upstream answered");
+                return rh.send_response(error(ResponseCode::ServFail)).await;
+            }
+        };
+        for rec in &resp.answers {
+            if let RData::CNAME(CNAME(target)) = &rec.data {
+                let t = target.to_lowercase().to_string();
+                let t = t.trim_end_matches('.');
+                if let Verdict::Blocked(mode) = policy.evaluate(client, t, now).verdict {
+                    info!(%client, name, cname = t, "blocked through its CNAME");
+                    return self.send_block(request, rh, mode, edns.as_ref()).await;
+                }
+            }
+        }
+        debug!(%client, name, %qtype, %upstream, rcode = %resp.response_code, "forwarded");
+        let mut md = resp.metadata;
+        md.id = request.metadata.id;
+        md.message_type = MessageType::Response;
+        md.op_code = request.metadata.op_code;
+        md.recursion_desired = request.metadata.recursion_desired;
+        md.recursion_available = true;
+        let response = builder().build(
+            md,
+            resp.answers.iter(),
+            resp.authorities.iter(),
+            std::iter::empty(),
+            resp.additionals.iter(),
+        );
+        rh.send_response(response).await
+    }
+
+    async fn send_block<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        rh: &mut R,
+        mode: BlockMode,
+        edns: Option<&Edns>,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut md = Metadata::response_from_request(&request.metadata);
+        md.recursion_available = true;
+        let builder = MessageResponseBuilder::new(&request.queries, edns);
+        let Ok(info) = request.request_info() else {
+            md.response_code = ResponseCode::FormErr;
+            return rh.send_response(builder.build_no_records(md)).await;
+        };
+        let qtype = info.query.query_type();
+        let addr: Option<IpAddr> = match (mode, qtype) {
+            (BlockMode::Nxdomain, _) => {
+                md.response_code = ResponseCode::NXDomain;
+                return rh.send_response(builder.build_no_records(md)).await;
+            }
+            (BlockMode::Page, RecordType::A) => self.page_v4.map(IpAddr::V4),
+            (BlockMode::Page, RecordType::AAAA) => self.page_v6.map(IpAddr::V6),
+            (BlockMode::Null, RecordType::A) => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            (BlockMode::Null, RecordType::AAAA) => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            // Other types of a blocked name: an empty answer (NODATA).
+            _ => None,
+        };
+        let name = info.query.original().name().clone();
+        let answers: Vec<Record> = addr
+            .map(|ip| {
+                let rdata = match ip {
+                    IpAddr::V4(a) => RData::A(A(a)),
+                    IpAddr::V6(a) => RData::AAAA(AAAA(a)),
+                };
+                Record::from_rdata(name, BLOCK_TTL, rdata)
+            })
+            .into_iter()
+            .collect();
+        let response = builder.build(
+            md,
+            answers.iter(),
+            std::iter::empty(),
+            std::iter::empty(),
+            std::iter::empty(),
+        );
+        rh.send_response(response).await
+    }
+}

@@ -1,0 +1,92 @@
+//! The DNS filter: answers the office's queries on the gateway's LAN addresses, blocks per
+//! the policy, forwards the rest to the upstream resolvers.
+//!
+//! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`), upstream
+//! connections (`upstream`). Must not: change the policy or the datapath.
+//!
+//! Not yet here (see the issue notes): answer cache, DoT/DoH upstreams, query log, rate
+//! limit, rebinding protection, safe search, per-group enforcement of answered addresses.
+
+mod handler;
+mod upstream;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+use crate::policy::Policy;
+
+/// How long one upstream may take before the next is asked.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Idle TCP clients are dropped after this.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no address to listen on (the LAN interface has none, and [dns] listen is empty)")]
+    NoListenAddress,
+}
+
+pub struct DnsSettings {
+    pub listen: Vec<SocketAddr>,
+    pub upstreams: Vec<SocketAddr>,
+    pub allow: Vec<(IpAddr, u8)>,
+    pub page_v4: Option<Ipv4Addr>,
+    pub page_v6: Option<Ipv6Addr>,
+}
+
+/// Binds every listen address (UDP and TCP) and serves until the returned token is
+/// cancelled. The policy is read through `policy` at each query, so a reload is seen by
+/// the next query and none is dropped during the swap.
+pub async fn serve(
+    settings: DnsSettings,
+    policy: Arc<ArcSwap<Policy>>,
+) -> Result<CancellationToken, DnsError> {
+    if settings.listen.is_empty() {
+        return Err(DnsError::NoListenAddress);
+    }
+    let filter = handler::Filter {
+        policy,
+        upstreams: upstream::Upstreams::new(&settings.upstreams, UPSTREAM_TIMEOUT),
+        allow: settings.allow,
+        page_v4: settings.page_v4,
+        page_v6: settings.page_v6,
+    };
+    let mut server = Server::new(filter);
+    for addr in &settings.listen {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| DnsError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DnsError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE, 32);
+    }
+    let token = server.shutdown_token().clone();
+    tokio::spawn(async move {
+        if let Err(e) = server.block_until_done().await {
+            tracing::error!(error = %e, "DNS server stopped");
+        }
+    });
+    Ok(token)
+}

@@ -1,0 +1,164 @@
+//! The DNS filter in the office lab: real clients (dig, curl) on the PCs, the daemon on the
+//! gateway, unbound in the lab internet as the upstream.
+
+use officegate_lab::{Role, addr};
+
+use crate::lab_datapath::office;
+
+/// `dig +short` from a PC to the gateway; the answer lines.
+fn dig(lab: &officegate_lab::Lab, pc: usize, args: &[&str]) -> String {
+    let gw = format!("@{}", addr::GW_LAN_V4);
+    let mut all = vec!["dig", "+time=2", "+tries=1", gw.as_str()];
+    all.extend_from_slice(args);
+    lab.sh(Role::Pc(pc), &all)
+        .unwrap_or_else(|e| panic!("pc{pc} dig {args:?}: {e:#}"))
+}
+
+fn short(lab: &officegate_lab::Lab, pc: usize, name: &str, qtype: &str) -> String {
+    dig(lab, pc, &["+short", name, qtype]).trim().to_string()
+}
+
+#[test]
+fn names_are_filtered_per_group_and_the_rest_forwarded() {
+    let o = office();
+    let lab = &o.lab;
+    // Forwarded: the lab resolver's answers, for a lab site and for a real list's name.
+    assert_eq!(
+        short(lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    assert_eq!(
+        short(lab, 2, "news.example", "AAAA"),
+        addr::SITE_NEWS_V6.to_string()
+    );
+    assert_eq!(
+        short(lab, 2, "ads.doubleclick.net", "A"),
+        addr::CATCH_ALL_V4.to_string()
+    );
+    // staff (pc1): social.example and its subdomains answered with the block page.
+    assert_eq!(
+        short(lab, 1, "social.example", "A"),
+        addr::GW_LAN_V4.to_string()
+    );
+    assert_eq!(
+        short(lab, 1, "www.social.example", "AAAA"),
+        addr::GW_LAN_V6.to_string()
+    );
+    assert_eq!(
+        short(lab, 1, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    // The same name for a PC of another group is not blocked.
+    assert_eq!(
+        short(lab, 2, "social.example", "A"),
+        addr::SITE_SOCIAL_V4.to_string()
+    );
+    // guests (pc3): video.example is NXDOMAIN.
+    let full = dig(lab, 3, &["video.example", "A"]);
+    assert!(full.contains("status: NXDOMAIN"), "{full}");
+    // A blocked answer is short-lived.
+    let full = dig(lab, 1, &["+noall", "+answer", "social.example", "A"]);
+    assert!(
+        full.split_whitespace().nth(1) == Some("10"),
+        "TTL 10: {full}"
+    );
+    // Over TCP too.
+    assert_eq!(
+        dig(lab, 1, &["+tcp", "+short", "social.example", "A"]).trim(),
+        addr::GW_LAN_V4.to_string()
+    );
+    // The PCs' resolver is the gateway: curl by name works through it.
+    let out = lab
+        .sh(
+            Role::Pc(2),
+            &[
+                "curl",
+                "-sf",
+                "--max-time",
+                "10",
+                "http://news.example/health",
+            ],
+        )
+        .expect("curl by name");
+    assert_eq!(out.trim(), "ok");
+}
+
+#[test]
+fn the_gateway_is_not_an_open_resolver() {
+    let o = office();
+    let lab = &o.lab;
+    // Let the ISP reach the office LAN's addresses (as a neighbour on the WAN could), then
+    // ask the gateway's DNS from there: a client outside the LAN is refused.
+    let lan = format!("{}/24", addr::GW_LAN_V4);
+    let lan_net = lan.replace(".1/24", ".0/24");
+    lab.sh(
+        Role::IspPrimary,
+        &[
+            "ip",
+            "route",
+            "add",
+            &lan_net,
+            "via",
+            &addr::GW_WAN_PRIMARY_V4.to_string(),
+        ],
+    )
+    .expect("route to the LAN");
+    let out = lab
+        .exec(
+            Role::IspPrimary,
+            &[
+                "dig",
+                "+time=2",
+                "+tries=1",
+                &format!("@{}", addr::GW_LAN_V4),
+                "news.example",
+            ],
+        )
+        .expect("dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: REFUSED"), "{text}");
+    // And nothing answers on the WAN address.
+    let out = lab
+        .exec(
+            Role::IspPrimary,
+            &[
+                "dig",
+                "+time=1",
+                "+tries=1",
+                &format!("@{}", addr::GW_WAN_PRIMARY_V4),
+                "news.example",
+            ],
+        )
+        .expect("dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&addr::SITE_NEWS_V4.to_string()), "{text}");
+}
+
+#[test]
+fn a_policy_reload_changes_answers_without_a_restart() {
+    let o = office();
+    let lab = &o.lab;
+    assert_eq!(
+        short(lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    let policy = officegate_lab::officegate::lab_policy(
+        lab,
+        &format!(
+            "{}\n[[groups]]\nname = \"all\"\n[[groups.rules]]\naction = \"block\"\ndomains = [\"news.example\"]\nmode = \"null\"\n",
+            officegate_lab::officegate::EXAMPLE_GROUPS
+        ),
+        &[(1, "staff"), (2, "all"), (3, "guests")],
+    );
+    std::fs::write(o.og.policy_path(), policy).unwrap();
+    o.og.reload().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while short(lab, 2, "news.example", "A") != "0.0.0.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reload not applied: {}",
+            o.og.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
