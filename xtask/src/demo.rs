@@ -49,19 +49,22 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         );
     }
     println!(
-        "  config: {}   log: {}/officegate.log",
+        "  config: {}   policy: {}   log: {}/officegate.log",
         og.config_path().display(),
+        og.policy_path().display(),
         lab.dir().display()
     );
     println!(
-        "  pc1 is staff (social.example {} blocked), pc3 a guest (video.example {} blocked)",
-        addr::SITE_SOCIAL_V4,
-        addr::SITE_VIDEO_V4
+        "  pc1 is staff (social.example blocked by name and address), pc3 a guest \
+         (video.example: NXDOMAIN, its addresses dropped)"
     );
+    let pc1 = lab.ns(Role::Pc(1));
+    println!("Try:  ip netns exec {pc1} curl http://news.example/");
+    println!("      ip netns exec {pc1} dig social.example     (the block page's address)");
     println!(
-        "Try:  ip netns exec {} curl http://{}/",
-        lab.ns(Role::Pc(1)),
-        addr::SITE_NEWS_V4
+        "      {} explain 10.10.0.11 social.example --policy {}",
+        bin.display(),
+        lab.dir().display()
     );
     println!(
         "      {} pcs --pin-dir {}",
