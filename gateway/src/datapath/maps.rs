@@ -105,34 +105,17 @@ impl Maps {
     }
 
     pub fn generation(&self) -> Result<u32, DatapathError> {
-        let c = self
-            .config
-            .get(&0, 0)
-            .map_err(|source| DatapathError::Map {
-                name: names::CONFIG,
-                source,
-            })?;
+        let c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
         Ok(c.generation)
     }
 
     /// Makes the kernel re-evaluate every flow's cached verdict. Call after any change of
     /// PCs, groups or blocklists (the setters here do not, so a batch costs one bump).
     pub fn bump_generation(&mut self) -> Result<u32, DatapathError> {
-        let mut c = self
-            .config
-            .get(&0, 0)
-            .map_err(|source| DatapathError::Map {
-                name: names::CONFIG,
-                source,
-            })?;
+        let mut c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
         // Skip 0: it means "never evaluated" to the kernel.
         c.generation = c.generation.wrapping_add(1).max(1);
-        self.config
-            .set(0, c, 0)
-            .map_err(|source| DatapathError::Map {
-                name: names::CONFIG,
-                source,
-            })?;
+        self.config.set(0, c, 0).map_err(map_err(names::CONFIG))?;
         Ok(c.generation)
     }
 
@@ -188,21 +171,14 @@ impl Maps {
             }
         };
         match addr {
-            IpAddr::V4(a) => {
-                self.pcs4
-                    .insert(v4_key(a), info, 0)
-                    .map_err(|source| DatapathError::Map {
-                        name: names::PCS_V4,
-                        source,
-                    })
-            }
+            IpAddr::V4(a) => self
+                .pcs4
+                .insert(v4_key(a), info, 0)
+                .map_err(map_err(names::PCS_V4)),
             IpAddr::V6(a) => self
                 .pcs6
                 .insert(addr6_from_octets(a.octets()), info, 0)
-                .map_err(|source| DatapathError::Map {
-                    name: names::PCS_V6,
-                    source,
-                }),
+                .map_err(map_err(names::PCS_V6)),
         }
     }
 
@@ -235,10 +211,7 @@ impl Maps {
             .map_err(|e| DatapathError::Cpus(e.to_string()))?;
         self.pc_stats
             .set(slot, zeros, 0)
-            .map_err(|source| DatapathError::Map {
-                name: names::PC_STATS,
-                source,
-            })
+            .map_err(map_err(names::PC_STATS))
     }
 
     /// Changes only the state of a known PC address. Returns false if it is unknown.
@@ -328,22 +301,10 @@ impl Maps {
         &mut self,
         wanted: &BTreeMap<(IpAddr, u8), u64>,
     ) -> Result<usize, DatapathError> {
-        let err4 = |source| DatapathError::Map {
-            name: names::BLOCK_V4,
-            source,
-        };
-        let err6 = |source| DatapathError::Map {
-            name: names::BLOCK_V6,
-            source,
-        };
-        let errc4 = |source| DatapathError::Map {
-            name: names::BLOCK_CIDR_V4,
-            source,
-        };
-        let errc6 = |source| DatapathError::Map {
-            name: names::BLOCK_CIDR_V6,
-            source,
-        };
+        let err4 = map_err(names::BLOCK_V4);
+        let err6 = map_err(names::BLOCK_V6);
+        let errc4 = map_err(names::BLOCK_CIDR_V4);
+        let errc6 = map_err(names::BLOCK_CIDR_V6);
         // Remove what is no longer wanted first, then write the rest.
         let v4 = |k: u32, len: u8| wanted.contains_key(&(IpAddr::V4(v4_from_key(k)), len));
         let v6 = |k: Addr6, len: u8| wanted.contains_key(&(IpAddr::V6(v6_from_key(k)), len));
@@ -406,10 +367,7 @@ impl Maps {
             let info = GroupInfo { flags: *flags };
             self.groups
                 .set(id as u32, info, 0)
-                .map_err(|source| DatapathError::Map {
-                    name: names::GROUPS,
-                    source,
-                })?;
+                .map_err(map_err(names::GROUPS))?;
         }
         Ok(wanted.len())
     }
@@ -519,6 +477,11 @@ fn remove_where<K, M: Keyed<K>>(
             .map_err(|source| DatapathError::Map { name, source })?;
     }
     Ok(())
+}
+
+/// The error of an operation on map `name`.
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> DatapathError + Copy {
+    move |source| DatapathError::Map { name, source }
 }
 
 fn mark(groups: &mut [u32], mask: u64, flag: u32) {
