@@ -48,9 +48,15 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
-    /// Upstream resolvers, tried in order: `203.0.113.53` or `203.0.113.53:53` (plain DNS;
-    /// TCP when an answer is truncated). Required, at least one.
+    /// Upstream resolvers, tried in order: `IP[:port]` (plain DNS; TCP when an answer is
+    /// truncated), `tls://IP[:port]#name` (DNS over TLS, port 853), or
+    /// `https://IP[:port][/path]#name` (DNS over HTTPS, port 443, path `/dns-query`).
+    /// Required, at least one.
     pub upstreams: Vec<String>,
+    /// A PEM file of extra root certificates for TLS/HTTPS upstreams (a company CA), on
+    /// top of Mozilla's. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Addresses to answer on. Default: every address of the LAN interface, port 53.
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
@@ -61,15 +67,11 @@ pub struct DnsConfig {
 }
 
 impl DnsConfig {
-    /// The upstream addresses, port 53 when none is given.
-    pub fn upstream_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+    /// The upstreams, parsed.
+    pub fn upstream_specs(&self) -> Result<Vec<crate::dns::UpstreamSpec>, String> {
         self.upstreams
             .iter()
-            .map(|u| {
-                u.parse::<SocketAddr>()
-                    .or_else(|_| u.parse::<IpAddr>().map(|a| SocketAddr::new(a, 53)))
-                    .map_err(|_| format!("[dns] upstream `{u}` is not an address"))
-            })
+            .map(|u| u.parse().map_err(|e| format!("[dns] upstreams: {e}")))
             .collect()
     }
 }
@@ -111,7 +113,7 @@ impl Config {
             message: e.message().to_string(),
         })?;
         if let Some(dns) = &config.dns {
-            let problem = match dns.upstream_addrs() {
+            let problem = match dns.upstream_specs() {
                 Err(e) => Some(e),
                 Ok(u) if u.is_empty() => Some("[dns] needs at least one upstream".to_string()),
                 Ok(_) => dns.allow.iter().find_map(|n| {

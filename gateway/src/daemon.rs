@@ -140,10 +140,12 @@ async fn start_dns(
         IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
         _ => None,
     });
-    let upstreams = cfg.upstream_addrs().map_err(anyhow::Error::msg)?;
+    let upstreams = cfg.upstream_specs().map_err(anyhow::Error::msg)?;
+    let tls = crate::dns::tls_config(cfg.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
     let settings = crate::dns::DnsSettings {
         listen: listen.clone(),
         upstreams,
+        tls,
         allow,
         page_v4,
         page_v6,

@@ -162,3 +162,65 @@ fn a_policy_reload_changes_answers_without_a_restart() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// The office with its `[dns]` table replaced.
+fn office_with_dns(dns: impl Fn(&officegate_lab::Lab) -> String) -> crate::lab_datapath::Office {
+    use officegate_lab::officegate::{
+        EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
+    };
+    let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 3 }).expect("lab up");
+    let pins = crate::common::PinDir(pin_dir_for(&lab));
+    let config = lab_config(&pins.0);
+    let at = config.find("[dns]").expect("lab config has [dns]");
+    let config = format!("{}{}", &config[..at], dns(&lab));
+    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    let og = Officegate::start(
+        &lab,
+        std::path::Path::new(env!("CARGO_BIN_EXE_officegate")),
+        &config,
+        &policy,
+    )
+    .expect("officegate start");
+    crate::lab_datapath::Office {
+        lab,
+        og,
+        _pins: pins,
+    }
+}
+
+#[test]
+fn upstreams_over_tls_and_https_with_the_company_ca() {
+    for scheme in ["tls", "https"] {
+        let o = office_with_dns(|lab| {
+            format!(
+                "[dns]\nupstreams = [\"{scheme}://{}#{}\"]\nca_file = \"{}\"\n",
+                addr::DOH_V4,
+                addr::DOH_NAME,
+                lab.ca_cert().display()
+            )
+        });
+        assert_eq!(
+            short(&o.lab, 2, "news.example", "A"),
+            addr::SITE_NEWS_V4.to_string(),
+            "{scheme}"
+        );
+        assert_eq!(
+            short(&o.lab, 1, "social.example", "A"),
+            addr::GW_LAN_V4.to_string(),
+            "{scheme}"
+        );
+    }
+}
+
+#[test]
+fn a_dead_upstream_falls_through_to_the_next() {
+    // Nothing listens on the first address: its timeout passes, the second answers.
+    let o = office_with_dns(|_| {
+        format!(
+            "[dns]\nupstreams = [\"203.0.113.9\", \"{}\"]\n",
+            addr::RESOLVER_V4
+        )
+    });
+    let out = dig(&o.lab, 2, &["+time=5", "+short", "news.example", "A"]);
+    assert_eq!(out.trim(), addr::SITE_NEWS_V4.to_string());
+}

@@ -4,11 +4,14 @@
 //! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`), upstream
 //! connections (`upstream`). Must not: change the policy or the datapath.
 //!
-//! Not yet here (see the issue notes): answer cache, DoT/DoH upstreams, query log, rate
+//! Not yet here (see the issue notes): answer cache, query log, rate
 //! limit, rebinding protection, safe search, per-group enforcement of answered addresses.
+//! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring).
 
 mod handler;
 mod upstream;
+
+pub use upstream::{Transport, UpstreamSpec, tls_config};
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -42,7 +45,9 @@ pub enum DnsError {
 
 pub struct DnsSettings {
     pub listen: Vec<SocketAddr>,
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<UpstreamSpec>,
+    /// TLS client configuration for DoT/DoH upstreams (see `tls_config`).
+    pub tls: rustls::ClientConfig,
     pub allow: Vec<(IpAddr, u8)>,
     pub page_v4: Option<Ipv4Addr>,
     pub page_v6: Option<Ipv6Addr>,
@@ -60,7 +65,11 @@ pub async fn serve(
     }
     let filter = handler::Filter {
         policy,
-        upstreams: upstream::Upstreams::new(&settings.upstreams, UPSTREAM_TIMEOUT),
+        upstreams: upstream::Upstreams::new(
+            &settings.upstreams,
+            Arc::new(settings.tls),
+            UPSTREAM_TIMEOUT,
+        ),
         allow: settings.allow,
         page_v4: settings.page_v4,
         page_v6: settings.page_v6,
