@@ -3,7 +3,11 @@
 //! NXDOMAIN/SERVFAIL into errors, caches and rewrites answers, while a filter must relay
 //! the upstream's answer as it is (see gateway/docs/hickory-0.26.md).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use hickory_net::{
     NetError,
@@ -97,7 +101,20 @@ struct Upstream {
     main: Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
     /// TCP, for a truncated plain answer.
     tcp: Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
+    /// Set when it last failed: asked after the others until then.
+    resting_until: std::sync::Mutex<Option<Instant>>,
 }
+
+impl Upstream {
+    fn rest(&self, until: Option<Instant>) {
+        if let Ok(mut t) = self.resting_until.lock() {
+            *t = until;
+        }
+    }
+}
+
+/// How long a failed upstream is asked only after the others.
+const RESTING: Duration = Duration::from_secs(10);
 
 pub struct Upstreams {
     list: Vec<Upstream>,
@@ -116,6 +133,7 @@ impl Upstreams {
                 transport: u.transport.clone(),
                 main: Mutex::new(None),
                 tcp: Mutex::new(None),
+                resting_until: std::sync::Mutex::new(None),
             })
             .collect();
         Upstreams {
@@ -134,7 +152,21 @@ impl Upstreams {
     ) -> Result<(DnsResponse, SocketAddr), NetError> {
         let mut last: Option<(DnsResponse, SocketAddr)> = None;
         let mut last_err = NetError::NoConnections;
-        for up in &self.list {
+        // Upstreams that failed recently go last, so a dead first upstream costs its
+        // timeout once per `RESTING` rather than on every query; they are still tried
+        // when nothing else answers.
+        let now = Instant::now();
+        let resting = |u: &Upstream| {
+            u.resting_until
+                .lock()
+                .is_ok_and(|t| t.is_some_and(|t| t > now))
+        };
+        let order = self
+            .list
+            .iter()
+            .filter(|u| !resting(u))
+            .chain(self.list.iter().filter(|u| resting(u)));
+        for up in order {
             match tokio::time::timeout(self.timeout, self.ask(up, request)).await {
                 Ok(Ok(r))
                     if matches!(
@@ -144,13 +176,18 @@ impl Upstreams {
                 {
                     last = Some((r, up.addr));
                 }
-                Ok(Ok(r)) => return Ok((r, up.addr)),
+                Ok(Ok(r)) => {
+                    up.rest(None);
+                    return Ok((r, up.addr));
+                }
                 Ok(Err(e)) => {
                     warn!(upstream = %up.addr, error = %e, "upstream failed");
+                    up.rest(Some(Instant::now() + RESTING));
                     last_err = e;
                 }
                 Err(_) => {
                     warn!(upstream = %up.addr, "upstream timed out");
+                    up.rest(Some(Instant::now() + RESTING));
                     *up.tcp.lock().await = None;
                     if up.transport != Transport::Plain {
                         *up.main.lock().await = None;
