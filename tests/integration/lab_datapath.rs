@@ -23,9 +23,14 @@ pub struct Office {
 
 /// pc1 is staff, pc2 in the default group, pc3 a guest.
 pub fn office() -> Office {
+    office_with(|_, config| config)
+}
+
+/// The same office, its daemon configuration rewritten by `edit` first.
+pub fn office_with(edit: impl Fn(&Lab, String) -> String) -> Office {
     let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = lab_config(&pins.0);
+    let config = edit(&lab, lab_config(&pins.0));
     let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
     let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
     Office {

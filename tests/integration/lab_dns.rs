@@ -165,27 +165,10 @@ fn a_policy_reload_changes_answers_without_a_restart() {
 
 /// The office with its `[dns]` table replaced.
 fn office_with_dns(dns: impl Fn(&officegate_lab::Lab) -> String) -> crate::lab_datapath::Office {
-    use officegate_lab::officegate::{
-        EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
-    };
-    let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 3 }).expect("lab up");
-    let pins = crate::common::PinDir(pin_dir_for(&lab));
-    let config = lab_config(&pins.0);
-    let at = config.find("[dns]").expect("lab config has [dns]");
-    let config = format!("{}{}", &config[..at], dns(&lab));
-    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
-    let og = Officegate::start(
-        &lab,
-        std::path::Path::new(env!("CARGO_BIN_EXE_officegate")),
-        &config,
-        &policy,
-    )
-    .expect("officegate start");
-    crate::lab_datapath::Office {
-        lab,
-        og,
-        _pins: pins,
-    }
+    crate::lab_datapath::office_with(|lab, config| {
+        let at = config.find("[dns]").expect("lab config has [dns]");
+        format!("{}{}", &config[..at], dns(lab))
+    })
 }
 
 #[test]

@@ -129,9 +129,9 @@ impl Maps {
     /// Slots of the daemon's range already in use (it keeps no state of its own: the
     /// pinned map is the record, so a restart finds the same slots).
     fn used_config_slots(&self) -> HashSet<u32> {
-        let v4 = self.pcs4.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
-        let v6 = self.pcs6.iter().filter_map(|r| r.ok()).map(|(_, i)| i.slot);
-        v4.chain(v6)
+        self.pc_infos()
+            .into_iter()
+            .map(|(_, i)| i.slot)
             .filter(|s| *s != 0 && *s < capacity::LEARNED_SLOT_BASE)
             .collect()
     }
@@ -188,15 +188,15 @@ impl Maps {
         &mut self,
         keep: &dyn Fn(&IpAddr) -> bool,
     ) -> Result<usize, DatapathError> {
+        // Entries only: this runs on every plan change, counters are not needed.
         let stale: Vec<IpAddr> = self
-            .pcs()
+            .pc_infos()
             .into_iter()
-            .filter(|e| e.info.slot != 0 && e.info.slot < capacity::LEARNED_SLOT_BASE)
-            .filter(|e| {
-                e.info.group != gateway_common::DEFAULT_GROUP
-                    || e.info.state != PcState::Allowed as u8
+            .filter(|(_, i)| i.slot != 0 && i.slot < capacity::LEARNED_SLOT_BASE)
+            .filter(|(_, i)| {
+                i.group != gateway_common::DEFAULT_GROUP || i.state != PcState::Allowed as u8
             })
-            .map(|e| e.addr)
+            .map(|(a, _)| a)
             .filter(|a| !keep(a))
             .collect();
         for a in &stale {
@@ -233,18 +233,9 @@ impl Maps {
 
     /// Every PC address with its counters, in address order.
     pub fn pcs(&self) -> Vec<PcEntry> {
-        let v4 = self
-            .pcs4
-            .iter()
-            .filter_map(|r| r.ok())
-            .map(|(k, i)| (IpAddr::V4(v4_from_key(k)), i));
-        let v6 = self
-            .pcs6
-            .iter()
-            .filter_map(|r| r.ok())
-            .map(|(k, i)| (IpAddr::V6(v6_from_key(k)), i));
-        let mut out: Vec<PcEntry> = v4
-            .chain(v6)
+        let mut out: Vec<PcEntry> = self
+            .pc_infos()
+            .into_iter()
             .map(|(addr, info)| PcEntry {
                 addr,
                 info,
@@ -259,6 +250,21 @@ impl Maps {
             .collect();
         out.sort_by_key(|e| e.addr);
         out
+    }
+
+    /// Every PC address with its entry, without reading counters.
+    fn pc_infos(&self) -> Vec<(IpAddr, PcInfo)> {
+        let v4 = self
+            .pcs4
+            .iter()
+            .filter_map(|r| r.ok())
+            .map(|(k, i)| (IpAddr::V4(v4_from_key(k)), i));
+        let v6 = self
+            .pcs6
+            .iter()
+            .filter_map(|r| r.ok())
+            .map(|(k, i)| (IpAddr::V6(v6_from_key(k)), i));
+        v4.chain(v6).collect()
     }
 
     /// Counters of traffic that belongs to no PC (slot 0).
