@@ -29,9 +29,10 @@ pub mod maps {
     pub const SLOT_ALLOC: &str = "OG_SLOTALLOC";
     pub const DROPS: &str = "OG_DROPS";
     pub const STATS: &str = "OG_STATS";
+    pub const WAN: &str = "OG_WAN";
 
     /// Every pinned map, for tools that list or remove them.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         PCS_V4,
         PCS_V6,
         PC_STATS,
@@ -48,6 +49,7 @@ pub mod maps {
         SLOT_ALLOC,
         DROPS,
         STATS,
+        WAN,
     ];
 }
 
@@ -58,6 +60,12 @@ pub mod programs {
     /// TC (TCX) on the LAN interface's egress: sees what PCs receive (downloads), after
     /// NAT has been undone, so the destination is the PC's own address.
     pub const LAN_EGRESS: &str = "og_lan_egress";
+    /// TC (TCX) on each WAN interface's egress: counts what leaves by that channel (after
+    /// NAT), and the TCP SYNs that open connections through it.
+    pub const WAN_EGRESS: &str = "og_wan_egress";
+    /// TC (TCX) on each WAN interface's ingress: counts what arrives, and the SYN-ACKs
+    /// that answer those SYNs. SYNs out with no SYN-ACK back: a channel gone silent.
+    pub const WAN_INGRESS: &str = "og_wan_ingress";
     /// An XDP program that only passes: the benchmark's floor. Never attached.
     pub const BENCH_EMPTY: &str = "og_bench_empty";
 }
@@ -84,6 +92,8 @@ pub mod capacity {
     /// Policy groups. A blocked address carries a bit mask of the groups it is blocked
     /// for, so one lookup answers for every group.
     pub const GROUPS: u32 = 64;
+    /// WAN interfaces counted (`WAN`, keyed by ifindex).
+    pub const WAN_LINKS: u32 = 32;
 }
 
 /// An IPv6 address as map keys hold it: its 16 bytes in network order, typed as four
@@ -321,6 +331,32 @@ pub struct FlowValue {
     pub _pad: [u8; 7],
 }
 
+/// Traffic of one WAN interface (value of the per-CPU `WAN` hash, keyed by ifindex): the
+/// failover monitor's passive signal, and each channel's share of the traffic.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WanCounters {
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    /// TCP segments out with SYN and without ACK: connections being opened.
+    pub syn_out: u64,
+    /// TCP segments in with SYN and ACK: connections answered.
+    pub synack_in: u64,
+}
+
+impl WanCounters {
+    pub fn add(&mut self, o: &WanCounters) {
+        self.packets_out += o.packets_out;
+        self.bytes_out += o.bytes_out;
+        self.packets_in += o.packets_in;
+        self.bytes_in += o.bytes_in;
+        self.syn_out += o.syn_out;
+        self.synack_in += o.synack_in;
+    }
+}
+
 /// Index 0 of the `CONFIG` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -355,6 +391,7 @@ mod pod {
     // have no implicit padding (checked by the size assertions below).
     unsafe impl aya::Pod for PcInfo {}
     unsafe impl aya::Pod for Counters {}
+    unsafe impl aya::Pod for WanCounters {}
     unsafe impl aya::Pod for FlowKeyV4 {}
     unsafe impl aya::Pod for FlowKeyV6 {}
     unsafe impl aya::Pod for FlowValue {}
@@ -372,6 +409,7 @@ const _: () = assert!(
 // No implicit padding anywhere: a size that is not the sum of the fields fails the build.
 const _: () = assert!(core::mem::size_of::<PcInfo>() == 12);
 const _: () = assert!(core::mem::size_of::<Counters>() == 48);
+const _: () = assert!(core::mem::size_of::<WanCounters>() == 48);
 const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 12);
 const _: () = assert!(core::mem::size_of::<FlowKeyV6>() == 36);
 const _: () = assert!(core::mem::size_of::<FlowValue>() == 64);

@@ -4,6 +4,8 @@
 //!   and on its flow, and drops it when the PC's policy says so.
 //! - `og_lan_egress` (TC/TCX egress, LAN interface): every frame a PC receives, after NAT
 //!   was undone. Same accounting, the PC being the destination.
+//! - `og_wan_egress` / `og_wan_ingress` (TC/TCX, each WAN interface): per-channel traffic
+//!   and TCP handshakes for the failover monitor (`wan.rs`). They never drop.
 //!
 //! Both are thin wrappers over `try_…` functions; the only error is a malformed frame,
 //! which is counted and dropped (the kernel's own stack would drop it too).
@@ -13,6 +15,7 @@
 mod account;
 mod maps;
 mod parse;
+mod wan;
 
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
@@ -68,6 +71,16 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
             TC_ACT_UNSPEC
         }
     }
+}
+
+#[classifier]
+pub fn og_wan_egress(ctx: TcContext) -> i32 {
+    wan::count(&ctx, wan::Side::Out)
+}
+
+#[classifier]
+pub fn og_wan_ingress(ctx: TcContext) -> i32 {
+    wan::count(&ctx, wan::Side::In)
 }
 
 /// Returns a `DropReason` code (0 passes).

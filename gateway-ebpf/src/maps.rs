@@ -3,11 +3,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, PerCpuHashMap},
 };
 use gateway_common::{
     Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GroupInfo, PcInfo, Stat,
-    capacity,
+    WanCounters, capacity,
 };
 
 pub use gateway_common::Addr6;
@@ -66,6 +66,10 @@ pub static DROPS: PerCpuArray<u64> = PerCpuArray::pinned(DropReason::SLOTS, 0);
 /// Event counts by `Stat`.
 #[map(name = "OG_STATS")]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(Stat::SLOTS, 0);
+
+/// Per WAN interface (by ifindex) traffic and TCP handshakes: see `wan.rs`.
+#[map(name = "OG_WAN")]
+pub static WAN: PerCpuHashMap<u32, WanCounters> = PerCpuHashMap::pinned(capacity::WAN_LINKS, 0);
 
 #[inline(always)]
 pub fn bump(stat: Stat) {

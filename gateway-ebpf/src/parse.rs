@@ -23,7 +23,7 @@ const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
 
-const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_SCTP: u8 = 132;
 const IPPROTO_UDPLITE: u8 = 136;
@@ -71,6 +71,9 @@ pub struct Ports {
     pub proto: u8,
     pub src: u16,
     pub dst: u16,
+    /// Offset of the transport header in the frame (0: none, e.g. a later fragment). Only
+    /// the WAN programs read it (TCP flags); the LAN path never does, so it costs nothing.
+    pub l4: usize,
 }
 
 pub enum Net {
@@ -117,6 +120,7 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         proto: 0,
         src: 0,
         dst: 0,
+        l4: 0,
     };
     let (net, ports) = match ether_type {
         ETH_P_IP => parse_v4(start, end, off)?,
@@ -175,6 +179,7 @@ fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
                 proto,
                 src: 0,
                 dst: 0,
+                l4: 0,
             },
         ));
     }
@@ -223,6 +228,7 @@ fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
                             proto: next,
                             src: 0,
                             dst: 0,
+                            l4: 0,
                         },
                     ));
                 }
@@ -246,12 +252,20 @@ fn transport(start: usize, end: usize, off: usize, proto: u8) -> Result<Ports, M
                 proto,
                 src: u16::from_be(p[0]),
                 dst: u16::from_be(p[1]),
+                l4: off,
             })
         }
         _ => Ok(Ports {
             proto,
             src: 0,
             dst: 0,
+            l4: 0,
         }),
     }
+}
+
+/// The flags byte of the TCP header at `l4` (offset 13).
+#[inline(always)]
+pub fn tcp_flags(start: usize, end: usize, l4: usize) -> Result<u8, Malformed> {
+    load::<u8>(start, end, l4 + 13)
 }

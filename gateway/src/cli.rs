@@ -128,3 +128,32 @@ pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow:
     }
     Ok(())
 }
+
+/// `officegate wan status`: the status file the daemon keeps, and the newest events.
+pub fn wan_status(config: &Path, json: bool, events: usize) -> anyhow::Result<()> {
+    let cfg = crate::config::Config::load(config)?;
+    let dir = &cfg.storage.dir;
+    let status = crate::wan::status::read(dir).map_err(anyhow::Error::msg)?;
+    let evs = crate::store::open_read(dir)
+        .ok()
+        .and_then(|c| crate::store::recent_events(&c, Some("wan"), events).ok())
+        .unwrap_or_default();
+    if json {
+        println!("{}", serde_json::json!({ "status": status, "events": evs }));
+        return Ok(());
+    }
+    print!(
+        "{}",
+        crate::wan::status::render(&status, crate::store::now_ms())
+    );
+    if !evs.is_empty() {
+        println!("\nrecent events:");
+        for e in evs {
+            let at = jiff::Timestamp::from_millisecond(e.at_ms)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            println!("  {at}  {:<17} {}", e.kind, e.message);
+        }
+    }
+    Ok(())
+}

@@ -43,6 +43,32 @@ pub struct Config {
     /// The DNS filter. Default: off (no `[dns]` table).
     #[serde(default)]
     pub dns: Option<DnsConfig>,
+    /// Internet channels and failover. Default: off (routes are left alone).
+    #[serde(default)]
+    pub wan: Option<crate::wan::WanConfig>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Where the database (`officegate.db`) and state files live. Default:
+    /// `/var/lib/officegate`.
+    #[serde(default = "default_storage_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            dir: default_storage_dir(),
+        }
+    }
+}
+
+fn default_storage_dir() -> PathBuf {
+    PathBuf::from("/var/lib/officegate")
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +155,14 @@ impl Config {
                 });
             }
         }
+        if let Some(wan) = &config.wan
+            && let Err(message) = wan.validate()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
         if config.version != VERSION {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -192,12 +226,32 @@ mod tests {
     fn example_config_loads() {
         let c = Config::parse(Path::new("officegate.toml"), EXAMPLE).expect("example is valid");
         assert_eq!(c.datapath.lan_interface, "lan0");
+        let wan = c.wan.expect("the example has channels");
+        assert_eq!(wan.channels.len(), 2);
+        assert_eq!(wan.table_of(1), 102);
+    }
+
+    #[test]
+    fn wan_channels_are_checked() {
+        let bad_probe = EXAMPLE.replacen("icmp:", "ping:", 1);
+        let err = Config::parse(Path::new("x.toml"), &bad_probe).unwrap_err();
+        assert!(err.to_string().contains("unknown probe kind"), "{err}");
+        let twice = EXAMPLE.replace("name = \"backup\"", "name = \"primary\"");
+        let err = Config::parse(Path::new("x.toml"), &twice).unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_rejected_everywhere() {
         // Inject an unknown key into each table of the example; each must fail.
-        for table in ["", "[datapath]"] {
+        for table in [
+            "",
+            "[datapath]",
+            "[dns]",
+            "[wan]",
+            "[[wan.channels]]",
+            "[storage]",
+        ] {
             let text = if table.is_empty() {
                 format!("bogus = 1\n{EXAMPLE}")
             } else {

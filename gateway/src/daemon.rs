@@ -1,6 +1,7 @@
 //! `officegate run`: the daemon's life. Load the datapath (reusing pinned maps, so
 //! counters continue), load the policy from the configuration's directory, apply its plan,
-//! attach to the LAN interface; then keep the plan current — every few seconds (schedules
+//! attach to the LAN interface (and the WAN interfaces, whose channels the `wan` monitor
+//! then watches and switches between); then keep the plan current — every few seconds (schedules
 //! and timed blocks move with the clock) and at once on SIGHUP (policy files changed) —
 //! until SIGINT/SIGTERM, and detach.
 //!
@@ -52,6 +53,28 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut applied = policy.load().datapath_plan(jiff::Timestamp::now());
     apply(&mut maps, &applied, &gw_addrs)?;
     dp.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
+    let store = crate::store::Store::open(&config.storage.dir)?;
+    let (failback_tx, failback_rx) = tokio::sync::mpsc::channel(4);
+    let wan = match &config.wan {
+        Some(w) => {
+            for c in &w.channels {
+                dp.attach_wan(&c.interface)?;
+            }
+            let monitor = crate::wan::Monitor::new(
+                w.clone(),
+                store.clone(),
+                config.storage.dir.clone(),
+                dp.maps().ok(),
+            )
+            .await
+            .context("starting the WAN monitor")?;
+            let token = tokio_util::sync::CancellationToken::new();
+            let handle = tokio::spawn(monitor.run(token.clone(), failback_rx));
+            info!(channels = w.channels.len(), "WAN monitor started");
+            Some((token, handle))
+        }
+        None => None,
+    };
     let dns = match &config.dns {
         Some(d) => Some(start_dns(d, &dp_cfg.lan_interface, policy.clone()).await?),
         None => None,
@@ -67,12 +90,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut tick = tokio::time::interval(REPLAN_EVERY);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => reload(&policy_dir, &policy, &mut watched, "SIGHUP"),
+            // Manual failback (`failback = "manual"`): back to the best channel now.
+            _ = usr1.recv() => { let _ = failback_tx.try_send(()); }
             _ = tick.tick() => {
                 if watched.changed() {
                     reload(&policy_dir, &policy, &mut watched, "files changed");
@@ -99,6 +125,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Some(token) = dns {
         token.cancel();
     }
+    if let Some((token, handle)) = wan {
+        token.cancel();
+        let _ = handle.await;
+    }
+    store.sync();
     info!("shutting down: detaching the datapath (pinned maps and their counters stay)");
     drop(dp);
     Ok(())

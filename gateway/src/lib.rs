@@ -11,6 +11,9 @@
 //!   that decided (`officegate check`, `officegate explain`).
 //! - [`dns`]: the DNS filter on the LAN (hickory-server): refuse non-LAN clients, answer
 //!   blocked names per the policy, forward the rest, block CNAME targets.
+//! - [`wan`]: internet channels and failover — probes through each channel, health with
+//!   hysteresis, route switching over rtnetlink, conntrack flush, events.
+//! - [`store`]: the SQLite database (events; one batching writer thread).
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
 //! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
 //!   detach.
@@ -27,3 +30,5 @@ pub mod dns;
 pub mod lists;
 pub mod policy;
 pub mod report;
+pub mod store;
+pub mod wan;

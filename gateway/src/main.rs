@@ -51,6 +51,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Internet channels: state, latency, loss, the active one, recent events.
+    Wan {
+        #[command(subcommand)]
+        command: WanCommand,
+    },
     /// Block, unblock or mark over quota one PC address, effective at once.
     PcState {
         address: IpAddr,
@@ -58,6 +63,22 @@ enum Command {
         state: String,
         #[arg(long, default_value = "/sys/fs/bpf/officegate")]
         pin_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WanCommand {
+    /// Each channel's state, latency, loss and traffic, the active one, and the last
+    /// events, as the running daemon last published them.
+    Status {
+        /// The daemon's configuration (for its storage directory).
+        #[arg(long, default_value = "/etc/officegate/officegate.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// How many recent events to show.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
     },
 }
 
@@ -99,6 +120,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", report::drops(&Maps::open(&pin_dir)?, json));
             Ok(())
         }
+        Command::Wan {
+            command:
+                WanCommand::Status {
+                    config,
+                    json,
+                    events,
+                },
+        } => officegate::cli::wan_status(&config, json, events),
         Command::PcState {
             address,
             state,

@@ -14,7 +14,7 @@ fn dig(lab: &officegate_lab::Lab, pc: usize, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("pc{pc} dig {args:?}: {e:#}"))
 }
 
-fn short(lab: &officegate_lab::Lab, pc: usize, name: &str, qtype: &str) -> String {
+pub fn short(lab: &officegate_lab::Lab, pc: usize, name: &str, qtype: &str) -> String {
     dig(lab, pc, &["+short", name, qtype]).trim().to_string()
 }
 

@@ -2,10 +2,12 @@
 //! binary costs link time on 2 cores). Run as root through `cargo xtask test`.
 //!
 //! - `test_run`: the kernel programs on crafted frames through BPF_PROG_TEST_RUN.
-//! - `lab`: the daemon in the office lab, real packets through real namespaces.
+//! - `lab_*`: the daemon in the office lab, real packets through real namespaces
+//!   (`lab_wan`: failover between the two ISPs).
 
 mod common;
 mod lab_datapath;
 mod lab_dns;
+mod lab_wan;
 mod lists;
 mod test_run;

@@ -13,7 +13,7 @@ use aya::maps::{
 };
 use gateway_common::{
     Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
-    GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, capacity, maps as names,
+    GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, WanCounters, capacity, maps as names,
 };
 
 use super::DatapathError;
@@ -67,6 +67,7 @@ pub struct Maps {
     groups: Array<MapData, GroupInfo>,
     drops: PerCpuArray<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
+    wan: PerCpuHashMap<MapData, u32, WanCounters>,
 }
 
 fn open<T>(dir: &Path, name: &'static str, wrap: fn(MapData) -> Map) -> Result<T, DatapathError>
@@ -101,7 +102,17 @@ impl Maps {
             groups: open(dir, names::GROUPS, Map::Array)?,
             drops: open(dir, names::DROPS, Map::PerCpuArray)?,
             stats: open(dir, names::STATS, Map::PerCpuArray)?,
+            wan: open(dir, names::WAN, Map::PerCpuHashMap)?,
         })
+    }
+
+    /// A WAN interface's counters summed over CPUs (zero before its first packet).
+    pub fn wan_counters(&self, ifindex: u32) -> WanCounters {
+        let mut total = WanCounters::default();
+        if let Ok(values) = self.wan.get(&ifindex, 0) {
+            sum(&values, |c| total.add(c));
+        }
+        total
     }
 
     pub fn generation(&self) -> Result<u32, DatapathError> {

@@ -74,11 +74,17 @@ impl Datapath {
             program: programs::LAN_INGRESS,
             source,
         })?;
-        let tc: &mut SchedClassifier = program(&mut ebpf, programs::LAN_EGRESS)?;
-        tc.load().map_err(|source| DatapathError::Program {
-            program: programs::LAN_EGRESS,
-            source,
-        })?;
+        for name in [
+            programs::LAN_EGRESS,
+            programs::WAN_EGRESS,
+            programs::WAN_INGRESS,
+        ] {
+            let tc: &mut SchedClassifier = program(&mut ebpf, name)?;
+            tc.load().map_err(|source| DatapathError::Program {
+                program: name,
+                source,
+            })?;
+        }
         let dp = Self {
             ebpf,
             pin_dir: opts.pin_dir.clone(),
@@ -117,6 +123,30 @@ impl Datapath {
         let tc: &mut SchedClassifier = program(&mut self.ebpf, programs::LAN_EGRESS)?;
         tc.attach(interface, TcAttachType::Egress)
             .map_err(|e| attach_err(programs::LAN_EGRESS, e))?;
+        self.attached.push(interface.to_string());
+        Ok(())
+    }
+
+    /// Attaches the WAN counters (TCX ingress and egress) to a WAN interface. They only
+    /// count, never drop. Detached when the `Datapath` is dropped.
+    pub fn attach_wan(&mut self, interface: &str) -> Result<(), DatapathError> {
+        if nix::net::if_::if_nametoindex(interface).is_err() {
+            return Err(DatapathError::NoSuchInterface {
+                name: interface.to_string(),
+            });
+        }
+        for (name, side) in [
+            (programs::WAN_EGRESS, TcAttachType::Egress),
+            (programs::WAN_INGRESS, TcAttachType::Ingress),
+        ] {
+            let tc: &mut SchedClassifier = program(&mut self.ebpf, name)?;
+            tc.attach(interface, side)
+                .map_err(|source| DatapathError::Attach {
+                    program: name,
+                    interface: interface.to_string(),
+                    source,
+                })?;
+        }
         self.attached.push(interface.to_string());
         Ok(())
     }

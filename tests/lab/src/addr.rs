@@ -146,6 +146,8 @@ pub fn iperf_port(i: usize) -> u16 {
 /// Paths every site serves besides `/` (a page naming the site): `/health` returns `ok`; the
 /// files are exactly 1,000,000 and 10,000,000 bytes.
 pub const HEALTH_PATH: &str = "/health";
+/// Answers with the client's address as the site sees it: which WAN a connection left by.
+pub const WHOAMI_PATH: &str = "/whoami";
 pub const FILE_1M: &str = "/1m.bin";
 pub const FILE_10M: &str = "/10m.bin";
 

@@ -24,6 +24,7 @@
 //! - `persist`: `cargo xtask lab up/down/status`.
 //! - `stats`: interface counters.
 //! - [`officegate`]: starting the Officegate daemon in the gateway namespace.
+//! - [`wan`]: failover faults on the ISPs, the connection prober, the lab's `[wan]` section.
 //!
 //! Needs root and the Debian packages iproute2, procps (sysctl), ethtool, nftables, unbound,
 //! nginx-light (any nginx with ssl), iperf3, openssl, dnsutils (dig) and curl; the smoke example
@@ -38,6 +39,7 @@ mod services;
 mod stats;
 mod tls;
 mod topology;
+pub mod wan;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

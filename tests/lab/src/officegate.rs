@@ -106,6 +106,17 @@ impl Officegate {
     /// attached (or fails with the daemon's log).
     pub fn start(lab: &Lab, bin: &Path, config: &str, policy: &str) -> Result<Self> {
         let path = lab.dir().join("officegate.toml");
+        // Each lab's daemon keeps its database in the lab's directory, never the host's
+        // /var/lib/officegate.
+        let config = if config.contains("[storage]") {
+            config.to_string()
+        } else {
+            format!(
+                "{config}\n[storage]\ndir = \"{}\"\n",
+                lab.dir().join("state").display()
+            )
+        };
+        let config = config.as_str();
         std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
         let policy_path = lab.dir().join("office.toml");
         std::fs::write(&policy_path, policy)
@@ -202,6 +213,38 @@ impl Officegate {
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)?;
         Ok(())
+    }
+
+    /// Asks for manual failback (SIGUSR1).
+    pub fn failback(&self) -> Result<()> {
+        let Some(child) = &self.child else {
+            bail!("officegate is not running")
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1)?;
+        Ok(())
+    }
+
+    /// `officegate wan status --json` for this daemon: its status and recent events.
+    pub fn wan_status(&self, events: usize) -> Result<serde_json::Value> {
+        let out = std::process::Command::new(&self.bin)
+            .args([
+                "wan",
+                "status",
+                "--json",
+                "--events",
+                &events.to_string(),
+                "--config",
+            ])
+            .arg(&self.config)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "officegate wan status: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
     }
 
     /// Runs an `officegate` tool command (pcs, drops, pc-state) against this daemon's

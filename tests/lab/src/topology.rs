@@ -51,6 +51,9 @@ fn sysctls(lab: &Lab, role: Role) -> Result<()> {
         // Failover tests route asymmetrically for a moment; strict rp_filter would drop that.
         "net.ipv4.conf.all.rp_filter=0",
         "net.ipv4.conf.default.rp_filter=0",
+        // A link taken down by a failover test must come back with its IPv6 addresses.
+        "net.ipv6.conf.all.keep_addr_on_down=1",
+        "net.ipv6.conf.default.keep_addr_on_down=1",
     ];
     match role {
         Role::Gateway | Role::IspPrimary | Role::IspBackup => {

@@ -107,9 +107,14 @@ fn server(
       default_type text/plain;
       return 200 \"ok\";
     }}
+    location = {whoami} {{
+      default_type text/plain;
+      return 200 \"$remote_addr\";
+    }}
   }}
 ",
         www = dir.join("www").display(),
         health = addr::HEALTH_PATH,
+        whoami = addr::WHOAMI_PATH,
     );
 }
