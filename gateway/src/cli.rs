@@ -157,3 +157,37 @@ pub fn wan_status(config: &Path, json: bool, events: usize) -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// `officegate queries`: the DNS query log.
+pub fn queries(
+    config: &Path,
+    filter: &crate::store::QueryFilter,
+    limit: usize,
+    offset: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let cfg = crate::config::Config::load(config)?;
+    let conn = crate::store::open_read(&cfg.storage.dir)?;
+    let rows = crate::store::queries(&conn, filter, limit, offset)?;
+    for q in rows {
+        if json {
+            println!("{}", serde_json::to_string(&q)?);
+            continue;
+        }
+        let at = jiff::Timestamp::from_millisecond(q.at_ms)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        println!(
+            "{at}  {:<15} {:<10} {:<5} {:<14} {:<40} {:>7.1} ms  {}{}",
+            q.client,
+            q.pc.as_deref().unwrap_or("-"),
+            q.qtype,
+            q.verdict,
+            q.name,
+            q.latency_us as f64 / 1000.0,
+            q.answers.join(" "),
+            q.rule.map(|r| format!("  [{r}]")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -76,7 +76,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let dns = match &config.dns {
-        Some(d) => Some(start_dns(d, &dp_cfg.lan_interface, policy.clone()).await?),
+        Some(d) => Some(start_dns(d, &dp_cfg.lan_interface, policy.clone(), store.clone()).await?),
         None => None,
     };
     info!(
@@ -141,6 +141,7 @@ async fn start_dns(
     cfg: &crate::config::DnsConfig,
     lan: &str,
     policy: Arc<ArcSwap<Policy>>,
+    store: crate::store::Store,
 ) -> anyhow::Result<tokio_util::sync::CancellationToken> {
     let nets = crate::datapath::interface_nets(lan);
     let usable = |a: &IpAddr| match a {
@@ -180,6 +181,7 @@ async fn start_dns(
         allow,
         page_v4,
         page_v6,
+        log: Some(store),
     };
     let token = crate::dns::serve(settings, policy).await?;
     info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");

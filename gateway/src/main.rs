@@ -51,6 +51,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The DNS query log, newest first.
+    Queries {
+        /// The daemon's configuration (for its storage directory).
+        #[arg(long, default_value = "/etc/officegate/officegate.toml")]
+        config: PathBuf,
+        /// Only this client address.
+        #[arg(long)]
+        client: Option<String>,
+        /// Only names containing this.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only this verdict: allowed, blocked, blocked_cname, failed.
+        #[arg(long)]
+        verdict: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internet channels: state, latency, loss, the active one, recent events.
     Wan {
         #[command(subcommand)]
@@ -119,6 +141,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Drops { pin_dir, json } => {
             print!("{}", report::drops(&Maps::open(&pin_dir)?, json));
             Ok(())
+        }
+        Command::Queries {
+            config,
+            client,
+            name,
+            verdict,
+            limit,
+            offset,
+            json,
+        } => {
+            let filter = officegate::store::QueryFilter {
+                client,
+                name,
+                verdict,
+                ..Default::default()
+            };
+            officegate::cli::queries(&config, &filter, limit, offset, json)
         }
         Command::Wan {
             command:

@@ -207,3 +207,68 @@ fn a_dead_upstream_falls_through_to_the_next() {
     let out = dig(&o.lab, 2, &["+time=5", "+short", "news.example", "A"]);
     assert_eq!(out.trim(), addr::SITE_NEWS_V4.to_string());
 }
+
+/// `officegate queries --json` for the office's daemon, filtered by `args`.
+fn logged(o: &crate::lab_datapath::Office, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"))
+        .args(["queries", "--json", "--config"])
+        .arg(o.og.config_path())
+        .args(args)
+        .output()
+        .expect("officegate queries");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
+    let o = office();
+    let lab = &o.lab;
+    assert_eq!(
+        short(lab, 1, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    short(lab, 1, "www.social.example", "A");
+    short(lab, 3, "video.example", "AAAA");
+    // The writer commits in batches: wait for the three records.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let all = loop {
+        let all = logged(&o, &[]);
+        if all.len() >= 3 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(all.len(), 3, "{all:#?}");
+    // Newest first.
+    let (video, social, news) = (&all[0], &all[1], &all[2]);
+    assert_eq!(news["name"], "news.example");
+    assert_eq!(news["pc"], "pc1");
+    assert_eq!(news["group"], "staff");
+    assert_eq!(news["verdict"], "allowed");
+    assert_eq!(news["answers"][0], addr::SITE_NEWS_V4.to_string());
+    assert_eq!(news["upstream"], format!("{}:53", addr::RESOLVER_V4));
+    assert_eq!(social["verdict"], "blocked");
+    assert!(
+        social["rule"]
+            .as_str()
+            .unwrap()
+            .contains("domain social.example"),
+        "{social:#}"
+    );
+    assert_eq!(video["client"], addr::pc_v4(3).to_string());
+    assert_eq!(video["qtype"], "AAAA");
+    assert_eq!(video["group"], "guests");
+    // Search: by client, by verdict, by part of the name.
+    let by_pc3 = logged(&o, &["--client", &addr::pc_v4(3).to_string()]);
+    assert_eq!(by_pc3.len(), 1);
+    assert_eq!(logged(&o, &["--verdict", "blocked"]).len(), 2);
+    assert_eq!(logged(&o, &["--name", "social"]).len(), 1);
+}

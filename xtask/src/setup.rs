@@ -32,6 +32,8 @@ const PACKAGES: &[&str] = &[
     // inspection and benchmark anchors
     "bpftool",
     "xdp-tools",
+    // the failover benchmark's peer
+    "keepalived",
 ];
 
 /// Pinned: a newer release may drop the `llvm-<N>` feature Debian's LLVM needs, or want a

@@ -43,6 +43,16 @@ pub struct Filter {
     /// The block page's addresses (the gateway's LAN addresses).
     pub page_v4: Option<Ipv4Addr>,
     pub page_v6: Option<Ipv6Addr>,
+    pub log: Option<crate::store::Store>,
+}
+
+/// What the log needs to know of one query, filled in as the chain runs.
+struct Entry {
+    start: std::time::Instant,
+    client: IpAddr,
+    decision: Option<crate::policy::Decision>,
+    name: String,
+    qtype: String,
 }
 
 #[async_trait::async_trait]
@@ -92,8 +102,16 @@ impl Filter {
         let error = |rcode| builder().error_msg(&request.metadata, rcode);
 
         let client = request.src().ip().to_canonical();
+        let mut entry = Entry {
+            start: std::time::Instant::now(),
+            client,
+            decision: None,
+            name: String::new(),
+            qtype: String::new(),
+        };
         if !self.allowed(client) {
             debug!(%client, "refused: not on the LAN");
+            // Not logged: whoever is outside the LAN could fill the log at will.
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if request.metadata.op_code != OpCode::Query
@@ -109,11 +127,18 @@ impl Filter {
         let lname = query.name().to_string();
         let name = lname.trim_end_matches('.');
 
+        entry.name = name.to_string();
+        entry.qtype = qtype.to_string();
         let policy = self.policy.load();
         let now = jiff::Timestamp::now();
-        if let Verdict::Blocked(mode) = policy.evaluate(client, name, now).verdict {
+        let decision = policy.evaluate(client, name, now);
+        let verdict = decision.verdict;
+        entry.decision = Some(decision);
+        if let Verdict::Blocked(mode) = verdict {
             info!(%client, name, %qtype, ?mode, "blocked");
-            return self.send_block(request, rh, mode, edns.as_ref()).await;
+            let r = self.send_block(request, rh, mode, edns.as_ref()).await;
+            self.record(entry, "blocked", None, &[], "BLOCKED");
+            return r;
         }
 
         let mut msg = Message::query();
@@ -133,16 +158,28 @@ impl Filter {
             Ok(r) => r,
             Err(e) => {
                 warn!(%client, name, %qtype, error = %e, "no upstream answered");
-                return rh.send_response(error(ResponseCode::ServFail)).await;
+                let r = rh.send_response(error(ResponseCode::ServFail)).await;
+                self.record(entry, "failed", None, &[], "SERVFAIL");
+                return r;
             }
         };
         for rec in &resp.answers {
             if let RData::CNAME(CNAME(target)) = &rec.data {
                 let t = target.to_lowercase().to_string();
                 let t = t.trim_end_matches('.');
-                if let Verdict::Blocked(mode) = policy.evaluate(client, t, now).verdict {
+                let d = policy.evaluate(client, t, now);
+                if let Verdict::Blocked(mode) = d.verdict {
                     info!(%client, name, cname = t, "blocked through its CNAME");
-                    return self.send_block(request, rh, mode, edns.as_ref()).await;
+                    let r = self.send_block(request, rh, mode, edns.as_ref()).await;
+                    entry.decision = Some(d);
+                    self.record(
+                        entry,
+                        "blocked_cname",
+                        Some(upstream.to_string()),
+                        &[],
+                        "BLOCKED",
+                    );
+                    return r;
                 }
             }
         }
@@ -160,7 +197,54 @@ impl Filter {
             std::iter::empty(),
             resp.additionals.iter(),
         );
-        rh.send_response(response).await
+        let r = rh.send_response(response).await;
+        let answers: Vec<IpAddr> = resp
+            .answers
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::A(A(a)) => Some(IpAddr::V4(*a)),
+                RData::AAAA(AAAA(a)) => Some(IpAddr::V6(*a)),
+                _ => None,
+            })
+            .collect();
+        self.record(
+            entry,
+            "allowed",
+            Some(upstream.to_string()),
+            &answers,
+            &resp.response_code.to_string(),
+        );
+        r
+    }
+
+    /// Queues the query-log record (never waits on the disk).
+    fn record(
+        &self,
+        e: Entry,
+        verdict: &str,
+        upstream: Option<String>,
+        answers: &[IpAddr],
+        rcode: &str,
+    ) {
+        let Some(log) = &self.log else { return };
+        let (pc, group, rule) = match e.decision {
+            Some(d) => (d.pc, d.group, d.rule.map(|r| r.summary())),
+            None => (None, String::new(), None),
+        };
+        log.query(crate::store::Query {
+            at_ms: crate::store::now_ms(),
+            client: e.client.to_string(),
+            pc,
+            group,
+            name: e.name,
+            qtype: e.qtype,
+            verdict: verdict.to_string(),
+            rule,
+            answers: answers.iter().map(|a| a.to_string()).collect(),
+            upstream,
+            latency_us: e.start.elapsed().as_micros() as i64,
+            rcode: rcode.to_string(),
+        });
     }
 
     async fn send_block<R: ResponseHandler>(

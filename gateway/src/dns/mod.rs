@@ -51,6 +51,8 @@ pub struct DnsSettings {
     pub allow: Vec<(IpAddr, u8)>,
     pub page_v4: Option<Ipv4Addr>,
     pub page_v6: Option<Ipv6Addr>,
+    /// Where every query is logged (batched by the store's writer). None: no log.
+    pub log: Option<crate::store::Store>,
 }
 
 /// Binds every listen address (UDP and TCP) and serves until the returned token is
@@ -73,6 +75,7 @@ pub async fn serve(
         allow: settings.allow,
         page_v4: settings.page_v4,
         page_v6: settings.page_v6,
+        log: settings.log,
     };
     let mut server = Server::new(filter);
     for addr in &settings.listen {

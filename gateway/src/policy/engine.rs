@@ -123,6 +123,31 @@ pub struct RuleRef {
     pub matched: Matched,
 }
 
+impl RuleRef {
+    /// One line for logs and the query log: `block in staff (line 12) by list ads`.
+    pub fn summary(&self) -> String {
+        let action = match self.action {
+            Action::Allow => "allow",
+            Action::Block => "block",
+        };
+        let when = self
+            .schedule
+            .as_ref()
+            .map(|s| format!(" during {s}"))
+            .unwrap_or_default();
+        let what = match &self.matched {
+            Matched::Domain(n) => format!("domain {n}"),
+            Matched::List { category, name, .. } => {
+                format!("{} {name}", if *category { "category" } else { "list" })
+            }
+        };
+        format!(
+            "{action}{when} in {} (line {}) by {what}",
+            self.group, self.line
+        )
+    }
+}
+
 impl Policy {
     pub(super) fn new(
         tz: TimeZone,

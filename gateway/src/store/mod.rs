@@ -45,8 +45,9 @@ pub enum StoreError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE events (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE events (
             id INTEGER PRIMARY KEY,
             at_ms INTEGER NOT NULL,
             source TEXT NOT NULL,
@@ -57,7 +58,29 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE INDEX events_at ON events(at_ms);
         CREATE INDEX events_source_at ON events(source, at_ms);",
-    )])
+        ),
+        // The DNS query log. `answers`: the A/AAAA addresses answered, space-separated.
+        M::up(
+            "CREATE TABLE queries (
+            id INTEGER PRIMARY KEY,
+            at_ms INTEGER NOT NULL,
+            client TEXT NOT NULL,
+            pc TEXT,
+            grp TEXT NOT NULL,
+            name TEXT NOT NULL,
+            qtype TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            rule TEXT,
+            answers TEXT NOT NULL,
+            upstream TEXT,
+            latency_us INTEGER NOT NULL,
+            rcode TEXT NOT NULL
+        );
+        CREATE INDEX queries_at ON queries(at_ms);
+        CREATE INDEX queries_client_at ON queries(client, at_ms);
+        CREATE INDEX queries_name_at ON queries(name, at_ms);",
+        ),
+    ])
 }
 
 /// Something that happened, for the log, the UI and reports.
@@ -76,8 +99,29 @@ pub struct Event {
     pub details: serde_json::Value,
 }
 
+/// One DNS query as the filter answered it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Query {
+    pub at_ms: i64,
+    pub client: String,
+    /// The PC's name in the policy, if listed.
+    pub pc: Option<String>,
+    pub group: String,
+    pub name: String,
+    pub qtype: String,
+    /// `allowed`, `blocked`, `blocked_cname`, `refused`, `failed`.
+    pub verdict: String,
+    /// The rule that decided, for people (`block in staff (office.toml:12) by list ads`).
+    pub rule: Option<String>,
+    pub answers: Vec<String>,
+    pub upstream: Option<String>,
+    pub latency_us: i64,
+    pub rcode: String,
+}
+
 enum Write {
     Event(Event),
+    Query(Query),
     /// Answered once everything queued before it is committed.
     Sync(std::sync::mpsc::Sender<()>),
 }
@@ -158,6 +202,15 @@ impl Store {
         }
     }
 
+    /// Queues a query-log record; never blocks (a full queue drops and counts it).
+    pub fn query(&self, q: Query) {
+        if self.tx.try_send(Write::Query(q)).is_err()
+            && self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0
+        {
+            tracing::warn!("database writer behind: dropping query-log records");
+        }
+    }
+
     /// Waits until everything queued so far is committed (shutdown, tests).
     pub fn sync(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -198,16 +251,39 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
             "INSERT INTO events (at_ms, source, kind, subject, message, details)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut qs = tx.prepare_cached(
+            "INSERT INTO queries (at_ms, client, pc, grp, name, qtype, verdict, rule, answers,
+             upstream, latency_us, rcode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
         for w in batch {
-            if let Write::Event(e) = w {
-                ev.execute(params![
-                    e.at_ms,
-                    e.source,
-                    e.kind,
-                    e.subject,
-                    e.message,
-                    e.details.to_string()
-                ])?;
+            match w {
+                Write::Event(e) => {
+                    ev.execute(params![
+                        e.at_ms,
+                        e.source,
+                        e.kind,
+                        e.subject,
+                        e.message,
+                        e.details.to_string()
+                    ])?;
+                }
+                Write::Query(q) => {
+                    qs.execute(params![
+                        q.at_ms,
+                        q.client,
+                        q.pc,
+                        q.group,
+                        q.name,
+                        q.qtype,
+                        q.verdict,
+                        q.rule,
+                        q.answers.join(" "),
+                        q.upstream,
+                        q.latency_us,
+                        q.rcode
+                    ])?;
+                }
+                Write::Sync(_) => {}
             }
         }
     }
@@ -248,6 +324,66 @@ pub fn recent_events(
     Ok(rows)
 }
 
+/// Filters for [`queries`]; every field optional.
+#[derive(Debug, Default, Clone)]
+pub struct QueryFilter {
+    pub client: Option<String>,
+    /// Substring of the name.
+    pub name: Option<String>,
+    pub verdict: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+/// Query-log records matching `f`, newest first, `limit` from `offset`.
+pub fn queries(
+    conn: &Connection,
+    f: &QueryFilter,
+    limit: usize,
+    offset: usize,
+) -> rusqlite::Result<Vec<Query>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at_ms, client, pc, grp, name, qtype, verdict, rule, answers, upstream,
+                latency_us, rcode
+         FROM queries
+         WHERE (?1 IS NULL OR client = ?1)
+           AND (?2 IS NULL OR instr(name, ?2) > 0)
+           AND (?3 IS NULL OR verdict = ?3)
+           AND (?4 IS NULL OR at_ms >= ?4)
+           AND (?5 IS NULL OR at_ms < ?5)
+         ORDER BY at_ms DESC, id DESC LIMIT ?6 OFFSET ?7",
+    )?;
+    stmt.query_map(
+        params![
+            f.client,
+            f.name,
+            f.verdict,
+            f.since_ms,
+            f.until_ms,
+            limit as i64,
+            offset as i64
+        ],
+        |r| {
+            let answers: String = r.get(8)?;
+            Ok(Query {
+                at_ms: r.get(0)?,
+                client: r.get(1)?,
+                pc: r.get(2)?,
+                group: r.get(3)?,
+                name: r.get(4)?,
+                qtype: r.get(5)?,
+                verdict: r.get(6)?,
+                rule: r.get(7)?,
+                answers: answers.split_whitespace().map(String::from).collect(),
+                upstream: r.get(9)?,
+                latency_us: r.get(10)?,
+                rcode: r.get(11)?,
+            })
+        },
+    )?
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +414,53 @@ mod tests {
         assert_eq!(evs[0].message, "event 1");
         assert_eq!(evs[1].details["i"], 2);
         assert!(recent_events(&conn, Some("dns"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn queries_are_logged_and_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (i, (name, verdict)) in [
+            ("news.example", "allowed"),
+            ("ads.tracker.example", "blocked"),
+            ("img.news.example", "allowed"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            store.query(Query {
+                at_ms: 1000 + i as i64,
+                client: "10.10.0.11".into(),
+                pc: Some("pc1".into()),
+                group: "staff".into(),
+                name: name.into(),
+                qtype: "A".into(),
+                verdict: verdict.into(),
+                rule: None,
+                answers: vec!["203.0.113.10".into()],
+                upstream: Some("203.0.113.53".into()),
+                latency_us: 900,
+                rcode: "NOERROR".into(),
+            });
+        }
+        store.sync();
+        let conn = open_read(dir.path()).unwrap();
+        let news = QueryFilter {
+            name: Some("news".into()),
+            ..Default::default()
+        };
+        let got = queries(&conn, &news, 10, 0).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].name, "img.news.example", "newest first");
+        assert_eq!(got[0].answers, ["203.0.113.10"]);
+        let blocked = QueryFilter {
+            verdict: Some("blocked".into()),
+            ..Default::default()
+        };
+        assert_eq!(queries(&conn, &blocked, 10, 0).unwrap().len(), 1);
+        assert_eq!(
+            queries(&conn, &QueryFilter::default(), 1, 1).unwrap()[0].name,
+            "ads.tracker.example"
+        );
     }
 }

@@ -101,6 +101,8 @@ pub struct Health {
     /// (time, SYNs out, SYN-ACKs in) samples of the datapath's counters.
     passive: VecDeque<(Instant, u64, u64)>,
     suspect: Option<String>,
+    /// The interface's carrier as last seen (true until told otherwise).
+    carrier: bool,
 }
 
 /// Figures for status and events.
@@ -123,6 +125,7 @@ impl Health {
             failures: VecDeque::new(),
             passive: VecDeque::new(),
             suspect: None,
+            carrier: true,
         }
     }
 
@@ -187,6 +190,32 @@ impl Health {
         };
     }
 
+    /// The interface's carrier at `now`. Losing it takes the channel down at once: no
+    /// probe can get through a link without carrier, so there is nothing to wait for.
+    pub fn carrier(&mut self, up: bool, now: Instant, t: &Thresholds) -> Option<Transition> {
+        let was = std::mem::replace(&mut self.carrier, up);
+        if up || !was {
+            return None;
+        }
+        self.ok_run = 0;
+        if self.fail_run < t.down_after {
+            self.fail_run = t.down_after;
+            self.failures.push_back(now);
+        }
+        if matches!(self.state, State::Down | State::Flapping) {
+            return None;
+        }
+        let from = self.state;
+        self.state = State::Down;
+        self.since = now;
+        self.reason = "link down (no carrier)".into();
+        Some(Transition {
+            from,
+            to: State::Down,
+            reason: self.reason.clone(),
+        })
+    }
+
     /// Takes one probe round. `others_usable`: whether another channel could carry the
     /// traffic (if none, a recovering channel skips its hold-down: something beats nothing).
     pub fn record(
@@ -196,6 +225,17 @@ impl Health {
         t: &Thresholds,
         others_usable: bool,
     ) -> Option<Transition> {
+        // A round that raced the carrier loss may still carry an answer; without carrier
+        // nothing can come back.
+        let round = if self.carrier {
+            round
+        } else {
+            Round {
+                answered: 0,
+                rtt: None,
+                ..round
+            }
+        };
         self.rounds.push_back(round);
         while self.rounds.len() > t.window {
             self.rounds.pop_front();
@@ -479,6 +519,23 @@ mod tests {
         now += STEP;
         h.passive_sample(now, 112, 62, &t());
         assert!(h.suspect().is_none());
+    }
+
+    #[test]
+    fn losing_the_carrier_takes_down_at_once_and_recovery_still_needs_a_clean_run() {
+        let mut now = Instant::now();
+        let mut h = Health::new(now);
+        feed(&mut h, &mut now, &[OK], false);
+        let tr = h.carrier(false, now, &t()).expect("a transition");
+        assert_eq!((tr.from, tr.to), (State::Up, State::Down));
+        assert!(
+            h.carrier(false, now, &t()).is_none(),
+            "only the edge counts"
+        );
+        // Rounds that finish without carrier count as lost even if they saw an answer.
+        assert_eq!(feed(&mut h, &mut now, &[OK; 5], false), []);
+        assert!(h.carrier(true, now, &t()).is_none());
+        assert_eq!(feed(&mut h, &mut now, &[OK; 5], false), [State::Up]);
     }
 
     #[test]

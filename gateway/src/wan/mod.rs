@@ -7,8 +7,9 @@
 //!
 //! Timing (defaults): a round every 100 ms, probes time out at 300 ms, down after 3
 //! unanswered rounds → a dead channel is noticed 0.5–0.6 s after it dies (sooner when the
-//! datapath's passive signal already saw SYNs go unanswered), and the switch itself is a
-//! route replace plus a conntrack flush (a few ms).
+//! datapath's passive signal already saw SYNs go unanswered; at the next tick when the
+//! link loses carrier, read over rtnetlink), and the switch itself is a route replace
+//! plus a conntrack flush (a few ms).
 
 pub mod config;
 pub mod health;
@@ -138,6 +139,7 @@ impl Monitor {
                         });
                     }
                     self.sample_passive();
+                    self.check_carriers().await;
                 }
                 Some((i, round)) = rx.recv() => {
                     self.take_round(i, round).await;
@@ -151,6 +153,20 @@ impl Monitor {
             }
         }
         self.publish();
+    }
+
+    /// One netlink request per channel per tick: a lost carrier takes its channel down
+    /// without waiting for probes to time out.
+    async fn check_carriers(&mut self) {
+        for i in 0..self.channels.len() {
+            let Some(up) = self.router.carrier(self.channels[i].ifindex).await else {
+                continue;
+            };
+            let now = Instant::now();
+            if let Some(tr) = self.channels[i].health.carrier(up, now, &self.thresholds) {
+                self.transition(i, tr).await;
+            }
+        }
     }
 
     fn sample_passive(&mut self) {
@@ -176,6 +192,11 @@ impl Monitor {
         else {
             return;
         };
+        self.transition(i, tr).await;
+    }
+
+    /// Reports a channel's change of state and re-decides where traffic goes.
+    async fn transition(&mut self, i: usize, tr: health::Transition) {
         let ch = &mut self.channels[i];
         ch.since_ms = now_ms();
         let f = ch.health.figures();

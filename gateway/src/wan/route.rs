@@ -128,6 +128,16 @@ impl Router {
         Ok(())
     }
 
+    /// Whether the interface is up with carrier (`None`: could not tell).
+    pub async fn carrier(&self, ifindex: u32) -> Option<bool> {
+        use futures_util::TryStreamExt;
+        use netlink_packet_route::link::LinkFlags;
+        let mut links = self.handle.link().get().match_index(ifindex).execute();
+        let link = links.try_next().await.ok()??;
+        let f = link.header.flags;
+        Some(f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp))
+    }
+
     /// Points the main table's default routes at this channel.
     pub async fn use_channel(&self, ch: &ChannelRoute) -> Result<(), RouteError> {
         let idx = ifindex(&ch.interface)?;

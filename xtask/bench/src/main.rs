@@ -2,6 +2,7 @@
 //! `RESULT <name> {json}` line (../shared/BENCHMARKS.md). Run through `cargo xtask bench`.
 
 mod datapath;
+mod failover;
 mod throughput;
 
 fn main() -> anyhow::Result<()> {
@@ -9,7 +10,10 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("datapath") => datapath::run(&args[1..]),
         Some("throughput") => throughput::run(&args[1..]),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput"),
+        Some("failover") => failover::run(&args[1..]),
+        other => {
+            anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput, failover")
+        }
     }
 }
 
