@@ -90,6 +90,37 @@ pub struct DnsConfig {
     /// Anyone else gets REFUSED: the gateway is never an open resolver.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Answers kept in the cache. Default: 50,000.
+    #[serde(default = "default_cache")]
+    pub cache_entries: u64,
+    /// Queries per second one client may send (with bursts of `rate_limit_burst`); beyond
+    /// that it gets REFUSED. 0: no limit. Default: 200 per second, bursts of 1,000.
+    #[serde(default = "default_rate")]
+    pub rate_limit_qps: u32,
+    #[serde(default = "default_burst")]
+    pub rate_limit_burst: u32,
+    /// Refuse answers that point a public name at a private address (10/8, 192.168/16,
+    /// fc00::/7, loopback, link-local…). Default: true.
+    #[serde(default = "default_true")]
+    pub rebinding_protection: bool,
+    /// Domains (with their subdomains) allowed to answer private addresses: the company's
+    /// own. `*.lan`, `*.local`, `*.home.arpa`, `*.internal`, `localhost` always are.
+    /// Default: none.
+    #[serde(default)]
+    pub rebinding_allow: Vec<String>,
+}
+
+fn default_cache() -> u64 {
+    50_000
+}
+fn default_rate() -> u32 {
+    200
+}
+fn default_burst() -> u32 {
+    1_000
+}
+fn default_true() -> bool {
+    true
 }
 
 impl DnsConfig {

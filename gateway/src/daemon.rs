@@ -182,6 +182,11 @@ async fn start_dns(
         page_v4,
         page_v6,
         log: Some(store),
+        cache_entries: cfg.cache_entries,
+        rate_limit_qps: cfg.rate_limit_qps,
+        rate_limit_burst: cfg.rate_limit_burst,
+        rebinding_protection: cfg.rebinding_protection,
+        rebinding_allow: cfg.rebinding_allow.clone(),
     };
     let token = crate::dns::serve(settings, policy).await?;
     info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");

@@ -272,3 +272,62 @@ fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
     assert_eq!(logged(&o, &["--verdict", "blocked"]).len(), 2);
     assert_eq!(logged(&o, &["--name", "social"]).len(), 1);
 }
+
+#[test]
+fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
+    let o = crate::lab_datapath::office_with(|_, config| {
+        format!(
+            "{config}rate_limit_qps = 20\nrate_limit_burst = 20\nrebinding_allow = [\"corp.example\"]\n"
+        )
+    });
+    let lab = &o.lab;
+    // A public name pointing at a private address: refused. The company's own: answered.
+    let out = dig(lab, 2, &[addr::REBIND_NAME, "A"]);
+    assert!(out.contains("status: REFUSED"), "{out}");
+    assert_eq!(
+        short(lab, 2, addr::INTRANET_NAME, "A"),
+        addr::INTRANET_V4.to_string()
+    );
+    // Asked twice: the second answer comes from the cache, its TTL counted down from 60.
+    assert_eq!(
+        short(lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = dig(lab, 2, &["+noall", "+answer", "news.example", "A"]);
+    let ttl: u32 = second
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no TTL in {second:?}"));
+    assert!(ttl < 60, "TTL counted down: {second}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let news = loop {
+        let rows = logged(&o, &["--name", "news.example"]);
+        if rows.len() >= 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        news[0]["upstream"].as_str().unwrap().starts_with("cache"),
+        "{news:#?}"
+    );
+    let rebind = logged(&o, &["--verdict", "rebinding"]);
+    assert_eq!(rebind.len(), 1, "{rebind:#?}");
+    // 100 queries at once from pc1: some are refused; pc3 is not affected.
+    let names: Vec<String> = (0..100).map(|i| format!("n{i}.flood.example")).collect();
+    let mut args: Vec<&str> = vec!["+tries=1", "+time=1"];
+    args.extend(names.iter().map(String::as_str));
+    let flood = dig(lab, 1, &args);
+    let refused = flood.matches("status: REFUSED").count();
+    let answered = flood.matches("status: NOERROR").count();
+    assert!(
+        refused > 0 && answered >= 20,
+        "refused {refused}, answered {answered}"
+    );
+    assert_eq!(
+        short(lab, 3, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+}

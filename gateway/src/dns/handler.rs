@@ -3,8 +3,12 @@
 //!    resolver);
 //! 2. the policy for that PC, that name, now — a block is answered here, per the rule's
 //!    mode (the gateway's block page address, NXDOMAIN, or 0.0.0.0/::), TTL 10 s;
-//! 3. forward to the upstreams — and a CNAME in the answer whose target the policy blocks
-//!    blocks the whole answer (trackers hide behind CNAMEs).
+//! 3. the client's rate limit — over it, REFUSED;
+//! 4. the answer cache, else forward to the upstreams (and cache what comes back);
+//! 5. a CNAME in the answer whose target the policy blocks blocks the whole answer
+//!    (trackers hide behind CNAMEs); a public name answered with a private address is
+//!    refused (rebinding protection);
+//! 6. record it in the query log.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -44,6 +48,9 @@ pub struct Filter {
     pub page_v4: Option<Ipv4Addr>,
     pub page_v6: Option<Ipv6Addr>,
     pub log: Option<crate::store::Store>,
+    pub cache: super::cache::Cache,
+    pub rate: super::guard::RateLimit,
+    pub rebinding: super::guard::Rebinding,
 }
 
 /// What the log needs to know of one query, filled in as the chain runs.
@@ -114,6 +121,11 @@ impl Filter {
             // Not logged: whoever is outside the LAN could fill the log at will.
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
+        if !self.rate.check(client) {
+            // Not logged one by one: a flooding client would flood the log too.
+            debug!(%client, "refused: over its rate limit");
+            return rh.send_response(error(ResponseCode::Refused)).await;
+        }
         if request.metadata.op_code != OpCode::Query
             || request.metadata.message_type != MessageType::Query
         {
@@ -141,26 +153,41 @@ impl Filter {
             return r;
         }
 
-        let mut msg = Message::query();
-        msg.metadata.recursion_desired = true;
-        msg.metadata.checking_disabled = request.metadata.checking_disabled;
-        msg.add_query(query.original().clone());
-        let mut up_edns = Edns::new();
-        up_edns
-            .set_max_payload(1232)
-            .set_dnssec_ok(edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
-        msg.set_edns(up_edns);
-        let (resp, upstream) = match self
-            .upstreams
-            .forward(&DnsRequest::new(msg, DnsRequestOptions::default()))
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(%client, name, %qtype, error = %e, "no upstream answered");
-                let r = rh.send_response(error(ResponseCode::ServFail)).await;
-                self.record(entry, "failed", None, &[], "SERVFAIL");
-                return r;
+        let dnssec_ok = edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let key = super::cache::Key {
+            name: name.to_ascii_lowercase(),
+            qtype,
+            dnssec_ok,
+            checking_disabled: request.metadata.checking_disabled,
+        };
+        let (resp, upstream) = match self.cache.get(&key) {
+            Some(hit) => (hit.msg, format!("cache ({})", hit.upstream)),
+            None => {
+                let mut msg = Message::query();
+                msg.metadata.recursion_desired = true;
+                msg.metadata.checking_disabled = request.metadata.checking_disabled;
+                msg.add_query(query.original().clone());
+                let mut up_edns = Edns::new();
+                up_edns.set_max_payload(1232).set_dnssec_ok(dnssec_ok);
+                msg.set_edns(up_edns);
+                match self
+                    .upstreams
+                    .forward(&DnsRequest::new(msg, DnsRequestOptions::default()))
+                    .await
+                {
+                    Ok((resp, upstream)) => {
+                        let resp = resp.into_message();
+                        let upstream = upstream.to_string();
+                        self.cache.put(key, &resp, &upstream);
+                        (resp, upstream)
+                    }
+                    Err(e) => {
+                        warn!(%client, name, %qtype, error = %e, "no upstream answered");
+                        let r = rh.send_response(error(ResponseCode::ServFail)).await;
+                        self.record(entry, "failed", None, &[], "SERVFAIL");
+                        return r;
+                    }
+                }
             }
         };
         for rec in &resp.answers {
@@ -172,18 +199,27 @@ impl Filter {
                     info!(%client, name, cname = t, "blocked through its CNAME");
                     let r = self.send_block(request, rh, mode, edns.as_ref()).await;
                     entry.decision = Some(d);
-                    self.record(
-                        entry,
-                        "blocked_cname",
-                        Some(upstream.to_string()),
-                        &[],
-                        "BLOCKED",
-                    );
+                    self.record(entry, "blocked_cname", Some(upstream), &[], "BLOCKED");
                     return r;
                 }
             }
         }
-        debug!(%client, name, %qtype, %upstream, rcode = %resp.response_code, "forwarded");
+        let answers: Vec<IpAddr> = resp
+            .answers
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::A(A(a)) => Some(IpAddr::V4(*a)),
+                RData::AAAA(AAAA(a)) => Some(IpAddr::V6(*a)),
+                _ => None,
+            })
+            .collect();
+        if let Some(private) = self.rebinding.violation(name, &answers) {
+            warn!(%client, name, %private, "refused: a public name answered a private address (rebinding)");
+            let r = rh.send_response(error(ResponseCode::Refused)).await;
+            self.record(entry, "rebinding", Some(upstream), &answers, "REFUSED");
+            return r;
+        }
+        debug!(%client, name, %qtype, %upstream, rcode = %resp.metadata.response_code, "forwarded");
         let mut md = resp.metadata;
         md.id = request.metadata.id;
         md.message_type = MessageType::Response;
@@ -198,21 +234,12 @@ impl Filter {
             resp.additionals.iter(),
         );
         let r = rh.send_response(response).await;
-        let answers: Vec<IpAddr> = resp
-            .answers
-            .iter()
-            .filter_map(|rec| match &rec.data {
-                RData::A(A(a)) => Some(IpAddr::V4(*a)),
-                RData::AAAA(AAAA(a)) => Some(IpAddr::V6(*a)),
-                _ => None,
-            })
-            .collect();
         self.record(
             entry,
             "allowed",
-            Some(upstream.to_string()),
+            Some(upstream),
             &answers,
-            &resp.response_code.to_string(),
+            &resp.metadata.response_code.to_string(),
         );
         r
     }

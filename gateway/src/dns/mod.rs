@@ -4,10 +4,12 @@
 //! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`), upstream
 //! connections (`upstream`). Must not: change the policy or the datapath.
 //!
-//! Not yet here (see the issue notes): answer cache, query log, rate
-//! limit, rebinding protection, safe search, per-group enforcement of answered addresses.
-//! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring).
+//! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring). The answer
+//! cache (`cache`), per-client rate limit and rebinding protection (`guard`) sit in the
+//! handler's chain; every answered query goes to the query log (the store).
 
+mod cache;
+mod guard;
 mod handler;
 mod upstream;
 
@@ -53,6 +55,13 @@ pub struct DnsSettings {
     pub page_v6: Option<Ipv6Addr>,
     /// Where every query is logged (batched by the store's writer). None: no log.
     pub log: Option<crate::store::Store>,
+    /// Answers kept in the cache (entries).
+    pub cache_entries: u64,
+    /// Per-client queries per second and burst (0: no limit).
+    pub rate_limit_qps: u32,
+    pub rate_limit_burst: u32,
+    pub rebinding_protection: bool,
+    pub rebinding_allow: Vec<String>,
 }
 
 /// Binds every listen address (UDP and TCP) and serves until the returned token is
@@ -76,6 +85,16 @@ pub async fn serve(
         page_v4: settings.page_v4,
         page_v6: settings.page_v6,
         log: settings.log,
+        cache: cache::Cache::new(settings.cache_entries),
+        rate: guard::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
+        rebinding: guard::Rebinding {
+            enabled: settings.rebinding_protection,
+            allow: settings
+                .rebinding_allow
+                .iter()
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        },
     };
     let mut server = Server::new(filter);
     for addr in &settings.listen {

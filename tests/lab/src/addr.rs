@@ -143,6 +143,13 @@ pub fn iperf_port(i: usize) -> u16 {
     IPERF_BASE_PORT + (i as u16) - 1
 }
 
+/// A public name the lab resolver answers with a private address (a DNS rebinding attempt).
+pub const REBIND_NAME: &str = "rebind.example";
+pub const REBIND_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 7);
+/// The company's own name that legitimately answers a private address.
+pub const INTRANET_NAME: &str = "intranet.corp.example";
+pub const INTRANET_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 7);
+
 /// Paths every site serves besides `/` (a page naming the site): `/health` returns `ok`; the
 /// files are exactly 1,000,000 and 10,000,000 bytes.
 pub const HEALTH_PATH: &str = "/health";

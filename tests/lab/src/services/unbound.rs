@@ -99,6 +99,14 @@ fn config(dir: &Path, kind: Kind) -> String {
         let _ = writeln!(c, "  local-data: \"{name}. 60 IN A {v4}\"");
         let _ = writeln!(c, "  local-data: \"{name}. 60 IN AAAA {v6}\"");
     }
+    // Names answering private addresses, for the gateway's rebinding protection (A only).
+    for (name, v4) in [
+        (addr::REBIND_NAME, addr::REBIND_V4),
+        (addr::INTRANET_NAME, addr::INTRANET_V4),
+    ] {
+        let _ = writeln!(c, "  local-zone: \"{name}.\" redirect");
+        let _ = writeln!(c, "  local-data: \"{name}. 60 IN A {v4}\"");
+    }
     c.push_str("remote-control:\n  control-enable: no\n");
     c
 }

@@ -1,0 +1,161 @@
+//! Two guards of the filter: a per-client rate limit (governor's keyed GCRA limiter), and
+//! DNS rebinding protection — a public name answered with a private address is refused,
+//! so a web page can't point its own name at the office's printer or router.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    num::NonZeroU32,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+pub struct RateLimit {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    checks: AtomicU64,
+}
+
+impl RateLimit {
+    /// `qps` queries per second per client with bursts of `burst`; 0 turns it off.
+    pub fn new(qps: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(qps).map(|q| {
+            let burst = NonZeroU32::new(burst.max(qps)).unwrap_or(q);
+            RateLimiter::keyed(Quota::per_second(q).allow_burst(burst))
+        });
+        RateLimit {
+            limiter,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `client` may ask now.
+    pub fn check(&self, client: IpAddr) -> bool {
+        let Some(l) = &self.limiter else { return true };
+        // Forget idle clients now and then, so the table holds only the active ones.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 65_536 == 65_535 {
+            l.retain_recent();
+        }
+        l.check_key(&client).is_ok()
+    }
+}
+
+/// Addresses a public name has no business answering with.
+pub fn private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => private_v4(a),
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return private_v4(v4);
+            }
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
+                || (a.segments()[0] & 0xffc0) == 0xfe80 // fe80::/10 link local
+        }
+    }
+}
+
+fn private_v4(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    a.is_private()
+        || a.is_loopback()
+        || a.is_link_local()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10, carrier-grade NAT
+}
+
+/// Names that are local by definition may answer local addresses.
+const LOCAL_SUFFIXES: &[&str] = &[
+    "localhost",
+    "local",
+    "lan",
+    "home.arpa",
+    "internal",
+    "intranet",
+];
+
+pub struct Rebinding {
+    pub enabled: bool,
+    /// Domains (and their subdomains) allowed to answer private addresses, e.g. the
+    /// company's own.
+    pub allow: Vec<String>,
+}
+
+fn under(name: &str, domain: &str) -> bool {
+    name == domain
+        || (name.len() > domain.len()
+            && name.ends_with(domain)
+            && name.as_bytes()[name.len() - domain.len() - 1] == b'.')
+}
+
+impl Rebinding {
+    /// The first private address `name` was answered with, if that is not allowed.
+    pub fn violation(&self, name: &str, answers: &[IpAddr]) -> Option<IpAddr> {
+        if !self.enabled
+            || LOCAL_SUFFIXES.iter().any(|d| under(name, d))
+            || self.allow.iter().any(|d| under(name, d))
+        {
+            return None;
+        }
+        answers.iter().copied().find(|a| private(*a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges() {
+        for a in [
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.20.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.1.2",
+            "0.0.0.0",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+            "::ffff:192.168.0.1",
+        ] {
+            assert!(private(a.parse().unwrap()), "{a}");
+        }
+        for a in ["203.0.113.10", "8.8.8.8", "2001:db8::1", "172.32.0.1"] {
+            assert!(!private(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn rebinding_spares_local_and_allowed_names() {
+        let r = Rebinding {
+            enabled: true,
+            allow: vec!["corp.example".into()],
+        };
+        let lan: IpAddr = "192.168.1.1".parse().unwrap();
+        assert_eq!(r.violation("evil.example", &[lan]), Some(lan));
+        assert_eq!(r.violation("printer.corp.example", &[lan]), None);
+        assert_eq!(r.violation("nas.lan", &[lan]), None);
+        assert_eq!(r.violation("notcorp.example", &[lan]), Some(lan));
+        let public: IpAddr = "203.0.113.5".parse().unwrap();
+        assert_eq!(r.violation("evil.example", &[public]), None);
+        let off = Rebinding {
+            enabled: false,
+            allow: vec![],
+        };
+        assert_eq!(off.violation("evil.example", &[lan]), None);
+    }
+
+    #[test]
+    fn the_rate_limit_is_per_client() {
+        let rl = RateLimit::new(5, 5);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let passed = (0..20).filter(|_| rl.check(a)).count();
+        assert!((5..=6).contains(&passed), "{passed}");
+        assert!(rl.check(b));
+        let off = RateLimit::new(0, 0);
+        assert!((0..1000).all(|_| off.check(a)));
+    }
+}
