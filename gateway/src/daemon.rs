@@ -31,10 +31,23 @@ use crate::{
     policy::{self, Policy},
 };
 
-/// How often the plan is recomputed for the clock's sake.
-const REPLAN_EVERY: Duration = Duration::from_secs(5);
+/// How often the plan is recomputed: schedules and timed blocks move with the clock, and
+/// newly answered addresses of blocked names must reach the datapath within a second.
+/// Cheap when nothing changed: name verdicts are memoised (`PlanMemo`) and only a changed
+/// plan is written.
+const REPLAN_EVERY: Duration = Duration::from_secs(1);
+/// How often names of `resolve` lists are resolved again (also after every reload).
+const RESOLVE_EVERY: Duration = Duration::from_secs(600);
+/// Answered names remembered for the plan, and for how long.
+const ANSWERED_NAMES: u64 = 65_536;
+const ANSWERED_KEEP: Duration = Duration::from_secs(3600);
 
-pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Result<()> {
+    if !clock.is_real() {
+        tracing::warn!(now = %clock.now(), "policy clock set by --clock-start (tests and demos only)");
+    }
+    let answered = crate::dns::Answered::new(ANSWERED_NAMES, ANSWERED_KEEP);
+    let mut memo = crate::policy::PlanMemo::default();
     let config = Config::load(config_path)?;
     let policy_dir = policy_dir_of(config_path);
     let (policy, mut watched) =
@@ -50,7 +63,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     .context("loading the datapath")?;
     let mut maps = dp.maps()?;
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
-    let mut applied = policy.load().datapath_plan(jiff::Timestamp::now());
+    let mut applied = policy
+        .load()
+        .datapath_plan(clock.now(), &answered.snapshot(), &mut memo);
     apply(&mut maps, &applied, &gw_addrs)?;
     dp.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
     let store = crate::store::Store::open(&config.storage.dir)?;
@@ -76,7 +91,21 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let dns = match &config.dns {
-        Some(d) => Some(start_dns(d, &dp_cfg.lan_interface, policy.clone(), store.clone()).await?),
+        Some(d) => {
+            let settings = Extras {
+                store: store.clone(),
+                answered: answered.clone(),
+                clock,
+            };
+            let h = start_dns(d, &dp_cfg.lan_interface, policy.clone(), settings).await?;
+            let resolve_now = Arc::new(tokio::sync::Notify::new());
+            tokio::spawn(resolve_lists(
+                h.resolver.clone(),
+                policy.clone(),
+                resolve_now.clone(),
+            ));
+            Some((h.token, resolve_now))
+        }
         None => None,
     };
     info!(
@@ -96,16 +125,27 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&policy_dir, &policy, &mut watched, "SIGHUP"),
+            _ = hup.recv() => {
+                if reload(&policy_dir, &policy, &mut watched, "SIGHUP")
+                    && let Some((_, r)) = &dns
+                {
+                    r.notify_one();
+                }
+            }
             // Manual failback (`failback = "manual"`): back to the best channel now.
             _ = usr1.recv() => { let _ = failback_tx.try_send(()); }
             _ = tick.tick() => {
-                if watched.changed() {
-                    reload(&policy_dir, &policy, &mut watched, "files changed");
+                if watched.changed()
+                    && reload(&policy_dir, &policy, &mut watched, "files changed")
+                    && let Some((_, r)) = &dns
+                {
+                    r.notify_one();
                 }
             }
         }
-        let plan = policy.load().datapath_plan(jiff::Timestamp::now());
+        let plan = policy
+            .load()
+            .datapath_plan(clock.now(), &answered.snapshot(), &mut memo);
         // Only a changed plan is written: a PC blocked by hand (`officegate pc-state`)
         // stays so until the policy itself says something new about it.
         if plan != applied {
@@ -122,7 +162,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(token) = dns {
+    if let Some((token, _)) = &dns {
         token.cancel();
     }
     if let Some((token, handle)) = wan {
@@ -141,8 +181,8 @@ async fn start_dns(
     cfg: &crate::config::DnsConfig,
     lan: &str,
     policy: Arc<ArcSwap<Policy>>,
-    store: crate::store::Store,
-) -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    extras: Extras,
+) -> anyhow::Result<crate::dns::DnsHandle> {
     let nets = crate::datapath::interface_nets(lan);
     let usable = |a: &IpAddr| match a {
         IpAddr::V4(_) => true,
@@ -181,16 +221,18 @@ async fn start_dns(
         allow,
         page_v4,
         page_v6,
-        log: Some(store),
+        log: Some(extras.store),
+        answered: extras.answered,
+        clock: extras.clock,
         cache_entries: cfg.cache_entries,
         rate_limit_qps: cfg.rate_limit_qps,
         rate_limit_burst: cfg.rate_limit_burst,
         rebinding_protection: cfg.rebinding_protection,
         rebinding_allow: cfg.rebinding_allow.clone(),
     };
-    let token = crate::dns::serve(settings, policy).await?;
+    let handle = crate::dns::serve(settings, policy).await?;
     info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");
-    Ok(token)
+    Ok(handle)
 }
 
 /// The policy lives beside the daemon's configuration file.
@@ -209,12 +251,14 @@ fn load_policy(dir: &Path) -> anyhow::Result<(Policy, Watched)> {
     Ok((policy, Watched::new(files)))
 }
 
-fn reload(dir: &Path, policy: &ArcSwap<Policy>, watched: &mut Watched, why: &str) {
+/// Whether a new policy is in force.
+fn reload(dir: &Path, policy: &ArcSwap<Policy>, watched: &mut Watched, why: &str) -> bool {
     match load_policy(dir) {
         Ok((p, w)) => {
             info!(policy = %dir.display(), why, "policy reloaded");
             policy.store(Arc::new(p));
             *watched = w;
+            true
         }
         Err(e) => {
             // Remember what the broken files look like, so they are not reloaded (and
@@ -224,8 +268,52 @@ fn reload(dir: &Path, policy: &ArcSwap<Policy>, watched: &mut Watched, why: &str
                 why,
                 "policy reload failed, the previous policy stays in force:\n{e:#}"
             );
+            false
         }
     }
+}
+
+/// Resolves the names of `resolve` lists now, every `RESOLVE_EVERY`, and when `now` is
+/// notified (a reload); the answers land in the answered set, hence in the next plan.
+async fn resolve_lists(
+    resolver: crate::dns::Resolver,
+    policy: Arc<ArcSwap<Policy>>,
+    now: Arc<tokio::sync::Notify>,
+) {
+    use futures_util::StreamExt;
+    loop {
+        let names = policy.load().names_to_resolve();
+        if !names.is_empty() {
+            let started = std::time::Instant::now();
+            let found: usize = futures_util::stream::iter(names.clone())
+                .map(|n| {
+                    let r = resolver.clone();
+                    async move { r.resolve(&n).await.len() }
+                })
+                .buffer_unordered(16)
+                .collect::<Vec<usize>>()
+                .await
+                .into_iter()
+                .sum();
+            info!(
+                names = names.len(),
+                addresses = found,
+                ms = started.elapsed().as_millis() as u64,
+                "resolved the names of `resolve` lists"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RESOLVE_EVERY) => {}
+            _ = now.notified() => {}
+        }
+    }
+}
+
+/// What the DNS filter shares with the rest of the daemon.
+struct Extras {
+    store: crate::store::Store,
+    answered: crate::dns::Answered,
+    clock: crate::clock::Clock,
 }
 
 /// The policy's files with the modification times they had when last read.

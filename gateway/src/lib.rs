@@ -23,6 +23,7 @@
 //! Types shared with the kernel programs live in the `gateway-common` crate.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod datapath;

@@ -19,6 +19,10 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Start the policy clock at this instant (RFC 3339) and let it run from there:
+        /// for tests and demos that cross a schedule boundary. Default: real time.
+        #[arg(long)]
+        clock_start: Option<jiff::Timestamp>,
     },
     /// Validate a policy directory (office.toml, the lists it names, and officegate.toml
     /// if present) or one daemon configuration file. Errors print as `file:line: message`.
@@ -123,9 +127,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config } => {
+        Command::Run {
+            config,
+            clock_start,
+        } => {
+            let clock = clock_start
+                .map(officegate::clock::Clock::starting_at)
+                .unwrap_or_default();
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(officegate::daemon::run(&config))
+            rt.block_on(officegate::daemon::run(&config, clock))
         }
         Command::Check { path } => officegate::cli::check(&path),
         Command::Explain {

@@ -8,6 +8,7 @@
 mod common;
 mod lab_datapath;
 mod lab_dns;
+mod lab_enforce;
 mod lab_wan;
 mod lists;
 mod test_run;

@@ -41,7 +41,9 @@ const BLOCK_TTL: u32 = 10;
 
 pub struct Filter {
     pub policy: Arc<ArcSwap<Policy>>,
-    pub upstreams: Upstreams,
+    pub upstreams: Arc<Upstreams>,
+    pub answered: super::Answered,
+    pub clock: crate::clock::Clock,
     /// Networks allowed to ask (address, prefix length).
     pub allow: Vec<(IpAddr, u8)>,
     /// The block page's addresses (the gateway's LAN addresses).
@@ -142,7 +144,7 @@ impl Filter {
         entry.name = name.to_string();
         entry.qtype = qtype.to_string();
         let policy = self.policy.load();
-        let now = jiff::Timestamp::now();
+        let now = self.clock.now();
         let decision = policy.evaluate(client, name, now);
         let verdict = decision.verdict;
         entry.decision = Some(decision);
@@ -218,6 +220,16 @@ impl Filter {
             let r = rh.send_response(error(ResponseCode::Refused)).await;
             self.record(entry, "rebinding", Some(upstream), &answers, "REFUSED");
             return r;
+        }
+        // The names of this answer (the question and the CNAMEs it went through) are
+        // remembered with its addresses, for the datapath plan.
+        let lower = name.to_ascii_lowercase();
+        self.answered.record(&lower, &answers);
+        for rec in &resp.answers {
+            if let RData::CNAME(CNAME(target)) = &rec.data {
+                let t = target.to_lowercase().to_string();
+                self.answered.record(t.trim_end_matches('.'), &answers);
+            }
         }
         debug!(%client, name, %qtype, %upstream, rcode = %resp.metadata.response_code, "forwarded");
         let mut md = resp.metadata;

@@ -8,11 +8,13 @@
 //! cache (`cache`), per-client rate limit and rebinding protection (`guard`) sit in the
 //! handler's chain; every answered query goes to the query log (the store).
 
+mod answered;
 mod cache;
 mod guard;
 mod handler;
 mod upstream;
 
+pub use answered::Answered;
 pub use upstream::{Transport, UpstreamSpec, tls_config};
 
 use std::{
@@ -62,6 +64,53 @@ pub struct DnsSettings {
     pub rate_limit_burst: u32,
     pub rebinding_protection: bool,
     pub rebinding_allow: Vec<String>,
+    /// Where allowed answers are recorded for the datapath plan.
+    pub answered: Answered,
+    /// "Now" for policy decisions.
+    pub clock: crate::clock::Clock,
+}
+
+/// The running filter: cancel `token` to stop it; `resolver` asks the same upstreams.
+pub struct DnsHandle {
+    pub token: CancellationToken,
+    pub resolver: Resolver,
+}
+
+/// Resolves names through the filter's upstreams, outside any client's query (the
+/// daemon resolving `resolve` lists), recording the answers like the filter does.
+#[derive(Clone)]
+pub struct Resolver {
+    upstreams: Arc<upstream::Upstreams>,
+    answered: Answered,
+}
+
+impl Resolver {
+    /// A and AAAA of `name`; the addresses found (empty if none or on failure).
+    pub async fn resolve(&self, name: &str) -> Vec<IpAddr> {
+        use hickory_proto::{
+            op::{DnsRequest, DnsRequestOptions, Message, Query},
+            rr::{Name, RData, RecordType},
+        };
+        let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            let mut msg = Message::query();
+            msg.metadata.recursion_desired = true;
+            msg.add_query(Query::query(qname.clone(), qtype));
+            let req = DnsRequest::new(msg, DnsRequestOptions::default());
+            if let Ok((resp, _)) = self.upstreams.forward(&req).await {
+                out.extend(resp.answers.iter().filter_map(|r| match &r.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                }));
+            }
+        }
+        self.answered.record(name, &out);
+        out
+    }
 }
 
 /// Binds every listen address (UDP and TCP) and serves until the returned token is
@@ -70,17 +119,24 @@ pub struct DnsSettings {
 pub async fn serve(
     settings: DnsSettings,
     policy: Arc<ArcSwap<Policy>>,
-) -> Result<CancellationToken, DnsError> {
+) -> Result<DnsHandle, DnsError> {
     if settings.listen.is_empty() {
         return Err(DnsError::NoListenAddress);
     }
+    let upstreams = Arc::new(upstream::Upstreams::new(
+        &settings.upstreams,
+        Arc::new(settings.tls),
+        UPSTREAM_TIMEOUT,
+    ));
+    let resolver = Resolver {
+        upstreams: upstreams.clone(),
+        answered: settings.answered.clone(),
+    };
     let filter = handler::Filter {
         policy,
-        upstreams: upstream::Upstreams::new(
-            &settings.upstreams,
-            Arc::new(settings.tls),
-            UPSTREAM_TIMEOUT,
-        ),
+        upstreams,
+        answered: settings.answered,
+        clock: settings.clock,
         allow: settings.allow,
         page_v4: settings.page_v4,
         page_v6: settings.page_v6,
@@ -119,5 +175,5 @@ pub async fn serve(
             tracing::error!(error = %e, "DNS server stopped");
         }
     });
-    Ok(token)
+    Ok(DnsHandle { token, resolver })
 }

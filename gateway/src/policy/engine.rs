@@ -24,6 +24,9 @@ pub struct NamedList {
     pub name: String,
     pub description: String,
     pub files: Vec<(PathBuf, CompiledList)>,
+    /// The plain names of a list marked `resolve` (the daemon resolves them so their
+    /// addresses are blocked in the datapath too); empty otherwise.
+    pub resolve_names: Vec<String>,
 }
 
 pub struct Rule {
@@ -44,6 +47,13 @@ pub struct Group {
     pub name: String,
     pub parent: Option<usize>,
     pub rules: Vec<Rule>,
+}
+
+/// Name verdicts per group remembered between plans (see `Policy::datapath_plan`).
+#[derive(Default)]
+pub struct PlanMemo {
+    key: Option<(u64, u128)>,
+    verdicts: HashMap<(usize, String), bool>,
 }
 
 pub struct Pc {
@@ -72,6 +82,8 @@ impl ManualBlock {
 }
 
 pub struct Policy {
+    /// Unique per loaded policy (never reused, unlike an address): keys `PlanMemo`.
+    id: u64,
     tz: TimeZone,
     blocks: Vec<ManualBlock>,
     lists: Vec<NamedList>,
@@ -164,7 +176,9 @@ impl Policy {
                 by_addr.insert(*a, i);
             }
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Policy {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tz,
             blocks,
             lists,
@@ -174,6 +188,19 @@ impl Policy {
             pcs,
             by_addr,
         }
+    }
+
+    /// Names of every list and category marked `resolve`.
+    pub fn names_to_resolve(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lists
+            .iter()
+            .chain(&self.categories)
+            .flat_map(|l| l.resolve_names.iter().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn time_zone(&self) -> &TimeZone {
@@ -210,41 +237,63 @@ impl Policy {
         let group_name = start
             .map(|g| self.groups[g].name.clone())
             .unwrap_or_else(|| DEFAULT_GROUP.into());
+        let (verdict, rule) = match self.first_match(start, &name, &now) {
+            Some((gi, r, matched)) => {
+                let verdict = match r.action {
+                    Action::Allow => Verdict::Allowed,
+                    Action::Block => Verdict::Blocked(r.mode),
+                };
+                let rule = RuleRef {
+                    group: self.groups[gi].name.clone(),
+                    line: r.line,
+                    action: r.action,
+                    schedule: r.schedule.map(|s| self.schedules[s].name.clone()),
+                    matched,
+                };
+                (verdict, Some(rule))
+            }
+            None => (Verdict::Allowed, None),
+        };
+        Decision {
+            verdict,
+            pc: pc.map(|p| p.name.clone()),
+            group: group_name,
+            rule,
+        }
+    }
+
+    /// The rule that decides `name` (normalised) for a PC of group `start` at `now`: the
+    /// group's active allow rules, then its active block rules, then its parent's.
+    fn first_match(
+        &self,
+        start: Option<usize>,
+        name: &str,
+        now: &jiff::ZonedDateTime,
+    ) -> Option<(usize, &Rule, Matched)> {
         let mut at_group = start;
         while let Some(gi) = at_group {
             let g = &self.groups[gi];
-            let active = |r: &&Rule| r.schedule.is_none_or(|s| self.schedules[s].is_on(&now));
+            let active = |r: &&Rule| r.schedule.is_none_or(|s| self.schedules[s].is_on(now));
             for wanted in [Action::Allow, Action::Block] {
                 for r in g.rules.iter().filter(|r| r.action == wanted).filter(active) {
-                    if let Some(matched) = self.rule_matches(r, &name) {
-                        let verdict = match wanted {
-                            Action::Allow => Verdict::Allowed,
-                            Action::Block => Verdict::Blocked(r.mode),
-                        };
-                        let rule = RuleRef {
-                            group: g.name.clone(),
-                            line: r.line,
-                            action: wanted,
-                            schedule: r.schedule.map(|s| self.schedules[s].name.clone()),
-                            matched,
-                        };
-                        return Decision {
-                            verdict,
-                            pc: pc.map(|p| p.name.clone()),
-                            group: group_name,
-                            rule: Some(rule),
-                        };
+                    if let Some(matched) = self.rule_matches(r, name) {
+                        return Some((gi, r, matched));
                     }
                 }
             }
             at_group = g.parent;
         }
-        Decision {
-            verdict: Verdict::Allowed,
-            pc: pc.map(|p| p.name.clone()),
-            group: group_name,
-            rule: None,
-        }
+        None
+    }
+
+    /// Which schedules are on at `now`, as a bit set: with the policy itself, all that a
+    /// group's verdict on a name depends on.
+    pub fn schedule_mask(&self, now: &jiff::ZonedDateTime) -> u128 {
+        self.schedules
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_on(now))
+            .fold(0u128, |m, (i, _)| m | (1u128 << (i % 128)))
     }
 
     fn rule_matches(&self, r: &Rule, name: &str) -> Option<Matched> {
@@ -281,12 +330,25 @@ impl Policy {
 
     /// What the datapath must hold at `at`: per group, the addresses its active rules block
     /// (a group's own rules after its ancestors', so a child's `allow` lifts a parent's
-    /// block), and per PC address its group and whether a manual block applies.
-    /// Datapath group ids are 1 + the group's index; 0 is `default`.
-    pub fn datapath_plan(&self, at: Timestamp) -> crate::datapath::Plan {
+    /// block), the addresses recently `answered` for names the group's policy blocks now
+    /// (unless one of them also served a name it allows), and per PC address its group and
+    /// whether a manual block applies. Datapath group ids are 1 + the group's index; 0 is
+    /// `default`. `memo` keeps name verdicts between calls while the policy and the set of
+    /// active schedules stay the same, so each answered name is judged once per change.
+    pub fn datapath_plan(
+        &self,
+        at: Timestamp,
+        answered: &[(String, std::sync::Arc<[IpAddr]>)],
+        memo: &mut PlanMemo,
+    ) -> crate::datapath::Plan {
         use gateway_common::{PcState, group_bit};
         let now = at.to_zoned_datetime(self.tz.clone());
         let mut plan = crate::datapath::Plan::default();
+        let memo_key = (self.id, self.schedule_mask(&now));
+        if memo.key != Some(memo_key) {
+            memo.key = Some(memo_key);
+            memo.verdicts.clear();
+        }
         for (gi, _) in self.groups.iter().enumerate() {
             let mut chain = vec![gi];
             while let Some(p) = self.groups[*chain.last().unwrap_or(&gi)].parent {
@@ -307,6 +369,29 @@ impl Policy {
                             Action::Allow => set.remove(a),
                         };
                     }
+                }
+            }
+            // Addresses answered for names this group may not reach now, minus those
+            // that also serve a name it may (a shared CDN address stays reachable).
+            let mut blocked_answers = std::collections::BTreeSet::new();
+            let mut allowed_answers = std::collections::HashSet::new();
+            for (name, addrs) in answered {
+                let blocks = *memo.verdicts.entry((gi, name.clone())).or_insert_with(|| {
+                    self.first_match(Some(gi), name, &now)
+                        .is_some_and(|(_, r, _)| r.action == Action::Block)
+                });
+                for a in addrs.iter() {
+                    if blocks {
+                        blocked_answers.insert(*a);
+                    } else {
+                        allowed_answers.insert(*a);
+                    }
+                }
+            }
+            for a in blocked_answers {
+                if !allowed_answers.contains(&a) {
+                    let prefix = if a.is_ipv4() { 32 } else { 128 };
+                    set.insert((a, prefix));
                 }
             }
             let Ok(id) = u8::try_from(gi + 1) else {

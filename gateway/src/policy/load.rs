@@ -391,10 +391,20 @@ fn load_lists(
     let mut out = Vec::new();
     for (name, def) in defs {
         let mut files = Vec::new();
+        let mut resolve_names = Vec::new();
         for f in &def.files {
             let path = dir.join(f.get_ref());
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
+                    if def.resolve {
+                        // Kept only for lists marked `resolve` (small ones: bypass
+                        // endpoints); the matcher itself holds hashes, not names.
+                        lists::parse_list(&text, |_, allow, rule| {
+                            if let (false, lists::Rule::Name(n)) = (allow, rule) {
+                                resolve_names.push(n);
+                            }
+                        });
+                    }
                     let compiled = lists::compile(&text);
                     report.files.push((path.clone(), compiled.stats.clone()));
                     files.push((path, compiled));
@@ -409,6 +419,7 @@ fn load_lists(
             name: name.clone(),
             description: def.description.clone(),
             files,
+            resolve_names,
         });
     }
     out

@@ -102,6 +102,12 @@ pub struct ListDef {
     /// One-line description shown in the UI and by `explain`. Default: empty.
     #[serde(default)]
     pub description: String,
+    /// Resolve the list's names (through the upstreams, every 10 minutes and after each
+    /// reload) so groups that block the list have their addresses blocked in the datapath
+    /// too: for bypass endpoints (DoH/DoT resolvers, VPNs, proxies) that browsers and apps
+    /// reach without asking the gateway. Meant for short lists. Default: false.
+    #[serde(default)]
+    pub resolve: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use super::{BlockMode, Matched, Verdict, load_dir};
+use super::{BlockMode, Matched, PlanMemo, Verdict, load_dir};
 
 fn at(local: &str) -> Timestamp {
     format!("{local}[Europe/Berlin]")
@@ -325,7 +325,7 @@ reason = "all-hands"
     let (p, _) = load_dir(d.path()).unwrap();
     let net = |s: &str| crate::config::parse_net(s).unwrap();
     let (root, child) = (group_bit(1), group_bit(2));
-    let plan = p.datapath_plan(at("2026-11-26T10:00"));
+    let plan = p.datapath_plan(at("2026-11-26T10:00"), &[], &mut PlanMemo::default());
     assert_eq!(
         plan.blocked[&net("203.0.113.7")],
         root,
@@ -341,13 +341,13 @@ reason = "all-hands"
         plan.pcs[&"10.0.0.2".parse().unwrap()],
         (2, PcState::Allowed)
     );
-    let evening = p.datapath_plan(at("2026-11-26T18:00"));
+    let evening = p.datapath_plan(at("2026-11-26T18:00"), &[], &mut PlanMemo::default());
     assert!(
         !evening.blocked.contains_key(&net("192.0.2.1")),
         "scheduled, off"
     );
     // The group block covers the subgroup's PC too, only within its window.
-    let noon = p.datapath_plan(at("2026-11-26T12:30"));
+    let noon = p.datapath_plan(at("2026-11-26T12:30"), &[], &mut PlanMemo::default());
     assert_eq!(noon.pcs[&"10.0.0.1".parse().unwrap()].1, PcState::Blocked);
     assert_eq!(noon.pcs[&"10.0.0.2".parse().unwrap()].1, PcState::Blocked);
     assert_eq!(
@@ -355,7 +355,9 @@ reason = "all-hands"
         "all-hands"
     );
     assert_eq!(
-        p.datapath_plan(at("2026-11-26T13:00")).pcs[&"10.0.0.1".parse().unwrap()].1,
+        p.datapath_plan(at("2026-11-26T13:00"), &[], &mut PlanMemo::default())
+            .pcs[&"10.0.0.1".parse().unwrap()]
+            .1,
         PcState::Allowed
     );
 }

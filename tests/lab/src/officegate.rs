@@ -55,6 +55,7 @@ pub struct Officegate {
     log: PathBuf,
     gateway_ns: PathBuf,
     pin_dir: PathBuf,
+    args: Vec<String>,
 }
 
 /// The daemon's settings for the lab: the LAN interface, a pin directory of this lab's
@@ -105,6 +106,17 @@ impl Officegate {
     /// and starts `bin run` in the gateway namespace; returns once the datapath is
     /// attached (or fails with the daemon's log).
     pub fn start(lab: &Lab, bin: &Path, config: &str, policy: &str) -> Result<Self> {
+        Self::start_with(lab, bin, config, policy, &[])
+    }
+
+    /// `start`, with extra arguments for `officegate run` (e.g. `--clock-start`).
+    pub fn start_with(
+        lab: &Lab,
+        bin: &Path,
+        config: &str,
+        policy: &str,
+        args: &[&str],
+    ) -> Result<Self> {
         let path = lab.dir().join("officegate.toml");
         // Each lab's daemon keeps its database in the lab's directory, never the host's
         // /var/lib/officegate.
@@ -133,6 +145,7 @@ impl Officegate {
             log: lab.dir().join("officegate.log"),
             gateway_ns: lab.netns_path(Role::Gateway),
             pin_dir,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         og.restart()?;
         Ok(og)
@@ -147,6 +160,7 @@ impl Officegate {
         let child = crate::netns::command(&self.gateway_ns, &self.bin)
             .args(["run", "--config"])
             .arg(&self.config)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -1,0 +1,164 @@
+//! Packet-level enforcement of DNS decisions in the office lab: addresses the gateway
+//! answered for a name that becomes blocked (a schedule starting, with the policy clock
+//! injected so the boundary comes in seconds) are dropped for that group, except those
+//! also serving a name it may still reach; and bypass endpoints of a `resolve` list are
+//! dropped for the groups that block the list.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
+};
+
+use crate::{common::PinDir, lab_dns::short};
+
+const BIN: &str = env!("CARGO_BIN_EXE_officegate");
+
+/// `curl` from a PC with a short connect timeout: whether an HTTP answer came back.
+fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
+    let out = lab
+        .exec(
+            Role::Pc(pc),
+            &[
+                "curl",
+                "-sk",
+                "-o",
+                "/dev/null",
+                "--connect-timeout",
+                "2",
+                "-m",
+                "4",
+                url,
+            ],
+        )
+        .expect("run curl");
+    out.status.success()
+}
+
+fn start(lab: &Lab, pins: &PinDir, groups: &str, args: &[&str]) -> Officegate {
+    let policy = lab_policy(lab, groups, &[(1, "staff")]);
+    Officegate::start_with(lab, Path::new(BIN), &lab_config(&pins.0), &policy, args)
+        .expect("officegate start")
+}
+
+#[test]
+fn a_schedule_starting_blocks_the_addresses_already_answered_but_not_shared_ones() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let groups = r#"
+[schedules.work]
+days = ["mon", "tue", "wed", "thu", "fri"]
+from = "09:00"
+until = "18:00"
+
+[[groups]]
+name = "staff"
+
+[[groups.rules]]
+action = "block"
+domains = ["social.example", "cdn.example"]
+schedule = "work"
+"#;
+    // Monday, four seconds before the schedule starts (the lab policy's zone is UTC).
+    let og = start(
+        &lab,
+        &pins,
+        groups,
+        &["--clock-start", "2026-11-30T08:59:56Z"],
+    );
+    let started = Instant::now();
+    // Before 09:00: allowed, answered, reachable. shop.example and cdn.example share an
+    // address.
+    assert_eq!(
+        short(&lab, 1, "social.example", "A"),
+        addr::SITE_SOCIAL_V4.to_string()
+    );
+    assert_eq!(
+        short(&lab, 1, "cdn.example", "A"),
+        addr::SITE_CDN.v4.to_string()
+    );
+    assert_eq!(
+        short(&lab, 1, "shop.example", "A"),
+        addr::SITE_SHOP.v4.to_string()
+    );
+    let social = format!("http://{}{}", addr::SITE_SOCIAL_V4, addr::HEALTH_PATH);
+    let shared = format!("http://{}{}", addr::SITE_SHARED_V4, addr::HEALTH_PATH);
+    assert!(reaches(&lab, 1, &social), "before the boundary");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the checks before 09:00 took too long to mean anything"
+    );
+    // Past 09:00 plus a replan (1 s).
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
+    assert_eq!(
+        short(&lab, 1, "social.example", "A"),
+        addr::GW_LAN_V4.to_string(),
+        "the name is blocked now"
+    );
+    // The PC kept the old answer: its new connections to that address are dropped.
+    assert!(
+        !reaches(&lab, 1, &social),
+        "the answered address is blocked for staff"
+    );
+    // The shared address also serves shop.example, which staff may reach.
+    assert!(
+        reaches(&lab, 1, &shared),
+        "a shared address stays reachable"
+    );
+    // Another group is not affected.
+    assert!(reaches(&lab, 2, &social), "pc2 is not staff");
+    let drops: serde_json::Value =
+        serde_json::from_str(&og.tool(&["drops", "--json"]).unwrap()).unwrap();
+    assert!(
+        drops["drops"]["blocked_address"].as_u64().unwrap() > 0,
+        "{drops}"
+    );
+}
+
+#[test]
+fn bypass_endpoints_of_a_resolve_list_are_dropped_for_groups_that_block_it() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    std::fs::write(
+        lab.dir().join("bypass.txt"),
+        format!("# DoH endpoints\n{}\n", addr::DOH_NAME),
+    )
+    .unwrap();
+    let groups = r#"
+[lists.bypass]
+files = ["bypass.txt"]
+resolve = true
+
+[[groups]]
+name = "staff"
+
+[[groups.rules]]
+action = "block"
+lists = ["bypass"]
+"#;
+    let og = start(&lab, &pins, groups, &[]);
+    // The daemon resolves the list at start; the next plan blocks the addresses. Nobody
+    // has asked for the name: a browser with its own DoH never would.
+    let doh = format!("https://{}{}", addr::DOH_V4, addr::DOH_PATH);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reaches(&lab, 1, &doh) {
+        assert!(
+            Instant::now() < deadline,
+            "staff still reaches the DoH endpoint\n{}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        reaches(&lab, 2, &doh),
+        "pc2's group does not block the list"
+    );
+    assert!(
+        og.log_text()
+            .contains("resolved the names of `resolve` lists")
+    );
+}
