@@ -1,14 +1,15 @@
 //! `officegate run`: the daemon's life. Load the datapath (reusing pinned maps, so
 //! counters continue), load the policy from the configuration's directory, apply its plan,
 //! attach to the LAN interface (and the WAN interfaces, whose channels the `wan` monitor
-//! then watches and switches between); then keep the plan current — every few seconds (schedules
-//! and timed blocks move with the clock) and at once on SIGHUP (policy files changed) —
-//! until SIGINT/SIGTERM, and detach.
+//! then watches and switches between); then keep the plan current — every second
+//! (schedules and timed blocks move with the clock, newly answered addresses of blocked
+//! names must reach the datapath) and at once on SIGHUP (policy files changed) — until
+//! SIGINT/SIGTERM, and detach.
 //!
 //! A policy that fails to load is logged with every error and the previous one stays in
 //! force: a typo never opens or closes the office's internet.
 //!
-//! File changes are noticed by comparing modification times on the same 5-second tick
+//! File changes are noticed by comparing modification times on the same one-second tick
 //! rather than through inotify (the `notify` crate): the tick exists anyway for the clock,
 //! it sees editors' write-and-rename the same as in-place writes, and it needs no thread.
 
