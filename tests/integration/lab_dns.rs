@@ -331,3 +331,26 @@ fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
         addr::SITE_NEWS_V4.to_string()
     );
 }
+
+#[test]
+fn safe_search_is_enforced_for_groups_that_want_it() {
+    let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
+    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let groups = "[[groups]]\nname = \"company\"\nsafe_search = true\n\n[[groups]]\nname = \"staff\"\nparent = \"company\"\n";
+    let _og = crate::lab_enforce::start(&lab, &pins, groups, &[]);
+    // staff inherits safe search from company: the engines' safe names, then their records.
+    let google = dig(&lab, 1, &["+noall", "+answer", "www.google.com", "A"]);
+    assert!(
+        google.contains("CNAME\tforcesafesearch.google.com."),
+        "{google}"
+    );
+    assert!(google.contains(&addr::CATCH_ALL_V4.to_string()), "{google}");
+    let youtube = dig(&lab, 1, &["+noall", "+answer", "www.youtube.com", "AAAA"]);
+    assert!(youtube.contains("restrict.youtube.com."), "{youtube}");
+    let bing = dig(&lab, 1, &["+noall", "+answer", "www.bing.com", "A"]);
+    assert!(bing.contains("strict.bing.com."), "{bing}");
+    // Other names, and PCs outside the group, are answered as they are.
+    assert!(!dig(&lab, 1, &["+noall", "+answer", "mail.google.com", "A"]).contains("CNAME"));
+    let plain = dig(&lab, 2, &["+noall", "+answer", "www.google.com", "A"]);
+    assert!(!plain.contains("CNAME"), "{plain}");
+}

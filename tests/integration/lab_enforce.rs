@@ -39,7 +39,7 @@ fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
     out.status.success()
 }
 
-fn start(lab: &Lab, pins: &PinDir, groups: &str, args: &[&str]) -> Officegate {
+pub fn start(lab: &Lab, pins: &PinDir, groups: &str, args: &[&str]) -> Officegate {
     let policy = lab_policy(lab, groups, &[(1, "staff")]);
     Officegate::start_with(lab, Path::new(BIN), &lab_config(&pins.0), &policy, args)
         .expect("officegate start")

@@ -156,42 +156,38 @@ impl Filter {
         }
 
         let dnssec_ok = edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
-        let key = super::cache::Key {
-            name: name.to_ascii_lowercase(),
-            qtype,
-            dnssec_ok,
-            checking_disabled: request.metadata.checking_disabled,
-        };
-        let (resp, upstream) = match self.cache.get(&key) {
-            Some(hit) => (hit.msg, format!("cache ({})", hit.upstream)),
-            None => {
-                let mut msg = Message::query();
-                msg.metadata.recursion_desired = true;
-                msg.metadata.checking_disabled = request.metadata.checking_disabled;
-                msg.add_query(query.original().clone());
-                let mut up_edns = Edns::new();
-                up_edns.set_max_payload(1232).set_dnssec_ok(dnssec_ok);
-                msg.set_edns(up_edns);
-                match self
-                    .upstreams
-                    .forward(&DnsRequest::new(msg, DnsRequestOptions::default()))
-                    .await
-                {
-                    Ok((resp, upstream)) => {
-                        let resp = resp.into_message();
-                        let upstream = upstream.to_string();
-                        self.cache.put(key, &resp, &upstream);
-                        (resp, upstream)
-                    }
-                    Err(e) => {
-                        warn!(%client, name, %qtype, error = %e, "no upstream answered");
-                        let r = rh.send_response(error(ResponseCode::ServFail)).await;
-                        self.record(entry, "failed", None, &[], "SERVFAIL");
-                        return r;
-                    }
-                }
+        let lname_lower = name.to_ascii_lowercase();
+        // Safe search: the engine's name becomes a CNAME to its safe endpoint, and the
+        // endpoint's own records follow.
+        let safe = super::safe_search::target(&lname_lower)
+            .filter(|_| matches!(qtype, RecordType::A | RecordType::AAAA))
+            .filter(|_| policy.safe_search(client));
+        let lookup_name = safe.map(str::to_string).unwrap_or(lname_lower);
+        let looked_up = self
+            .lookup(
+                &lookup_name,
+                qtype,
+                dnssec_ok,
+                request.metadata.checking_disabled,
+            )
+            .await;
+        let (mut resp, upstream) = match looked_up {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%client, name, %qtype, error = %e, "no upstream answered");
+                let r = rh.send_response(error(ResponseCode::ServFail)).await;
+                self.record(entry, "failed", None, &[], "SERVFAIL");
+                return r;
             }
         };
+        if let Some(target) = safe
+            && let Ok(t) = hickory_proto::rr::Name::from_ascii(format!("{target}."))
+        {
+            let cname =
+                Record::from_rdata(query.original().name().clone(), 300, RData::CNAME(CNAME(t)));
+            resp.answers.insert(0, cname);
+            debug!(%client, name, target, "safe search");
+        }
         for rec in &resp.answers {
             if let RData::CNAME(CNAME(target)) = &rec.data {
                 let t = target.to_lowercase().to_string();
@@ -254,6 +250,43 @@ impl Filter {
             &resp.metadata.response_code.to_string(),
         );
         r
+    }
+
+    /// The answer for (`name`, `qtype`): from the cache, else from the upstreams (then
+    /// cached). Returns it with where it came from.
+    async fn lookup(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Result<(Message, String), NetError> {
+        let key = super::cache::Key {
+            name: name.to_string(),
+            qtype,
+            dnssec_ok,
+            checking_disabled,
+        };
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok((hit.msg, format!("cache ({})", hit.upstream)));
+        }
+        let qname = hickory_proto::rr::Name::from_ascii(format!("{name}."))
+            .map_err(|e| NetError::from(e.to_string()))?;
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = true;
+        msg.metadata.checking_disabled = checking_disabled;
+        msg.add_query(hickory_proto::op::Query::query(qname, qtype));
+        let mut up_edns = Edns::new();
+        up_edns.set_max_payload(1232).set_dnssec_ok(dnssec_ok);
+        msg.set_edns(up_edns);
+        let (resp, upstream) = self
+            .upstreams
+            .forward(&DnsRequest::new(msg, DnsRequestOptions::default()))
+            .await?;
+        let resp = resp.into_message();
+        let upstream = upstream.to_string();
+        self.cache.put(key, &resp, &upstream);
+        Ok((resp, upstream))
     }
 
     /// Queues the query-log record (never waits on the disk).

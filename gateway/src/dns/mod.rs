@@ -12,6 +12,7 @@ mod answered;
 mod cache;
 mod guard;
 mod handler;
+mod safe_search;
 mod upstream;
 
 pub use answered::Answered;

@@ -47,6 +47,8 @@ pub struct Group {
     pub name: String,
     pub parent: Option<usize>,
     pub rules: Vec<Rule>,
+    /// `None`: as the parent.
+    pub safe_search: Option<bool>,
 }
 
 /// Name verdicts per group remembered between plans (see `Policy::datapath_plan`).
@@ -188,6 +190,24 @@ impl Policy {
             pcs,
             by_addr,
         }
+    }
+
+    /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
+    /// nearest ancestor's; off for `default` and when nobody says.
+    pub fn safe_search(&self, addr: IpAddr) -> bool {
+        let mut g = self.by_addr.get(&addr).and_then(|i| self.pcs[*i].group);
+        let mut hops = 0;
+        while let Some(gi) = g {
+            if let Some(on) = self.groups[gi].safe_search {
+                return on;
+            }
+            g = self.groups[gi].parent;
+            hops += 1;
+            if hops > self.groups.len() {
+                break;
+            }
+        }
+        false
     }
 
     /// Names of every list and category marked `resolve`.

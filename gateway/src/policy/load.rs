@@ -267,6 +267,7 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
             name: g.name.get_ref().clone(),
             parent,
             rules,
+            safe_search: g.safe_search,
         });
     }
     check_cycles(&groups, &p, cx);

@@ -133,6 +133,11 @@ pub struct GroupDef {
     /// block tightens a parent's allow. Default: none.
     #[serde(default)]
     pub rules: Vec<Spanned<RuleDef>>,
+    /// Enforce safe search on the major search engines and YouTube (Google, Bing,
+    /// DuckDuckGo, YouTube: their names are answered with the engines' own safe
+    /// endpoints). Default: inherited from the parent; off at the root.
+    #[serde(default)]
+    pub safe_search: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
