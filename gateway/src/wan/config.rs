@@ -63,6 +63,10 @@ pub struct WanConfig {
     pub passive_min_syns: u64,
     #[serde(default = "d_passive_window")]
     pub passive_window_ms: u64,
+    /// Masquerade the office's traffic out of every channel (the daemon's own nftables
+    /// table). Off when something else does NAT. Default: true.
+    #[serde(default = "d_true")]
+    pub nat: bool,
     /// Clear the connection-tracking entries of the channel traffic leaves, so PCs
     /// reconnect at once over the new one instead of waiting on timeouts. Default: true.
     #[serde(default = "d_true")]

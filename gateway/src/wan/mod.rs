@@ -102,6 +102,12 @@ impl Monitor {
                 since_ms: now_ms(),
             });
         }
+        if cfg.nat {
+            let ifs: Vec<String> = cfg.channels.iter().map(|c| c.interface.clone()).collect();
+            route::ensure_nat(&ifs)
+                .await
+                .map_err(|e| anyhow::anyhow!("installing NAT on the channels: {e}"))?;
+        }
         Ok(Monitor {
             thresholds: Thresholds::from(&cfg),
             cfg,

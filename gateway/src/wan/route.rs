@@ -6,8 +6,9 @@
 //! addresses (replies to connections that came in through it). So probes always leave by
 //! their channel, and switching is one route replace in the main table.
 //!
-//! NAT needs no move: masquerade rules match the outgoing interface, and the conntrack
-//! flush makes every flow pick up the new channel's address on its next packet.
+//! NAT needs no move: the daemon's nftables table masquerades whatever leaves by any
+//! channel's interface (`ensure_nat`), and the conntrack flush makes every flow pick up the
+//! new channel's address on its next packet.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -210,4 +211,37 @@ pub async fn flush_conntrack(interface: &str) -> Result<u64, std::io::Error> {
             .unwrap_or(0);
     }
     Ok(deleted)
+}
+
+/// The daemon's own NAT table.
+pub const NAT_TABLE: &str = "officegate_nat";
+
+/// Masquerades the office's traffic out of every channel's interface, in a table of the
+/// daemon's own (replaced whole, so a restart with other channels leaves nothing stale).
+///
+/// Through the `nft` tool: one atomic batch, written once at start; the nftables crates
+/// wrap the same tool.
+pub async fn ensure_nat(interfaces: &[String]) -> Result<(), std::io::Error> {
+    use tokio::io::AsyncWriteExt;
+    let names: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
+    let script = format!(
+        "table inet {NAT_TABLE}\ndelete table inet {NAT_TABLE}\ntable inet {NAT_TABLE} {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname {{ {} }} masquerade\n\t}}\n}}\n",
+        names.join(", ")
+    );
+    let mut child = tokio::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).await?;
+    }
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
