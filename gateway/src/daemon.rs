@@ -64,12 +64,20 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     .context("loading the datapath")?;
     let mut maps = dp.maps()?;
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
-    let mut applied = policy
-        .load()
-        .datapath_plan(clock.now(), &answered.snapshot(), &mut memo);
+    let store = crate::store::Store::open(&config.storage.dir)?;
+    let mut usage = crate::usage::Usage::load(
+        store.clone(),
+        &clock
+            .now()
+            .to_zoned_datetime(policy.load().time_zone().clone()),
+    );
+    let mut over = std::collections::HashMap::new();
+    let mut applied =
+        policy
+            .load()
+            .datapath_plan(clock.now(), &answered.snapshot(), &mut memo, &|_| false);
     apply(&mut maps, &applied, &gw_addrs)?;
     dp.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
-    let store = crate::store::Store::open(&config.storage.dir)?;
     let (failback_tx, failback_rx) = tokio::sync::mpsc::channel(4);
     let wan = match &config.wan {
         Some(w) => {
@@ -144,9 +152,19 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 }
             }
         }
-        let plan = policy
-            .load()
-            .datapath_plan(clock.now(), &answered.snapshot(), &mut memo);
+        let p = policy.load();
+        let now = clock.now();
+        usage.update(
+            &maps.pcs(),
+            &p,
+            &now.to_zoned_datetime(p.time_zone().clone()),
+        );
+        let now_over = p.over_limits(&|i| usage.of(&p.pcs()[i].name));
+        report_limits(&store, &p, &over, &now_over);
+        over = now_over;
+        let plan = p.datapath_plan(now, &answered.snapshot(), &mut memo, &|i| {
+            over.contains_key(&i)
+        });
         // Only a changed plan is written: a PC blocked by hand (`officegate pc-state`)
         // stays so until the policy itself says something new about it.
         if plan != applied {
@@ -306,6 +324,46 @@ async fn resolve_lists(
         tokio::select! {
             _ = tokio::time::sleep(RESOLVE_EVERY) => {}
             _ = now.notified() => {}
+        }
+    }
+}
+
+/// Logs and records PCs going over a traffic limit, and coming back under it (a new day
+/// or month, or a raised limit).
+fn report_limits(
+    store: &crate::store::Store,
+    policy: &Policy,
+    before: &std::collections::HashMap<usize, String>,
+    now: &std::collections::HashMap<usize, String>,
+) {
+    let event = |kind: &str, pc: usize, message: String| {
+        store.event(crate::store::Event {
+            at_ms: crate::store::now_ms(),
+            source: "limits".into(),
+            kind: kind.into(),
+            subject: policy.pcs()[pc].name.clone(),
+            message,
+            details: serde_json::json!({}),
+        });
+    };
+    for (pc, why) in now {
+        if !before.contains_key(pc) {
+            let msg = format!(
+                "{} is over its traffic limit: {why}",
+                policy.pcs()[*pc].name
+            );
+            tracing::warn!("{msg}");
+            event("over_limit", *pc, msg);
+        }
+    }
+    for pc in before.keys() {
+        if !now.contains_key(pc) && *pc < policy.pcs().len() {
+            let msg = format!(
+                "{} is back under its traffic limits",
+                policy.pcs()[*pc].name
+            );
+            info!("{msg}");
+            event("under_limit", *pc, msg);
         }
     }
 }

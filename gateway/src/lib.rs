@@ -13,7 +13,10 @@
 //!   blocked names per the policy, forward the rest, block CNAME targets.
 //! - [`wan`]: internet channels and failover — probes through each channel, health with
 //!   hysteresis, route switching over rtnetlink, conntrack flush, events.
-//! - [`store`]: the SQLite database (events; one batching writer thread).
+//! - [`store`]: the SQLite database (events, query log, usage; one batching writer
+//!   thread).
+//! - [`usage`]: traffic per PC per day and month from the datapath's counters, for
+//!   traffic limits; survives restarts without double counting.
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
 //! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
 //!   detach.
@@ -32,4 +35,5 @@ pub mod lists;
 pub mod policy;
 pub mod report;
 pub mod store;
+pub mod usage;
 pub mod wan;

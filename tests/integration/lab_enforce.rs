@@ -162,3 +162,47 @@ lists = ["bypass"]
             .contains("resolved the names of `resolve` lists")
     );
 }
+
+#[test]
+fn a_pc_over_its_daily_limit_is_cut_off_and_stays_so_across_a_restart() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let policy = format!(
+        "{}\n[[limits]]\npc = \"pc1\"\nper = \"day\"\nbytes = \"1500 kB\"\n",
+        lab_policy(&lab, "", &[])
+    );
+    let mut og = Officegate::start(&lab, Path::new(BIN), &lab_config(&pins.0), &policy)
+        .expect("officegate start");
+    let file = format!("http://{}{}", addr::SITE_NEWS_V4, addr::FILE_1M);
+    let health = format!("http://{}{}", addr::SITE_NEWS_V4, addr::HEALTH_PATH);
+    // 1 MB: under the limit. A second one takes pc1 over it.
+    assert!(reaches(&lab, 1, &file));
+    assert!(reaches(&lab, 1, &file));
+    let state = |og: &Officegate| -> String {
+        og.tool(&["pcs", "--json"])
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["address"] == addr::pc_v4(1).to_string())
+            .map(|v| v["state"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state(&og) != "over-quota" {
+        assert!(
+            Instant::now() < deadline,
+            "pc1 not over quota\n{}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!reaches(&lab, 1, &health), "pc1 is cut off");
+    assert!(reaches(&lab, 2, &health), "pc2 is not");
+    assert!(og.log_text().contains("over its traffic limit"));
+    // A restart remembers the day's usage: still cut off.
+    og.stop().unwrap();
+    og.restart().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state(&og), "over-quota", "{}", og.log_text());
+    assert!(!reaches(&lab, 1, &health));
+}

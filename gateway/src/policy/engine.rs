@@ -70,6 +70,27 @@ pub enum BlockTarget {
     Group(usize),
 }
 
+pub enum LimitTarget {
+    Pc(usize),
+    Group(usize),
+    Company,
+}
+
+pub struct Limit {
+    pub target: LimitTarget,
+    pub per: super::model::Period,
+    pub bytes: u64,
+    /// Line of the limit in `office.toml`.
+    pub line: usize,
+}
+
+/// A PC's traffic so far in the current day and month (bytes up and down).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PcUsage {
+    pub day: u64,
+    pub month: u64,
+}
+
 pub struct ManualBlock {
     pub target: BlockTarget,
     pub from: Option<Timestamp>,
@@ -88,6 +109,7 @@ pub struct Policy {
     id: u64,
     tz: TimeZone,
     blocks: Vec<ManualBlock>,
+    limits: Vec<Limit>,
     lists: Vec<NamedList>,
     categories: Vec<NamedList>,
     schedules: Vec<Schedule>,
@@ -171,6 +193,7 @@ impl Policy {
         groups: Vec<Group>,
         pcs: Vec<Pc>,
         blocks: Vec<ManualBlock>,
+        limits: Vec<Limit>,
     ) -> Self {
         let mut by_addr = HashMap::new();
         for (i, pc) in pcs.iter().enumerate() {
@@ -183,6 +206,7 @@ impl Policy {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tz,
             blocks,
+            limits,
             lists,
             categories,
             schedules,
@@ -190,6 +214,54 @@ impl Policy {
             pcs,
             by_addr,
         }
+    }
+
+    /// The PC that owns `addr`, by index.
+    pub fn pc_at(&self, addr: IpAddr) -> Option<usize> {
+        self.by_addr.get(&addr).copied()
+    }
+
+    /// PCs over a traffic limit given each PC's `usage` (by PC index), with why.
+    pub fn over_limits(&self, usage: &dyn Fn(usize) -> PcUsage) -> HashMap<usize, String> {
+        use super::model::Period;
+        let mut over = HashMap::new();
+        for l in &self.limits {
+            let members: Vec<usize> = match l.target {
+                LimitTarget::Pc(i) => vec![i],
+                LimitTarget::Group(g) => (0..self.pcs.len())
+                    .filter(|i| self.in_group(self.pcs[*i].group, g))
+                    .collect(),
+                LimitTarget::Company => (0..self.pcs.len()).collect(),
+            };
+            let used: u64 = members
+                .iter()
+                .map(|i| match l.per {
+                    Period::Day => usage(*i).day,
+                    Period::Month => usage(*i).month,
+                })
+                .sum();
+            if used < l.bytes {
+                continue;
+            }
+            let who = match l.target {
+                LimitTarget::Pc(i) => format!("PC {}", self.pcs[i].name),
+                LimitTarget::Group(g) => format!("group {}", self.groups[g].name),
+                LimitTarget::Company => "the company".to_string(),
+            };
+            let per = match l.per {
+                Period::Day => "day",
+                Period::Month => "month",
+            };
+            for i in members {
+                over.entry(i).or_insert_with(|| {
+                    format!(
+                        "{who} used {used} of its {} bytes this {per} (office.toml line {})",
+                        l.bytes, l.line
+                    )
+                });
+            }
+        }
+        over
     }
 
     /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
@@ -360,6 +432,7 @@ impl Policy {
         at: Timestamp,
         answered: &[(String, std::sync::Arc<[IpAddr]>)],
         memo: &mut PlanMemo,
+        over_quota: &dyn Fn(usize) -> bool,
     ) -> crate::datapath::Plan {
         use gateway_common::{PcState, group_bit};
         let now = at.to_zoned_datetime(self.tz.clone());
@@ -428,6 +501,8 @@ impl Policy {
                 .unwrap_or(gateway_common::DEFAULT_GROUP);
             let state = if self.manual_block(pi, at).is_some() {
                 PcState::Blocked
+            } else if over_quota(pi) {
+                PcState::OverQuota
             } else {
                 PcState::Allowed
             };

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::{
     POLICY_FILE,
-    engine::{BlockTarget, Group, ManualBlock, NamedList, Pc, Policy, Rule},
+    engine::{BlockTarget, Group, Limit, LimitTarget, ManualBlock, NamedList, Pc, Policy, Rule},
     model::{ListDef, PolicyFile},
     schedule::{Schedule, parse_day, parse_hhmm},
 };
@@ -363,7 +363,59 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
             });
         }
     }
-    Policy::new(tz, lists, categories, schedules, groups, pcs, blocks)
+    let mut limits = Vec::new();
+    for l in &p.limits {
+        let line = cx.line_of(l.span().start);
+        let l = l.get_ref();
+        let target = match (&l.pc, &l.group, l.company) {
+            (Some(pc), None, false) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
+                Some(i) => Some(LimitTarget::Pc(i)),
+                None => {
+                    cx.err(pc, format!("limit: unknown PC `{}`", pc.get_ref()));
+                    None
+                }
+            },
+            (None, Some(g), false) => match group_ids.get(g.get_ref()) {
+                Some(i) => Some(LimitTarget::Group(*i)),
+                None => {
+                    cx.err(g, format!("limit: unknown group `{}`", g.get_ref()));
+                    None
+                }
+            },
+            (None, None, true) => Some(LimitTarget::Company),
+            _ => {
+                cx.err(
+                    &l.bytes,
+                    "a limit names exactly one of `pc`, `group` or `company = true`",
+                );
+                None
+            }
+        };
+        let bytes = match l.bytes.get_ref().trim().parse::<bytesize::ByteSize>() {
+            Ok(b) if b.as_u64() > 0 => Some(b.as_u64()),
+            _ => {
+                cx.err(
+                    &l.bytes,
+                    format!(
+                        "limit: `{}` is not an amount of bytes (e.g. \"2 GB\", \"500 MiB\")",
+                        l.bytes.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        if let (Some(target), Some(bytes)) = (target, bytes) {
+            limits.push(Limit {
+                target,
+                per: l.per,
+                bytes,
+                line,
+            });
+        }
+    }
+    Policy::new(
+        tz, lists, categories, schedules, groups, pcs, blocks, limits,
+    )
 }
 
 fn check_cycles(groups: &[Group], p: &PolicyFile, cx: &mut Ctx) {

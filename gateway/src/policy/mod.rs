@@ -12,7 +12,7 @@ mod load;
 mod model;
 mod schedule;
 
-pub use engine::{Decision, Matched, PlanMemo, Policy, Verdict};
+pub use engine::{Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
 pub use load::{LoadReport, PolicyError, load_dir, load_text, render};
 pub use model::{Action, BlockMode};
 

@@ -70,6 +70,36 @@ pub struct PolicyFile {
     /// itself (DNS, block page). Default: none.
     #[serde(default)]
     pub blocks: Vec<BlockDef>,
+    /// Traffic limits: a PC, a group (with its subgroups) or the whole company over its
+    /// bytes for the day or month is cut off (over quota) until the period ends.
+    /// Default: none.
+    #[serde(default)]
+    pub limits: Vec<Spanned<LimitDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitDef {
+    /// The PC (a name from `[[pcs]]`). Exactly one of `pc`, `group` and `company`.
+    #[serde(default)]
+    pub pc: Option<Spanned<String>>,
+    /// The group; its PCs and its subgroups' count together.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+    /// Every PC of the office together. Default: false.
+    #[serde(default)]
+    pub company: bool,
+    /// `day` or `month`: calendar periods in the policy's time zone. Required.
+    pub per: Period,
+    /// Bytes, upload and download together: `2 GB`, `500 MiB`, `1000000`. Required.
+    pub bytes: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Day,
+    Month,
 }
 
 #[derive(Debug, Deserialize)]

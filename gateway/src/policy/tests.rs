@@ -325,7 +325,12 @@ reason = "all-hands"
     let (p, _) = load_dir(d.path()).unwrap();
     let net = |s: &str| crate::config::parse_net(s).unwrap();
     let (root, child) = (group_bit(1), group_bit(2));
-    let plan = p.datapath_plan(at("2026-11-26T10:00"), &[], &mut PlanMemo::default());
+    let plan = p.datapath_plan(
+        at("2026-11-26T10:00"),
+        &[],
+        &mut PlanMemo::default(),
+        &|_| false,
+    );
     assert_eq!(
         plan.blocked[&net("203.0.113.7")],
         root,
@@ -341,13 +346,23 @@ reason = "all-hands"
         plan.pcs[&"10.0.0.2".parse().unwrap()],
         (2, PcState::Allowed)
     );
-    let evening = p.datapath_plan(at("2026-11-26T18:00"), &[], &mut PlanMemo::default());
+    let evening = p.datapath_plan(
+        at("2026-11-26T18:00"),
+        &[],
+        &mut PlanMemo::default(),
+        &|_| false,
+    );
     assert!(
         !evening.blocked.contains_key(&net("192.0.2.1")),
         "scheduled, off"
     );
     // The group block covers the subgroup's PC too, only within its window.
-    let noon = p.datapath_plan(at("2026-11-26T12:30"), &[], &mut PlanMemo::default());
+    let noon = p.datapath_plan(
+        at("2026-11-26T12:30"),
+        &[],
+        &mut PlanMemo::default(),
+        &|_| false,
+    );
     assert_eq!(noon.pcs[&"10.0.0.1".parse().unwrap()].1, PcState::Blocked);
     assert_eq!(noon.pcs[&"10.0.0.2".parse().unwrap()].1, PcState::Blocked);
     assert_eq!(
@@ -355,9 +370,103 @@ reason = "all-hands"
         "all-hands"
     );
     assert_eq!(
-        p.datapath_plan(at("2026-11-26T13:00"), &[], &mut PlanMemo::default())
-            .pcs[&"10.0.0.1".parse().unwrap()]
+        p.datapath_plan(
+            at("2026-11-26T13:00"),
+            &[],
+            &mut PlanMemo::default(),
+            &|_| false
+        )
+        .pcs[&"10.0.0.1".parse().unwrap()]
             .1,
         PcState::Allowed
+    );
+}
+
+#[test]
+fn traffic_limits_cut_off_a_pc_its_group_or_everyone() {
+    let text = r#"
+version = 1
+time_zone = "Europe/Berlin"
+
+[[groups]]
+name = "sales"
+
+[[groups]]
+name = "north"
+parent = "sales"
+
+[[pcs]]
+name = "a"
+addresses = ["10.0.0.1"]
+group = "north"
+
+[[pcs]]
+name = "b"
+addresses = ["10.0.0.2"]
+group = "sales"
+
+[[pcs]]
+name = "c"
+addresses = ["10.0.0.3"]
+
+[[limits]]
+pc = "a"
+per = "day"
+bytes = "1 MB"
+
+[[limits]]
+group = "sales"
+per = "month"
+bytes = "10 MiB"
+
+[[limits]]
+company = true
+per = "month"
+bytes = "1 GB"
+"#;
+    let d = dir_with(&[("office.toml", text)]);
+    let (p, _) = load_dir(d.path()).unwrap();
+    use super::PcUsage;
+    let usage = |day: u64, month: u64| move |_i: usize| PcUsage { day, month };
+    assert!(p.over_limits(&usage(999_999, 999_999)).is_empty());
+    // a's own daily limit (decimal megabyte).
+    let over = p.over_limits(&usage(1_000_000, 1_000_000));
+    assert_eq!(over.keys().copied().collect::<Vec<_>>(), [0], "{over:?}");
+    assert!(over[&0].contains("PC a"), "{}", over[&0]);
+    // sales (a in its subgroup, and b) together over 10 MiB this month: both, not c.
+    let mut over: Vec<usize> = p
+        .over_limits(&usage(0, 6 * 1024 * 1024))
+        .into_keys()
+        .collect();
+    over.sort();
+    assert_eq!(over, [0, 1]);
+    // The company over 1 GB: everyone.
+    assert_eq!(p.over_limits(&usage(0, 400_000_000)).len(), 3);
+    // The plan turns it into the datapath state.
+    let plan = p.datapath_plan(
+        at("2026-11-26T10:00"),
+        &[],
+        &mut PlanMemo::default(),
+        &|i| i == 2,
+    );
+    assert_eq!(
+        plan.pcs[&"10.0.0.3".parse().unwrap()].1,
+        gateway_common::PcState::OverQuota
+    );
+}
+
+#[test]
+fn a_bad_limit_is_reported_with_its_line() {
+    let text = "version = 1\ntime_zone = \"UTC\"\n\n[[limits]]\npc = \"ghost\"\nper = \"day\"\nbytes = \"lots\"\n";
+    let d = dir_with(&[("office.toml", text)]);
+    let errs = load_dir(d.path()).err().expect("invalid");
+    let text = super::render(&errs);
+    assert!(
+        text.contains("office.toml:5: limit: unknown PC `ghost`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("office.toml:7: limit: `lots` is not an amount"),
+        "{text}"
     );
 }

@@ -80,6 +80,21 @@ fn migrations() -> Migrations<'static> {
         CREATE INDEX queries_client_at ON queries(client, at_ms);
         CREATE INDEX queries_name_at ON queries(name, at_ms);",
         ),
+        // Traffic per PC per period (`d:2026-11-26`, `m:2026-11`, in the policy's zone),
+        // and the datapath counter totals last counted per address: together they make
+        // usage survive restarts without counting anything twice.
+        M::up(
+            "CREATE TABLE usage (
+            pc TEXT NOT NULL,
+            period TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            PRIMARY KEY (pc, period)
+        );
+        CREATE TABLE counter_marks (
+            addr TEXT PRIMARY KEY,
+            total INTEGER NOT NULL
+        );",
+        ),
     ])
 }
 
@@ -119,9 +134,21 @@ pub struct Query {
     pub rcode: String,
 }
 
+/// Traffic counted since the last record: added to the PC's day and month, with the
+/// counter totals that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageDelta {
+    pub pc: String,
+    pub day: String,
+    pub month: String,
+    pub bytes: u64,
+    pub marks: Vec<(String, u64)>,
+}
+
 enum Write {
     Event(Event),
     Query(Query),
+    Usage(UsageDelta),
     /// Answered once everything queued before it is committed.
     Sync(std::sync::mpsc::Sender<()>),
 }
@@ -211,6 +238,14 @@ impl Store {
         }
     }
 
+    /// Queues a usage delta; never blocks.
+    pub fn usage(&self, u: UsageDelta) {
+        if self.tx.try_send(Write::Usage(u)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("database writer behind: a usage update was dropped");
+        }
+    }
+
     /// Waits until everything queued so far is committed (shutdown, tests).
     pub fn sync(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -283,6 +318,22 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         q.rcode
                     ])?;
                 }
+                Write::Usage(u) => {
+                    let mut add = tx.prepare_cached(
+                        "INSERT INTO usage (pc, period, bytes) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (pc, period) DO UPDATE SET bytes = bytes + excluded.bytes",
+                    )?;
+                    for period in [&u.day, &u.month] {
+                        add.execute(params![u.pc, period, u.bytes as i64])?;
+                    }
+                    let mut mark = tx.prepare_cached(
+                        "INSERT INTO counter_marks (addr, total) VALUES (?1, ?2)
+                         ON CONFLICT (addr) DO UPDATE SET total = excluded.total",
+                    )?;
+                    for (addr, total) in &u.marks {
+                        mark.execute(params![addr, *total as i64])?;
+                    }
+                }
                 Write::Sync(_) => {}
             }
         }
@@ -322,6 +373,24 @@ pub fn recent_events(
         .collect::<rusqlite::Result<_>>()?;
     rows.reverse();
     Ok(rows)
+}
+
+/// Every PC's bytes in `period` (`d:…` or `m:…`).
+pub fn usage_in(conn: &Connection, period: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT pc, bytes FROM usage WHERE period = ?1")?;
+    stmt.query_map(params![period], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?
+    .collect()
+}
+
+/// The counter totals last counted, per address.
+pub fn counter_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT addr, total FROM counter_marks")?;
+    stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?
+    .collect()
 }
 
 /// Filters for [`queries`]; every field optional.

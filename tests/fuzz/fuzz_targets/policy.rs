@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             for pc in policy.pcs() {
                 let _ = policy.evaluate_for(Some(pc), "a.example", now);
             }
-            let _ = policy.datapath_plan(now, &[], &mut officegate::policy::PlanMemo::default());
+            let _ = policy.datapath_plan(now, &[], &mut officegate::policy::PlanMemo::default(), &|_| false);
         }
         Err(errors) => {
             for e in errors {

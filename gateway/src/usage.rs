@@ -1,0 +1,113 @@
+//! Traffic per PC for the current day and month, for traffic limits: the datapath's per-
+//! address counters (monotonic totals, pinned) turned into deltas against the totals last
+//! counted, summed per PC, persisted with those totals in one transaction — so a restart
+//! or a crash neither loses nor double-counts a byte.
+//!
+//! Periods are calendar days and months in the policy's time zone.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use crate::{
+    datapath::PcEntry,
+    policy::{PcUsage, Policy},
+    store::{Store, UsageDelta},
+};
+
+pub struct Usage {
+    store: Store,
+    /// Counter totals (bytes up + down) last counted, per address.
+    marks: HashMap<IpAddr, u64>,
+    day: String,
+    month: String,
+    /// Per PC name (or address, for addresses no PC claims): bytes this day, this month.
+    per_pc: HashMap<String, PcUsage>,
+}
+
+fn periods(now: &jiff::ZonedDateTime) -> (String, String) {
+    let d = now.date();
+    (
+        format!("d:{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+        format!("m:{:04}-{:02}", d.year(), d.month()),
+    )
+}
+
+impl Usage {
+    /// Picks up the usage and marks stored by an earlier run.
+    pub fn load(store: Store, now: &jiff::ZonedDateTime) -> Self {
+        let (day, month) = periods(now);
+        let mut per_pc: HashMap<String, PcUsage> = HashMap::new();
+        let mut marks = HashMap::new();
+        let dir = store.path().parent().map(|p| p.to_path_buf());
+        if let Some(conn) = dir.and_then(|d| crate::store::open_read(&d).ok()) {
+            for (pc, b) in crate::store::usage_in(&conn, &day).unwrap_or_default() {
+                per_pc.entry(pc).or_default().day = b;
+            }
+            for (pc, b) in crate::store::usage_in(&conn, &month).unwrap_or_default() {
+                per_pc.entry(pc).or_default().month = b;
+            }
+            for (addr, total) in crate::store::counter_marks(&conn).unwrap_or_default() {
+                if let Ok(a) = addr.parse() {
+                    marks.insert(a, total);
+                }
+            }
+        }
+        Usage {
+            store,
+            marks,
+            day,
+            month,
+            per_pc,
+        }
+    }
+
+    /// Counts what the datapath counted since the last call.
+    pub fn update(&mut self, entries: &[PcEntry], policy: &Policy, now: &jiff::ZonedDateTime) {
+        let (day, month) = periods(now);
+        if day != self.day {
+            for u in self.per_pc.values_mut() {
+                u.day = 0;
+            }
+            self.day = day;
+        }
+        if month != self.month {
+            for u in self.per_pc.values_mut() {
+                u.month = 0;
+            }
+            self.month = month;
+        }
+        let mut deltas: HashMap<String, (u64, Vec<(String, u64)>)> = HashMap::new();
+        for e in entries {
+            let total = e.counters.up_bytes + e.counters.down_bytes;
+            let mark = self.marks.get(&e.addr).copied().unwrap_or(0);
+            // Totals only grow; a smaller one means the maps were recreated.
+            let delta = if total >= mark { total - mark } else { total };
+            if delta == 0 {
+                continue;
+            }
+            self.marks.insert(e.addr, total);
+            let who = policy
+                .pc_at(e.addr)
+                .map(|i| policy.pcs()[i].name.clone())
+                .unwrap_or_else(|| e.addr.to_string());
+            let d = deltas.entry(who).or_default();
+            d.0 += delta;
+            d.1.push((e.addr.to_string(), total));
+        }
+        for (pc, (bytes, marks)) in deltas {
+            let u = self.per_pc.entry(pc.clone()).or_default();
+            u.day += bytes;
+            u.month += bytes;
+            self.store.usage(UsageDelta {
+                pc,
+                day: self.day.clone(),
+                month: self.month.clone(),
+                bytes,
+                marks,
+            });
+        }
+    }
+
+    pub fn of(&self, pc: &str) -> PcUsage {
+        self.per_pc.get(pc).copied().unwrap_or_default()
+    }
+}
