@@ -51,8 +51,17 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     let mut memo = crate::policy::PlanMemo::default();
     let config = Config::load(config_path)?;
     let policy_dir = policy_dir_of(config_path);
-    let (policy, mut watched) =
-        load_policy(&policy_dir).context("the policy must be valid at start")?;
+    let list_cache = config.storage.dir.join("lists");
+    let (policy, watched, urls) =
+        load_policy(&policy_dir, &list_cache).context("the policy must be valid at start")?;
+    let (urls_tx, urls_rx) = tokio::sync::watch::channel(urls);
+    tokio::spawn(keep_lists_fresh(urls_rx));
+    let mut source = Source {
+        dir: policy_dir.clone(),
+        cache: list_cache,
+        watched,
+        urls: urls_tx,
+    };
     // Shared with the DNS filter: a reload swaps it whole, queries in flight keep the one
     // they started with.
     let policy = Arc::new(ArcSwap::from_pointee(policy));
@@ -135,7 +144,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if reload(&policy_dir, &policy, &mut watched, "SIGHUP")
+                if source.reload(&policy, "SIGHUP")
                     && let Some((_, r)) = &dns
                 {
                     r.notify_one();
@@ -144,8 +153,8 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             // Manual failback (`failback = "manual"`): back to the best channel now.
             _ = usr1.recv() => { let _ = failback_tx.try_send(()); }
             _ = tick.tick() => {
-                if watched.changed()
-                    && reload(&policy_dir, &policy, &mut watched, "files changed")
+                if source.watched.changed()
+                    && source.reload(&policy, "files changed")
                     && let Some((_, r)) = &dns
                 {
                     r.notify_one();
@@ -262,32 +271,120 @@ fn policy_dir_of(config_path: &Path) -> PathBuf {
     }
 }
 
-fn load_policy(dir: &Path) -> anyhow::Result<(Policy, Watched)> {
-    let (policy, report) =
-        policy::load_dir(dir).map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
+fn load_policy(
+    dir: &Path,
+    cache: &Path,
+) -> anyhow::Result<(Policy, Watched, Vec<policy::UrlSource>)> {
+    let (policy, report) = policy::load_dir_with(dir, Some(cache))
+        .map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
+    // The downloaded copies of URL lists are among the files: a fresh download is noticed
+    // like an edit and reloads the policy.
     let mut files = vec![dir.join(policy::POLICY_FILE)];
     files.extend(report.files.into_iter().map(|(f, _)| f));
-    Ok((policy, Watched::new(files)))
+    files.extend(report.urls.iter().map(|u| u.copy.clone()));
+    Ok((policy, Watched::new(files), report.urls))
 }
 
-/// Whether a new policy is in force.
-fn reload(dir: &Path, policy: &ArcSwap<Policy>, watched: &mut Watched, why: &str) -> bool {
-    match load_policy(dir) {
-        Ok((p, w)) => {
-            info!(policy = %dir.display(), why, "policy reloaded");
-            policy.store(Arc::new(p));
-            *watched = w;
-            true
+/// Where the policy comes from, and what was last seen of it.
+struct Source {
+    dir: PathBuf,
+    /// Downloaded copies of URL lists.
+    cache: PathBuf,
+    watched: Watched,
+    /// The URL lists of the policy in force, for the downloader.
+    urls: tokio::sync::watch::Sender<Vec<policy::UrlSource>>,
+}
+
+impl Source {
+    /// Loads the policy again; whether a new one is in force.
+    fn reload(&mut self, policy: &ArcSwap<Policy>, why: &str) -> bool {
+        match load_policy(&self.dir, &self.cache) {
+            Ok((p, w, urls)) => {
+                info!(policy = %self.dir.display(), why, "policy reloaded");
+                policy.store(Arc::new(p));
+                self.watched = w;
+                self.urls.send_if_modified(|u| {
+                    let changed = *u != urls;
+                    *u = urls;
+                    changed
+                });
+                true
+            }
+            Err(e) => {
+                // Remember what the broken files look like, so they are not reloaded (and
+                // logged) again every tick; the next edit is noticed.
+                self.watched.refresh();
+                error!(
+                    why,
+                    "policy reload failed, the previous policy stays in force:\n{e:#}"
+                );
+                false
+            }
         }
-        Err(e) => {
-            // Remember what the broken files look like, so they are not reloaded (and
-            // logged) again every tick; the next edit is noticed.
-            watched.refresh();
-            error!(
-                why,
-                "policy reload failed, the previous policy stays in force:\n{e:#}"
-            );
-            false
+    }
+}
+
+/// How often URL lists are checked for staleness, and how soon a failed download is
+/// tried again.
+const FETCH_CHECK: Duration = Duration::from_secs(60);
+const FETCH_RETRY: Duration = Duration::from_secs(600);
+
+/// Keeps the copies of URL lists fresh: downloads those missing or older than their
+/// refresh interval. A new copy is picked up by the file watch (a reload); a failed
+/// download keeps the previous copy in use, and says so.
+async fn keep_lists_fresh(mut sources: tokio::sync::watch::Receiver<Vec<policy::UrlSource>>) {
+    let mut failed: std::collections::HashMap<String, std::time::Instant> = Default::default();
+    loop {
+        let current = sources.borrow_and_update().clone();
+        for src in current {
+            let age = std::fs::metadata(&src.copy)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            let stale = age.is_none_or(|a| a >= src.refresh);
+            let resting = failed
+                .get(&src.url)
+                .is_some_and(|t| t.elapsed() < FETCH_RETRY.min(src.refresh));
+            if !stale || resting {
+                continue;
+            }
+            info!(list = %src.list, url = %src.url, "downloading list");
+            let started = std::time::Instant::now();
+            let (url, copy) = (src.url.clone(), src.copy.clone());
+            let result =
+                tokio::task::spawn_blocking(move || crate::lists::fetch::download(&url, &copy))
+                    .await;
+            match result {
+                Ok(Ok(bytes)) => {
+                    failed.remove(&src.url);
+                    info!(
+                        list = %src.list,
+                        url = %src.url,
+                        bytes,
+                        ms = started.elapsed().as_millis() as u64,
+                        "list downloaded"
+                    );
+                }
+                Ok(Err(e)) => {
+                    failed.insert(src.url.clone(), std::time::Instant::now());
+                    match age {
+                        Some(a) => tracing::warn!(
+                            list = %src.list,
+                            "list download failed, keeping the previous copy ({} min old): {e}",
+                            a.as_secs() / 60
+                        ),
+                        None => tracing::warn!(
+                            list = %src.list,
+                            "list download failed and there is no previous copy: the list is empty for now: {e}"
+                        ),
+                    }
+                }
+                Err(e) => error!("list download task failed: {e}"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FETCH_CHECK) => {}
+            r = sources.changed() => if r.is_err() { return },
         }
     }
 }

@@ -354,3 +354,44 @@ fn safe_search_is_enforced_for_groups_that_want_it() {
     let plain = dig(&lab, 2, &["+noall", "+answer", "www.google.com", "A"]);
     assert!(!plain.contains("CNAME"), "{plain}");
 }
+
+#[test]
+fn url_lists_are_downloaded_and_applied_and_a_failed_download_is_reported() {
+    let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
+    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let lists = lab.web_root().join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        lists.join("remote.txt"),
+        "# served by the lab\n||tracker.remote.example^\n",
+    )
+    .unwrap();
+    let groups = format!(
+        "[lists.remote]\nurls = [\"http://{ip}/lists/remote.txt\", \"http://{ip}/lists/missing.txt\"]\nrefresh_hours = 1\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"remote\"]\n",
+        ip = addr::SITE_NEWS_V4
+    );
+    let og = crate::lab_enforce::start(&lab, &pins, &groups, &[]);
+    // Downloaded in the background, then picked up by the file watch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if short(&lab, 1, "img.tracker.remote.example", "A") == addr::GW_LAN_V4.to_string() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the URL list was not applied\n{}",
+            og.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        short(&lab, 2, "img.tracker.remote.example", "A"),
+        addr::CATCH_ALL_V4.to_string()
+    );
+    let log = og.log_text();
+    assert!(log.contains("list downloaded"), "{log}");
+    assert!(
+        log.contains("list download failed and there is no previous copy"),
+        "{log}"
+    );
+}

@@ -12,6 +12,7 @@
 //! several formats gives the same verdicts. `@@` rules are exceptions, which win over
 //! blocks. `/regex/` and AdBlock patterns with `*` are matched as regular expressions.
 
+pub mod fetch;
 mod parse;
 mod set;
 

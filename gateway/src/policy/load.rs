@@ -43,12 +43,34 @@ pub fn render(errors: &[PolicyError]) -> String {
 #[derive(Debug, Default)]
 pub struct LoadReport {
     pub files: Vec<(PathBuf, ListStats)>,
+    /// Lists fetched from URLs: what the daemon must keep downloaded.
+    pub urls: Vec<UrlSource>,
+}
+
+/// A list file that comes from a URL, and where its downloaded copy lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlSource {
+    pub list: String,
+    pub url: String,
+    pub copy: PathBuf,
+    pub refresh: std::time::Duration,
+}
+
+/// The downloaded copy of `url` in `cache`.
+pub fn url_copy(cache: &Path, url: &str) -> PathBuf {
+    cache.join(format!(
+        "{:016x}.txt",
+        xxhash_rust::xxh3::xxh3_64(url.as_bytes())
+    ))
 }
 
 struct Ctx<'a> {
     file: PathBuf,
     text: &'a str,
     errors: Vec<PolicyError>,
+    /// Where downloaded copies of URL lists are (the daemon's storage); `None` (`check`,
+    /// `explain`): URL lists load empty.
+    list_cache: Option<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -72,6 +94,14 @@ impl Ctx<'_> {
 
 /// Loads `dir/office.toml` and the lists it names.
 pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
+    load_dir_with(dir, None)
+}
+
+/// `load_dir`, reading URL lists from their downloaded copies in `list_cache`.
+pub fn load_dir_with(
+    dir: &Path,
+    list_cache: Option<&Path>,
+) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
     let file = dir.join(POLICY_FILE);
     let text = std::fs::read_to_string(&file).map_err(|e| {
         vec![PolicyError {
@@ -80,11 +110,19 @@ pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
-    load_text(dir, &text)
+    load_text_with(dir, &text, list_cache)
 }
 
 /// Loads a policy whose `office.toml` text is given; list files are read from `dir`.
 pub fn load_text(dir: &Path, text: &str) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
+    load_text_with(dir, text, None)
+}
+
+fn load_text_with(
+    dir: &Path,
+    text: &str,
+    list_cache: Option<&Path>,
+) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
     let file = dir.join(POLICY_FILE);
     let parsed: PolicyFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(0);
@@ -98,6 +136,7 @@ pub fn load_text(dir: &Path, text: &str) -> Result<(Policy, LoadReport), Vec<Pol
         file,
         text,
         errors: Vec::new(),
+        list_cache: list_cache.map(Path::to_path_buf),
     };
     let mut report = LoadReport::default();
     let policy = build(dir, parsed, &mut cx, &mut report);
@@ -466,6 +505,30 @@ fn load_lists(
                     f,
                     format!("list `{name}`: cannot read {}: {e}", path.display()),
                 ),
+            }
+        }
+        for u in &def.urls {
+            let url = u.get_ref();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                cx.err(u, format!("list `{name}`: `{url}` is not an http(s) URL"));
+                continue;
+            }
+            let Some(cache) = &cx.list_cache else {
+                continue;
+            };
+            let copy = url_copy(cache, url);
+            report.urls.push(UrlSource {
+                list: name.clone(),
+                url: url.clone(),
+                copy: copy.clone(),
+                refresh: std::time::Duration::from_secs(def.refresh_hours.max(1) * 3600),
+            });
+            // Not downloaded yet: the list starts without this source; the daemon
+            // reloads once the download lands.
+            if let Ok(text) = std::fs::read_to_string(&copy) {
+                let compiled = lists::compile(&text);
+                report.files.push((copy.clone(), compiled.stats.clone()));
+                files.push((copy, compiled));
             }
         }
         out.push(NamedList {

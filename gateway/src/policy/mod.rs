@@ -13,7 +13,9 @@ mod model;
 mod schedule;
 
 pub use engine::{Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
-pub use load::{LoadReport, PolicyError, load_dir, load_text, render};
+pub use load::{
+    LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text, render, url_copy,
+};
 pub use model::{Action, BlockMode};
 
 /// The policy file inside a policy directory.

@@ -138,6 +138,17 @@ pub struct ListDef {
     /// reach without asking the gateway. Meant for short lists. Default: false.
     #[serde(default)]
     pub resolve: bool,
+    /// Lists downloaded from `http(s)://` URLs, kept fresh in the background (the last good
+    /// copy stays in use when a download fails). Default: none.
+    #[serde(default)]
+    pub urls: Vec<Spanned<String>>,
+    /// Hours between downloads of `urls`. Default: 24.
+    #[serde(default = "default_refresh_hours")]
+    pub refresh_hours: u64,
+}
+
+fn default_refresh_hours() -> u64 {
+    24
 }
 
 #[derive(Debug, Deserialize)]

@@ -214,6 +214,11 @@ impl Lab {
     }
 
     /// The lab's directory: configs, logs (`<service>.log`), certificates, web files.
+    /// nginx's document root: files put here are served by every lab site.
+    pub fn web_root(&self) -> PathBuf {
+        self.dir.join("www")
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
