@@ -275,8 +275,14 @@ fn load_policy(
     dir: &Path,
     cache: &Path,
 ) -> anyhow::Result<(Policy, Watched, Vec<policy::UrlSource>)> {
+    let started = std::time::Instant::now();
     let (policy, report) = policy::load_dir_with(dir, Some(cache))
         .map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
+    info!(
+        ms = started.elapsed().as_millis() as u64,
+        rules = report.files.iter().map(|(_, s)| s.accepted).sum::<usize>(),
+        "policy loaded"
+    );
     // The downloaded copies of URL lists are among the files: a fresh download is noticed
     // like an edit and reloads the policy.
     let mut files = vec![dir.join(policy::POLICY_FILE)];

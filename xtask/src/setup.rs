@@ -32,8 +32,9 @@ const PACKAGES: &[&str] = &[
     // inspection and benchmark anchors
     "bpftool",
     "xdp-tools",
-    // the failover benchmark's peer
+    // the benchmarks' peers: failover (keepalived), DNS (dnsmasq; unbound is above)
     "keepalived",
+    "dnsmasq-base",
 ];
 
 /// Pinned: a newer release may drop the `llvm-<N>` feature Debian's LLVM needs, or want a

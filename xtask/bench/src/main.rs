@@ -2,6 +2,7 @@
 //! `RESULT <name> {json}` line (../shared/BENCHMARKS.md). Run through `cargo xtask bench`.
 
 mod datapath;
+mod dns;
 mod failover;
 mod throughput;
 
@@ -11,8 +12,9 @@ fn main() -> anyhow::Result<()> {
         Some("datapath") => datapath::run(&args[1..]),
         Some("throughput") => throughput::run(&args[1..]),
         Some("failover") => failover::run(&args[1..]),
+        Some("dns") => dns::run(&args[1..]),
         other => {
-            anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput, failover")
+            anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput, failover, dns")
         }
     }
 }
