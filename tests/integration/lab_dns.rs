@@ -395,3 +395,45 @@ fn url_lists_are_downloaded_and_applied_and_a_failed_download_is_reported() {
         "{log}"
     );
 }
+
+#[test]
+fn a_real_list_blocks_its_names_and_subdomains_per_group_and_a_broken_edit_changes_nothing() {
+    let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
+    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let shared = std::env::var_os("OFFICEGATE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let list = std::fs::read_to_string(shared.join("data/blocklists/3p/stevenblack.adblock.txt"))
+        .expect("the shared StevenBlack list");
+    std::fs::write(lab.dir().join("stevenblack.txt"), &list).unwrap();
+    let names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.strip_prefix("||")?.strip_suffix('^'))
+        .filter(|n| n.matches('.').count() >= 1)
+        .take(200)
+        .collect();
+    let (listed, excepted) = (names[100], names[150]);
+    let groups = format!(
+        "[lists.stevenblack]\nfiles = [\"stevenblack.txt\"]\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"stevenblack\"]\n\n[[groups.rules]]\naction = \"allow\"\ndomains = [\"{excepted}\"]\n"
+    );
+    let og = crate::lab_enforce::start(&lab, &pins, &groups, &[]);
+    let page = addr::GW_LAN_V4.to_string();
+    assert_eq!(short(&lab, 1, listed, "A"), page, "{listed}");
+    assert_eq!(short(&lab, 1, &format!("deep.sub.{listed}"), "A"), page);
+    assert_ne!(short(&lab, 1, excepted, "A"), page, "the exception wins");
+    assert_ne!(short(&lab, 2, listed, "A"), page, "pc2 is not staff");
+    // A broken edit: the daemon says so and keeps answering with the policy in force.
+    std::fs::write(
+        og.policy_path(),
+        "version = 1\n[[groups]\nname = \"oops\"\n",
+    )
+    .unwrap();
+    og.reload().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !og.log_text().contains("previous policy stays in force") {
+        assert!(std::time::Instant::now() < deadline, "{}", og.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(short(&lab, 1, listed, "A"), page, "still blocked");
+    assert_ne!(short(&lab, 2, listed, "A"), page);
+}
