@@ -42,6 +42,8 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(600);
 /// Answered names remembered for the plan, and for how long.
 const ANSWERED_NAMES: u64 = 65_536;
 const ANSWERED_KEEP: Duration = Duration::from_secs(3600);
+/// How often the plan reads newly answered names (a policy change reads them at once).
+const ANSWERED_REREAD: Duration = Duration::from_secs(5);
 
 pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Result<()> {
     if !clock.is_real() {
@@ -52,13 +54,15 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     let config = Config::load(config_path)?;
     let policy_dir = policy_dir_of(config_path);
     let list_cache = config.storage.dir.join("lists");
-    let (policy, watched, urls) =
-        load_policy(&policy_dir, &list_cache).context("the policy must be valid at start")?;
+    let compiled = policy::ListCache::default();
+    let (policy, watched, urls) = load_policy(&policy_dir, &list_cache, &compiled)
+        .context("the policy must be valid at start")?;
     let (urls_tx, urls_rx) = tokio::sync::watch::channel(urls);
     tokio::spawn(keep_lists_fresh(urls_rx));
     let mut source = Source {
         dir: policy_dir.clone(),
         cache: list_cache,
+        compiled,
         watched,
         urls: urls_tx,
     };
@@ -81,6 +85,13 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             .to_zoned_datetime(policy.load().time_zone().clone()),
     );
     let mut over = std::collections::HashMap::new();
+    // (names answered, their generation, when read, the policy they were read for)
+    let mut snapshot = (
+        answered.snapshot(),
+        answered.generation(),
+        std::time::Instant::now(),
+        policy.load_full(),
+    );
     let mut applied =
         policy
             .load()
@@ -171,9 +182,19 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         let now_over = p.over_limits(&|i| usage.of(&p.pcs()[i].name));
         report_limits(&store, &p, &over, &now_over);
         over = now_over;
-        let plan = p.datapath_plan(now, &answered.snapshot(), &mut memo, &|i| {
-            over.contains_key(&i)
-        });
+        // The answered set changes with nearly every new name on a busy gateway; it is
+        // read again every few seconds, or at once when the policy changed.
+        if snapshot.1 != answered.generation()
+            && (snapshot.2.elapsed() >= ANSWERED_REREAD || !Arc::ptr_eq(&p, &snapshot.3))
+        {
+            snapshot = (
+                answered.snapshot(),
+                answered.generation(),
+                std::time::Instant::now(),
+                p.clone(),
+            );
+        }
+        let plan = p.datapath_plan(now, &snapshot.0, &mut memo, &|i| over.contains_key(&i));
         // Only a changed plan is written: a PC blocked by hand (`officegate pc-state`)
         // stays so until the policy itself says something new about it.
         if plan != applied {
@@ -274,10 +295,18 @@ fn policy_dir_of(config_path: &Path) -> PathBuf {
 fn load_policy(
     dir: &Path,
     cache: &Path,
+    compiled: &policy::ListCache,
 ) -> anyhow::Result<(Policy, Watched, Vec<policy::UrlSource>)> {
     let started = std::time::Instant::now();
-    let (policy, report) = policy::load_dir_with(dir, Some(cache))
+    let (policy, report) = policy::load_dir_with(dir, Some(cache), Some(compiled))
         .map_err(|errors| anyhow::anyhow!(policy::render(&errors)))?;
+    compiled.retain(
+        &report
+            .files
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect::<Vec<_>>(),
+    );
     info!(
         ms = started.elapsed().as_millis() as u64,
         rules = report.files.iter().map(|(_, s)| s.accepted).sum::<usize>(),
@@ -296,6 +325,8 @@ struct Source {
     dir: PathBuf,
     /// Downloaded copies of URL lists.
     cache: PathBuf,
+    /// List files compiled by the last load, reused while unchanged.
+    compiled: policy::ListCache,
     watched: Watched,
     /// The URL lists of the policy in force, for the downloader.
     urls: tokio::sync::watch::Sender<Vec<policy::UrlSource>>,
@@ -304,7 +335,7 @@ struct Source {
 impl Source {
     /// Loads the policy again; whether a new one is in force.
     fn reload(&mut self, policy: &ArcSwap<Policy>, why: &str) -> bool {
-        match load_policy(&self.dir, &self.cache) {
+        match load_policy(&self.dir, &self.cache, &self.compiled) {
             Ok((p, w, urls)) => {
                 info!(policy = %self.dir.display(), why, "policy reloaded");
                 policy.store(Arc::new(p));

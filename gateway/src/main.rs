@@ -112,9 +112,17 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // hickory-server logs two info lines per query; the query log (SQLite) is
+                // where queries go, so its chatter is cut to warnings.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "info,hickory_server=warn,hickory_net=warn,hickory_proto=warn",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: the log files of the lab and of services stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

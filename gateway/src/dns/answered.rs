@@ -6,14 +6,32 @@
 //! Bounded (moka: entry count, time to live): an office asks for tens of thousands of
 //! names a day; the newest are the ones PCs may still hold.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// Addresses kept per name (CDNs rotate; the newest win).
 const PER_NAME: usize = 16;
+/// The same answer again within this is not written again (the hot path of a busy
+/// gateway: cached answers repeat all day); the entry's hour counts from its last write.
+const REWRITE_AFTER: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+pub struct Entry {
+    pub addrs: Arc<[IpAddr]>,
+    written: Instant,
+}
 
 #[derive(Clone)]
 pub struct Answered {
-    inner: moka::sync::Cache<String, Arc<[IpAddr]>>,
+    inner: moka::sync::Cache<Arc<str>, Entry>,
+    /// Bumped when a name or an address is new: the plan need not look again otherwise.
+    generation: Arc<AtomicU64>,
 }
 
 impl Answered {
@@ -23,7 +41,13 @@ impl Answered {
                 .max_capacity(names)
                 .time_to_live(keep)
                 .build(),
+            generation: Arc::default(),
         }
+    }
+
+    /// Changes whenever something new was recorded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Records that `name` (lower case, no trailing dot) was answered with `addrs`.
@@ -31,21 +55,42 @@ impl Answered {
         if addrs.is_empty() {
             return;
         }
+        let old = self.inner.get(name);
+        if let Some(e) = &old
+            && addrs.iter().all(|a| e.addrs.contains(a))
+            && e.written.elapsed() < REWRITE_AFTER
+        {
+            return;
+        }
         let mut all: Vec<IpAddr> = addrs.to_vec();
-        if let Some(old) = self.inner.get(name) {
-            for a in old.iter() {
+        let mut new = true;
+        if let Some(e) = &old {
+            new = addrs.iter().any(|a| !e.addrs.contains(a));
+            for a in e.addrs.iter() {
                 if !all.contains(a) && all.len() < PER_NAME {
                     all.push(*a);
                 }
             }
         }
         all.truncate(PER_NAME);
-        self.inner.insert(name.to_string(), all.into());
+        self.inner.insert(
+            name.into(),
+            Entry {
+                addrs: all.into(),
+                written: Instant::now(),
+            },
+        );
+        if new {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Every (name, addresses) still kept.
-    pub fn snapshot(&self) -> Vec<(String, Arc<[IpAddr]>)> {
-        self.inner.iter().map(|(k, v)| ((*k).clone(), v)).collect()
+    pub fn snapshot(&self) -> Vec<(Arc<str>, Arc<[IpAddr]>)> {
+        self.inner
+            .iter()
+            .map(|(k, v)| ((*k).clone(), v.addrs))
+            .collect()
     }
 }
 
@@ -64,5 +109,8 @@ mod tests {
         let s = a.snapshot();
         assert_eq!(s.len(), 1);
         assert_eq!(&*s[0].1, &[y, x]);
+        let g = a.generation();
+        a.record("news.example", &[x]);
+        assert_eq!(a.generation(), g, "nothing new");
     }
 }

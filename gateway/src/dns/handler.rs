@@ -31,7 +31,7 @@ use hickory_server::{
     server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
     zone_handler::MessageResponseBuilder,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::upstream::Upstreams;
 use crate::policy::{BlockMode, Policy, Verdict};
@@ -149,7 +149,9 @@ impl Filter {
         let verdict = decision.verdict;
         entry.decision = Some(decision);
         if let Verdict::Blocked(mode) = verdict {
-            info!(%client, name, %qtype, ?mode, "blocked");
+            // debug, not info: every query is in the query log already, and a log line per
+            // blocked query would cost more than answering it.
+            debug!(%client, name, %qtype, ?mode, "blocked");
             let r = self.send_block(request, rh, mode, edns.as_ref()).await;
             self.record(entry, "blocked", None, &[], "BLOCKED");
             return r;
@@ -194,7 +196,7 @@ impl Filter {
                 let t = t.trim_end_matches('.');
                 let d = policy.evaluate(client, t, now);
                 if let Verdict::Blocked(mode) = d.verdict {
-                    info!(%client, name, cname = t, "blocked through its CNAME");
+                    debug!(%client, name, cname = t, "blocked through its CNAME");
                     let r = self.send_block(request, rh, mode, edns.as_ref()).await;
                     entry.decision = Some(d);
                     self.record(entry, "blocked_cname", Some(upstream), &[], "BLOCKED");

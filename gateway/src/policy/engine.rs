@@ -23,7 +23,7 @@ pub const DEFAULT_GROUP: &str = "default";
 pub struct NamedList {
     pub name: String,
     pub description: String,
-    pub files: Vec<(PathBuf, CompiledList)>,
+    pub files: Vec<(PathBuf, std::sync::Arc<CompiledList>)>,
     /// The plain names of a list marked `resolve` (the daemon resolves them so their
     /// addresses are blocked in the datapath too); empty otherwise.
     pub resolve_names: Vec<String>,
@@ -55,7 +55,7 @@ pub struct Group {
 #[derive(Default)]
 pub struct PlanMemo {
     key: Option<(u64, u128)>,
-    verdicts: HashMap<(usize, String), bool>,
+    verdicts: HashMap<(usize, std::sync::Arc<str>), bool>,
 }
 
 pub struct Pc {
@@ -430,7 +430,7 @@ impl Policy {
     pub fn datapath_plan(
         &self,
         at: Timestamp,
-        answered: &[(String, std::sync::Arc<[IpAddr]>)],
+        answered: &[(std::sync::Arc<str>, std::sync::Arc<[IpAddr]>)],
         memo: &mut PlanMemo,
         over_quota: &dyn Fn(usize) -> bool,
     ) -> crate::datapath::Plan {

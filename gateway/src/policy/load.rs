@@ -2,6 +2,9 @@
 //! list files it names. All errors are collected (not just the first) and carry the file
 //! and line they are about, so `officegate check` can print them as `file:line: message`.
 
+use std::sync::Arc;
+
+use crate::lists::CompiledList;
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
@@ -64,10 +67,51 @@ pub fn url_copy(cache: &Path, url: &str) -> PathBuf {
     ))
 }
 
+/// Compiled list files kept between loads: a file whose size and modification time did
+/// not change is not parsed again, so a one-line policy change applies in milliseconds
+/// instead of re-reading a million names. The daemon keeps one; `check` needs none.
+#[derive(Default)]
+pub struct ListCache {
+    #[allow(clippy::type_complexity)]
+    files: std::sync::Mutex<
+        std::collections::HashMap<PathBuf, (std::time::SystemTime, u64, Arc<CompiledList>)>,
+    >,
+}
+
+impl ListCache {
+    /// Forgets every file not in `keep` (lists the policy no longer names).
+    pub fn retain(&self, keep: &[PathBuf]) {
+        if let Ok(mut m) = self.files.lock() {
+            m.retain(|p, _| keep.contains(p));
+        }
+    }
+}
+
+/// A list file compiled, from `cache` when it is unchanged there.
+fn compiled(path: &Path, cache: Option<&ListCache>) -> std::io::Result<Arc<CompiledList>> {
+    let meta = std::fs::metadata(path)?;
+    let key = (meta.modified()?, meta.len());
+    if let Some(c) = cache
+        && let Ok(m) = c.files.lock()
+        && let Some((t, len, list)) = m.get(path)
+        && (*t, *len) == key
+    {
+        return Ok(list.clone());
+    }
+    let list = Arc::new(lists::compile(&std::fs::read_to_string(path)?));
+    if let Some(c) = cache
+        && let Ok(mut m) = c.files.lock()
+    {
+        m.insert(path.to_path_buf(), (key.0, key.1, list.clone()));
+    }
+    Ok(list)
+}
+
 struct Ctx<'a> {
     file: PathBuf,
     text: &'a str,
     errors: Vec<PolicyError>,
+    compiled: Option<&'a ListCache>,
     /// Where downloaded copies of URL lists are (the daemon's storage); `None` (`check`,
     /// `explain`): URL lists load empty.
     list_cache: Option<PathBuf>,
@@ -94,13 +138,15 @@ impl Ctx<'_> {
 
 /// Loads `dir/office.toml` and the lists it names.
 pub fn load_dir(dir: &Path) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
-    load_dir_with(dir, None)
+    load_dir_with(dir, None, None)
 }
 
-/// `load_dir`, reading URL lists from their downloaded copies in `list_cache`.
+/// `load_dir`, reading URL lists from their downloaded copies in `list_cache`, and
+/// reusing unchanged list files compiled by an earlier load (`compiled`).
 pub fn load_dir_with(
     dir: &Path,
     list_cache: Option<&Path>,
+    compiled: Option<&ListCache>,
 ) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
     let file = dir.join(POLICY_FILE);
     let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -110,18 +156,19 @@ pub fn load_dir_with(
             message: format!("cannot read: {e}"),
         }]
     })?;
-    load_text_with(dir, &text, list_cache)
+    load_text_with(dir, &text, list_cache, compiled)
 }
 
 /// Loads a policy whose `office.toml` text is given; list files are read from `dir`.
 pub fn load_text(dir: &Path, text: &str) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
-    load_text_with(dir, text, None)
+    load_text_with(dir, text, None, None)
 }
 
 fn load_text_with(
     dir: &Path,
     text: &str,
     list_cache: Option<&Path>,
+    compiled: Option<&ListCache>,
 ) -> Result<(Policy, LoadReport), Vec<PolicyError>> {
     let file = dir.join(POLICY_FILE);
     let parsed: PolicyFile = toml::from_str(text).map_err(|e| {
@@ -136,6 +183,7 @@ fn load_text_with(
         file,
         text,
         errors: Vec::new(),
+        compiled,
         list_cache: list_cache.map(Path::to_path_buf),
     };
     let mut report = LoadReport::default();
@@ -486,20 +534,21 @@ fn load_lists(
         let mut resolve_names = Vec::new();
         for f in &def.files {
             let path = dir.join(f.get_ref());
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    if def.resolve {
-                        // Kept only for lists marked `resolve` (small ones: bypass
-                        // endpoints); the matcher itself holds hashes, not names.
-                        lists::parse_list(&text, |_, allow, rule| {
-                            if let (false, lists::Rule::Name(n)) = (allow, rule) {
-                                resolve_names.push(n);
-                            }
-                        });
-                    }
-                    let compiled = lists::compile(&text);
-                    report.files.push((path.clone(), compiled.stats.clone()));
-                    files.push((path, compiled));
+            if def.resolve {
+                // Kept only for lists marked `resolve` (small ones: bypass endpoints); the
+                // matcher itself holds hashes, not names.
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    lists::parse_list(&text, |_, allow, rule| {
+                        if let (false, lists::Rule::Name(n)) = (allow, rule) {
+                            resolve_names.push(n);
+                        }
+                    });
+                }
+            }
+            match compiled(&path, cx.compiled) {
+                Ok(list) => {
+                    report.files.push((path.clone(), list.stats.clone()));
+                    files.push((path, list));
                 }
                 Err(e) => cx.err(
                     f,
@@ -525,10 +574,9 @@ fn load_lists(
             });
             // Not downloaded yet: the list starts without this source; the daemon
             // reloads once the download lands.
-            if let Ok(text) = std::fs::read_to_string(&copy) {
-                let compiled = lists::compile(&text);
-                report.files.push((copy.clone(), compiled.stats.clone()));
-                files.push((copy, compiled));
+            if let Ok(list) = compiled(&copy, cx.compiled) {
+                report.files.push((copy.clone(), list.stats.clone()));
+                files.push((copy, list));
             }
         }
         out.push(NamedList {

@@ -14,7 +14,8 @@ mod schedule;
 
 pub use engine::{Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
 pub use load::{
-    LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text, render, url_copy,
+    ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text, render,
+    url_copy,
 };
 pub use model::{Action, BlockMode};
 

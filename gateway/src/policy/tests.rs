@@ -470,3 +470,26 @@ fn a_bad_limit_is_reported_with_its_line() {
         "{text}"
     );
 }
+
+#[test]
+fn the_list_cache_reuses_unchanged_files_and_notices_edited_ones() {
+    let text = "version = 1\ntime_zone = \"UTC\"\n\n[lists.l]\nfiles = [\"l.txt\"]\n\n[[groups]]\nname = \"g\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"l\"]\n\n[[pcs]]\nname = \"pc\"\naddresses = [\"10.0.0.1\"]\ngroup = \"g\"\n";
+    let d = dir_with(&[("office.toml", text), ("l.txt", "a.example\n")]);
+    let cache = super::ListCache::default();
+    let pc: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let now = Timestamp::now();
+    let (p, _) = super::load_dir_with(d.path(), None, Some(&cache)).unwrap();
+    assert!(matches!(
+        p.evaluate(pc, "a.example", now).verdict,
+        Verdict::Blocked(_)
+    ));
+    // Same size, new content: recompiled, not served stale from the cache.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(d.path().join("l.txt"), "b.example\n").unwrap();
+    let (p, _) = super::load_dir_with(d.path(), None, Some(&cache)).unwrap();
+    assert!(matches!(
+        p.evaluate(pc, "b.example", now).verdict,
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(p.evaluate(pc, "a.example", now).verdict, Verdict::Allowed);
+}

@@ -500,6 +500,16 @@ fn measure(
         }
         *out = crate::median(&mut v);
     }
+    // OFFICEGATE_BENCH_PERF=<file>: profile the server during one more mix run.
+    if let Some(out) = std::env::var_os("OFFICEGATE_BENCH_PERF") {
+        let mut perf = std::process::Command::new("perf")
+            .args(["record", "-g", "-p", &server.pid().to_string(), "-o"])
+            .arg(&out)
+            .args(["--", "sleep", "4"])
+            .spawn()?;
+        blast(&ns, server.target, &files.mix, 5.0, None)?;
+        perf.wait()?;
+    }
     let b = blast(&ns, server.target, &files.mix, 5.0, Some(FIXED_QPS))?;
     f.p50_ms = b.p50_ms;
     f.p99_ms = b.p99_ms;
@@ -541,7 +551,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut results: Vec<(&'static str, Figures)> = Vec::new();
     let mut apply_ms = f64::NAN;
     let mut og_load_ms = f64::NAN;
+    let only = arg("--only");
     for which in ["officegate", "unbound", "dnsmasq"] {
+        if only.as_deref().is_some_and(|o| o != which) {
+            continue;
+        }
         let start = |with: bool| -> anyhow::Result<Server> {
             match which {
                 "officegate" => start_officegate(&lab, dir, &bin, with),
@@ -613,6 +627,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         results.push((which, f));
         drop(server);
         let _ = std::fs::remove_dir_all(pin_dir_for(&lab));
+    }
+    if results.len() < 3 {
+        // `--only`: one server, no comparison, no RESULT line.
+        return Ok(());
     }
     let get = |n: &str| {
         results
