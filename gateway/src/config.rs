@@ -48,6 +48,9 @@ pub struct Config {
     pub wan: Option<crate::wan::WanConfig>,
     #[serde(default)]
     pub storage: StorageConfig,
+    /// The admin API and `/metrics`. Default: off.
+    #[serde(default)]
+    pub api: Option<crate::api::ApiConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +191,14 @@ impl Config {
         }
         if let Some(wan) = &config.wan
             && let Err(message) = wan.validate()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        if let Some(api) = &config.api
+            && let Err(message) = api.validate()
         {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),

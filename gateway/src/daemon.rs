@@ -133,7 +133,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 policy.clone(),
                 resolve_now.clone(),
             ));
-            Some((h.token, resolve_now))
+            Some((h.token, resolve_now, h.stats))
         }
         None => None,
     };
@@ -145,6 +145,21 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         blocked = applied.blocked.len(),
         "datapath attached"
     );
+    let api = match &config.api {
+        Some(a) => {
+            let state = crate::api::ApiState {
+                token: a.token.clone(),
+                pin_dir: dp_cfg.pin_dir.clone(),
+                storage_dir: config.storage.dir.clone(),
+                policy: policy.clone(),
+                dns: dns.as_ref().map(|(_, _, s)| s.clone()),
+            };
+            let t = crate::api::serve(a, state).await?;
+            info!(listen = ?a.listen, "API listening");
+            Some(t)
+        }
+        None => None,
+    };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -156,7 +171,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = int.recv() => break,
             _ = hup.recv() => {
                 if source.reload(&policy, "SIGHUP")
-                    && let Some((_, r)) = &dns
+                    && let Some((_, r, _)) = &dns
                 {
                     r.notify_one();
                 }
@@ -166,7 +181,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = tick.tick() => {
                 if source.watched.changed()
                     && source.reload(&policy, "files changed")
-                    && let Some((_, r)) = &dns
+                    && let Some((_, r, _)) = &dns
                 {
                     r.notify_one();
                 }
@@ -211,8 +226,11 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             }
         }
     }
-    if let Some((token, _)) = &dns {
+    if let Some((token, _, _)) = &dns {
         token.cancel();
+    }
+    if let Some(t) = &api {
+        t.cancel();
     }
     if let Some((token, handle)) = wan {
         token.cancel();

@@ -17,6 +17,8 @@
 //!   thread).
 //! - [`usage`]: traffic per PC per day and month from the datapath's counters, for
 //!   traffic limits; survives restarts without double counting.
+//! - [`api`]: the admin API (axum): PCs with traffic, the query log, events, channels,
+//!   CSV, Prometheus `/metrics`, the OpenAPI document; bearer token.
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
 //! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
 //!   detach.
@@ -25,6 +27,7 @@
 //!
 //! Types shared with the kernel programs live in the `gateway-common` crate.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;

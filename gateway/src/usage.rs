@@ -23,7 +23,8 @@ pub struct Usage {
     per_pc: HashMap<String, PcUsage>,
 }
 
-fn periods(now: &jiff::ZonedDateTime) -> (String, String) {
+/// The day and month keys of `now` (`d:2026-11-26`, `m:2026-11`).
+pub fn periods(now: &jiff::ZonedDateTime) -> (String, String) {
     let d = now.date();
     (
         format!("d:{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),

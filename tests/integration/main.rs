@@ -6,6 +6,7 @@
 //!   (`lab_wan`: failover between the two ISPs).
 
 mod common;
+mod lab_api;
 mod lab_datapath;
 mod lab_dns;
 mod lab_enforce;

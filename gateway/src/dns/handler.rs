@@ -40,6 +40,7 @@ use crate::policy::{BlockMode, Policy, Verdict};
 const BLOCK_TTL: u32 = 10;
 
 pub struct Filter {
+    pub stats: Arc<super::DnsStats>,
     pub policy: Arc<ArcSwap<Policy>>,
     pub upstreams: Arc<Upstreams>,
     pub answered: super::Answered,
@@ -120,12 +121,14 @@ impl Filter {
         };
         if !self.allowed(client) {
             debug!(%client, "refused: not on the LAN");
+            self.stats.count("refused");
             // Not logged: whoever is outside the LAN could fill the log at will.
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if !self.rate.check(client) {
             // Not logged one by one: a flooding client would flood the log too.
             debug!(%client, "refused: over its rate limit");
+            self.stats.count("refused");
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if request.metadata.op_code != OpCode::Query
@@ -270,8 +273,10 @@ impl Filter {
             checking_disabled,
         };
         if let Some(hit) = self.cache.get(&key) {
+            self.stats.cache(true);
             return Ok((hit.msg, format!("cache ({})", hit.upstream)));
         }
+        self.stats.cache(false);
         let qname = hickory_proto::rr::Name::from_ascii(format!("{name}."))
             .map_err(|e| NetError::from(e.to_string()))?;
         let mut msg = Message::query();
@@ -300,6 +305,7 @@ impl Filter {
         answers: &[IpAddr],
         rcode: &str,
     ) {
+        self.stats.count(verdict);
         let Some(log) = &self.log else { return };
         let (pc, group, rule) = match e.decision {
             Some(d) => (d.pc, d.group, d.rule.map(|r| r.summary())),

@@ -71,10 +71,64 @@ pub struct DnsSettings {
     pub clock: crate::clock::Clock,
 }
 
-/// The running filter: cancel `token` to stop it; `resolver` asks the same upstreams.
+/// The running filter: cancel `token` to stop it; `resolver` asks the same upstreams;
+/// `stats` counts what it answered.
 pub struct DnsHandle {
     pub token: CancellationToken,
     pub resolver: Resolver,
+    pub stats: Arc<DnsStats>,
+}
+
+/// Counters of the filter since start, for `/metrics`.
+#[derive(Default)]
+pub struct DnsStats {
+    verdicts: [std::sync::atomic::AtomicU64; VERDICTS.len()],
+    cache_hits: std::sync::atomic::AtomicU64,
+    cache_misses: std::sync::atomic::AtomicU64,
+}
+
+/// Every verdict a query can get (the query log's `verdict`, plus `refused`: outside the
+/// LAN or over its rate limit).
+const VERDICTS: [&str; 6] = [
+    "allowed",
+    "blocked",
+    "blocked_cname",
+    "rebinding",
+    "failed",
+    "refused",
+];
+
+impl DnsStats {
+    pub(crate) fn count(&self, verdict: &str) {
+        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
+            self.verdicts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn cache(&self, hit: bool) {
+        let c = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn by_verdict(&self) -> Vec<(&'static str, u64)> {
+        VERDICTS
+            .iter()
+            .zip(&self.verdicts)
+            .map(|(v, n)| (*v, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn cache_misses(&self) -> u64 {
+        self.cache_misses.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Resolves names through the filter's upstreams, outside any client's query (the
@@ -133,7 +187,9 @@ pub async fn serve(
         upstreams: upstreams.clone(),
         answered: settings.answered.clone(),
     };
+    let stats = Arc::new(DnsStats::default());
     let filter = handler::Filter {
+        stats: stats.clone(),
         policy,
         upstreams,
         answered: settings.answered,
@@ -176,5 +232,9 @@ pub async fn serve(
             tracing::error!(error = %e, "DNS server stopped");
         }
     });
-    Ok(DnsHandle { token, resolver })
+    Ok(DnsHandle {
+        token,
+        resolver,
+        stats,
+    })
 }

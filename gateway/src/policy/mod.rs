@@ -12,7 +12,7 @@ mod load;
 mod model;
 mod schedule;
 
-pub use engine::{Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
+pub use engine::{DEFAULT_GROUP, Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
 pub use load::{
     ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text, render,
     url_copy,

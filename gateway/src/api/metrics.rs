@@ -1,0 +1,181 @@
+//! Prometheus `/metrics`, encoded by prometheus-client. The values are read at scrape time
+//! from where they already live (the pinned maps, the DNS filter's counters, the channel
+//! status), into a registry built for that scrape: nothing is kept twice.
+
+use std::sync::Arc;
+
+use axum::{extract::State, http::header, response::IntoResponse};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use super::{ApiError, ApiState};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PcDir {
+    pc: String,
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Pc {
+    pc: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Verdict {
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Channel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelDir {
+    channel: String,
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+type Gaugef = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoResponse, ApiError> {
+    let mut reg = Registry::with_prefix("officegate");
+
+    let bytes = Family::<PcDir, Counter>::default();
+    let packets = Family::<PcDir, Counter>::default();
+    let dropped = Family::<Pc, Counter>::default();
+    let drops = Family::<Reason, Counter>::default();
+    reg.register(
+        "pc_bytes",
+        "Bytes passed per PC and direction",
+        bytes.clone(),
+    );
+    reg.register(
+        "pc_packets",
+        "Packets passed per PC and direction",
+        packets.clone(),
+    );
+    reg.register("pc_dropped_bytes", "Bytes dropped per PC", dropped.clone());
+    reg.register("datapath_drops", "Packets dropped by reason", drops.clone());
+    if let Ok(maps) = crate::datapath::Maps::open(&st.pin_dir) {
+        let policy = st.policy.load();
+        for e in maps.pcs() {
+            let pc = policy
+                .pc_at(e.addr)
+                .map(|i| policy.pcs()[i].name.clone())
+                .unwrap_or_else(|| e.addr.to_string());
+            let c = &e.counters;
+            for (dir, b, p) in [
+                ("up", c.up_bytes, c.up_packets),
+                ("down", c.down_bytes, c.down_packets),
+            ] {
+                let l = PcDir {
+                    pc: pc.clone(),
+                    direction: dir.into(),
+                };
+                bytes.get_or_create(&l).inc_by(b);
+                packets.get_or_create(&l).inc_by(p);
+            }
+            dropped
+                .get_or_create(&Pc { pc: pc.clone() })
+                .inc_by(c.dropped_bytes);
+        }
+        for (reason, n) in maps.drops() {
+            drops
+                .get_or_create(&Reason {
+                    reason: reason.name().to_string(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    if let Some(dns) = &st.dns {
+        let queries = Family::<Verdict, Counter>::default();
+        reg.register(
+            "dns_queries",
+            "DNS queries answered, by verdict",
+            queries.clone(),
+        );
+        for (verdict, n) in dns.by_verdict() {
+            queries
+                .get_or_create(&Verdict {
+                    verdict: verdict.into(),
+                })
+                .inc_by(n);
+        }
+        let hits: Counter = Counter::default();
+        let misses: Counter = Counter::default();
+        hits.inc_by(dns.cache_hits());
+        misses.inc_by(dns.cache_misses());
+        reg.register("dns_cache_hits", "Answers served from the cache", hits);
+        reg.register("dns_cache_misses", "Answers asked of an upstream", misses);
+    }
+
+    if let Ok(s) = crate::wan::status::read(&st.storage_dir) {
+        let up = Family::<Channel, Gauge>::default();
+        let active = Family::<Channel, Gauge>::default();
+        let latency = Family::<Channel, Gaugef>::default();
+        let loss = Family::<Channel, Gaugef>::default();
+        let wan_bytes = Family::<ChannelDir, Counter>::default();
+        reg.register("wan_up", "1 if the channel may carry traffic", up.clone());
+        reg.register(
+            "wan_active",
+            "1 for the channel carrying the traffic",
+            active.clone(),
+        );
+        reg.register(
+            "wan_latency_seconds",
+            "Median probe latency",
+            latency.clone(),
+        );
+        reg.register(
+            "wan_loss_ratio",
+            "Probes lost over the window",
+            loss.clone(),
+        );
+        reg.register(
+            "wan_bytes",
+            "Bytes per channel and direction",
+            wan_bytes.clone(),
+        );
+        for c in &s.channels {
+            let l = Channel {
+                channel: c.name.clone(),
+            };
+            let usable = matches!(c.state.as_str(), "up" | "degraded");
+            up.get_or_create(&l).set(i64::from(usable));
+            active.get_or_create(&l).set(i64::from(c.active));
+            if let Some(ms) = c.latency_ms {
+                latency.get_or_create(&l).set(ms / 1000.0);
+            }
+            loss.get_or_create(&l).set(c.loss_pct / 100.0);
+            for (dir, b) in [("in", c.bytes_in), ("out", c.bytes_out)] {
+                wan_bytes
+                    .get_or_create(&ChannelDir {
+                        channel: c.name.clone(),
+                        direction: dir.into(),
+                    })
+                    .inc_by(b);
+            }
+        }
+    }
+
+    let mut body = String::new();
+    encode(&mut body, &reg).map_err(ApiError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    ))
+}

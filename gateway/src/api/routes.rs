@@ -1,0 +1,360 @@
+//! The JSON (and CSV) routes. Each reads what it needs when asked: the pinned maps for
+//! live counters, the database for history, the status file for the channels.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::{ApiError, ApiState};
+use crate::store;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Officegate API",
+        description = "Traffic per PC, the DNS query log, events and channel state. Every route needs `Authorization: Bearer <token>`."
+    ),
+    paths(pcs, queries, events, wan, openapi),
+    components(schemas(PcRow, QueryRow, EventRow, WanView))
+)]
+pub struct ApiDoc;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Format {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// One PC: the policy's name and group, its datapath state, live counters summed over its
+/// addresses, and its traffic today and this month (the policy's time zone).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PcRow {
+    pub name: String,
+    pub group: String,
+    pub addresses: Vec<String>,
+    /// allowed, blocked, over-quota
+    pub state: String,
+    pub up_bytes: u64,
+    pub down_bytes: u64,
+    pub up_packets: u64,
+    pub down_packets: u64,
+    pub dropped_bytes: u64,
+    pub today_bytes: u64,
+    pub month_bytes: u64,
+}
+
+fn csv_response<T: Serialize>(rows: &[T]) -> Result<Response, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(ApiError::internal)?;
+    }
+    let body = w.into_inner().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+}
+
+fn respond<T: Serialize>(rows: Vec<T>, format: &Format) -> Result<Response, ApiError> {
+    match format.format.as_deref() {
+        None | Some("json") => Ok(Json(rows).into_response()),
+        Some("csv") => csv_response(&rows),
+        Some(other) => Err(ApiError::bad(format!(
+            "unknown format `{other}` (json, csv)"
+        ))),
+    }
+}
+
+fn state_name(code: u8) -> &'static str {
+    match gateway_common::PcState::from_code(code) {
+        Some(gateway_common::PcState::Allowed) => "allowed",
+        Some(gateway_common::PcState::Blocked) => "blocked",
+        Some(gateway_common::PcState::OverQuota) => "over-quota",
+        None => "unknown",
+    }
+}
+
+/// Every PC, with its traffic.
+#[utoipa::path(get, path = "/api/v1/pcs", params(Format),
+    responses((status = 200, description = "PCs, busiest first", body = [PcRow])))]
+pub async fn pcs(
+    State(st): State<Arc<ApiState>>,
+    Query(format): Query<Format>,
+) -> Result<Response, ApiError> {
+    let maps = crate::datapath::Maps::open(&st.pin_dir).map_err(ApiError::internal)?;
+    let policy = st.policy.load();
+    let now = jiff::Timestamp::now().to_zoned_datetime(policy.time_zone().clone());
+    let (day, month) = crate::usage::periods(&now);
+    let usage = |period: &str| -> BTreeMap<String, u64> {
+        store::open_read(&st.storage_dir)
+            .ok()
+            .and_then(|c| store::usage_in(&c, period).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    };
+    let (today, this_month) = (usage(&day), usage(&month));
+    let mut rows: BTreeMap<String, PcRow> = BTreeMap::new();
+    for pc in policy.pcs() {
+        rows.insert(
+            pc.name.clone(),
+            PcRow {
+                name: pc.name.clone(),
+                group: pc
+                    .group
+                    .map(|g| policy.groups()[g].name.clone())
+                    .unwrap_or_else(|| crate::policy::DEFAULT_GROUP.to_string()),
+                addresses: pc.addresses.iter().map(|a| a.to_string()).collect(),
+                state: "allowed".into(),
+                up_bytes: 0,
+                down_bytes: 0,
+                up_packets: 0,
+                down_packets: 0,
+                dropped_bytes: 0,
+                today_bytes: 0,
+                month_bytes: 0,
+            },
+        );
+    }
+    for e in maps.pcs() {
+        let name = policy
+            .pc_at(e.addr)
+            .map(|i| policy.pcs()[i].name.clone())
+            .unwrap_or_else(|| e.addr.to_string());
+        let row = rows.entry(name.clone()).or_insert_with(|| PcRow {
+            name,
+            group: crate::policy::DEFAULT_GROUP.to_string(),
+            addresses: vec![e.addr.to_string()],
+            state: "allowed".into(),
+            up_bytes: 0,
+            down_bytes: 0,
+            up_packets: 0,
+            down_packets: 0,
+            dropped_bytes: 0,
+            today_bytes: 0,
+            month_bytes: 0,
+        });
+        let c = &e.counters;
+        row.up_bytes += c.up_bytes;
+        row.down_bytes += c.down_bytes;
+        row.up_packets += c.up_packets;
+        row.down_packets += c.down_packets;
+        row.dropped_bytes += c.dropped_bytes;
+        if !row.addresses.contains(&e.addr.to_string()) {
+            row.addresses.push(e.addr.to_string());
+        }
+        // The strictest state of any of its addresses.
+        if e.info.state != gateway_common::PcState::Allowed as u8 {
+            row.state = state_name(e.info.state).to_string();
+        }
+    }
+    for row in rows.values_mut() {
+        row.today_bytes = today.get(&row.name).copied().unwrap_or(0);
+        row.month_bytes = this_month.get(&row.name).copied().unwrap_or(0);
+    }
+    let mut rows: Vec<PcRow> = rows.into_values().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.up_bytes + r.down_bytes));
+    if format.format.as_deref() == Some("csv") {
+        // CSV cells hold no lists: addresses are space-separated there.
+        let rows: Vec<PcCsv> = rows.into_iter().map(PcCsv::from).collect();
+        return csv_response(&rows);
+    }
+    respond(rows, &format)
+}
+
+/// `PcRow` as a CSV line.
+#[derive(Serialize)]
+struct PcCsv {
+    name: String,
+    group: String,
+    addresses: String,
+    state: String,
+    up_bytes: u64,
+    down_bytes: u64,
+    up_packets: u64,
+    down_packets: u64,
+    dropped_bytes: u64,
+    today_bytes: u64,
+    month_bytes: u64,
+}
+
+impl From<PcRow> for PcCsv {
+    fn from(r: PcRow) -> Self {
+        PcCsv {
+            name: r.name,
+            group: r.group,
+            addresses: r.addresses.join(" "),
+            state: r.state,
+            up_bytes: r.up_bytes,
+            down_bytes: r.down_bytes,
+            up_packets: r.up_packets,
+            down_packets: r.down_packets,
+            dropped_bytes: r.dropped_bytes,
+            today_bytes: r.today_bytes,
+            month_bytes: r.month_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct QueryParams {
+    /// Only this client address.
+    pub client: Option<String>,
+    /// Names containing this.
+    pub name: Option<String>,
+    /// allowed, blocked, blocked_cname, rebinding, failed
+    pub verdict: Option<String>,
+    /// From this time (Unix ms), inclusive.
+    pub since_ms: Option<i64>,
+    /// Until this time (Unix ms), exclusive.
+    pub until_ms: Option<i64>,
+    /// Page size, at most 1000. Default 100.
+    pub limit: Option<usize>,
+    /// Rows to skip (paging). Default 0.
+    pub offset: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// One DNS query of the log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryRow {
+    pub at_ms: i64,
+    pub client: String,
+    pub pc: Option<String>,
+    pub group: String,
+    pub name: String,
+    pub qtype: String,
+    pub verdict: String,
+    pub rule: Option<String>,
+    /// Space-separated addresses answered.
+    pub answers: String,
+    pub upstream: Option<String>,
+    pub latency_us: i64,
+    pub rcode: String,
+}
+
+/// The DNS query log, newest first.
+#[utoipa::path(get, path = "/api/v1/queries", params(QueryParams),
+    responses((status = 200, description = "Matching queries, newest first", body = [QueryRow])))]
+pub async fn queries(
+    State(st): State<Arc<ApiState>>,
+    Query(q): Query<QueryParams>,
+) -> Result<Response, ApiError> {
+    let filter = store::QueryFilter {
+        client: q.client,
+        name: q.name,
+        verdict: q.verdict,
+        since_ms: q.since_ms,
+        until_ms: q.until_ms,
+    };
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
+    let rows = store::queries(&conn, &filter, limit, q.offset.unwrap_or(0))
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|r| QueryRow {
+            at_ms: r.at_ms,
+            client: r.client,
+            pc: r.pc,
+            group: r.group,
+            name: r.name,
+            qtype: r.qtype,
+            verdict: r.verdict,
+            rule: r.rule,
+            answers: r.answers.join(" "),
+            upstream: r.upstream,
+            latency_us: r.latency_us,
+            rcode: r.rcode,
+        })
+        .collect();
+    respond(rows, &Format { format: q.format })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventParams {
+    /// Only events of this part of the daemon: `wan`, `limits`, …
+    pub source: Option<String>,
+    /// How many, newest. Default 100, at most 1000.
+    pub limit: Option<usize>,
+}
+
+/// An event: a channel going down, a switch, a PC over its limit…
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventRow {
+    pub at_ms: i64,
+    pub source: String,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+fn event_rows(
+    st: &ApiState,
+    source: Option<&str>,
+    limit: usize,
+) -> Result<Vec<EventRow>, ApiError> {
+    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
+    Ok(store::recent_events(&conn, source, limit)
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|e| EventRow {
+            at_ms: e.at_ms,
+            source: e.source,
+            kind: e.kind,
+            subject: e.subject,
+            message: e.message,
+            details: e.details,
+        })
+        .collect())
+}
+
+/// Recent events, oldest first.
+#[utoipa::path(get, path = "/api/v1/events", params(EventParams),
+    responses((status = 200, description = "Events", body = [EventRow])))]
+pub async fn events(
+    State(st): State<Arc<ApiState>>,
+    Query(p): Query<EventParams>,
+) -> Result<Json<Vec<EventRow>>, ApiError> {
+    Ok(Json(event_rows(
+        &st,
+        p.source.as_deref(),
+        p.limit.unwrap_or(100).min(1000),
+    )?))
+}
+
+/// The internet channels as the failover monitor last published them, and their events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WanView {
+    /// The status (see `officegate wan status --json`); null when failover is off.
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+    pub events: Vec<EventRow>,
+}
+
+/// Channel state and failover events.
+#[utoipa::path(get, path = "/api/v1/wan",
+    responses((status = 200, description = "Channels", body = WanView)))]
+pub async fn wan(State(st): State<Arc<ApiState>>) -> Result<Json<WanView>, ApiError> {
+    let status = crate::wan::status::read(&st.storage_dir)
+        .ok()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(Json(WanView {
+        status,
+        events: event_rows(&st, Some("wan"), 100)?,
+    }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,125 @@
+//! The admin API in the office lab: a PC's traffic, the query log, events and `/metrics`,
+//! read over HTTP from the LAN with the bearer token (and refused without it).
+
+use std::time::{Duration, Instant};
+
+use officegate_lab::{Role, addr};
+use serde_json::Value;
+
+use crate::lab_datapath::{Office, office_with};
+
+const TOKEN: &str = "lab-token-0123456789";
+
+fn office_with_api() -> Office {
+    office_with(|_, config| {
+        format!(
+            "{config}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+            addr::GW_LAN_V4
+        )
+    })
+}
+
+/// `curl` from pc2 to the API; (HTTP status, body).
+fn get(o: &Office, path: &str, token: Option<&str>) -> (u16, String) {
+    let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
+    let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+    let mut args = vec!["curl", "-s", "-m", "5", "-w", "\n%{http_code}"];
+    if let Some(a) = &auth {
+        args.extend(["-H", a.as_str()]);
+    }
+    args.push(&url);
+    let out = o.lab.sh(Role::Pc(2), &args).expect("curl");
+    let (body, code) = out.rsplit_once('\n').expect("status line");
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn the_api_reports_traffic_queries_and_metrics_to_the_token_holder_only() {
+    let o = office_with_api();
+    // Some traffic and some queries from pc1.
+    o.lab
+        .sh(
+            Role::Pc(1),
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                &format!("http://{}{}", addr::SITE_NEWS_V4, addr::FILE_1M),
+            ],
+        )
+        .unwrap();
+    crate::lab_dns::short(&o.lab, 1, "news.example", "A");
+    crate::lab_dns::short(&o.lab, 1, "social.example", "A");
+
+    assert_eq!(get(&o, "/api/v1/pcs", None).0, 401);
+    assert_eq!(
+        get(&o, "/api/v1/pcs", Some("wrong-token-0123456789")).0,
+        401
+    );
+    assert_eq!(get(&o, "/metrics", None).0, 401);
+
+    let (code, body) = get(&o, "/api/v1/pcs", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let pcs: Value = serde_json::from_str(&body).unwrap();
+    let pc1 = pcs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pc1")
+        .expect("pc1 listed");
+    assert_eq!(pc1["group"], "staff");
+    assert!(pc1["down_bytes"].as_u64().unwrap() > 1_000_000, "{pc1:#}");
+    assert_eq!(pcs[0]["name"], "pc1", "busiest first");
+
+    let (code, csv) = get(&o, "/api/v1/pcs?format=csv", Some(TOKEN));
+    assert_eq!(code, 200);
+    assert!(csv.starts_with("name,group,addresses"), "{csv}");
+
+    // The query log, once the writer has committed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let blocked = loop {
+        let (_, body) = get(&o, "/api/v1/queries?verdict=blocked&limit=10", Some(TOKEN));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if !v.as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(blocked[0]["name"], "social.example", "{blocked:#}");
+    assert_eq!(blocked[0]["pc"], "pc1");
+
+    let (code, metrics) = get(&o, "/metrics", Some(TOKEN));
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("officegate_pc_bytes_total{pc=\"pc1\",direction=\"down\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("officegate_dns_queries_total{verdict=\"blocked\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("officegate_datapath_drops_total"));
+
+    // The OpenAPI document describes every route the API serves.
+    let (code, doc) = get(&o, "/api/v1/openapi.json", Some(TOKEN));
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    for path in [
+        "/api/v1/pcs",
+        "/api/v1/queries",
+        "/api/v1/events",
+        "/api/v1/wan",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    // Bad input gets a clear error, and the daemon keeps serving.
+    let (code, body) = get(&o, "/api/v1/pcs?format=xml", Some(TOKEN));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("unknown format"));
+    assert_eq!(get(&o, "/api/v1/events?limit=nope", Some(TOKEN)).0, 400);
+    assert_eq!(get(&o, "/api/v1/wan", Some(TOKEN)).0, 200);
+}
