@@ -161,6 +161,9 @@ pub struct Store {
     tx: SyncSender<Write>,
     path: PathBuf,
     dropped: Arc<AtomicU64>,
+    /// Unparked for events, so they are committed at once rather than with the next
+    /// batch of query-log records.
+    writer: std::thread::Thread,
 }
 
 pub fn now_ms() -> i64 {
@@ -199,7 +202,7 @@ impl Store {
         let conn = open_rw(&path)?;
         let (tx, rx) = sync_channel(QUEUE);
         let p = path.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("og-store".into())
             .spawn(move || writer(conn, rx, p))
             .map_err(|source| StoreError::Dir {
@@ -210,6 +213,7 @@ impl Store {
             tx,
             path,
             dropped: Arc::default(),
+            writer: thread.thread().clone(),
         })
     }
 
@@ -220,7 +224,7 @@ impl Store {
     /// Queues an event; never blocks.
     pub fn event(&self, e: Event) {
         match self.tx.try_send(Write::Event(e)) {
-            Ok(()) => {}
+            Ok(()) => self.writer.unpark(),
             Err(TrySendError::Full(_)) => {
                 if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
                     tracing::warn!("database writer behind: dropping writes");
@@ -253,6 +257,7 @@ impl Store {
     pub fn sync(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
         if self.tx.send(Write::Sync(tx)).is_ok() {
+            self.writer.unpark();
             let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
         }
     }
@@ -273,8 +278,9 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
         // Sleep instead of waiting on the channel: a sender only wakes a receiver that is
         // waiting, so records queued while the writer sleeps cost their senders no wake-up
         // (one futex call and a context switch per query otherwise).
-        if !matches!(first, Write::Sync(_)) {
-            std::thread::sleep(BATCH_WINDOW);
+        // `park_timeout`: an event or a `sync` unparks the writer early.
+        if matches!(first, Write::Query(_) | Write::Usage(_)) {
+            std::thread::park_timeout(BATCH_WINDOW);
         }
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
