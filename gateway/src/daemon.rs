@@ -226,6 +226,16 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             }
         }
     }
+    // The last count before the programs detach: nothing counted since the last tick is
+    // lost (the marks make the next start continue from exactly here).
+    {
+        let p = policy.load();
+        usage.update(
+            &maps.pcs(),
+            &p,
+            &clock.now().to_zoned_datetime(p.time_zone().clone()),
+        );
+    }
     if let Some((token, _, _)) = &dns {
         token.cancel();
     }

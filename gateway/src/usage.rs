@@ -1,7 +1,8 @@
-//! Traffic per PC for the current day and month, for traffic limits: the datapath's per-
-//! address counters (monotonic totals, pinned) turned into deltas against the totals last
-//! counted, summed per PC, persisted with those totals in one transaction — so a restart
-//! or a crash neither loses nor double-counts a byte.
+//! Traffic per PC: the datapath's per-address counters (monotonic totals, pinned) turned
+//! into deltas against the totals last counted, summed per PC, and persisted with those
+//! totals in one transaction — so a restart or a crash neither loses nor double-counts a
+//! byte. They feed the day/month usage of traffic limits and the per-minute rows of the
+//! statistics (`pc_minute`), which the API sums into hours, days and top lists.
 //!
 //! Periods are calendar days and months in the policy's time zone.
 
@@ -15,8 +16,8 @@ use crate::{
 
 pub struct Usage {
     store: Store,
-    /// Counter totals (bytes up + down) last counted, per address.
-    marks: HashMap<IpAddr, u64>,
+    /// Counter totals (bytes up, bytes down) last counted, per address.
+    marks: HashMap<IpAddr, (u64, u64)>,
     day: String,
     month: String,
     /// Per PC name (or address, for addresses no PC claims): bytes this day, this month.
@@ -46,9 +47,9 @@ impl Usage {
             for (pc, b) in crate::store::usage_in(&conn, &month).unwrap_or_default() {
                 per_pc.entry(pc).or_default().month = b;
             }
-            for (addr, total) in crate::store::counter_marks(&conn).unwrap_or_default() {
+            for (addr, up, down) in crate::store::counter_marks(&conn).unwrap_or_default() {
                 if let Ok(a) = addr.parse() {
-                    marks.insert(a, total);
+                    marks.insert(a, (up, down));
                 }
             }
         }
@@ -76,34 +77,46 @@ impl Usage {
             }
             self.month = month;
         }
-        let mut deltas: HashMap<String, (u64, Vec<(String, u64)>)> = HashMap::new();
+        #[derive(Default)]
+        struct Delta {
+            up: u64,
+            down: u64,
+            marks: Vec<(String, u64, u64)>,
+        }
+        let mut deltas: HashMap<String, Delta> = HashMap::new();
         for e in entries {
-            let total = e.counters.up_bytes + e.counters.down_bytes;
-            let mark = self.marks.get(&e.addr).copied().unwrap_or(0);
+            let (up, down) = (e.counters.up_bytes, e.counters.down_bytes);
+            let (mu, md) = self.marks.get(&e.addr).copied().unwrap_or((0, 0));
             // Totals only grow; a smaller one means the maps were recreated.
-            let delta = if total >= mark { total - mark } else { total };
-            if delta == 0 {
+            let du = if up >= mu { up - mu } else { up };
+            let dd = if down >= md { down - md } else { down };
+            if du == 0 && dd == 0 {
                 continue;
             }
-            self.marks.insert(e.addr, total);
+            self.marks.insert(e.addr, (up, down));
             let who = policy
                 .pc_at(e.addr)
                 .map(|i| policy.pcs()[i].name.clone())
                 .unwrap_or_else(|| e.addr.to_string());
             let d = deltas.entry(who).or_default();
-            d.0 += delta;
-            d.1.push((e.addr.to_string(), total));
+            d.up += du;
+            d.down += dd;
+            d.marks.push((e.addr.to_string(), up, down));
         }
-        for (pc, (bytes, marks)) in deltas {
+        // Minute rows are in real time (the policy clock only decides days and months).
+        let minute = crate::store::now_ms().div_euclid(60_000);
+        for (pc, d) in deltas {
             let u = self.per_pc.entry(pc.clone()).or_default();
-            u.day += bytes;
-            u.month += bytes;
+            u.day += d.up + d.down;
+            u.month += d.up + d.down;
             self.store.usage(UsageDelta {
                 pc,
                 day: self.day.clone(),
                 month: self.month.clone(),
-                bytes,
-                marks,
+                minute,
+                up: d.up,
+                down: d.down,
+                marks: d.marks,
             });
         }
     }

@@ -83,6 +83,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/pcs", get(routes::pcs))
         .route("/api/v1/queries", get(routes::queries))
+        .route("/api/v1/traffic", get(routes::traffic))
+        .route("/api/v1/top", get(routes::top))
         .route("/api/v1/events", get(routes::events))
         .route("/api/v1/wan", get(routes::wan))
         .route("/api/v1/openapi.json", get(routes::openapi))

@@ -21,8 +21,8 @@ use crate::store;
         title = "Officegate API",
         description = "Traffic per PC, the DNS query log, events and channel state. Every route needs `Authorization: Bearer <token>`."
     ),
-    paths(pcs, queries, events, wan, openapi),
-    components(schemas(PcRow, QueryRow, EventRow, WanView))
+    paths(pcs, queries, traffic, top, events, wan, openapi),
+    components(schemas(PcRow, QueryRow, EventRow, WanView, TrafficPoint, TopRow))
 )]
 pub struct ApiDoc;
 
@@ -273,6 +273,103 @@ pub async fn queries(
         })
         .collect();
     respond(rows, &Format { format: q.format })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PeriodParams {
+    /// From (Unix ms), inclusive. Default: 24 hours before `until_ms`.
+    pub since_ms: Option<i64>,
+    /// Until (Unix ms), exclusive. Default: now.
+    pub until_ms: Option<i64>,
+    /// `minute`, `hour` (default) or `day` (UTC days).
+    pub resolution: Option<String>,
+    /// One PC by name; default: all together.
+    pub pc: Option<String>,
+    /// Rows for `/top`. Default 10, at most 1000.
+    pub limit: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+impl PeriodParams {
+    /// [since, until) in Unix minutes.
+    fn minutes(&self) -> Result<(i64, i64), ApiError> {
+        let until = self.until_ms.unwrap_or_else(store::now_ms);
+        let since = self.since_ms.unwrap_or(until - 24 * 3_600_000);
+        if since >= until {
+            return Err(ApiError::bad("since_ms must be before until_ms"));
+        }
+        Ok((since.div_euclid(60_000), until.div_euclid(60_000) + 1))
+    }
+}
+
+/// Traffic in one bucket of a series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrafficPoint {
+    /// Start of the bucket (Unix ms).
+    pub t_ms: i64,
+    pub up_bytes: u64,
+    pub down_bytes: u64,
+}
+
+/// Traffic over time, for one PC or the whole office.
+#[utoipa::path(get, path = "/api/v1/traffic", params(PeriodParams),
+    responses((status = 200, description = "A series, oldest first", body = [TrafficPoint])))]
+pub async fn traffic(
+    State(st): State<Arc<ApiState>>,
+    Query(p): Query<PeriodParams>,
+) -> Result<Response, ApiError> {
+    let (since, until) = p.minutes()?;
+    let bucket = match p.resolution.as_deref() {
+        Some("minute") => 1,
+        None | Some("hour") => 60,
+        Some("day") => 1440,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "unknown resolution `{other}` (minute, hour, day)"
+            )));
+        }
+    };
+    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
+    let rows = store::traffic_series(&conn, since, until, bucket, p.pc.as_deref())
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|(m, up, down)| TrafficPoint {
+            t_ms: m * 60_000,
+            up_bytes: up,
+            down_bytes: down,
+        })
+        .collect();
+    respond(rows, &Format { format: p.format })
+}
+
+/// A PC's traffic over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopRow {
+    pub pc: String,
+    pub up_bytes: u64,
+    pub down_bytes: u64,
+}
+
+/// The PCs with the most traffic over a period (how traffic splits across PCs).
+#[utoipa::path(get, path = "/api/v1/top", params(PeriodParams),
+    responses((status = 200, description = "Busiest first", body = [TopRow])))]
+pub async fn top(
+    State(st): State<Arc<ApiState>>,
+    Query(p): Query<PeriodParams>,
+) -> Result<Response, ApiError> {
+    let (since, until) = p.minutes()?;
+    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
+    let rows = store::top_pcs(&conn, since, until, p.limit.unwrap_or(10).min(1000))
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|(pc, up, down)| TopRow {
+            pc,
+            up_bytes: up,
+            down_bytes: down,
+        })
+        .collect();
+    respond(rows, &Format { format: p.format })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

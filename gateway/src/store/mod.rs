@@ -98,6 +98,19 @@ fn migrations() -> Migrations<'static> {
         // Name search is by substring (`instr`), which no index serves: the name index
         // only cost every insert.
         M::up("DROP INDEX queries_name_at;"),
+        // Per-minute traffic per PC (Unix minutes), and the marks split by direction.
+        M::up(
+            "CREATE TABLE pc_minute (
+            pc TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            up_bytes INTEGER NOT NULL,
+            down_bytes INTEGER NOT NULL,
+            PRIMARY KEY (pc, minute)
+        );
+        CREATE INDEX pc_minute_minute ON pc_minute(minute);
+        ALTER TABLE counter_marks ADD COLUMN up INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE counter_marks ADD COLUMN down INTEGER NOT NULL DEFAULT 0;",
+        ),
     ])
 }
 
@@ -144,8 +157,12 @@ pub struct UsageDelta {
     pub pc: String,
     pub day: String,
     pub month: String,
-    pub bytes: u64,
-    pub marks: Vec<(String, u64)>,
+    /// Unix minute the traffic is counted in.
+    pub minute: i64,
+    pub up: u64,
+    pub down: u64,
+    /// (address, up total, down total) as counted.
+    pub marks: Vec<(String, u64, u64)>,
 }
 
 enum Write {
@@ -345,14 +362,23 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                          ON CONFLICT (pc, period) DO UPDATE SET bytes = bytes + excluded.bytes",
                     )?;
                     for period in [&u.day, &u.month] {
-                        add.execute(params![u.pc, period, u.bytes as i64])?;
+                        add.execute(params![u.pc, period, (u.up + u.down) as i64])?;
                     }
-                    let mut mark = tx.prepare_cached(
-                        "INSERT INTO counter_marks (addr, total) VALUES (?1, ?2)
-                         ON CONFLICT (addr) DO UPDATE SET total = excluded.total",
+                    let mut minute = tx.prepare_cached(
+                        "INSERT INTO pc_minute (pc, minute, up_bytes, down_bytes)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (pc, minute) DO UPDATE SET
+                           up_bytes = up_bytes + excluded.up_bytes,
+                           down_bytes = down_bytes + excluded.down_bytes",
                     )?;
-                    for (addr, total) in &u.marks {
-                        mark.execute(params![addr, *total as i64])?;
+                    minute.execute(params![u.pc, u.minute, u.up as i64, u.down as i64])?;
+                    let mut mark = tx.prepare_cached(
+                        "INSERT INTO counter_marks (addr, total, up, down) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (addr) DO UPDATE SET total = excluded.total,
+                           up = excluded.up, down = excluded.down",
+                    )?;
+                    for (addr, up, down) in &u.marks {
+                        mark.execute(params![addr, (up + down) as i64, *up as i64, *down as i64])?;
                     }
                 }
                 Write::Sync(_) => {}
@@ -405,11 +431,61 @@ pub fn usage_in(conn: &Connection, period: &str) -> rusqlite::Result<Vec<(String
     .collect()
 }
 
-/// The counter totals last counted, per address.
-pub fn counter_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
-    let mut stmt = conn.prepare_cached("SELECT addr, total FROM counter_marks")?;
+/// The counter totals last counted, per address: (address, up, down).
+pub fn counter_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT addr, up, down FROM counter_marks")?;
     stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?
+    .collect()
+}
+
+/// Traffic summed per bucket of `bucket_min` minutes over [since, until) (Unix minutes),
+/// for one PC or all: (bucket start minute, up, down), oldest first.
+pub fn traffic_series(
+    conn: &Connection,
+    since_min: i64,
+    until_min: i64,
+    bucket_min: i64,
+    pc: Option<&str>,
+) -> rusqlite::Result<Vec<(i64, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT (minute / ?3) * ?3 AS b, SUM(up_bytes), SUM(down_bytes) FROM pc_minute
+         WHERE minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR pc = ?4)
+         GROUP BY b ORDER BY b",
+    )?;
+    stmt.query_map(params![since_min, until_min, bucket_min.max(1), pc], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?
+    .collect()
+}
+
+/// PCs by traffic over [since, until) (Unix minutes): (pc, up, down), busiest first.
+pub fn top_pcs(
+    conn: &Connection,
+    since_min: i64,
+    until_min: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM pc_minute
+         WHERE minute >= ?1 AND minute < ?2
+         GROUP BY pc ORDER BY u + d DESC LIMIT ?3",
+    )?;
+    stmt.query_map(params![since_min, until_min, limit as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
     })?
     .collect()
 }
