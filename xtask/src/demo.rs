@@ -30,7 +30,14 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     }
     let lab = Lab::up(LabConfig { pcs: 3 })?;
     let pin_dir = pin_dir_for(&lab);
-    let config = lab_config(&pin_dir);
+    // Failover between the lab's two ISPs, and the admin API on the LAN address.
+    const TOKEN: &str = "demo-token-0123456789";
+    let config = format!(
+        "{}{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+        lab_config(&pin_dir),
+        officegate_lab::wan::lab_wan_section(""),
+        addr::GW_LAN_V4
+    );
     let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
     let og = Officegate::start(&lab, Path::new(&bin), &config, &policy)?;
     println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
@@ -72,9 +79,24 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         pin_dir.display()
     );
     println!(
-        "      {} drops --pin-dir {}\n",
+        "      {} drops --pin-dir {}",
         bin.display(),
         pin_dir.display()
+    );
+    println!(
+        "      {} wan status --config {}     (channels; try: ip -n {} link set down0 down)",
+        bin.display(),
+        og.config_path().display(),
+        lab.ns(Role::IspPrimary)
+    );
+    println!(
+        "      {} queries --config {}        (the DNS query log)",
+        bin.display(),
+        og.config_path().display()
+    );
+    println!(
+        "      ip netns exec {pc1} curl -H 'Authorization: Bearer {TOKEN}' http://{}:8080/api/v1/pcs\n",
+        addr::GW_LAN_V4
     );
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let mut round = 0u32;
