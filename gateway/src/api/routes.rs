@@ -50,6 +50,25 @@ pub struct PcRow {
     pub month_bytes: u64,
 }
 
+impl PcRow {
+    /// A PC with no traffic counted yet.
+    fn empty(name: String, group: String, addresses: Vec<String>) -> Self {
+        PcRow {
+            name,
+            group,
+            addresses,
+            state: "allowed".into(),
+            up_bytes: 0,
+            down_bytes: 0,
+            up_packets: 0,
+            down_packets: 0,
+            dropped_bytes: 0,
+            today_bytes: 0,
+            month_bytes: 0,
+        }
+    }
+}
+
 fn csv_response<T: Serialize>(rows: &[T]) -> Result<Response, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
@@ -100,24 +119,14 @@ pub async fn pcs(
     let (today, this_month) = (usage(&day), usage(&month));
     let mut rows: BTreeMap<String, PcRow> = BTreeMap::new();
     for pc in policy.pcs() {
+        let group = pc
+            .group
+            .map(|g| policy.groups()[g].name.clone())
+            .unwrap_or_else(|| crate::policy::DEFAULT_GROUP.to_string());
+        let addresses = pc.addresses.iter().map(|a| a.to_string()).collect();
         rows.insert(
             pc.name.clone(),
-            PcRow {
-                name: pc.name.clone(),
-                group: pc
-                    .group
-                    .map(|g| policy.groups()[g].name.clone())
-                    .unwrap_or_else(|| crate::policy::DEFAULT_GROUP.to_string()),
-                addresses: pc.addresses.iter().map(|a| a.to_string()).collect(),
-                state: "allowed".into(),
-                up_bytes: 0,
-                down_bytes: 0,
-                up_packets: 0,
-                down_packets: 0,
-                dropped_bytes: 0,
-                today_bytes: 0,
-                month_bytes: 0,
-            },
+            PcRow::empty(pc.name.clone(), group, addresses),
         );
     }
     for e in maps.pcs() {
@@ -125,18 +134,9 @@ pub async fn pcs(
             .pc_at(e.addr)
             .map(|i| policy.pcs()[i].name.clone())
             .unwrap_or_else(|| e.addr.to_string());
-        let row = rows.entry(name.clone()).or_insert_with(|| PcRow {
-            name,
-            group: crate::policy::DEFAULT_GROUP.to_string(),
-            addresses: vec![e.addr.to_string()],
-            state: "allowed".into(),
-            up_bytes: 0,
-            down_bytes: 0,
-            up_packets: 0,
-            down_packets: 0,
-            dropped_bytes: 0,
-            today_bytes: 0,
-            month_bytes: 0,
+        let row = rows.entry(name.clone()).or_insert_with(|| {
+            let group = crate::policy::DEFAULT_GROUP.to_string();
+            PcRow::empty(name, group, vec![e.addr.to_string()])
         });
         let c = &e.counters;
         row.up_bytes += c.up_bytes;
