@@ -30,9 +30,10 @@ pub mod maps {
     pub const DROPS: &str = "OG_DROPS";
     pub const STATS: &str = "OG_STATS";
     pub const WAN: &str = "OG_WAN";
+    pub const SNIFF: &str = "OG_SNIFF";
 
     /// Every pinned map, for tools that list or remove them.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         PCS_V4,
         PCS_V6,
         PC_STATS,
@@ -50,6 +51,7 @@ pub mod maps {
         DROPS,
         STATS,
         WAN,
+        SNIFF,
     ];
 }
 
@@ -94,6 +96,9 @@ pub mod capacity {
     pub const GROUPS: u32 = 64;
     /// WAN interfaces counted (`WAN`, keyed by ifindex).
     pub const WAN_LINKS: u32 = 32;
+    /// Bytes of the `SNIFF` ring buffer: ~680 captured packets in flight (a page multiple,
+    /// as the kernel requires).
+    pub const SNIFF_RING: u32 = 1 << 20;
 }
 
 /// An IPv6 address as map keys hold it: its 16 bytes in network order, typed as four
@@ -196,11 +201,16 @@ pub enum Stat {
     /// Egress packets whose headers could not be read (e.g. beyond the pullable part of
     /// the skb): passed uncounted rather than dropped.
     EgressUnparsed = 7,
+    /// Opening packets of TCP connections (TLS ClientHello, HTTP request) handed to the
+    /// daemon to name the flow's site.
+    Sniffed = 8,
+    /// … and those lost because the ring buffer was full.
+    SniffLost = 9,
 }
 
 impl Stat {
     pub const SLOTS: u32 = 16;
-    pub const ALL: [Stat; 8] = [
+    pub const ALL: [Stat; 10] = [
         Stat::NonIp,
         Stat::SlotsExhausted,
         Stat::FlowMiss,
@@ -209,6 +219,8 @@ impl Stat {
         Stat::Arp,
         Stat::EgressMulticast,
         Stat::EgressUnparsed,
+        Stat::Sniffed,
+        Stat::SniffLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -221,6 +233,8 @@ impl Stat {
             Stat::Arp => "arp",
             Stat::EgressMulticast => "egress_multicast",
             Stat::EgressUnparsed => "egress_unparsed",
+            Stat::Sniffed => "sniffed",
+            Stat::SniffLost => "sniff_lost",
         }
     }
 }
@@ -357,6 +371,30 @@ impl WanCounters {
     }
 }
 
+/// Payload bytes a `Sniff` carries: a whole 1500-byte MTU segment's payload. A ClientHello
+/// with a post-quantum key share (~1.8 kB) spans two segments; only the first is captured,
+/// and the daemon reads what it can of it (the server name usually comes first).
+pub const SNIFF_BYTES: usize = 1472;
+
+/// What `SNIFF` carries: the first payload packet of a TCP connection (to ports 443 and
+/// 80) whose payload starts like a TLS ClientHello or an HTTP request, with the flow it
+/// belongs to. The daemon reads the server name (SNI) or the `Host` header from it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Sniff {
+    /// IPv4 addresses sit in word 0, the rest zero (`family` says which).
+    pub pc: Addr6,
+    pub remote: Addr6,
+    pub remote_port: u16,
+    /// 4 or 6.
+    pub family: u8,
+    pub proto: u8,
+    /// Bytes of `data` that are payload.
+    pub len: u16,
+    pub _pad: [u8; 10],
+    pub data: [u8; SNIFF_BYTES],
+}
+
 /// Index 0 of the `CONFIG` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -414,3 +452,4 @@ const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 12);
 const _: () = assert!(core::mem::size_of::<FlowKeyV6>() == 36);
 const _: () = assert!(core::mem::size_of::<FlowValue>() == 64);
 const _: () = assert!(core::mem::size_of::<Config>() == 8);
+const _: () = assert!(core::mem::size_of::<Sniff>() == 48 + SNIFF_BYTES);

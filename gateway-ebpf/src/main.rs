@@ -15,6 +15,7 @@
 mod account;
 mod maps;
 mod parse;
+mod sniff;
 mod wan;
 
 use aya_ebpf::{
@@ -30,7 +31,7 @@ use parse::{Malformed, Net};
 #[xdp]
 pub fn og_lan_ingress(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
-    match handle(ctx.data(), ctx.data_end(), Dir::Up, 1, len) {
+    match handle(ctx.data(), ctx.data_end(), Dir::Up, 1, len, Some(&ctx)) {
         Ok(0) => xdp_action::XDP_PASS,
         Ok(_) => xdp_action::XDP_DROP,
         Err(Malformed) => {
@@ -61,7 +62,7 @@ pub fn og_lan_egress(ctx: TcContext) -> i32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     // TC_ACT_UNSPEC (-1) passes the packet on to the next program under TCX (TC_ACT_OK
     // would end the chain) and means "default action: pass" under legacy clsact.
-    match handle(data, data_end, Dir::Down, packets, len) {
+    match handle(data, data_end, Dir::Down, packets, len, None) {
         Ok(0) => TC_ACT_UNSPEC,
         Ok(_) => TC_ACT_SHOT,
         // The kernel built this packet: a header we can't read (beyond what could be
@@ -85,7 +86,14 @@ pub fn og_wan_ingress(ctx: TcContext) -> i32 {
 
 /// Returns a `DropReason` code (0 passes).
 #[inline(always)]
-fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Result<u8, Malformed> {
+fn handle(
+    start: usize,
+    end: usize,
+    dir: Dir,
+    packets: u64,
+    bytes: u64,
+    xdp: Option<&XdpContext>,
+) -> Result<u8, Malformed> {
     let frame = parse::parse(start, end)?;
     let up = dir == Dir::Up;
     let mac_off = if up {
@@ -117,7 +125,18 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
                 proto: ports.proto,
                 _pad: 0,
             };
-            Ok(account::ipv4(&key, &pkt))
+            let verdict = account::ipv4(&key, &pkt);
+            if verdict == 0
+                && let Some(ctx) = xdp
+            {
+                let flow = sniff::Flow {
+                    family: 4,
+                    pc: [pc, 0, 0, 0],
+                    remote: [remote, 0, 0, 0],
+                };
+                sniff::maybe(ctx, ports.l4, ports.dst, ports.proto, flow);
+            }
+            Ok(verdict)
         }
         Net::V6 { src, dst } => {
             let (pc, remote) = if up { (src, dst) } else { (dst, src) };
@@ -131,7 +150,18 @@ fn handle(start: usize, end: usize, dir: Dir, packets: u64, bytes: u64) -> Resul
                 proto: ports.proto,
                 _pad: 0,
             };
-            Ok(account::ipv6(&key, &pkt))
+            let verdict = account::ipv6(&key, &pkt);
+            if verdict == 0
+                && let Some(ctx) = xdp
+            {
+                let flow = sniff::Flow {
+                    family: 6,
+                    pc,
+                    remote,
+                };
+                sniff::maybe(ctx, ports.l4, ports.dst, ports.proto, flow);
+            }
+            Ok(verdict)
         }
         Net::Arp { sender, target } => {
             // ARP is never dropped: a blocked PC must still reach the gateway.

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use gateway_common::{
     Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GroupInfo, PcInfo, Stat,
@@ -70,6 +70,10 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(Stat::SLOTS, 0);
 /// Per WAN interface (by ifindex) traffic and TCP handshakes: see `wan.rs`.
 #[map(name = "OG_WAN")]
 pub static WAN: PerCpuHashMap<u32, WanCounters> = PerCpuHashMap::pinned(capacity::WAN_LINKS, 0);
+
+/// Opening packets of web connections for the daemon to name their sites: see `sniff.rs`.
+#[map(name = "OG_SNIFF")]
+pub static SNIFF: RingBuf = RingBuf::pinned(capacity::SNIFF_RING, 0);
 
 #[inline(always)]
 pub fn bump(stat: Stat) {

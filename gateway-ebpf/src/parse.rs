@@ -269,3 +269,16 @@ fn transport(start: usize, end: usize, off: usize, proto: u8) -> Result<Ports, M
 pub fn tcp_flags(start: usize, end: usize, l4: usize) -> Result<u8, Malformed> {
     load::<u8>(start, end, l4 + 13)
 }
+
+/// Offset of the TCP payload: the header's length is its data-offset nibble × 4.
+#[inline(always)]
+pub fn tcp_payload(start: usize, end: usize, l4: usize) -> Result<usize, Malformed> {
+    let doff = load::<u8>(start, end, l4 + 12)? >> 4;
+    Ok(l4 + doff as usize * 4)
+}
+
+/// The first `N` bytes at `off`, if the frame holds them.
+#[inline(always)]
+pub fn bytes<const N: usize>(start: usize, end: usize, off: usize) -> Result<[u8; N], Malformed> {
+    load::<[u8; N]>(start, end, off)
+}

@@ -60,14 +60,67 @@ pub struct StorageConfig {
     /// `/var/lib/officegate`.
     #[serde(default = "default_storage_dir")]
     pub dir: PathBuf,
+    /// Seconds between two reads of the datapath's per-flow counters (sites per PC).
+    /// Default 10.
+    #[serde(default = "default_flow_interval")]
+    pub flow_interval_s: u64,
+    /// Days each resolution of the statistics is kept (0: forever). Defaults: minutes 7,
+    /// hours 90, days 1095 (three years), the DNS query log 30, events 365.
+    #[serde(default = "default_keep_minutes")]
+    pub keep_minutes_days: u32,
+    #[serde(default = "default_keep_hours")]
+    pub keep_hours_days: u32,
+    #[serde(default = "default_keep_days")]
+    pub keep_days_days: u32,
+    #[serde(default = "default_keep_queries")]
+    pub keep_queries_days: u32,
+    #[serde(default = "default_keep_events")]
+    pub keep_events_days: u32,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             dir: default_storage_dir(),
+            flow_interval_s: default_flow_interval(),
+            keep_minutes_days: default_keep_minutes(),
+            keep_hours_days: default_keep_hours(),
+            keep_days_days: default_keep_days(),
+            keep_queries_days: default_keep_queries(),
+            keep_events_days: default_keep_events(),
         }
     }
+}
+
+impl StorageConfig {
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            minutes_days: self.keep_minutes_days,
+            hours_days: self.keep_hours_days,
+            days_days: self.keep_days_days,
+            queries_days: self.keep_queries_days,
+            events_days: self.keep_events_days,
+        }
+    }
+}
+
+fn default_flow_interval() -> u64 {
+    10
+}
+fn default_keep_minutes() -> u32 {
+    7
+}
+fn default_keep_hours() -> u32 {
+    90
+}
+fn default_keep_days() -> u32 {
+    1095
+}
+fn default_keep_queries() -> u32 {
+    30
+}
+fn default_keep_events() -> u32 {
+    365
 }
 
 fn default_storage_dir() -> PathBuf {

@@ -45,6 +45,20 @@ const ANSWERED_KEEP: Duration = Duration::from_secs(3600);
 /// How often the plan reads newly answered names (a policy change reads them at once).
 const ANSWERED_REREAD: Duration = Duration::from_secs(5);
 
+/// Names per (PC, address) remembered for site attribution, and for how long unused.
+const LOOKUPS: u64 = 1_000_000;
+const LOOKUPS_KEEP: Duration = Duration::from_secs(6 * 3600);
+/// How often rows past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The policy zone's offset from UTC at `now`, in minutes (daily statistics rows).
+fn zone_offset_min(p: &Policy, now: jiff::Timestamp) -> i64 {
+    now.to_zoned_datetime(p.time_zone().clone())
+        .offset()
+        .seconds() as i64
+        / 60
+}
+
 pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Result<()> {
     if !clock.is_real() {
         tracing::warn!(now = %clock.now(), "policy clock set by --clock-start (tests and demos only)");
@@ -85,6 +99,28 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             .to_zoned_datetime(policy.load().time_zone().clone()),
     );
     let mut over = std::collections::HashMap::new();
+    // Sites: names for flows from DNS answers (rebuilt from the log's last hours after a
+    // restart) and from the opening packets the datapath hands over.
+    let lookups = crate::sites::Lookups::new(LOOKUPS, LOOKUPS_KEEP);
+    if let Ok(conn) = crate::store::open_read(&config.storage.dir) {
+        let since = crate::store::now_ms() - LOOKUPS_KEEP.as_millis() as i64;
+        let n = lookups.load_from_log(&conn, since);
+        tracing::debug!(answers = n, "names per PC reloaded from the query log");
+    }
+    let (sniff_tx, sniff_rx) = tokio::sync::mpsc::channel(4096);
+    let sniffer_token = tokio_util::sync::CancellationToken::new();
+    {
+        let (pin, token) = (dp_cfg.pin_dir.clone(), sniffer_token.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::sites::sniffer(pin, sniff_tx, token).await {
+                error!("site names from opening packets unavailable: {e:#}");
+            }
+        });
+    }
+    let mut flows = crate::sites::Collector::load(store.clone(), lookups.clone(), sniff_rx);
+    let flow_every = Duration::from_secs(config.storage.flow_interval_s.max(1));
+    let mut flows_at = std::time::Instant::now();
+    let mut pruned_at = None::<std::time::Instant>;
     // (names answered, their generation, when read, the policy they were read for)
     let mut snapshot = (
         answered.snapshot(),
@@ -124,6 +160,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             let settings = Extras {
                 store: store.clone(),
                 answered: answered.clone(),
+                lookups: lookups.clone(),
                 clock,
             };
             let h = start_dns(d, &dp_cfg.lan_interface, policy.clone(), settings).await?;
@@ -194,6 +231,14 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             &p,
             &now.to_zoned_datetime(p.time_zone().clone()),
         );
+        if flows_at.elapsed() >= flow_every {
+            flows_at = std::time::Instant::now();
+            flows.collect(&maps.flows(), &p, &gw_addrs, zone_offset_min(&p, now));
+        }
+        if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(std::time::Instant::now());
+            store.prune(config.storage.retention());
+        }
         let now_over = p.over_limits(&|i| usage.of(&p.pcs()[i].name));
         report_limits(&store, &p, &over, &now_over);
         over = now_over;
@@ -235,7 +280,14 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             &p,
             &clock.now().to_zoned_datetime(p.time_zone().clone()),
         );
+        flows.collect(
+            &maps.flows(),
+            &p,
+            &gw_addrs,
+            zone_offset_min(&p, clock.now()),
+        );
     }
+    sniffer_token.cancel();
     if let Some((token, _, _)) = &dns {
         token.cancel();
     }
@@ -300,6 +352,7 @@ async fn start_dns(
         page_v6,
         log: Some(extras.store),
         answered: extras.answered,
+        lookups: Some(extras.lookups),
         clock: extras.clock,
         cache_entries: cfg.cache_entries,
         rate_limit_qps: cfg.rate_limit_qps,
@@ -534,6 +587,7 @@ fn report_limits(
 struct Extras {
     store: crate::store::Store,
     answered: crate::dns::Answered,
+    lookups: crate::sites::Lookups,
     clock: crate::clock::Clock,
 }
 

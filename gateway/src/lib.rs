@@ -37,6 +37,7 @@ pub mod dns;
 pub mod lists;
 pub mod policy;
 pub mod report;
+pub mod sites;
 pub mod store;
 pub mod usage;
 pub mod wan;

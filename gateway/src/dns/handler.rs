@@ -44,6 +44,7 @@ pub struct Filter {
     pub policy: Arc<ArcSwap<Policy>>,
     pub upstreams: Arc<Upstreams>,
     pub answered: super::Answered,
+    pub lookups: Option<crate::sites::Lookups>,
     pub clock: crate::clock::Clock,
     /// Networks allowed to ask (address, prefix length).
     pub allow: Vec<(IpAddr, u8)>,
@@ -226,6 +227,9 @@ impl Filter {
         // remembered with its addresses, for the datapath plan.
         let lower = name.to_ascii_lowercase();
         self.answered.record(&lower, &answers);
+        if let Some(l) = &self.lookups {
+            l.record(client, &lower, &answers);
+        }
         for rec in &resp.answers {
             if let RData::CNAME(CNAME(target)) = &rec.data {
                 let t = target.to_lowercase().to_string();

@@ -67,6 +67,8 @@ pub struct DnsSettings {
     pub rebinding_allow: Vec<String>,
     /// Where allowed answers are recorded for the datapath plan.
     pub answered: Answered,
+    /// Which PC was answered which name with which address (site attribution).
+    pub lookups: Option<crate::sites::Lookups>,
     /// "Now" for policy decisions.
     pub clock: crate::clock::Clock,
 }
@@ -193,6 +195,7 @@ pub async fn serve(
         policy,
         upstreams,
         answered: settings.answered,
+        lookups: settings.lookups,
         clock: settings.clock,
         allow: settings.allow,
         page_v4: settings.page_v4,

@@ -17,9 +17,17 @@ use std::{
     },
 };
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
+
+mod stats;
+
+pub use stats::{
+    HostRow, Res, Retention, Segment, SiteRow, SiteTotal, SitesBatch, Unexplained, UnexplainedRow,
+    Via, flow_marks, hosts_of_pc, pcs_of_site, segments, top_pcs, top_sites, traffic_series,
+    unexplained,
+};
 
 pub const DB_FILE: &str = "officegate.db";
 /// Writes queued beyond this are dropped (and counted) rather than blocking a caller.
@@ -111,6 +119,8 @@ fn migrations() -> Migrations<'static> {
         ALTER TABLE counter_marks ADD COLUMN up INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE counter_marks ADD COLUMN down INTEGER NOT NULL DEFAULT 0;",
         ),
+        // Hourly and daily roll-ups, sites per PC, unexplained flows: see `stats`.
+        M::up(stats::MIGRATION),
     ])
 }
 
@@ -169,6 +179,9 @@ enum Write {
     Event(Event),
     Query(Query),
     Usage(UsageDelta),
+    Sites(SitesBatch),
+    /// Delete what is past its retention.
+    Prune(Retention),
     /// Answered once everything queued before it is committed.
     Sync(std::sync::mpsc::Sender<()>),
 }
@@ -270,6 +283,21 @@ impl Store {
         }
     }
 
+    /// Queues what the flow collector counted; never blocks.
+    pub fn sites(&self, b: SitesBatch) {
+        if self.tx.try_send(Write::Sites(b)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("database writer behind: a site-traffic batch was dropped");
+        }
+    }
+
+    /// Queues a pass over the retention limits.
+    pub fn prune(&self, r: Retention) {
+        if self.tx.try_send(Write::Prune(r)).is_ok() {
+            self.writer.unpark();
+        }
+    }
+
     /// Waits until everything queued so far is committed (shutdown, tests).
     pub fn sync(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -296,7 +324,7 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
         // waiting, so records queued while the writer sleeps cost their senders no wake-up
         // (one futex call and a context switch per query otherwise).
         // `park_timeout`: an event or a `sync` unparks the writer early.
-        if matches!(first, Write::Query(_) | Write::Usage(_)) {
+        if matches!(first, Write::Query(_) | Write::Usage(_) | Write::Sites(_)) {
             std::thread::park_timeout(BATCH_WINDOW);
         }
         let mut batch = vec![first];
@@ -319,6 +347,9 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
 
 fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    // The newest minute counted in this batch: every minute before it is over and is
+    // rolled up into hours and days.
+    let mut newest_minute = None::<i64>;
     {
         let mut ev = tx.prepare_cached(
             "INSERT INTO events (at_ms, source, kind, subject, message, details)
@@ -371,7 +402,12 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                            up_bytes = up_bytes + excluded.up_bytes,
                            down_bytes = down_bytes + excluded.down_bytes",
                     )?;
-                    minute.execute(params![u.pc, u.minute, u.up as i64, u.down as i64])?;
+                    // A minute already rolled up is closed: late counts go to the open one.
+                    let m = u
+                        .minute
+                        .max(meta(&tx, "rolled_minute")?.unwrap_or(i64::MIN));
+                    minute.execute(params![u.pc, m, u.up as i64, u.down as i64])?;
+                    newest_minute = newest_minute.max(Some(m));
                     let mut mark = tx.prepare_cached(
                         "INSERT INTO counter_marks (addr, total, up, down) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (addr) DO UPDATE SET total = excluded.total,
@@ -381,11 +417,29 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         mark.execute(params![addr, (up + down) as i64, *up as i64, *down as i64])?;
                     }
                 }
+                Write::Sites(b) => {
+                    stats::write_sites(&tx, b)?;
+                    newest_minute = newest_minute.max(Some(b.minute));
+                }
+                Write::Prune(r) => {
+                    let n = stats::prune(&tx, now_ms(), r)?;
+                    tracing::debug!(rows = n, "retention: old rows deleted");
+                }
                 Write::Sync(_) => {}
             }
         }
     }
+    if let Some(m) = newest_minute {
+        stats::roll_up(&tx, m)?;
+    }
     tx.commit()
+}
+
+/// A value of the `meta` table.
+fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
 }
 
 /// A read-only connection to the database in `dir`.
@@ -435,52 +489,6 @@ pub fn usage_in(conn: &Connection, period: &str) -> rusqlite::Result<Vec<(String
 pub fn counter_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT addr, up, down FROM counter_marks")?;
     stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, i64>(2)? as u64,
-        ))
-    })?
-    .collect()
-}
-
-/// Traffic summed per bucket of `bucket_min` minutes over [since, until) (Unix minutes),
-/// for one PC or all: (bucket start minute, up, down), oldest first.
-pub fn traffic_series(
-    conn: &Connection,
-    since_min: i64,
-    until_min: i64,
-    bucket_min: i64,
-    pc: Option<&str>,
-) -> rusqlite::Result<Vec<(i64, u64, u64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT (minute / ?3) * ?3 AS b, SUM(up_bytes), SUM(down_bytes) FROM pc_minute
-         WHERE minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR pc = ?4)
-         GROUP BY b ORDER BY b",
-    )?;
-    stmt.query_map(params![since_min, until_min, bucket_min.max(1), pc], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, i64>(2)? as u64,
-        ))
-    })?
-    .collect()
-}
-
-/// PCs by traffic over [since, until) (Unix minutes): (pc, up, down), busiest first.
-pub fn top_pcs(
-    conn: &Connection,
-    since_min: i64,
-    until_min: i64,
-    limit: usize,
-) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM pc_minute
-         WHERE minute >= ?1 AND minute < ?2
-         GROUP BY pc ORDER BY u + d DESC LIMIT ?3",
-    )?;
-    stmt.query_map(params![since_min, until_min, limit as i64], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)? as u64,

@@ -1,0 +1,889 @@
+//! Traffic statistics at three resolutions: per-minute rows (written by the collectors),
+//! rolled up into hourly and daily rows once a minute is over, each kept for its own
+//! retention. Reads cover a period with the coarsest rows that fit it (`segments`), so a
+//! month's top list reads ~30 daily rows per PC instead of ~43,000 minute rows.
+//!
+//! Tables (all bytes are whole frames as the datapath counts them):
+//! - `pc_minute` / `pc_hour` / `pc_day`: bytes per PC.
+//! - `site_minute` / `site_hour` / `site_day`: bytes per (PC, host name), with the host's
+//!   registrable domain (`site`) and how it was named (`via`: sni, host, dns, address).
+//! - `site_total_hour` / `site_total_day`: bytes per site over all PCs (the top-sites list
+//!   without a GROUP BY over every PC's rows).
+//! - `unexplained`: flows to addresses a PC never looked up through the gateway, or whose
+//!   TLS name no answer of the gateway matches — likely bypass.
+//! - `flow_marks`: the per-flow counter totals already counted (restart-safe deltas).
+//!
+//! Hours are UTC hours (Unix minute / 60); days are calendar days in the policy's time
+//! zone (Unix minute plus the zone's offset, / 1440), the offset stored with each batch.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::meta;
+
+/// The schema of this module (one migration, appended to the store's list).
+pub const MIGRATION: &str = "
+CREATE TABLE pc_hour (
+    pc TEXT NOT NULL, hour INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (pc, hour));
+CREATE INDEX pc_hour_hour ON pc_hour(hour);
+CREATE TABLE pc_day (
+    pc TEXT NOT NULL, day INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (pc, day));
+CREATE INDEX pc_day_day ON pc_day(day);
+CREATE TABLE site_minute (
+    minute INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
+    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (minute, pc, host)) WITHOUT ROWID;
+CREATE INDEX site_minute_pc ON site_minute(pc, minute);
+CREATE INDEX site_minute_site ON site_minute(site, minute);
+CREATE TABLE site_hour (
+    hour INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
+    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (hour, pc, host)) WITHOUT ROWID;
+CREATE INDEX site_hour_pc ON site_hour(pc, hour);
+CREATE INDEX site_hour_site ON site_hour(site, hour);
+CREATE TABLE site_day (
+    day INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
+    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (day, pc, host)) WITHOUT ROWID;
+CREATE INDEX site_day_pc ON site_day(pc, day);
+CREATE INDEX site_day_site ON site_day(site, day);
+CREATE TABLE site_total_hour (
+    hour INTEGER NOT NULL, site TEXT NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (hour, site)) WITHOUT ROWID;
+CREATE TABLE site_total_day (
+    day INTEGER NOT NULL, site TEXT NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (day, site)) WITHOUT ROWID;
+CREATE TABLE unexplained (
+    pc TEXT NOT NULL, remote TEXT NOT NULL, port INTEGER NOT NULL, proto INTEGER NOT NULL,
+    reason TEXT NOT NULL, name TEXT,
+    first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (pc, remote, port, proto));
+CREATE INDEX unexplained_last ON unexplained(last_ms);
+CREATE TABLE flow_marks (
+    flow TEXT PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL,
+    seen_ms INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+/// How a flow's site was named, most trusted first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The server name of the TLS ClientHello.
+    Sni,
+    /// The `Host` header of an HTTP request.
+    Host,
+    /// The name the gateway's DNS answered this PC with this address.
+    Dns,
+    /// Nothing named it: the site is the remote address.
+    Address,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Sni => "sni",
+            Via::Host => "host",
+            Via::Dns => "dns",
+            Via::Address => "address",
+        }
+    }
+}
+
+/// Bytes of one PC with one host in one minute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRow {
+    pub pc: String,
+    pub host: String,
+    pub site: String,
+    pub via: Via,
+    pub up: u64,
+    pub down: u64,
+}
+
+/// Bytes of a flow nobody can explain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnexplainedRow {
+    pub pc: String,
+    pub remote: String,
+    pub port: u16,
+    pub proto: u8,
+    /// `no_lookup` or `sni_mismatch`.
+    pub reason: &'static str,
+    /// The name the flow claimed (SNI, Host), if any.
+    pub name: Option<String>,
+    pub up: u64,
+    pub down: u64,
+}
+
+/// What the flow collector counted since its last batch, with the flow totals that
+/// produced it: committed together, so a restart continues exactly from here.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SitesBatch {
+    pub minute: i64,
+    pub at_ms: i64,
+    /// The policy zone's offset from UTC, in minutes, for day rows.
+    pub day_offset_min: i64,
+    pub rows: Vec<SiteRow>,
+    pub unexplained: Vec<UnexplainedRow>,
+    /// (flow key, up total, down total).
+    pub marks: Vec<(String, u64, u64)>,
+}
+
+pub(super) fn write_sites(tx: &Transaction, b: &SitesBatch) -> rusqlite::Result<()> {
+    // A minute already rolled up is closed: late counts go to the first open minute.
+    let minute = b.minute.max(meta(tx, "rolled_minute")?.unwrap_or(i64::MIN));
+    let mut row = tx.prepare_cached(
+        "INSERT INTO site_minute (minute, pc, host, site, via, up_bytes, down_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (minute, pc, host) DO UPDATE SET
+           up_bytes = up_bytes + excluded.up_bytes,
+           down_bytes = down_bytes + excluded.down_bytes,
+           via = excluded.via",
+    )?;
+    for r in &b.rows {
+        row.execute(params![
+            minute,
+            r.pc,
+            r.host,
+            r.site,
+            r.via.as_str(),
+            r.up as i64,
+            r.down as i64
+        ])?;
+    }
+    let mut un = tx.prepare_cached(
+        "INSERT INTO unexplained (pc, remote, port, proto, reason, name, first_ms, last_ms,
+           up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+         ON CONFLICT (pc, remote, port, proto) DO UPDATE SET
+           reason = excluded.reason, name = coalesce(excluded.name, name),
+           last_ms = excluded.last_ms,
+           up_bytes = up_bytes + excluded.up_bytes,
+           down_bytes = down_bytes + excluded.down_bytes",
+    )?;
+    for u in &b.unexplained {
+        un.execute(params![
+            u.pc,
+            u.remote,
+            u.port,
+            u.proto,
+            u.reason,
+            u.name,
+            b.at_ms,
+            u.up as i64,
+            u.down as i64
+        ])?;
+    }
+    let mut mark = tx.prepare_cached(
+        "INSERT INTO flow_marks (flow, up, down, seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (flow) DO UPDATE SET up = excluded.up, down = excluded.down,
+           seen_ms = excluded.seen_ms",
+    )?;
+    for (k, up, down) in &b.marks {
+        mark.execute(params![k, *up as i64, *down as i64, b.at_ms])?;
+    }
+    set_meta(tx, "day_offset_min", b.day_offset_min)?;
+    Ok(())
+}
+
+fn set_meta(tx: &Transaction, key: &str, value: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Rolls every minute before `now_minute` not yet rolled up into the hour and day rows.
+/// Minutes are closed once rolled (see `write_sites`), so each is added exactly once.
+pub(super) fn roll_up(tx: &Transaction, now_minute: i64) -> rusqlite::Result<()> {
+    let from = match meta(tx, "rolled_minute")? {
+        Some(m) => m,
+        None => {
+            // First run: everything written so far.
+            let first: Option<i64> = tx.query_row(
+                "SELECT min(m) FROM (SELECT min(minute) AS m FROM pc_minute
+                 UNION ALL SELECT min(minute) FROM site_minute)",
+                [],
+                |r| r.get(0),
+            )?;
+            first.unwrap_or(now_minute)
+        }
+    };
+    if from >= now_minute {
+        if meta(tx, "rolled_minute")?.is_none() {
+            set_meta(tx, "rolled_minute", from)?;
+        }
+        return Ok(());
+    }
+    let off = meta(tx, "day_offset_min")?.unwrap_or(0);
+    let add = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
+               down_bytes = down_bytes + excluded.down_bytes";
+    let p = params![from, now_minute, off];
+    for sql in [
+        format!(
+            "INSERT INTO pc_hour (pc, hour, up_bytes, down_bytes)
+             SELECT pc, minute / 60, SUM(up_bytes), SUM(down_bytes) FROM pc_minute
+             WHERE minute >= ?1 AND minute < ?2 AND ?3 = ?3 GROUP BY 1, 2 {add}"
+        ),
+        format!(
+            "INSERT INTO pc_day (pc, day, up_bytes, down_bytes)
+             SELECT pc, (minute + ?3) / 1440, SUM(up_bytes), SUM(down_bytes) FROM pc_minute
+             WHERE minute >= ?1 AND minute < ?2 GROUP BY 1, 2 {add}"
+        ),
+        format!(
+            "INSERT INTO site_hour (hour, pc, host, site, via, up_bytes, down_bytes)
+             SELECT minute / 60, pc, host, max(site), max(via), SUM(up_bytes), SUM(down_bytes)
+             FROM site_minute WHERE minute >= ?1 AND minute < ?2 AND ?3 = ?3
+             GROUP BY 1, 2, 3 {add}"
+        ),
+        format!(
+            "INSERT INTO site_day (day, pc, host, site, via, up_bytes, down_bytes)
+             SELECT (minute + ?3) / 1440, pc, host, max(site), max(via), SUM(up_bytes),
+               SUM(down_bytes)
+             FROM site_minute WHERE minute >= ?1 AND minute < ?2 GROUP BY 1, 2, 3 {add}"
+        ),
+        format!(
+            "INSERT INTO site_total_hour (hour, site, up_bytes, down_bytes)
+             SELECT minute / 60, site, SUM(up_bytes), SUM(down_bytes) FROM site_minute
+             WHERE minute >= ?1 AND minute < ?2 AND ?3 = ?3 GROUP BY 1, 2 {add}"
+        ),
+        format!(
+            "INSERT INTO site_total_day (day, site, up_bytes, down_bytes)
+             SELECT (minute + ?3) / 1440, site, SUM(up_bytes), SUM(down_bytes) FROM site_minute
+             WHERE minute >= ?1 AND minute < ?2 GROUP BY 1, 2 {add}"
+        ),
+    ] {
+        tx.prepare_cached(&sql)?.execute(p)?;
+    }
+    set_meta(tx, "rolled_minute", now_minute)
+}
+
+/// How long each resolution is kept, in days (0: forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub minutes_days: u32,
+    pub hours_days: u32,
+    pub days_days: u32,
+    pub queries_days: u32,
+    pub events_days: u32,
+}
+
+/// Deletes what is past its retention. Returns the rows deleted.
+pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::Result<usize> {
+    let now_min = now_ms.div_euclid(60_000);
+    let mut n = 0;
+    let rolled = meta(tx, "rolled_minute")?.unwrap_or(i64::MIN);
+    if r.minutes_days > 0 {
+        // Never a minute not yet rolled up: its bytes exist nowhere else.
+        let cut = (now_min - r.minutes_days as i64 * 1440).min(rolled);
+        n += tx.execute("DELETE FROM pc_minute WHERE minute < ?1", [cut])?;
+        n += tx.execute("DELETE FROM site_minute WHERE minute < ?1", [cut])?;
+    }
+    if r.hours_days > 0 {
+        let cut = (now_min - r.hours_days as i64 * 1440) / 60;
+        for t in ["pc_hour", "site_hour", "site_total_hour"] {
+            n += tx.execute(&format!("DELETE FROM {t} WHERE hour < ?1"), [cut])?;
+        }
+    }
+    if r.days_days > 0 {
+        let cut = (now_min - r.days_days as i64 * 1440) / 1440;
+        for t in ["pc_day", "site_day", "site_total_day"] {
+            n += tx.execute(&format!("DELETE FROM {t} WHERE day < ?1"), [cut])?;
+        }
+        n += tx.execute(
+            "DELETE FROM unexplained WHERE last_ms < ?1",
+            [now_ms - r.days_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.queries_days > 0 {
+        n += tx.execute(
+            "DELETE FROM queries WHERE at_ms < ?1",
+            [now_ms - r.queries_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.events_days > 0 {
+        n += tx.execute(
+            "DELETE FROM events WHERE at_ms < ?1",
+            [now_ms - r.events_days as i64 * 86_400_000],
+        )?;
+    }
+    // Marks of flows the datapath forgot (LRU) a day ago will never be needed again.
+    n += tx.execute(
+        "DELETE FROM flow_marks WHERE seen_ms < ?1",
+        [now_ms - 86_400_000],
+    )?;
+    Ok(n)
+}
+
+/// Flow marks stored by an earlier run: (flow key, up, down).
+pub fn flow_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare("SELECT flow, up, down FROM flow_marks")?;
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?
+    .collect()
+}
+
+/// One resolution's rows, and their bucket column with its width in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Res {
+    Minute,
+    Hour,
+    Day,
+}
+
+/// A piece of a period read from one resolution: buckets [lo, hi).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub res: Res,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Segment {
+    /// The bucket column of this segment's tables.
+    pub fn column(self) -> &'static str {
+        match self.res {
+            Res::Minute => "minute",
+            Res::Hour => "hour",
+            Res::Day => "day",
+        }
+    }
+
+    /// SQL for the start minute of a row's bucket (for series).
+    fn start_minute(self, off: i64) -> String {
+        match self.res {
+            Res::Minute => "minute".into(),
+            Res::Hour => "hour * 60".into(),
+            Res::Day => format!("day * 1440 - {off}"),
+        }
+    }
+}
+
+/// Covers [since, until) (Unix minutes) with the coarsest rows that fit: whole local
+/// days from the day rows, whole hours from the hour rows, the edges and everything not
+/// yet rolled up (`rolled` onwards) from the minute rows.
+pub fn segments(since: i64, until: i64, rolled: i64, off: i64) -> Vec<Segment> {
+    let mut out = Vec::new();
+    if since >= until {
+        return out;
+    }
+    let cut = until.min(rolled).max(since);
+    let minutes = |lo: i64, hi: i64, out: &mut Vec<Segment>| {
+        if lo >= hi {
+            return;
+        }
+        let (h_lo, h_hi) = (ceil_div(lo, 60), hi.div_euclid(60));
+        if h_lo < h_hi {
+            push(out, Res::Minute, lo, h_lo * 60);
+            out.push(Segment {
+                res: Res::Hour,
+                lo: h_lo,
+                hi: h_hi,
+            });
+            push(out, Res::Minute, h_hi * 60, hi);
+        } else {
+            push(out, Res::Minute, lo, hi);
+        }
+    };
+    let (d_lo, d_hi) = (ceil_div(since + off, 1440), (cut + off).div_euclid(1440));
+    if d_lo < d_hi {
+        minutes(since, d_lo * 1440 - off, &mut out);
+        out.push(Segment {
+            res: Res::Day,
+            lo: d_lo,
+            hi: d_hi,
+        });
+        minutes(d_hi * 1440 - off, cut, &mut out);
+    } else {
+        minutes(since, cut, &mut out);
+    }
+    push(&mut out, Res::Minute, cut, until);
+    out
+}
+
+fn push(out: &mut Vec<Segment>, res: Res, lo: i64, hi: i64) {
+    if lo < hi {
+        out.push(Segment { res, lo, hi });
+    }
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    -((-a).div_euclid(b))
+}
+
+/// The rolled-up boundary and the day offset, as the writer last stored them.
+pub fn bounds(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    Ok((
+        meta(conn, "rolled_minute")?.unwrap_or(i64::MIN),
+        meta(conn, "day_offset_min")?.unwrap_or(0),
+    ))
+}
+
+fn union(
+    segs: &[Segment],
+    table: &str,
+    select: impl Fn(Segment) -> String,
+    filter: &str,
+) -> String {
+    segs.iter()
+        .map(|s| {
+            format!(
+                "SELECT {} FROM {table}_{} WHERE {col} >= {} AND {col} < {} {filter}",
+                select(*s),
+                s.column(),
+                s.lo,
+                s.hi,
+                col = s.column(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+fn read3(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
+    Ok((
+        r.get::<_, String>(0)?,
+        r.get::<_, i64>(1)? as u64,
+        r.get::<_, i64>(2)? as u64,
+    ))
+}
+
+/// Traffic summed per bucket of `bucket_min` minutes over [since, until), for one PC or
+/// all: (bucket start minute, up, down), oldest first. Buckets of a day or more start at
+/// local midnight.
+pub fn traffic_series(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    bucket_min: i64,
+    pc: Option<&str>,
+) -> rusqlite::Result<Vec<(i64, u64, u64)>> {
+    let (rolled, off) = bounds(conn)?;
+    let bucket = bucket_min.max(1);
+    // Buckets finer than a resolution must not read it: a series by minute reads minutes.
+    let segs: Vec<Segment> = segments(since, until, rolled, off)
+        .into_iter()
+        .flat_map(|s| refine(s, bucket, off))
+        .collect();
+    if segs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let align = if bucket >= 1440 { off } else { 0 };
+    let inner = union(
+        &segs,
+        "pc",
+        |s| format!("{} AS m, up_bytes, down_bytes", s.start_minute(off)),
+        "AND (?1 IS NULL OR pc = ?1)",
+    );
+    let sql = format!(
+        "SELECT ((m + {align}) / {bucket}) * {bucket} - {align} AS b, SUM(up_bytes),
+           SUM(down_bytes) FROM ({inner}) GROUP BY b ORDER BY b"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map(params![pc], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?
+    .collect()
+}
+
+/// A segment whose rows are coarser than the series' buckets, split into finer ones.
+fn refine(s: Segment, bucket: i64, off: i64) -> Vec<Segment> {
+    let (lo_min, hi_min) = match s.res {
+        Res::Minute => return vec![s],
+        Res::Hour if bucket % 60 == 0 => return vec![s],
+        Res::Day if bucket % 1440 == 0 => return vec![s],
+        Res::Hour => (s.lo * 60, s.hi * 60),
+        Res::Day => (s.lo * 1440 - off, s.hi * 1440 - off),
+    };
+    if bucket % 60 == 0 {
+        // Days into hours (a local day is whole UTC hours for whole-hour offsets).
+        let (h_lo, h_hi) = (ceil_div(lo_min, 60), hi_min.div_euclid(60));
+        let mut out = Vec::new();
+        push(&mut out, Res::Minute, lo_min, h_lo * 60);
+        push(&mut out, Res::Hour, h_lo, h_hi);
+        push(&mut out, Res::Minute, h_hi * 60, hi_min);
+        out
+    } else {
+        vec![Segment {
+            res: Res::Minute,
+            lo: lo_min,
+            hi: hi_min,
+        }]
+    }
+}
+
+/// PCs by traffic over [since, until): (pc, up, down), busiest first.
+pub fn top_pcs(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let (rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, off);
+    if segs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inner = union(&segs, "pc", |_| "pc, up_bytes, down_bytes".into(), "");
+    let sql = format!(
+        "SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM ({inner})
+         GROUP BY pc ORDER BY u + d DESC LIMIT ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map(params![limit as i64], read3)?.collect()
+}
+
+/// Sites by traffic over [since, until), for one PC or all: (site, up, down, PCs).
+pub fn top_sites(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    pc: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<SiteTotal>> {
+    let (rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, off);
+    if segs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = match pc {
+        // All PCs: the per-site totals for hours and days; minute rows are few.
+        None => {
+            let inner = segs
+                .iter()
+                .map(|s| {
+                    let t = match s.res {
+                        Res::Minute => "site_minute",
+                        Res::Hour => "site_total_hour",
+                        Res::Day => "site_total_day",
+                    };
+                    format!(
+                        "SELECT site, up_bytes, down_bytes FROM {t} WHERE {c} >= {} AND {c} < {}",
+                        s.lo,
+                        s.hi,
+                        c = s.column()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            format!(
+                "SELECT site, SUM(up_bytes) AS u, SUM(down_bytes) AS d, 0 FROM ({inner})
+                 GROUP BY site ORDER BY u + d DESC LIMIT ?2"
+            )
+        }
+        Some(_) => {
+            let inner = union(
+                &segs,
+                "site",
+                |_| "site, up_bytes, down_bytes".into(),
+                "AND pc = ?1",
+            );
+            format!(
+                "SELECT site, SUM(up_bytes) AS u, SUM(down_bytes) AS d, 1 FROM ({inner})
+                 GROUP BY site ORDER BY u + d DESC LIMIT ?2"
+            )
+        }
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows: Vec<SiteTotal> = stmt
+        .query_map(params![pc, limit as i64], |r| {
+            Ok(SiteTotal {
+                site: r.get(0)?,
+                up: r.get::<_, i64>(1)? as u64,
+                down: r.get::<_, i64>(2)? as u64,
+                pcs: r.get::<_, i64>(3)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if pc.is_none() {
+        // How many PCs used each listed site: one indexed read per site.
+        for row in &mut rows {
+            row.pcs = site_pcs(conn, &segs, &row.site)?.len() as u64;
+        }
+    }
+    Ok(rows)
+}
+
+/// A site's bytes over a period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SiteTotal {
+    pub site: String,
+    pub up: u64,
+    pub down: u64,
+    pub pcs: u64,
+}
+
+fn site_pcs(
+    conn: &Connection,
+    segs: &[Segment],
+    site: &str,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let inner = union(
+        segs,
+        "site",
+        |_| "pc, up_bytes, down_bytes".into(),
+        "AND site = ?1",
+    );
+    let sql = format!(
+        "SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM ({inner})
+         GROUP BY pc ORDER BY u + d DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map(params![site], read3)?.collect()
+}
+
+/// The PCs that used `site` over [since, until): (pc, up, down), busiest first.
+pub fn pcs_of_site(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    site: &str,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let (rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, off);
+    if segs.is_empty() {
+        return Ok(Vec::new());
+    }
+    site_pcs(conn, &segs, site)
+}
+
+/// A PC's host names over [since, until) with how each was named:
+/// (host, site, via, up, down), busiest first.
+pub fn hosts_of_pc(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    pc: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<HostRow>> {
+    let (rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, off);
+    if segs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inner = union(
+        &segs,
+        "site",
+        |_| "host, site, via, up_bytes, down_bytes".into(),
+        "AND pc = ?1",
+    );
+    let sql = format!(
+        "SELECT host, max(site), max(via), SUM(up_bytes) AS u, SUM(down_bytes) AS d
+         FROM ({inner}) GROUP BY host ORDER BY u + d DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map(params![pc, limit as i64], |r| {
+        Ok(HostRow {
+            host: r.get(0)?,
+            site: r.get(1)?,
+            via: r.get(2)?,
+            up: r.get::<_, i64>(3)? as u64,
+            down: r.get::<_, i64>(4)? as u64,
+        })
+    })?
+    .collect()
+}
+
+/// A host name a PC used.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HostRow {
+    pub host: String,
+    pub site: String,
+    pub via: String,
+    pub up: u64,
+    pub down: u64,
+}
+
+/// Unexplained flows, newest first, of one PC or all.
+pub fn unexplained(
+    conn: &Connection,
+    pc: Option<&str>,
+    since_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Unexplained>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pc, remote, port, proto, reason, name, first_ms, last_ms, up_bytes, down_bytes
+         FROM unexplained WHERE (?1 IS NULL OR pc = ?1) AND last_ms >= ?2
+         ORDER BY last_ms DESC LIMIT ?3",
+    )?;
+    stmt.query_map(params![pc, since_ms, limit as i64], |r| {
+        Ok(Unexplained {
+            pc: r.get(0)?,
+            remote: r.get(1)?,
+            port: r.get(2)?,
+            proto: r.get(3)?,
+            reason: r.get(4)?,
+            name: r.get(5)?,
+            first_ms: r.get(6)?,
+            last_ms: r.get(7)?,
+            up: r.get::<_, i64>(8)? as u64,
+            down: r.get::<_, i64>(9)? as u64,
+        })
+    })?
+    .collect()
+}
+
+/// A flow nobody can explain, as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Unexplained {
+    pub pc: String,
+    pub remote: String,
+    pub port: u16,
+    pub proto: u8,
+    pub reason: String,
+    pub name: Option<String>,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub up: u64,
+    pub down: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn covered(segs: &[Segment], off: i64) -> Vec<(i64, i64)> {
+        segs.iter()
+            .map(|s| match s.res {
+                Res::Minute => (s.lo, s.hi),
+                Res::Hour => (s.lo * 60, s.hi * 60),
+                Res::Day => (s.lo * 1440 - off, s.hi * 1440 - off),
+            })
+            .collect()
+    }
+
+    fn row(pc: &str, host: &str, up: u64, down: u64) -> SiteRow {
+        SiteRow {
+            pc: pc.into(),
+            host: host.into(),
+            site: crate::sites::registrable(host),
+            via: Via::Sni,
+            up,
+            down,
+        }
+    }
+
+    /// Minutes rolled into hours and days read back the same as the minutes themselves,
+    /// whatever resolution a period picks.
+    #[test]
+    fn roll_ups_agree_with_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let day0 = 20_000 * 1440;
+        // Three days of a minute every 7, two PCs, two hosts of one site and one other.
+        let mut m = day0;
+        while m < day0 + 3 * 1440 {
+            store.sites(SitesBatch {
+                minute: m,
+                at_ms: m * 60_000,
+                day_offset_min: 60,
+                rows: vec![
+                    row("pc1", "www.news.example", 10, 100),
+                    row("pc1", "img.news.example", 1, 10),
+                    row("pc2", "shop.example", 5, 50),
+                ],
+                unexplained: vec![],
+                marks: vec![(format!("f{m}"), 1, 1)],
+            });
+            m += 7;
+        }
+        store.sync();
+        let conn = crate::store::open_read(dir.path()).unwrap();
+        let (rolled, off) = bounds(&conn).unwrap();
+        assert_eq!(off, 60);
+        assert!(
+            rolled > day0 + 3 * 1440 - 8,
+            "all but the last minute rolled: {rolled}"
+        );
+        let minutes = |since: i64, until: i64| -> (u64, u64) {
+            conn.query_row(
+                "SELECT coalesce(SUM(up_bytes),0), coalesce(SUM(down_bytes),0) FROM site_minute
+                 WHERE minute >= ?1 AND minute < ?2 AND site = 'news.example'",
+                [since, until],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .unwrap()
+        };
+        for (since, until) in [
+            (day0, day0 + 3 * 1440),
+            (day0 + 13, day0 + 2 * 1440 + 301),
+            (day0 + 61, day0 + 180),
+            (day0 - 1440, day0 + 5 * 1440),
+        ] {
+            let top = top_sites(&conn, since, until, None, 10).unwrap();
+            let news = top.iter().find(|t| t.site == "news.example").unwrap();
+            assert_eq!(
+                (news.up, news.down),
+                minutes(since, until),
+                "{since}..{until}"
+            );
+            assert_eq!(news.pcs, 1);
+            let mine = top_sites(&conn, since, until, Some("pc1"), 10).unwrap();
+            assert_eq!(mine.len(), 1);
+            assert_eq!((mine[0].up, mine[0].down), (news.up, news.down));
+            let hosts = hosts_of_pc(&conn, since, until, "pc1", 10).unwrap();
+            assert_eq!(hosts[0].host, "www.news.example");
+            assert_eq!(hosts[0].via, "sni");
+            assert_eq!(
+                pcs_of_site(&conn, since, until, "shop.example").unwrap()[0].0,
+                "pc2"
+            );
+        }
+    }
+
+    #[test]
+    fn segments_tile_the_period_exactly() {
+        for off in [0, 60, -300, 330] {
+            for (since, until, rolled) in [
+                (0, 1440 * 40 + 7, 1440 * 39),
+                (17, 1440 * 3 + 125, 1440 * 3 + 100),
+                (100, 160, 10_000),
+                (1440 * 10 + 30, 1440 * 12, 1440 * 11 - 5),
+                (5, 6, 0),
+            ] {
+                let segs = segments(since, until, rolled, off);
+                let mut c = covered(&segs, off);
+                c.sort();
+                assert_eq!(c.first().unwrap().0, since);
+                assert_eq!(c.last().unwrap().1, until);
+                for w in c.windows(2) {
+                    assert_eq!(w[0].1, w[1].0, "contiguous: {segs:?}");
+                }
+                // Nothing at or after `rolled` comes from hours or days.
+                for s in &segs {
+                    if s.res != Res::Minute {
+                        let (_, hi) = covered(&[*s], off)[0];
+                        assert!(hi <= rolled, "{s:?} beyond rolled {rolled}");
+                    }
+                }
+            }
+        }
+        // A month read from days: a handful of segments, not thousands.
+        let segs = segments(0, 1440 * 30, 1440 * 31, 0);
+        assert_eq!(
+            segs,
+            vec![Segment {
+                res: Res::Day,
+                lo: 0,
+                hi: 30
+            }]
+        );
+    }
+}
