@@ -51,13 +51,16 @@ fn capture(ctx: &XdpContext, l4: usize, dst_port: u16, flow: Flow) -> Result<(),
         return Ok(());
     }
     let avail = end - start - payload;
-    let mut len = if avail > SNIFF_BYTES {
+    let len = if avail > SNIFF_BYTES {
         SNIFF_BYTES
     } else {
         avail
     };
-    // For the verifier: a length it can prove is within the entry and not zero.
-    len &= 0x7ff;
+    // The verifier must see a length within the entry and not zero. The compiler knows
+    // `len >= 6` (the read above) and would drop a zero check the verifier needs: a
+    // volatile read hides what it knows, so both checks stay.
+    // SAFETY: a read of a local.
+    let len = unsafe { core::ptr::read_volatile(&len) };
     if len == 0 || len > SNIFF_BYTES {
         return Ok(());
     }

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::lab_datapath::{Office, office_with};
 
-const TOKEN: &str = "lab-token-0123456789";
+pub const TOKEN: &str = "lab-token-0123456789";
 
-fn office_with_api() -> Office {
+pub fn office_with_api() -> Office {
     office_with(|_, config| {
         format!(
             "{config}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
@@ -20,7 +20,7 @@ fn office_with_api() -> Office {
 }
 
 /// `curl` from pc2 to the API; (HTTP status, body).
-fn get(o: &Office, path: &str, token: Option<&str>) -> (u16, String) {
+pub fn get(o: &Office, path: &str, token: Option<&str>) -> (u16, String) {
     let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
     let auth = token.map(|t| format!("Authorization: Bearer {t}"));
     let mut args = vec!["curl", "-s", "-m", "5", "-w", "\n%{http_code}"];

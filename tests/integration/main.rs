@@ -10,6 +10,7 @@ mod lab_api;
 mod lab_datapath;
 mod lab_dns;
 mod lab_enforce;
+mod lab_sites;
 mod lab_wan;
 mod lists;
 mod test_run;

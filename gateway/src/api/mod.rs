@@ -8,6 +8,7 @@
 
 mod metrics;
 mod routes;
+mod sites;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -85,6 +86,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/queries", get(routes::queries))
         .route("/api/v1/traffic", get(routes::traffic))
         .route("/api/v1/top", get(routes::top))
+        .route("/api/v1/sites", get(sites::sites))
+        .route("/api/v1/sites/{site}/pcs", get(sites::site_pcs))
+        .route("/api/v1/pcs/{pc}/hosts", get(sites::pc_hosts))
+        .route("/api/v1/unexplained", get(sites::unexplained))
+        .route("/api/v1/report", get(sites::report))
         .route("/api/v1/events", get(routes::events))
         .route("/api/v1/wan", get(routes::wan))
         .route("/api/v1/openapi.json", get(routes::openapi))

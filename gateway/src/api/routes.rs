@@ -21,8 +21,32 @@ use crate::store;
         title = "Officegate API",
         description = "Traffic per PC, the DNS query log, events and channel state. Every route needs `Authorization: Bearer <token>`."
     ),
-    paths(pcs, queries, traffic, top, events, wan, openapi),
-    components(schemas(PcRow, QueryRow, EventRow, WanView, TrafficPoint, TopRow))
+    paths(
+        pcs,
+        queries,
+        traffic,
+        top,
+        events,
+        wan,
+        openapi,
+        super::sites::sites,
+        super::sites::site_pcs,
+        super::sites::pc_hosts,
+        super::sites::unexplained,
+        super::sites::report
+    ),
+    components(schemas(
+        PcRow,
+        QueryRow,
+        EventRow,
+        WanView,
+        TrafficPoint,
+        TopRow,
+        super::sites::SiteRow,
+        super::sites::HostView,
+        super::sites::UnexplainedView,
+        super::sites::ReportRow
+    ))
 )]
 pub struct ApiDoc;
 
@@ -78,7 +102,7 @@ fn csv_response<T: Serialize>(rows: &[T]) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
 }
 
-fn respond<T: Serialize>(rows: Vec<T>, format: &Format) -> Result<Response, ApiError> {
+pub(super) fn respond<T: Serialize>(rows: Vec<T>, format: &Format) -> Result<Response, ApiError> {
     match format.format.as_deref() {
         None | Some("json") => Ok(Json(rows).into_response()),
         Some("csv") => csv_response(&rows),
@@ -281,7 +305,7 @@ pub struct PeriodParams {
     pub since_ms: Option<i64>,
     /// Until (Unix ms), exclusive. Default: now.
     pub until_ms: Option<i64>,
-    /// `minute`, `hour` (default) or `day` (UTC days).
+    /// `minute`, `hour` (default) or `day` (local days, in the policy's time zone).
     pub resolution: Option<String>,
     /// One PC by name; default: all together.
     pub pc: Option<String>,
@@ -293,7 +317,7 @@ pub struct PeriodParams {
 
 impl PeriodParams {
     /// [since, until) in Unix minutes.
-    fn minutes(&self) -> Result<(i64, i64), ApiError> {
+    pub(super) fn minutes(&self) -> Result<(i64, i64), ApiError> {
         let until = self.until_ms.unwrap_or_else(store::now_ms);
         let since = self.since_ms.unwrap_or(until - 24 * 3_600_000);
         if since >= until {
