@@ -51,6 +51,9 @@ pub struct Config {
     /// The admin API and `/metrics`. Default: off.
     #[serde(default)]
     pub api: Option<crate::api::ApiConfig>,
+    /// Where names of PCs the policy does not list come from. Default: their addresses.
+    #[serde(default)]
+    pub names: crate::pcnames::NamesConfig,
 }
 
 #[derive(Debug, Deserialize)]

@@ -99,6 +99,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             .to_zoned_datetime(policy.load().time_zone().clone()),
     );
     let mut over = std::collections::HashMap::new();
+    let names = crate::pcnames::PcNames::new(&config.names);
     // Sites: names for flows from DNS answers (rebuilt from the log's last hours after a
     // restart) and from the opening packets the datapath hands over.
     let lookups = crate::sites::Lookups::new(LOOKUPS, LOOKUPS_KEEP);
@@ -190,6 +191,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 storage_dir: config.storage.dir.clone(),
                 policy: policy.clone(),
                 dns: dns.as_ref().map(|(_, _, s)| s.clone()),
+                names: names.clone(),
             };
             let t = crate::api::serve(a, state).await?;
             info!(listen = ?a.listen, "API listening");
@@ -226,14 +228,22 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         }
         let p = policy.load();
         let now = clock.now();
+        names.refresh();
         usage.update(
             &maps.pcs(),
             &p,
+            &names,
             &now.to_zoned_datetime(p.time_zone().clone()),
         );
         if flows_at.elapsed() >= flow_every {
             flows_at = std::time::Instant::now();
-            flows.collect(&maps.flows(), &p, &gw_addrs, zone_offset_min(&p, now));
+            flows.collect(
+                &maps.flows(),
+                &p,
+                &names,
+                &gw_addrs,
+                zone_offset_min(&p, now),
+            );
         }
         if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             pruned_at = Some(std::time::Instant::now());
@@ -278,11 +288,13 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         usage.update(
             &maps.pcs(),
             &p,
+            &names,
             &clock.now().to_zoned_datetime(p.time_zone().clone()),
         );
         flows.collect(
             &maps.flows(),
             &p,
+            &names,
             &gw_addrs,
             zone_offset_min(&p, clock.now()),
         );

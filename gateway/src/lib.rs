@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod dns;
 pub mod lists;
+pub mod pcnames;
 pub mod policy;
 pub mod report;
 pub mod sites;

@@ -63,7 +63,13 @@ impl Usage {
     }
 
     /// Counts what the datapath counted since the last call.
-    pub fn update(&mut self, entries: &[PcEntry], policy: &Policy, now: &jiff::ZonedDateTime) {
+    pub fn update(
+        &mut self,
+        entries: &[PcEntry],
+        policy: &Policy,
+        names: &crate::pcnames::PcNames,
+        now: &jiff::ZonedDateTime,
+    ) {
         let (day, month) = periods(now);
         if day != self.day {
             for u in self.per_pc.values_mut() {
@@ -94,10 +100,7 @@ impl Usage {
                 continue;
             }
             self.marks.insert(e.addr, (up, down));
-            let who = policy
-                .pc_at(e.addr)
-                .map(|i| policy.pcs()[i].name.clone())
-                .unwrap_or_else(|| e.addr.to_string());
+            let who = names.label(policy, e.addr);
             let d = deltas.entry(who).or_default();
             d.up += du;
             d.down += dd;

@@ -45,7 +45,7 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-    /// Run a benchmark: datapath, throughput, failover, dns.
+    /// Run a benchmark: datapath, throughput, failover, dns, stats.
     Bench {
         name: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -69,10 +69,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
     if let Ok(maps) = crate::datapath::Maps::open(&st.pin_dir) {
         let policy = st.policy.load();
         for e in maps.pcs() {
-            let pc = policy
-                .pc_at(e.addr)
-                .map(|i| policy.pcs()[i].name.clone())
-                .unwrap_or_else(|| e.addr.to_string());
+            let pc = st.names.label(&policy, e.addr);
             let c = &e.counters;
             for (dir, b, p) in [
                 ("up", c.up_bytes, c.up_packets),

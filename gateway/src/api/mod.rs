@@ -56,6 +56,7 @@ pub struct ApiState {
     pub storage_dir: PathBuf,
     pub policy: Arc<ArcSwap<Policy>>,
     pub dns: Option<Arc<crate::dns::DnsStats>>,
+    pub names: crate::pcnames::PcNames,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.

@@ -154,10 +154,7 @@ pub async fn pcs(
         );
     }
     for e in maps.pcs() {
-        let name = policy
-            .pc_at(e.addr)
-            .map(|i| policy.pcs()[i].name.clone())
-            .unwrap_or_else(|| e.addr.to_string());
+        let name = st.names.label(&policy, e.addr);
         let row = rows.entry(name.clone()).or_insert_with(|| {
             let group = crate::policy::DEFAULT_GROUP.to_string();
             PcRow::empty(name, group, vec![e.addr.to_string()])

@@ -21,7 +21,8 @@ pub struct SiteRow {
     pub site: String,
     pub up_bytes: u64,
     pub down_bytes: u64,
-    /// PCs that used it.
+    /// PCs that used it: exactly over the period when it is under a day; over the days
+    /// the period touches when it is a day or more.
     pub pcs: u64,
 }
 

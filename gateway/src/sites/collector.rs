@@ -84,6 +84,7 @@ impl Collector {
         &mut self,
         flows: &[FlowEntry],
         policy: &Policy,
+        names: &crate::pcnames::PcNames,
         gateway: &[IpAddr],
         day_offset_min: i64,
     ) {
@@ -110,10 +111,7 @@ impl Collector {
             if not_a_site(f.remote, gateway) {
                 continue;
             }
-            let pc = policy
-                .pc_at(f.pc)
-                .map(|i| policy.pcs()[i].name.clone())
-                .unwrap_or_else(|| f.pc.to_string());
+            let pc = names.label(policy, f.pc);
             let sniffed = self.sniffed.get(&(f.pc, f.remote, f.remote_port));
             let answered = self.lookups.names(f.pc, f.remote);
             let answered: &[std::sync::Arc<str>] = answered.as_deref().unwrap_or(&[]);

@@ -3,12 +3,22 @@
 //! retention. Reads cover a period with the coarsest rows that fit it (`segments`), so a
 //! month's top list reads ~30 daily rows per PC instead of ~43,000 minute rows.
 //!
-//! Tables (all bytes are whole frames as the datapath counts them):
+//! Tables (all bytes are whole frames as the datapath counts them). Every table is keyed
+//! by its time bucket first (WITHOUT ROWID), so a period is one range scan of the table
+//! itself; per-PC reads go through a (pc, bucket) index. Minute rows carry
+//! no secondary index on sites: each insert then touches one b-tree instead of three, and
+//! reads only ever scan minutes for a period's ragged edges (under an hour each) and the
+//! minutes not yet rolled up.
+//!
 //! - `pc_minute` / `pc_hour` / `pc_day`: bytes per PC.
 //! - `site_minute` / `site_hour` / `site_day`: bytes per (PC, host name), with the host's
-//!   registrable domain (`site`) and how it was named (`via`: sni, host, dns, address).
+//!   registrable domain (`site`) and how it was named (`via`: a `Via` code). PCs, hosts
+//!   and sites are ids into `names`: rows of integers are a third the size of rows of
+//!   text, and so are their indexes (the month of a 500-PC office is ~10M rows).
 //! - `site_total_hour` / `site_total_day`: bytes per site over all PCs (the top-sites list
 //!   without a GROUP BY over every PC's rows).
+//! - `site_pc_day`: which PCs used which site on which day (how many PCs used a site over
+//!   days, without reading every host row).
 //! - `unexplained`: flows to addresses a PC never looked up through the gateway, or whose
 //!   TLS name no answer of the gateway matches — likely bypass.
 //! - `flow_marks`: the per-flow counter totals already counted (restart-safe deltas).
@@ -22,40 +32,53 @@ use super::meta;
 
 /// The schema of this module (one migration, appended to the store's list).
 pub const MIGRATION: &str = "
+CREATE TABLE pc_minute_new (
+    minute INTEGER NOT NULL, pc TEXT NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (minute, pc)) WITHOUT ROWID;
+INSERT INTO pc_minute_new SELECT minute, pc, up_bytes, down_bytes FROM pc_minute;
+DROP TABLE pc_minute;
+ALTER TABLE pc_minute_new RENAME TO pc_minute;
+CREATE INDEX pc_minute_pc ON pc_minute(pc, minute);
 CREATE TABLE pc_hour (
-    pc TEXT NOT NULL, hour INTEGER NOT NULL,
+    hour INTEGER NOT NULL, pc TEXT NOT NULL,
     up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
-    PRIMARY KEY (pc, hour));
-CREATE INDEX pc_hour_hour ON pc_hour(hour);
+    PRIMARY KEY (hour, pc)) WITHOUT ROWID;
+CREATE INDEX pc_hour_pc ON pc_hour(pc, hour);
 CREATE TABLE pc_day (
-    pc TEXT NOT NULL, day INTEGER NOT NULL,
+    day INTEGER NOT NULL, pc TEXT NOT NULL,
     up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
-    PRIMARY KEY (pc, day));
-CREATE INDEX pc_day_day ON pc_day(day);
+    PRIMARY KEY (day, pc)) WITHOUT ROWID;
+CREATE INDEX pc_day_pc ON pc_day(pc, day);
+CREATE TABLE site_pc_day (
+    site INTEGER NOT NULL, day INTEGER NOT NULL, pc INTEGER NOT NULL,
+    PRIMARY KEY (site, day, pc)) WITHOUT ROWID;
+CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE site_minute (
-    minute INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
-    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    minute INTEGER NOT NULL, pc INTEGER NOT NULL, host INTEGER NOT NULL,
+    site INTEGER NOT NULL, via INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
     PRIMARY KEY (minute, pc, host)) WITHOUT ROWID;
-CREATE INDEX site_minute_pc ON site_minute(pc, minute);
-CREATE INDEX site_minute_site ON site_minute(site, minute);
 CREATE TABLE site_hour (
-    hour INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
-    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    hour INTEGER NOT NULL, pc INTEGER NOT NULL, host INTEGER NOT NULL,
+    site INTEGER NOT NULL, via INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
     PRIMARY KEY (hour, pc, host)) WITHOUT ROWID;
 CREATE INDEX site_hour_pc ON site_hour(pc, hour);
 CREATE INDEX site_hour_site ON site_hour(site, hour);
 CREATE TABLE site_day (
-    day INTEGER NOT NULL, pc TEXT NOT NULL, host TEXT NOT NULL, site TEXT NOT NULL,
-    via TEXT NOT NULL, up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    day INTEGER NOT NULL, pc INTEGER NOT NULL, host INTEGER NOT NULL,
+    site INTEGER NOT NULL, via INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
     PRIMARY KEY (day, pc, host)) WITHOUT ROWID;
 CREATE INDEX site_day_pc ON site_day(pc, day);
 CREATE INDEX site_day_site ON site_day(site, day);
 CREATE TABLE site_total_hour (
-    hour INTEGER NOT NULL, site TEXT NOT NULL,
+    hour INTEGER NOT NULL, site INTEGER NOT NULL,
     up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
     PRIMARY KEY (hour, site)) WITHOUT ROWID;
 CREATE TABLE site_total_day (
-    day INTEGER NOT NULL, site TEXT NOT NULL,
+    day INTEGER NOT NULL, site INTEGER NOT NULL,
     up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
     PRIMARY KEY (day, site)) WITHOUT ROWID;
 CREATE TABLE unexplained (
@@ -86,6 +109,25 @@ pub enum Via {
 }
 
 impl Via {
+    pub const ALL: [Via; 4] = [Via::Sni, Via::Host, Via::Dns, Via::Address];
+
+    /// Its code in the tables. Never renumbered.
+    pub fn code(self) -> i64 {
+        match self {
+            Via::Sni => 0,
+            Via::Host => 1,
+            Via::Dns => 2,
+            Via::Address => 3,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Via {
+        Via::ALL
+            .into_iter()
+            .find(|v| v.code() == c)
+            .unwrap_or(Via::Address)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Via::Sni => "sni",
@@ -136,24 +178,64 @@ pub struct SitesBatch {
     pub marks: Vec<(String, u64, u64)>,
 }
 
-pub(super) fn write_sites(tx: &Transaction, b: &SitesBatch) -> rusqlite::Result<()> {
+/// Names to ids, as the writer has seen them (cleared when a transaction fails, since the
+/// ids it handed out may not exist).
+#[derive(Default)]
+pub(super) struct NameIds(std::collections::HashMap<String, i64>);
+
+impl NameIds {
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn id(&mut self, tx: &Transaction, name: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.0.get(name) {
+            return Ok(*id);
+        }
+        tx.prepare_cached("INSERT OR IGNORE INTO names (name) VALUES (?1)")?
+            .execute([name])?;
+        let id: i64 = tx
+            .prepare_cached("SELECT id FROM names WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))?;
+        // Bounded: an office's month has some thousands of names; a flood of random
+        // names only costs lookups again.
+        if self.0.len() > 200_000 {
+            self.0.clear();
+        }
+        self.0.insert(name.to_string(), id);
+        Ok(id)
+    }
+}
+
+/// `rolled`: the first minute not yet rolled up (everything before it is closed).
+pub(super) fn write_sites(
+    tx: &Transaction,
+    names: &mut NameIds,
+    rolled: i64,
+    b: &SitesBatch,
+) -> rusqlite::Result<()> {
     // A minute already rolled up is closed: late counts go to the first open minute.
-    let minute = b.minute.max(meta(tx, "rolled_minute")?.unwrap_or(i64::MIN));
+    let minute = b.minute.max(rolled);
     let mut row = tx.prepare_cached(
         "INSERT INTO site_minute (minute, pc, host, site, via, up_bytes, down_bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (minute, pc, host) DO UPDATE SET
            up_bytes = up_bytes + excluded.up_bytes,
            down_bytes = down_bytes + excluded.down_bytes,
-           via = excluded.via",
+           via = min(via, excluded.via)",
     )?;
     for r in &b.rows {
+        let (pc, host, site) = (
+            names.id(tx, &r.pc)?,
+            names.id(tx, &r.host)?,
+            names.id(tx, &r.site)?,
+        );
         row.execute(params![
             minute,
-            r.pc,
-            r.host,
-            r.site,
-            r.via.as_str(),
+            pc,
+            host,
+            site,
+            r.via.code(),
             r.up as i64,
             r.down as i64
         ])?;
@@ -240,16 +322,20 @@ pub(super) fn roll_up(tx: &Transaction, now_minute: i64) -> rusqlite::Result<()>
         ),
         format!(
             "INSERT INTO site_hour (hour, pc, host, site, via, up_bytes, down_bytes)
-             SELECT minute / 60, pc, host, max(site), max(via), SUM(up_bytes), SUM(down_bytes)
+             SELECT minute / 60, pc, host, max(site), min(via), SUM(up_bytes), SUM(down_bytes)
              FROM site_minute WHERE minute >= ?1 AND minute < ?2 AND ?3 = ?3
              GROUP BY 1, 2, 3 {add}"
         ),
         format!(
             "INSERT INTO site_day (day, pc, host, site, via, up_bytes, down_bytes)
-             SELECT (minute + ?3) / 1440, pc, host, max(site), max(via), SUM(up_bytes),
+             SELECT (minute + ?3) / 1440, pc, host, max(site), min(via), SUM(up_bytes),
                SUM(down_bytes)
              FROM site_minute WHERE minute >= ?1 AND minute < ?2 GROUP BY 1, 2, 3 {add}"
         ),
+        "INSERT OR IGNORE INTO site_pc_day (site, day, pc)
+             SELECT DISTINCT site, (minute + ?3) / 1440, pc FROM site_minute
+             WHERE minute >= ?1 AND minute < ?2"
+            .to_string(),
         format!(
             "INSERT INTO site_total_hour (hour, site, up_bytes, down_bytes)
              SELECT minute / 60, site, SUM(up_bytes), SUM(down_bytes) FROM site_minute
@@ -295,7 +381,7 @@ pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::R
     }
     if r.days_days > 0 {
         let cut = (now_min - r.days_days as i64 * 1440) / 1440;
-        for t in ["pc_day", "site_day", "site_total_day"] {
+        for t in ["pc_day", "site_day", "site_total_day", "site_pc_day"] {
             n += tx.execute(&format!("DELETE FROM {t} WHERE day < ?1"), [cut])?;
         }
         n += tx.execute(
@@ -375,43 +461,66 @@ impl Segment {
 /// Covers [since, until) (Unix minutes) with the coarsest rows that fit: whole local
 /// days from the day rows, whole hours from the hour rows, the edges and everything not
 /// yet rolled up (`rolled` onwards) from the minute rows.
+///
+/// Minutes are rolled up one by one as they end, so the hour and the day that hold
+/// `rolled` contain exactly their minutes before it. A period that runs into the minutes
+/// not yet rolled up ("today", "this month", "the last hour" up to now) therefore reads
+/// that hour and day whole, and only the unrolled tail (a minute or so) from minute rows.
 pub fn segments(since: i64, until: i64, rolled: i64, off: i64) -> Vec<Segment> {
     let mut out = Vec::new();
     if since >= until {
         return out;
     }
     let cut = until.min(rolled).max(since);
-    let minutes = |lo: i64, hi: i64, out: &mut Vec<Segment>| {
-        if lo >= hi {
-            return;
-        }
-        let (h_lo, h_hi) = (ceil_div(lo, 60), hi.div_euclid(60));
-        if h_lo < h_hi {
-            push(out, Res::Minute, lo, h_lo * 60);
-            out.push(Segment {
-                res: Res::Hour,
-                lo: h_lo,
-                hi: h_hi,
-            });
-            push(out, Res::Minute, h_hi * 60, hi);
-        } else {
-            push(out, Res::Minute, lo, hi);
-        }
+    let open = until >= rolled;
+    let day_lo = ceil_div(since + off, 1440);
+    let day_hi = if open {
+        ceil_div(cut + off, 1440)
+    } else {
+        (cut + off).div_euclid(1440)
     };
-    let (d_lo, d_hi) = (ceil_div(since + off, 1440), (cut + off).div_euclid(1440));
-    if d_lo < d_hi {
-        minutes(since, d_lo * 1440 - off, &mut out);
+    if day_lo < day_hi {
+        hours(&mut out, since, day_lo * 1440 - off, false);
         out.push(Segment {
             res: Res::Day,
-            lo: d_lo,
-            hi: d_hi,
+            lo: day_lo,
+            hi: day_hi,
         });
-        minutes(d_hi * 1440 - off, cut, &mut out);
+        if !open {
+            hours(&mut out, day_hi * 1440 - off, cut, false);
+        }
     } else {
-        minutes(since, cut, &mut out);
+        hours(&mut out, since, cut, open);
     }
     push(&mut out, Res::Minute, cut, until);
     out
+}
+
+/// [lo, hi) as whole hours and minute edges; `open_end`: the hour holding `hi` is read
+/// whole (it ends at `hi`, see `segments`).
+fn hours(out: &mut Vec<Segment>, lo: i64, hi: i64, open_end: bool) {
+    if lo >= hi {
+        return;
+    }
+    let h_lo = ceil_div(lo, 60);
+    let h_hi = if open_end {
+        ceil_div(hi, 60)
+    } else {
+        hi.div_euclid(60)
+    };
+    if h_lo < h_hi {
+        push(out, Res::Minute, lo, h_lo * 60);
+        out.push(Segment {
+            res: Res::Hour,
+            lo: h_lo,
+            hi: h_hi,
+        });
+        if !open_end {
+            push(out, Res::Minute, h_hi * 60, hi);
+        }
+    } else {
+        push(out, Res::Minute, lo, hi);
+    }
 }
 
 fn push(out: &mut Vec<Segment>, res: Res, lo: i64, hi: i64) {
@@ -461,6 +570,14 @@ fn read3(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
     ))
 }
 
+/// The id of a name, if it was ever stored.
+fn name_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT id FROM names WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()
+}
+
 /// Traffic summed per bucket of `bucket_min` minutes over [since, until), for one PC or
 /// all: (bucket start minute, up, down), oldest first. Buckets of a day or more start at
 /// local midnight.
@@ -476,41 +593,48 @@ pub fn traffic_series(
     // Buckets finer than a resolution must not read it: a series by minute reads minutes.
     let segs: Vec<Segment> = segments(since, until, rolled, off)
         .into_iter()
-        .flat_map(|s| refine(s, bucket, off))
+        .flat_map(|s| refine(s, bucket, off, rolled))
         .collect();
     if segs.is_empty() {
         return Ok(Vec::new());
     }
     let align = if bucket >= 1440 { off } else { 0 };
+    // The PC filter is only written when there is one: `(?1 IS NULL OR pc = ?1)` would
+    // keep SQLite from using the (pc, bucket) key.
+    let filter = if pc.is_some() { "AND pc = ?1" } else { "" };
     let inner = union(
         &segs,
         "pc",
         |s| format!("{} AS m, up_bytes, down_bytes", s.start_minute(off)),
-        "AND (?1 IS NULL OR pc = ?1)",
+        filter,
     );
     let sql = format!(
         "SELECT ((m + {align}) / {bucket}) * {bucket} - {align} AS b, SUM(up_bytes),
            SUM(down_bytes) FROM ({inner}) GROUP BY b ORDER BY b"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map(params![pc], |r| {
+    let map = |r: &rusqlite::Row| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)? as u64,
             r.get::<_, i64>(2)? as u64,
         ))
-    })?
-    .collect()
+    };
+    match pc {
+        Some(pc) => stmt.query_map([pc], map)?.collect(),
+        None => stmt.query_map([], map)?.collect(),
+    }
 }
 
-/// A segment whose rows are coarser than the series' buckets, split into finer ones.
-fn refine(s: Segment, bucket: i64, off: i64) -> Vec<Segment> {
+/// A segment whose rows are coarser than the series' buckets, split into finer ones. An
+/// hour or day row holds nothing from `rolled` on, and neither do its pieces.
+fn refine(s: Segment, bucket: i64, off: i64, rolled: i64) -> Vec<Segment> {
     let (lo_min, hi_min) = match s.res {
         Res::Minute => return vec![s],
         Res::Hour if bucket % 60 == 0 => return vec![s],
         Res::Day if bucket % 1440 == 0 => return vec![s],
-        Res::Hour => (s.lo * 60, s.hi * 60),
-        Res::Day => (s.lo * 1440 - off, s.hi * 1440 - off),
+        Res::Hour => (s.lo * 60, (s.hi * 60).min(rolled)),
+        Res::Day => (s.lo * 1440 - off, (s.hi * 1440 - off).min(rolled)),
     };
     if bucket % 60 == 0 {
         // Days into hours (a local day is whole UTC hours for whole-hour offsets).
@@ -563,62 +687,98 @@ pub fn top_sites(
     if segs.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = match pc {
-        // All PCs: the per-site totals for hours and days; minute rows are few.
-        None => {
-            let inner = segs
-                .iter()
-                .map(|s| {
-                    let t = match s.res {
-                        Res::Minute => "site_minute",
-                        Res::Hour => "site_total_hour",
-                        Res::Day => "site_total_day",
-                    };
-                    format!(
-                        "SELECT site, up_bytes, down_bytes FROM {t} WHERE {c} >= {} AND {c} < {}",
-                        s.lo,
-                        s.hi,
-                        c = s.column()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            format!(
-                "SELECT site, SUM(up_bytes) AS u, SUM(down_bytes) AS d, 0 FROM ({inner})
-                 GROUP BY site ORDER BY u + d DESC LIMIT ?2"
-            )
-        }
-        Some(_) => {
-            let inner = union(
-                &segs,
-                "site",
-                |_| "site, up_bytes, down_bytes".into(),
-                "AND pc = ?1",
-            );
-            format!(
-                "SELECT site, SUM(up_bytes) AS u, SUM(down_bytes) AS d, 1 FROM ({inner})
-                 GROUP BY site ORDER BY u + d DESC LIMIT ?2"
-            )
-        }
+    let pc_id = match pc {
+        Some(name) => match name_id(conn, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows: Vec<SiteTotal> = stmt
-        .query_map(params![pc, limit as i64], |r| {
-            Ok(SiteTotal {
-                site: r.get(0)?,
-                up: r.get::<_, i64>(1)? as u64,
-                down: r.get::<_, i64>(2)? as u64,
-                pcs: r.get::<_, i64>(3)? as u64,
+    let inner = match pc_id {
+        // All PCs: the per-site totals for hours and days; minute rows are few.
+        None => segs
+            .iter()
+            .map(|s| {
+                let t = match s.res {
+                    Res::Minute => "site_minute",
+                    Res::Hour => "site_total_hour",
+                    Res::Day => "site_total_day",
+                };
+                format!(
+                    "SELECT site, up_bytes, down_bytes FROM {t} WHERE {c} >= {} AND {c} < {}",
+                    s.lo,
+                    s.hi,
+                    c = s.column()
+                )
             })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+        Some(id) => union(
+            &segs,
+            "site",
+            |_| "site, up_bytes, down_bytes".into(),
+            &format!("AND pc = {id}"),
+        ),
+    };
+    let sql = format!(
+        "SELECT n.name, t.u, t.d, t.site FROM
+           (SELECT site, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM ({inner})
+            GROUP BY site ORDER BY u + d DESC LIMIT ?1) AS t
+         JOIN names AS n ON n.id = t.site ORDER BY t.u + t.d DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows: Vec<(SiteTotal, i64)> = stmt
+        .query_map(params![limit as i64], |r| {
+            Ok((
+                SiteTotal {
+                    site: r.get(0)?,
+                    up: r.get::<_, i64>(1)? as u64,
+                    down: r.get::<_, i64>(2)? as u64,
+                    pcs: 1,
+                },
+                r.get::<_, i64>(3)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    if pc.is_none() {
-        // How many PCs used each listed site: one indexed read per site.
-        for row in &mut rows {
-            row.pcs = site_pcs(conn, &segs, &row.site)?.len() as u64;
+    if pc_id.is_none() && !rows.is_empty() {
+        let ids = rows
+            .iter()
+            .map(|(_, id)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let inner = if until - since >= 1440 {
+            // A day or more: PCs that used the site on the period's days (one compact row
+            // per site, day and PC), and in the minutes not yet rolled up.
+            let (d_lo, d_hi) = (
+                (since + off).div_euclid(1440),
+                (until - 1 + off).div_euclid(1440),
+            );
+            format!(
+                "SELECT site, pc FROM site_pc_day WHERE site IN ({ids})
+                   AND day >= {d_lo} AND day <= {d_hi}
+                 UNION ALL SELECT site, pc FROM site_minute
+                   WHERE minute >= {} AND minute < {until} AND site IN ({ids})",
+                rolled.max(since)
+            )
+        } else {
+            // Under a day: exactly the PCs of the period.
+            union(
+                &segs,
+                "site",
+                |_| "site, pc".into(),
+                &format!("AND site IN ({ids})"),
+            )
+        };
+        let sql = format!("SELECT site, COUNT(DISTINCT pc) FROM ({inner}) GROUP BY site");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let counts: std::collections::HashMap<i64, i64> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (row, id) in &mut rows {
+            row.pcs = counts.get(id).copied().unwrap_or(0) as u64;
         }
     }
-    Ok(rows)
+    Ok(rows.into_iter().map(|(r, _)| r).collect())
 }
 
 /// A site's bytes over a period.
@@ -630,25 +790,6 @@ pub struct SiteTotal {
     pub pcs: u64,
 }
 
-fn site_pcs(
-    conn: &Connection,
-    segs: &[Segment],
-    site: &str,
-) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let inner = union(
-        segs,
-        "site",
-        |_| "pc, up_bytes, down_bytes".into(),
-        "AND site = ?1",
-    );
-    let sql = format!(
-        "SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM ({inner})
-         GROUP BY pc ORDER BY u + d DESC"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map(params![site], read3)?.collect()
-}
-
 /// The PCs that used `site` over [since, until): (pc, up, down), busiest first.
 pub fn pcs_of_site(
     conn: &Connection,
@@ -658,14 +799,28 @@ pub fn pcs_of_site(
 ) -> rusqlite::Result<Vec<(String, u64, u64)>> {
     let (rolled, off) = bounds(conn)?;
     let segs = segments(since, until, rolled, off);
+    let Some(site_id) = name_id(conn, site)? else {
+        return Ok(Vec::new());
+    };
     if segs.is_empty() {
         return Ok(Vec::new());
     }
-    site_pcs(conn, &segs, site)
+    let inner = union(
+        &segs,
+        "site",
+        |_| "pc, up_bytes, down_bytes".into(),
+        &format!("AND site = {site_id}"),
+    );
+    let sql = format!(
+        "SELECT n.name, t.u, t.d FROM
+           (SELECT pc, SUM(up_bytes) AS u, SUM(down_bytes) AS d FROM ({inner}) GROUP BY pc) AS t
+         JOIN names AS n ON n.id = t.pc ORDER BY t.u + t.d DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map([], read3)?.collect()
 }
 
-/// A PC's host names over [since, until) with how each was named:
-/// (host, site, via, up, down), busiest first.
+/// A PC's host names over [since, until) with how each was named, busiest first.
 pub fn hosts_of_pc(
     conn: &Connection,
     since: i64,
@@ -675,6 +830,9 @@ pub fn hosts_of_pc(
 ) -> rusqlite::Result<Vec<HostRow>> {
     let (rolled, off) = bounds(conn)?;
     let segs = segments(since, until, rolled, off);
+    let Some(pc_id) = name_id(conn, pc)? else {
+        return Ok(Vec::new());
+    };
     if segs.is_empty() {
         return Ok(Vec::new());
     }
@@ -682,18 +840,22 @@ pub fn hosts_of_pc(
         &segs,
         "site",
         |_| "host, site, via, up_bytes, down_bytes".into(),
-        "AND pc = ?1",
+        &format!("AND pc = {pc_id}"),
     );
     let sql = format!(
-        "SELECT host, max(site), max(via), SUM(up_bytes) AS u, SUM(down_bytes) AS d
-         FROM ({inner}) GROUP BY host ORDER BY u + d DESC LIMIT ?2"
+        "SELECT h.name, s.name, t.via, t.u, t.d FROM
+           (SELECT host, max(site) AS site, min(via) AS via, SUM(up_bytes) AS u,
+              SUM(down_bytes) AS d
+            FROM ({inner}) GROUP BY host ORDER BY u + d DESC LIMIT ?1) AS t
+         JOIN names AS h ON h.id = t.host JOIN names AS s ON s.id = t.site
+         ORDER BY t.u + t.d DESC"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map(params![pc, limit as i64], |r| {
+    stmt.query_map(params![limit as i64], |r| {
         Ok(HostRow {
             host: r.get(0)?,
             site: r.get(1)?,
-            via: r.get(2)?,
+            via: Via::from_code(r.get(2)?).as_str().to_string(),
             up: r.get::<_, i64>(3)? as u64,
             down: r.get::<_, i64>(4)? as u64,
         })
@@ -706,6 +868,7 @@ pub fn hosts_of_pc(
 pub struct HostRow {
     pub host: String,
     pub site: String,
+    /// How it was named (the most trusted way seen over the period).
     pub via: String,
     pub up: u64,
     pub down: u64,
@@ -759,12 +922,13 @@ pub struct Unexplained {
 mod tests {
     use super::*;
 
-    fn covered(segs: &[Segment], off: i64) -> Vec<(i64, i64)> {
+    /// The minutes each segment's rows hold: hour and day rows end at `rolled`.
+    fn covered(segs: &[Segment], off: i64, rolled: i64) -> Vec<(i64, i64)> {
         segs.iter()
             .map(|s| match s.res {
                 Res::Minute => (s.lo, s.hi),
-                Res::Hour => (s.lo * 60, s.hi * 60),
-                Res::Day => (s.lo * 1440 - off, s.hi * 1440 - off),
+                Res::Hour => (s.lo * 60, (s.hi * 60).min(rolled)),
+                Res::Day => (s.lo * 1440 - off, (s.hi * 1440 - off).min(rolled)),
             })
             .collect()
     }
@@ -802,6 +966,15 @@ mod tests {
                 unexplained: vec![],
                 marks: vec![(format!("f{m}"), 1, 1)],
             });
+            store.usage(crate::store::UsageDelta {
+                pc: "pc1".into(),
+                day: "d:x".into(),
+                month: "m:x".into(),
+                minute: m,
+                up: 3,
+                down: 30,
+                marks: vec![("10.0.0.1".into(), m as u64, m as u64)],
+            });
             m += 7;
         }
         store.sync();
@@ -815,12 +988,35 @@ mod tests {
         let minutes = |since: i64, until: i64| -> (u64, u64) {
             conn.query_row(
                 "SELECT coalesce(SUM(up_bytes),0), coalesce(SUM(down_bytes),0) FROM site_minute
-                 WHERE minute >= ?1 AND minute < ?2 AND site = 'news.example'",
+                 WHERE minute >= ?1 AND minute < ?2
+                   AND site = (SELECT id FROM names WHERE name = 'news.example')",
                 [since, until],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
             .unwrap()
         };
+        // Series by minute, hour and day add up to the same, also for a period that runs
+        // past the last rolled minute (its hour and day rows are partial).
+        let pc_total: i64 = conn
+            .query_row("SELECT SUM(up_bytes) FROM pc_minute", [], |r| r.get(0))
+            .unwrap();
+        for bucket in [1, 60, 1440] {
+            for pc in [None, Some("pc1")] {
+                let series =
+                    traffic_series(&conn, day0 - 1440, day0 + 5 * 1440, bucket, pc).unwrap();
+                let up: u64 = series.iter().map(|p| p.1).sum();
+                assert_eq!(up as i64, pc_total, "bucket {bucket}, {pc:?}");
+            }
+        }
+        let top = top_pcs(&conn, day0 + 100, day0 + 5 * 1440, 5).unwrap();
+        let partial: i64 = conn
+            .query_row(
+                "SELECT SUM(up_bytes) FROM pc_minute WHERE minute >= ?1",
+                [day0 + 100],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(top[0].1 as i64, partial);
         for (since, until) in [
             (day0, day0 + 3 * 1440),
             (day0 + 13, day0 + 2 * 1440 + 301),
@@ -859,19 +1055,25 @@ mod tests {
                 (5, 6, 0),
             ] {
                 let segs = segments(since, until, rolled, off);
-                let mut c = covered(&segs, off);
+                let mut c = covered(&segs, off, rolled);
                 c.sort();
-                assert_eq!(c.first().unwrap().0, since);
-                assert_eq!(c.last().unwrap().1, until);
+                assert_eq!(c.first().unwrap().0, since, "{segs:?}");
+                assert_eq!(c.last().unwrap().1, until, "{segs:?}");
                 for w in c.windows(2) {
                     assert_eq!(w[0].1, w[1].0, "contiguous: {segs:?}");
                 }
-                // Nothing at or after `rolled` comes from hours or days.
+                // An hour or day row reaching past `rolled` only when the period does.
                 for s in &segs {
-                    if s.res != Res::Minute {
-                        let (_, hi) = covered(&[*s], off)[0];
-                        assert!(hi <= rolled, "{s:?} beyond rolled {rolled}");
-                    }
+                    let nominal_end = match s.res {
+                        Res::Minute => continue,
+                        Res::Hour => s.hi * 60,
+                        Res::Day => s.hi * 1440 - off,
+                    };
+                    assert!(
+                        nominal_end <= rolled || until >= rolled,
+                        "{s:?} beyond rolled {rolled} for {since}..{until}"
+                    );
+                    assert!(nominal_end <= until.max(rolled) + 1440, "{s:?}");
                 }
             }
         }

@@ -4,6 +4,7 @@
 mod datapath;
 mod dns;
 mod failover;
+mod stats;
 mod throughput;
 
 fn main() -> anyhow::Result<()> {
@@ -13,8 +14,11 @@ fn main() -> anyhow::Result<()> {
         Some("throughput") => throughput::run(&args[1..]),
         Some("failover") => failover::run(&args[1..]),
         Some("dns") => dns::run(&args[1..]),
+        Some("stats") => stats::run(&args[1..]),
         other => {
-            anyhow::bail!("unknown benchmark {other:?}; known: datapath, throughput, failover, dns")
+            anyhow::bail!(
+                "unknown benchmark {other:?}; known: datapath, throughput, failover, dns, stats"
+            )
         }
     }
 }
