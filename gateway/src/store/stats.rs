@@ -790,6 +790,22 @@ pub struct SiteTotal {
     pub pcs: u64,
 }
 
+/// The segments of [since, until) and the id of `name`; `None` when there is nothing to
+/// read (an empty period, or a name never stored).
+fn named_period(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    name: &str,
+) -> rusqlite::Result<Option<(Vec<Segment>, i64)>> {
+    let (rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, off);
+    if segs.is_empty() {
+        return Ok(None);
+    }
+    Ok(name_id(conn, name)?.map(|id| (segs, id)))
+}
+
 /// The PCs that used `site` over [since, until): (pc, up, down), busiest first.
 pub fn pcs_of_site(
     conn: &Connection,
@@ -797,14 +813,9 @@ pub fn pcs_of_site(
     until: i64,
     site: &str,
 ) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let (rolled, off) = bounds(conn)?;
-    let segs = segments(since, until, rolled, off);
-    let Some(site_id) = name_id(conn, site)? else {
+    let Some((segs, site_id)) = named_period(conn, since, until, site)? else {
         return Ok(Vec::new());
     };
-    if segs.is_empty() {
-        return Ok(Vec::new());
-    }
     let inner = union(
         &segs,
         "site",
@@ -828,14 +839,9 @@ pub fn hosts_of_pc(
     pc: &str,
     limit: usize,
 ) -> rusqlite::Result<Vec<HostRow>> {
-    let (rolled, off) = bounds(conn)?;
-    let segs = segments(since, until, rolled, off);
-    let Some(pc_id) = name_id(conn, pc)? else {
+    let Some((segs, pc_id)) = named_period(conn, since, until, pc)? else {
         return Ok(Vec::new());
     };
-    if segs.is_empty() {
-        return Ok(Vec::new());
-    }
     let inner = union(
         &segs,
         "site",
