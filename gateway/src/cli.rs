@@ -191,3 +191,90 @@ pub fn queries(
     }
     Ok(())
 }
+
+/// The password for `user add` / `user passwd`: the first line of stdin, or a generated
+/// one (printed once: it is stored only as a hash).
+fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
+    } else {
+        Ok((crate::auth::random_token()[..20].to_string(), true))
+    }
+}
+
+fn cli_action(
+    conn: &rusqlite::Connection,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) {
+    let a = crate::auth::Action {
+        at_ms: crate::store::now_ms(),
+        actor: "cli".into(),
+        action: action.into(),
+        subject: subject.into(),
+        details,
+    };
+    if let Err(e) = crate::auth::record(conn, &a) {
+        eprintln!("officegate: the action history could not be written: {e}");
+    }
+}
+
+pub fn user_add(
+    dir: &Path,
+    name: &str,
+    role: &str,
+    scope: Option<&str>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let conn = crate::auth::open(dir)?;
+    let role = crate::auth::Role::parse(role)?;
+    let (pw, generated) = password(password_stdin)?;
+    let u = crate::auth::add_user(&conn, name, &pw, role, scope, crate::store::now_ms())?;
+    cli_action(
+        &conn,
+        "user_add",
+        name,
+        serde_json::json!({"role": u.role, "scope": u.scope}),
+    );
+    println!("user {} added ({})", u.name, u.role.as_str());
+    if generated {
+        println!("password: {pw}");
+    }
+    Ok(())
+}
+
+pub fn user_list(dir: &Path) -> anyhow::Result<()> {
+    let conn = crate::auth::open(dir)?;
+    for u in crate::auth::users(&conn)? {
+        println!(
+            "{:<24} {:<8} {}",
+            u.name,
+            u.role.as_str(),
+            u.scope.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+pub fn user_del(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let conn = crate::auth::open(dir)?;
+    crate::auth::remove_user(&conn, name)?;
+    cli_action(&conn, "user_del", name, serde_json::Value::Null);
+    println!("user {name} removed");
+    Ok(())
+}
+
+pub fn user_passwd(dir: &Path, name: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let conn = crate::auth::open(dir)?;
+    let (pw, generated) = password(password_stdin)?;
+    crate::auth::set_password(&conn, name, &pw)?;
+    cli_action(&conn, "user_passwd", name, serde_json::Value::Null);
+    println!("password of {name} set");
+    if generated {
+        println!("password: {pw}");
+    }
+    Ok(())
+}

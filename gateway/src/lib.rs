@@ -28,6 +28,7 @@
 //! Types shared with the kernel programs live in the `gateway-common` crate.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -82,6 +82,14 @@ enum Command {
         #[command(subcommand)]
         command: WanCommand,
     },
+    /// Users of the admin UI and API: add, list, remove, set a password.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        /// The daemon's configuration (for its storage directory).
+        #[arg(long, default_value = "/etc/officegate/officegate.toml", global = true)]
+        config: PathBuf,
+    },
     /// Block, unblock or mark over quota one PC address, effective at once.
     PcState {
         address: IpAddr,
@@ -89,6 +97,32 @@ enum Command {
         state: String,
         #[arg(long, default_value = "/sys/fs/bpf/officegate")]
         pin_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from stdin with `--password-stdin`, otherwise
+    /// generated and printed once.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "auditor", "manager"])]
+        role: String,
+        /// For managers: the group whose subtree they see and manage.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Every user with role and scope.
+    List,
+    /// Remove a user (and end their sessions).
+    Del { name: String },
+    /// Set a user's password (from stdin, or generated and printed); ends their sessions.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -185,6 +219,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     events,
                 },
         } => officegate::cli::wan_status(&config, json, events),
+        Command::User { command, config } => {
+            let dir = officegate::config::Config::load(&config)?.storage.dir;
+            match command {
+                UserCommand::Add {
+                    name,
+                    role,
+                    scope,
+                    password_stdin,
+                } => {
+                    officegate::cli::user_add(&dir, &name, &role, scope.as_deref(), password_stdin)
+                }
+                UserCommand::List => officegate::cli::user_list(&dir),
+                UserCommand::Del { name } => officegate::cli::user_del(&dir, &name),
+                UserCommand::Passwd {
+                    name,
+                    password_stdin,
+                } => officegate::cli::user_passwd(&dir, &name, password_stdin),
+            }
+        }
         Command::PcState {
             address,
             state,

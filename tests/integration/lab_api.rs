@@ -193,3 +193,189 @@ fn per_minute_statistics_survive_a_restart_without_loss_or_double_counting() {
         400
     );
 }
+
+/// `officegate user add` with the password on stdin.
+fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, password: &str) {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"));
+    cmd.args([
+        "user",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+        "--config",
+    ])
+    .arg(o.og.config_path());
+    if let Some(s) = scope {
+        cmd.args(["--scope", s]);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("officegate user add");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `curl` from pc2 with a cookie jar per user: (status, body).
+fn call(
+    o: &Office,
+    jar: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    csrf: Option<&str>,
+) -> (u16, String) {
+    let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
+    let jar = o.lab.dir().join(format!("{jar}.cookies"));
+    let jar = jar.display().to_string();
+    let mut args = vec![
+        "curl",
+        "-s",
+        "-m",
+        "10",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+        "-b",
+        &jar,
+        "-c",
+        &jar,
+    ];
+    let csrf_header = csrf.map(|c| format!("X-CSRF-Token: {c}"));
+    if let Some(h) = &csrf_header {
+        args.extend(["-H", h.as_str()]);
+    }
+    if let Some(b) = body {
+        args.extend(["-H", "Content-Type: application/json", "--data", b]);
+    }
+    args.push(&url);
+    let out = o.lab.sh(Role::Pc(2), &args).expect("curl");
+    let (body, code) = out.rsplit_once('\n').expect("status line");
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn login(o: &Office, name: &str, password: &str) -> (u16, Value) {
+    let body = serde_json::json!({"name": name, "password": password}).to_string();
+    let (code, reply) = call(o, name, "POST", "/api/v1/login", Some(&body), None);
+    (code, serde_json::from_str(&reply).unwrap_or(Value::Null))
+}
+
+/// Users, roles, sessions, CSRF, lock-out and the action history, through the API as a
+/// browser would use it (cookies), for each role.
+#[test]
+fn users_log_in_with_roles_csrf_and_lock_out() {
+    let o = office_with_api();
+    add_user(&o, "boss", "admin", None, "boss password 1");
+    add_user(&o, "audit", "auditor", None, "audit password 1");
+    add_user(&o, "mgr", "manager", Some("staff"), "mgr password 1");
+
+    // Not logged in: refused.
+    assert_eq!(call(&o, "nobody", "GET", "/api/v1/pcs", None, None).0, 401);
+
+    let (code, me) = login(&o, "boss", "boss password 1");
+    assert_eq!(code, 200, "{me}");
+    assert_eq!(me["role"], "admin");
+    let csrf = me["csrf"].as_str().unwrap().to_string();
+    let cookies = std::fs::read_to_string(o.lab.dir().join("boss.cookies")).unwrap();
+    assert!(
+        cookies.contains("#HttpOnly_") && cookies.contains("og_session"),
+        "{cookies}"
+    );
+    let (code, who) = call(&o, "boss", "GET", "/api/v1/me", None, None);
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&who).unwrap()["name"], "boss");
+    assert_eq!(call(&o, "boss", "GET", "/api/v1/pcs", None, None).0, 200);
+
+    // A change needs the CSRF token.
+    let new = r#"{"name": "helper", "password": "helper password", "role": "auditor"}"#;
+    assert_eq!(
+        call(&o, "boss", "POST", "/api/v1/users", Some(new), None).0,
+        403
+    );
+    assert_eq!(
+        call(
+            &o,
+            "boss",
+            "POST",
+            "/api/v1/users",
+            Some(new),
+            Some("forged")
+        )
+        .0,
+        403
+    );
+    let (code, body) = call(&o, "boss", "POST", "/api/v1/users", Some(new), Some(&csrf));
+    assert_eq!(code, 200, "{body}");
+    // … and is in the history with who did it (the CLI's additions too).
+    let (_, hist) = call(&o, "boss", "GET", "/api/v1/actions", None, None);
+    let hist: Value = serde_json::from_str(&hist).unwrap();
+    assert_eq!(hist[0]["action"], "user_add", "{hist:#}");
+    assert_eq!(hist[0]["actor"], "boss");
+    assert_eq!(hist[0]["subject"], "helper");
+    assert!(
+        hist.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actor"] == "cli" && a["subject"] == "mgr")
+    );
+
+    // The auditor reads everything and changes nothing.
+    let (code, a) = login(&o, "audit", "audit password 1");
+    assert_eq!(code, 200);
+    let acsrf = a["csrf"].as_str().unwrap().to_string();
+    assert_eq!(call(&o, "audit", "GET", "/api/v1/pcs", None, None).0, 200);
+    assert_eq!(
+        call(&o, "audit", "GET", "/api/v1/actions", None, None).0,
+        200
+    );
+    let other = r#"{"name": "x2", "password": "x2 password!", "role": "admin"}"#;
+    assert_eq!(
+        call(
+            &o,
+            "audit",
+            "POST",
+            "/api/v1/users",
+            Some(other),
+            Some(&acsrf)
+        )
+        .0,
+        403
+    );
+    // The manager sees nothing office-wide (scoped views come with the UI).
+    let (code, m) = login(&o, "mgr", "mgr password 1");
+    assert_eq!(code, 200);
+    assert_eq!(m["scope"], "staff");
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/pcs", None, None).0, 403);
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/me", None, None).0, 200);
+
+    // Five wrong passwords lock the account; then even the right one is refused.
+    for i in 0..4 {
+        assert_eq!(login(&o, "audit", "wrong").0, 401, "attempt {i}");
+    }
+    assert_eq!(login(&o, "audit", "wrong").0, 429);
+    assert_eq!(login(&o, "audit", "audit password 1").0, 429);
+    // Unknown users get the same answer as a wrong password.
+    let (code, e) = login(&o, "ghost", "whatever!!");
+    assert_eq!(code, 401);
+    assert_eq!(e["error"], "wrong user name or password");
+
+    // Logout ends the session.
+    assert_eq!(
+        call(&o, "boss", "POST", "/api/v1/logout", None, Some(&csrf)).0,
+        200
+    );
+    assert_eq!(call(&o, "boss", "GET", "/api/v1/me", None, None).0, 401);
+    // The bearer token still works for machines.
+    assert_eq!(get(&o, "/api/v1/me", Some(TOKEN)).0, 200);
+}

@@ -1,13 +1,14 @@
 //! The admin API (axum): JSON under `/api/v1`, CSV on request, Prometheus `/metrics`, and
-//! the OpenAPI document (utoipa) describing it. Every route needs the bearer token from
-//! `[api] token` (users and roles come with the web UI); it listens only where `[api]
-//! listen` says (the LAN/admin address), never on a WAN.
+//! the OpenAPI document (utoipa) describing it. Every route but the login needs a user's
+//! session or the bearer token from `[api] token` (`session.rs`: roles, CSRF); it listens
+//! only where `[api] listen` says (the LAN/admin address), never on a WAN.
 //!
 //! Owns: HTTP, authentication, turning the store, the pinned maps and the WAN status into
-//! responses. Must not: change anything (read-only until the UI's actions arrive).
+//! responses. Changes so far: users (recorded in the action history).
 
 mod metrics;
 mod routes;
+mod session;
 mod sites;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
@@ -15,11 +16,10 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use arc_swap::ArcSwap;
 use axum::{
     Router,
-    extract::{Request, State},
-    http::{StatusCode, header},
-    middleware::{self, Next},
+    http::StatusCode,
+    middleware,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -96,7 +96,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/wan", get(routes::wan))
         .route("/api/v1/openapi.json", get(routes::openapi))
         .route("/metrics", get(metrics::metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .route("/api/v1/login", post(session::login))
+        .route("/api/v1/logout", post(session::logout))
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/actions", get(session::actions))
+        .route("/api/v1/users", get(session::users).post(session::add_user))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::authenticate,
+        ))
         .with_state(state)
 }
 
@@ -104,23 +112,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// guessed byte by byte from response times (a dozen lines; not worth a dependency).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn auth(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if same(t.as_bytes(), state.token.as_bytes()) => next.run(req).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a valid bearer token is required\n",
-        )
-            .into_response(),
-    }
 }
 
 /// An error as the API answers it: a status and a one-line reason.

@@ -19,7 +19,7 @@ use crate::store;
 #[openapi(
     info(
         title = "Officegate API",
-        description = "Traffic per PC, the DNS query log, events and channel state. Every route needs `Authorization: Bearer <token>`."
+        description = "Traffic per PC, sites, the DNS query log, events, channel state, users and the action history. Every route but /api/v1/login needs a login session (cookie `og_session`; changes also need `X-CSRF-Token`) or `Authorization: Bearer <token>`."
     ),
     paths(
         pcs,
@@ -33,7 +33,13 @@ use crate::store;
         super::sites::site_pcs,
         super::sites::pc_hosts,
         super::sites::unexplained,
-        super::sites::report
+        super::sites::report,
+        super::session::login,
+        super::session::logout,
+        super::session::me,
+        super::session::actions,
+        super::session::users,
+        super::session::add_user
     ),
     components(schemas(
         PcRow,
@@ -45,7 +51,11 @@ use crate::store;
         super::sites::SiteRow,
         super::sites::HostView,
         super::sites::UnexplainedView,
-        super::sites::ReportRow
+        super::sites::ReportRow,
+        super::session::Principal,
+        super::session::LoginBody,
+        super::session::LoginReply,
+        super::session::NewUser
     ))
 )]
 pub struct ApiDoc;

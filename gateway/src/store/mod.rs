@@ -121,6 +121,8 @@ fn migrations() -> Migrations<'static> {
         ),
         // Hourly and daily roll-ups, sites per PC, unexplained flows: see `stats`.
         M::up(stats::MIGRATION),
+        // Users, sessions and the action history: see `crate::auth`.
+        M::up(crate::auth::MIGRATION),
     ])
 }
 
@@ -226,6 +228,17 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
             source,
         })?;
     Ok(conn)
+}
+
+/// A read-write connection to the database in `dir` (created and migrated), for callers
+/// that need their writes' outcome at once (users, sessions): the writer's queue answers
+/// nobody.
+pub fn open_rw_in(dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    open_rw(&dir.join(DB_FILE))
 }
 
 impl Store {
