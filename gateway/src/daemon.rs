@@ -192,6 +192,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 policy: policy.clone(),
                 dns: dns.as_ref().map(|(_, _, s)| s.clone()),
                 names: names.clone(),
+                policy_dir: policy_dir.clone(),
             };
             let t = crate::api::serve(a, state).await?;
             info!(listen = ?a.listen, "API listening");

@@ -6,6 +6,7 @@
 //! Owns: HTTP, authentication, turning the store, the pinned maps and the WAN status into
 //! responses. Changes so far: users (recorded in the action history).
 
+mod changes;
 mod metrics;
 mod routes;
 mod session;
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub policy: Arc<ArcSwap<Policy>>,
     pub dns: Option<Arc<crate::dns::DnsStats>>,
     pub names: crate::pcnames::PcNames,
+    /// The policy directory, where changes are written (`office.toml`).
+    pub policy_dir: PathBuf,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.
@@ -90,6 +93,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/sites", get(sites::sites))
         .route("/api/v1/sites/{site}/pcs", get(sites::site_pcs))
         .route("/api/v1/pcs/{pc}/hosts", get(sites::pc_hosts))
+        .route(
+            "/api/v1/pcs/{pc}/block",
+            post(changes::block).delete(changes::unblock),
+        )
         .route("/api/v1/unexplained", get(sites::unexplained))
         .route("/api/v1/report", get(sites::report))
         .route("/api/v1/events", get(routes::events))

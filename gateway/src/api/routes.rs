@@ -39,7 +39,9 @@ use crate::store;
         super::session::me,
         super::session::actions,
         super::session::users,
-        super::session::add_user
+        super::session::add_user,
+        super::changes::block,
+        super::changes::unblock
     ),
     components(schemas(
         PcRow,
@@ -55,7 +57,8 @@ use crate::store;
         super::session::Principal,
         super::session::LoginBody,
         super::session::LoginReply,
-        super::session::NewUser
+        super::session::NewUser,
+        super::changes::BlockBody
     ))
 )]
 pub struct ApiDoc;

@@ -315,6 +315,15 @@ mod tests {
             assert!(allowed(Role::Auditor, &Method::GET, path));
             assert!(!allowed(Role::Manager, &Method::GET, path), "{path}");
         }
+        for (m, path) in [
+            (Method::POST, "/api/v1/users"),
+            (Method::POST, "/api/v1/pcs/pc1/block"),
+            (Method::DELETE, "/api/v1/pcs/pc1/block"),
+        ] {
+            assert!(allowed(Role::Admin, &m, path));
+            assert!(!allowed(Role::Auditor, &m, path), "{m} {path}");
+            assert!(!allowed(Role::Manager, &m, path), "{m} {path}");
+        }
         assert!(allowed(Role::Admin, &Method::POST, "/api/v1/users"));
         assert!(!allowed(Role::Auditor, &Method::POST, "/api/v1/users"));
         assert!(!allowed(Role::Manager, &Method::POST, "/api/v1/users"));

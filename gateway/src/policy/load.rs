@@ -164,7 +164,7 @@ pub fn load_text(dir: &Path, text: &str) -> Result<(Policy, LoadReport), Vec<Pol
     load_text_with(dir, text, None, None)
 }
 
-fn load_text_with(
+pub fn load_text_with(
     dir: &Path,
     text: &str,
     list_cache: Option<&Path>,

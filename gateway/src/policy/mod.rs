@@ -7,6 +7,7 @@
 //! schedules, rule matching and the explanation of a decision.
 //! Must not: touch the network or the datapath; the daemon applies decisions.
 
+pub mod edit;
 mod engine;
 mod load;
 mod model;
@@ -14,8 +15,8 @@ mod schedule;
 
 pub use engine::{DEFAULT_GROUP, Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
 pub use load::{
-    ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text, render,
-    url_copy,
+    ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text,
+    load_text_with, render, url_copy,
 };
 pub use model::{Action, BlockMode};
 
