@@ -352,11 +352,59 @@ fn users_log_in_with_roles_csrf_and_lock_out() {
         .0,
         403
     );
-    // The manager sees nothing office-wide (scoped views come with the UI).
+    // The manager of `staff` sees and manages only staff's PCs (pc1), nothing office-wide.
     let (code, m) = login(&o, "mgr", "mgr password 1");
     assert_eq!(code, 200);
     assert_eq!(m["scope"], "staff");
-    assert_eq!(call(&o, "mgr", "GET", "/api/v1/pcs", None, None).0, 403);
+    let mcsrf = m["csrf"].as_str().unwrap().to_string();
+    let (code, pcs) = call(&o, "mgr", "GET", "/api/v1/pcs", None, None);
+    assert_eq!(code, 200, "{pcs}");
+    let pcs: Value = serde_json::from_str(&pcs).unwrap();
+    let names: Vec<&str> = pcs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pc1"], "{pcs:#}");
+    let (_, top) = call(&o, "mgr", "GET", "/api/v1/top?limit=10", None, None);
+    let top: Value = serde_json::from_str(&top).unwrap();
+    assert!(
+        top.as_array().unwrap().iter().all(|r| r["pc"] == "pc1"),
+        "{top:#}"
+    );
+    assert_eq!(
+        call(&o, "mgr", "GET", "/api/v1/pcs/pc1/hosts", None, None).0,
+        200
+    );
+    assert_eq!(
+        call(&o, "mgr", "GET", "/api/v1/pcs/pc2/hosts", None, None).0,
+        403
+    );
+    assert_eq!(
+        call(&o, "mgr", "GET", "/api/v1/traffic?pc=pc1", None, None).0,
+        200
+    );
+    assert_eq!(
+        call(&o, "mgr", "GET", "/api/v1/traffic?pc=pc2", None, None).0,
+        403
+    );
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/traffic", None, None).0, 403);
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/sites", None, None).0, 403);
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/queries", None, None).0, 403);
+    assert_eq!(call(&o, "mgr", "GET", "/api/v1/actions", None, None).0, 403);
+    assert_eq!(
+        call(
+            &o,
+            "mgr",
+            "POST",
+            "/api/v1/pcs/pc2/block",
+            Some("{}"),
+            Some(&mcsrf)
+        )
+        .0,
+        403
+    );
     assert_eq!(call(&o, "mgr", "GET", "/api/v1/me", None, None).0, 200);
 
     // Five wrong passwords lock the account; then even the right one is refused.

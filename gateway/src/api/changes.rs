@@ -62,6 +62,7 @@ pub async fn block(
     Path(pc): Path<String>,
     body: Option<Json<BlockBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    p.check_pc(&st.policy.load(), &pc)?;
     let b = body.map(|Json(b)| b).unwrap_or_default();
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
@@ -94,6 +95,7 @@ pub async fn unblock(
     Extension(p): Extension<Principal>,
     Path(pc): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    p.check_pc(&st.policy.load(), &pc)?;
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
         let n = edit::unblock_pc(&st2.policy_dir, &st2.storage_dir.join("lists"), &pc)

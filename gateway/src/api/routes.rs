@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Query, State},
     http::header,
     response::{IntoResponse, Response},
@@ -12,7 +12,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, session::Principal};
 use crate::store;
 
 #[derive(OpenApi)]
@@ -139,6 +139,7 @@ fn state_name(code: u8) -> &'static str {
     responses((status = 200, description = "PCs, busiest first", body = [PcRow])))]
 pub async fn pcs(
     State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
     Query(format): Query<Format>,
 ) -> Result<Response, ApiError> {
     let maps = crate::datapath::Maps::open(&st.pin_dir).map_err(ApiError::internal)?;
@@ -190,7 +191,11 @@ pub async fn pcs(
         row.today_bytes = today.get(&row.name).copied().unwrap_or(0);
         row.month_bytes = this_month.get(&row.name).copied().unwrap_or(0);
     }
-    let mut rows: Vec<PcRow> = rows.into_values().collect();
+    let visible = who.visible_pcs(&policy);
+    let mut rows: Vec<PcRow> = rows
+        .into_values()
+        .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.name)))
+        .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.up_bytes + r.down_bytes));
     if format.format.as_deref() == Some("csv") {
         // CSV cells hold no lists: addresses are space-separated there.
@@ -351,8 +356,10 @@ pub struct TrafficPoint {
     responses((status = 200, description = "A series, oldest first", body = [TrafficPoint])))]
 pub async fn traffic(
     State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
+    who.check_pc_param(&st.policy.load(), p.pc.as_deref())?;
     let (since, until) = p.minutes()?;
     let bucket = match p.resolution.as_deref() {
         Some("minute") => 1,
@@ -390,13 +397,24 @@ pub struct TopRow {
     responses((status = 200, description = "Busiest first", body = [TopRow])))]
 pub async fn top(
     State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
     let (since, until) = p.minutes()?;
     let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
-    let rows = store::top_pcs(&conn, since, until, p.limit.unwrap_or(10).min(1000))
+    let limit = p.limit.unwrap_or(10).min(1000);
+    // A manager's top list is of their PCs: filtered before the limit.
+    let visible = who.visible_pcs(&st.policy.load());
+    let fetch = if visible.is_some() {
+        usize::MAX >> 1
+    } else {
+        limit
+    };
+    let rows = store::top_pcs(&conn, since, until, fetch)
         .map_err(ApiError::internal)?
         .into_iter()
+        .filter(|(pc, _, _)| visible.as_ref().is_none_or(|v| v.contains(pc)))
+        .take(limit)
         .map(|(pc, up, down)| TopRow {
             pc,
             up_bytes: up,

@@ -2,10 +2,11 @@
 //! access, recorded as `api-token`), or a user's login session (the `og_session` cookie,
 //! HttpOnly, SameSite=Strict). A session that changes anything must echo its CSRF token
 //! in `X-CSRF-Token`. Roles: admin does everything; auditor reads everything and
-//! changes nothing; a manager sees only `/me` until the scoped views (their subtree's
-//! PCs) exist — refusing is the safe side of "sees only their own department".
+//! changes nothing; a department manager sees and manages only the PCs of their group's
+//! subtree: the gate lets them reach only routes that check the PC (`Principal::check_pc`)
+//! or filter their rows (`Principal::visible_pcs`); every other route refuses them.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use axum::{
     Json,
@@ -52,12 +53,97 @@ fn refuse(status: StatusCode, why: &str) -> Response {
     r
 }
 
-/// What each role may do.
+impl Principal {
+    /// The PCs this caller may see: `None` for all (admin, auditor, the token); for a
+    /// manager, the names of the PCs in their group and its subgroups.
+    pub fn visible_pcs(&self, policy: &crate::policy::Policy) -> Option<HashSet<String>> {
+        if self.role != Role::Manager {
+            return None;
+        }
+        let groups = policy.groups();
+        let Some(top) = groups
+            .iter()
+            .position(|g| Some(&g.name) == self.scope.as_ref())
+        else {
+            return Some(HashSet::new());
+        };
+        let in_subtree = |mut g: Option<usize>| {
+            let mut steps = 0;
+            while let Some(i) = g {
+                if i == top {
+                    return true;
+                }
+                g = groups[i].parent;
+                steps += 1;
+                if steps > groups.len() {
+                    return false;
+                }
+            }
+            false
+        };
+        Some(
+            policy
+                .pcs()
+                .iter()
+                .filter(|p| in_subtree(p.group))
+                .map(|p| p.name.clone())
+                .collect(),
+        )
+    }
+
+    /// Refuses (403) when the caller may not see or manage PC `pc`.
+    pub fn check_pc(&self, policy: &crate::policy::Policy, pc: &str) -> Result<(), ApiError> {
+        match self.visible_pcs(policy) {
+            Some(set) if !set.contains(pc) => Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("{pc} is outside your department"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// For routes that show one PC or the whole office: a manager must name one of theirs.
+    pub fn check_pc_param(
+        &self,
+        policy: &crate::policy::Policy,
+        pc: Option<&str>,
+    ) -> Result<(), ApiError> {
+        match (self.role, pc) {
+            (Role::Manager, None) => Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "office-wide figures are not for managers: name one of your PCs (`pc=`)".into(),
+            )),
+            (_, Some(pc)) => self.check_pc(policy, pc),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What each role may do. Managers reach only routes whose handlers check the PC.
 fn allowed(role: Role, method: &Method, path: &str) -> bool {
+    let pc_route = |suffix: &str| {
+        path.strip_prefix("/api/v1/pcs/")
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|pc| !pc.is_empty() && !pc.contains('/'))
+    };
     match role {
         Role::Admin => true,
         Role::Auditor => method == Method::GET || path == "/api/v1/logout",
-        Role::Manager => matches!(path, "/api/v1/me" | "/api/v1/logout"),
+        Role::Manager => match *method {
+            Method::GET => {
+                matches!(
+                    path,
+                    "/api/v1/me"
+                        | "/api/v1/pcs"
+                        | "/api/v1/top"
+                        | "/api/v1/traffic"
+                        | "/api/v1/sites"
+                ) || pc_route("/hosts")
+            }
+            Method::POST => path == "/api/v1/logout" || pc_route("/block"),
+            Method::DELETE => pc_route("/block"),
+            _ => false,
+        },
     }
 }
 
@@ -296,12 +382,34 @@ mod tests {
     /// The role matrix over every route the router serves.
     #[test]
     fn roles_against_routes() {
-        let reads = [
+        // Managers: only routes whose handlers check the PC (see the lab test for the
+        // answers themselves).
+        for path in [
             "/api/v1/pcs",
-            "/api/v1/queries",
-            "/api/v1/traffic",
             "/api/v1/top",
+            "/api/v1/traffic",
             "/api/v1/sites",
+            "/api/v1/pcs/pc1/hosts",
+        ] {
+            assert!(allowed(Role::Manager, &Method::GET, path), "{path}");
+        }
+        assert!(allowed(
+            Role::Manager,
+            &Method::POST,
+            "/api/v1/pcs/pc1/block"
+        ));
+        assert!(allowed(
+            Role::Manager,
+            &Method::DELETE,
+            "/api/v1/pcs/pc1/block"
+        ));
+        assert!(!allowed(
+            Role::Manager,
+            &Method::POST,
+            "/api/v1/pcs/a/b/block"
+        ));
+        let reads = [
+            "/api/v1/queries",
             "/api/v1/unexplained",
             "/api/v1/report",
             "/api/v1/events",
@@ -322,7 +430,6 @@ mod tests {
         ] {
             assert!(allowed(Role::Admin, &m, path));
             assert!(!allowed(Role::Auditor, &m, path), "{m} {path}");
-            assert!(!allowed(Role::Manager, &m, path), "{m} {path}");
         }
         assert!(allowed(Role::Admin, &Method::POST, "/api/v1/users"));
         assert!(!allowed(Role::Auditor, &Method::POST, "/api/v1/users"));

@@ -3,6 +3,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
+    Extension,
     extract::{Path, Query, State},
     response::Response,
 };
@@ -12,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     ApiError, ApiState,
     routes::{Format, PeriodParams, TopRow, respond},
+    session::Principal,
 };
 use crate::store;
 
@@ -31,8 +33,10 @@ pub struct SiteRow {
     responses((status = 200, description = "Busiest first", body = [SiteRow])))]
 pub async fn sites(
     State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
+    who.check_pc_param(&st.policy.load(), p.pc.as_deref())?;
     let (since, until) = p.minutes()?;
     let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
     let limit = p.limit.unwrap_or(20).min(1000);
@@ -90,9 +94,11 @@ pub struct HostView {
     responses((status = 200, description = "Busiest first", body = [HostView])))]
 pub async fn pc_hosts(
     State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
     Path(pc): Path<String>,
     Query(p): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
+    who.check_pc(&st.policy.load(), &pc)?;
     let (since, until) = p.minutes()?;
     let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
     let limit = p.limit.unwrap_or(100).min(10_000);
