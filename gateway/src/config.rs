@@ -51,6 +51,9 @@ pub struct Config {
     /// The admin API and `/metrics`. Default: off.
     #[serde(default)]
     pub api: Option<crate::api::ApiConfig>,
+    /// Chosen events POSTed as JSON to a webhook. Default: off.
+    #[serde(default)]
+    pub alerts: Option<crate::alerts::AlertsConfig>,
     /// Where names of PCs the policy does not list come from. Default: their addresses.
     #[serde(default)]
     pub names: crate::pcnames::NamesConfig,
@@ -255,6 +258,14 @@ impl Config {
         }
         if let Some(api) = &config.api
             && let Err(message) = api.validate()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        if let Some(alerts) = &config.alerts
+            && let Err(message) = alerts.validate()
         {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),

@@ -92,6 +92,10 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     let mut maps = dp.maps()?;
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
     let store = crate::store::Store::open(&config.storage.dir)?;
+    let store = match &config.alerts {
+        Some(a) => store.with_alerts(crate::alerts::Alerts::start(a)),
+        None => store,
+    };
     let mut usage = crate::usage::Usage::load(
         store.clone(),
         &clock

@@ -27,6 +27,7 @@
 //!
 //! Types shared with the kernel programs live in the `gateway-common` crate.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -171,8 +171,15 @@ fn a_pc_over_its_daily_limit_is_cut_off_and_stays_so_across_a_restart() {
         "{}\n[[limits]]\npc = \"pc1\"\nper = \"day\"\nbytes = \"1500 kB\"\n",
         lab_policy(&lab, "", &[])
     );
-    let mut og = Officegate::start(&lab, Path::new(BIN), &lab_config(&pins.0), &policy)
-        .expect("officegate start");
+    // A webhook receiver on the gateway: the alert of the limit must reach it.
+    let hook = Webhook::start(&lab);
+    let config = format!(
+        "{}\n[alerts]\nwebhook = \"{}\"\n",
+        lab_config(&pins.0),
+        hook.url()
+    );
+    let mut og =
+        Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
     let file = format!("http://{}{}", addr::SITE_NEWS_V4, addr::FILE_1M);
     let health = format!("http://{}{}", addr::SITE_NEWS_V4, addr::HEALTH_PATH);
     // 1 MB: under the limit. A second one takes pc1 over it.
@@ -199,10 +206,108 @@ fn a_pc_over_its_daily_limit_is_cut_off_and_stays_so_across_a_restart() {
     assert!(!reaches(&lab, 1, &health), "pc1 is cut off");
     assert!(reaches(&lab, 2, &health), "pc2 is not");
     assert!(og.log_text().contains("over its traffic limit"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alert = loop {
+        let got = hook.received();
+        if let Some(a) = got.iter().find(|a| a["kind"] == "over_limit") {
+            break a.clone();
+        }
+        assert!(Instant::now() < deadline, "no alert; received {got:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(alert["source"], "limits");
+    assert_eq!(alert["subject"], "pc1");
     // A restart remembers the day's usage: still cut off.
     og.stop().unwrap();
     og.restart().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(state(&og), "over-quota", "{}", og.log_text());
     assert!(!reaches(&lab, 1, &health));
+}
+
+/// A webhook receiver in the lab's gateway namespace (python3's http.server): each POST
+/// body is appended as a line to a file. Killed when dropped, even on a panic.
+struct Webhook {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+const WEBHOOK_PORT: u16 = 9099;
+
+impl Webhook {
+    fn start(lab: &Lab) -> Webhook {
+        let out = lab.dir().join("webhook.jsonl");
+        let script = lab.dir().join("webhook.py");
+        std::fs::write(
+            &script,
+            format!(
+                r#"import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("content-length", 0))
+        b = self.rfile.read(n)
+        with open({out:?}, "ab") as f:
+            f.write(b + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+import socketserver
+# HTTPServer.server_bind asks DNS for the host's name: unanswerable in the lab, and slow.
+class S(http.server.HTTPServer):
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+S(("{}", {WEBHOOK_PORT}), H).serve_forever()
+"#,
+                addr::GW_LAN_V4
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(lab.dir().join("webhook.log")).unwrap();
+        let child = lab
+            .command(Role::Gateway, "/usr/bin/python3")
+            .arg(&script)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 webhook receiver");
+        // Ready when it accepts connections (from the gateway, where the daemon runs).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let probe = format!("http://{}:{WEBHOOK_PORT}/", addr::GW_LAN_V4);
+        while lab
+            .sh(
+                Role::Gateway,
+                &["curl", "-s", "-m", "1", "-o", "/dev/null", &probe],
+            )
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "webhook receiver not up: {}",
+                std::fs::read_to_string(lab.dir().join("webhook.log")).unwrap_or_default(),
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Webhook { child, out }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}:{WEBHOOK_PORT}/hook", addr::GW_LAN_V4)
+    }
+
+    fn received(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

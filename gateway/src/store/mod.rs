@@ -196,6 +196,8 @@ pub struct Store {
     /// Unparked for events, so they are committed at once rather than with the next
     /// batch of query-log records.
     writer: std::thread::Thread,
+    /// Events chosen for the webhook are offered here too.
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 pub fn now_ms() -> i64 {
@@ -264,6 +266,7 @@ impl Store {
             path,
             dropped: Arc::default(),
             writer: thread.thread().clone(),
+            alerts: None,
         })
     }
 
@@ -271,8 +274,17 @@ impl Store {
         &self.path
     }
 
+    /// Every event from here on is also offered to `alerts` (before the store is cloned).
+    pub fn with_alerts(mut self, alerts: crate::alerts::Alerts) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
     /// Queues an event; never blocks.
     pub fn event(&self, e: Event) {
+        if let Some(a) = &self.alerts {
+            a.offer(&e);
+        }
         match self.tx.try_send(Write::Event(e)) {
             Ok(()) => self.writer.unpark(),
             Err(TrySendError::Full(_)) => {
