@@ -376,9 +376,9 @@ impl WanCounters {
 /// and the daemon reads what it can of it (the server name usually comes first).
 pub const SNIFF_BYTES: usize = 1472;
 
-/// What `SNIFF` carries: the first payload packet of a TCP connection (to ports 443 and
-/// 80) whose payload starts like a TLS ClientHello or an HTTP request, with the flow it
-/// belongs to. The daemon reads the server name (SNI) or the `Host` header from it.
+/// What `SNIFF` carries: a packet from a PC to TCP port 443 or 80 whose payload starts like
+/// a TLS ClientHello or an HTTP request (so a few per connection), with the flow it belongs
+/// to. The daemon reads the server name (SNI) or the `Host` header from it.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Sniff {
