@@ -567,14 +567,7 @@ pub fn usage_in(conn: &Connection, period: &str) -> rusqlite::Result<Vec<(String
 /// The counter totals last counted, per address: (address, up, down).
 pub fn counter_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT addr, up, down FROM counter_marks")?;
-    stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, i64>(2)? as u64,
-        ))
-    })?
-    .collect()
+    stmt.query_map([], stats::read3)?.collect()
 }
 
 /// Filters for [`queries`]; every field optional.

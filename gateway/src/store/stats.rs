@@ -412,14 +412,7 @@ pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::R
 /// Flow marks stored by an earlier run: (flow key, up, down).
 pub fn flow_marks(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
     let mut stmt = conn.prepare("SELECT flow, up, down FROM flow_marks")?;
-    stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, i64>(2)? as u64,
-        ))
-    })?
-    .collect()
+    stmt.query_map([], read3)?.collect()
 }
 
 /// One resolution's rows, and their bucket column with its width in minutes.
@@ -562,7 +555,8 @@ fn union(
         .join(" UNION ALL ")
 }
 
-fn read3(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
+/// A row of (text, integer, integer) — a name or key with two byte counts.
+pub(super) fn read3(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
     Ok((
         r.get::<_, String>(0)?,
         r.get::<_, i64>(1)? as u64,
