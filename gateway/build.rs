@@ -4,6 +4,44 @@
 use anyhow::{Context as _, anyhow};
 
 fn main() -> anyhow::Result<()> {
+    web()?;
+    ebpf()
+}
+
+/// Bundles the admin UI (`web/`: Preact, Chart.js) with esbuild into OUT_DIR/web, for the
+/// daemon to embed. `npm ci` first when `node_modules` is missing or older than the lock
+/// file; both come from the npm registry (the set-up installs node and npm).
+fn web() -> anyhow::Result<()> {
+    use std::process::Command;
+    let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let web = manifest.join("../web");
+    println!("cargo:rerun-if-changed=../web/src");
+    println!("cargo:rerun-if-changed=../web/package.json");
+    println!("cargo:rerun-if-changed=../web/package-lock.json");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("web");
+    let stamp = web.join("node_modules/.package-lock.json");
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if mtime(&stamp).is_none() || mtime(&stamp) < mtime(&web.join("package-lock.json")) {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&web)
+            .status()
+            .context("running `npm ci` in web/ (is node installed? `cargo xtask setup`)")?
+            .success();
+        anyhow::ensure!(ok, "`npm ci` in web/ failed");
+    }
+    let ok = Command::new("npm")
+        .args(["run", "--silent", "build"])
+        .env("OUT", &out)
+        .current_dir(&web)
+        .status()
+        .context("running esbuild in web/")?
+        .success();
+    anyhow::ensure!(ok, "building the admin UI (web/) failed");
+    Ok(())
+}
+
+fn ebpf() -> anyhow::Result<()> {
     let metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .exec()

@@ -117,6 +117,11 @@ pub fn explain(dir: &Path, who: &str, domain: &str, at: Option<&str>) -> anyhow:
                     file.display(),
                     line.map(|l| format!(":{l}")).unwrap_or_default()
                 ),
+                Matched::Exception {
+                    domain,
+                    until,
+                    granted_by,
+                } => format!("exception for `{domain}` until {until}, granted by {granted_by:?}"),
             };
             println!(
                 "  rule: {action}{when} in group `{}` ({}:{}) by {what}",

@@ -57,6 +57,10 @@ pub struct Config {
     /// Where names of PCs the policy does not list come from. Default: their addresses.
     #[serde(default)]
     pub names: crate::pcnames::NamesConfig,
+    /// The page employees see for a blocked site, and their access requests. Default: on,
+    /// on the LAN addresses, port 80.
+    #[serde(default)]
+    pub block_page: crate::blockpage::BlockPageConfig,
 }
 
 #[derive(Debug, Deserialize)]

@@ -187,6 +187,34 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         blocked = applied.blocked.len(),
         "datapath attached"
     );
+    // The block page, where blocked names lead (only useful with the DNS filter).
+    let page = match (&config.dns, &config.block_page) {
+        (Some(_), bp) if bp.enabled => {
+            let listen = if bp.listen.is_empty() {
+                crate::datapath::interface_nets(&dp_cfg.lan_interface)
+                    .into_iter()
+                    .filter(|(a, _)| match a {
+                        IpAddr::V4(_) => true,
+                        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+                    })
+                    .map(|(a, _)| SocketAddr::new(a, 80))
+                    .collect()
+            } else {
+                bp.listen.clone()
+            };
+            let state = crate::blockpage::PageState {
+                policy: policy.clone(),
+                store: store.clone(),
+                storage_dir: config.storage.dir.clone(),
+                clock,
+                contact: bp.contact.clone(),
+            };
+            let t = crate::blockpage::serve(&listen, state).await?;
+            info!(listen = ?listen, "block page listening");
+            Some(t)
+        }
+        _ => None,
+    };
     let api = match &config.api {
         Some(a) => {
             let state = crate::api::ApiState {
@@ -197,6 +225,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 dns: dns.as_ref().map(|(_, _, s)| s.clone()),
                 names: names.clone(),
                 policy_dir: policy_dir.clone(),
+                clock,
             };
             let t = crate::api::serve(a, state).await?;
             info!(listen = ?a.listen, "API listening");
@@ -308,7 +337,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     if let Some((token, _, _)) = &dns {
         token.cancel();
     }
-    if let Some(t) = &api {
+    for t in [&api, &page].into_iter().flatten() {
         t.cancel();
     }
     if let Some((token, handle)) = wan {

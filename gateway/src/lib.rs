@@ -30,6 +30,7 @@
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod blockpage;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -40,6 +41,7 @@ pub mod lists;
 pub mod pcnames;
 pub mod policy;
 pub mod report;
+pub mod requests;
 pub mod sites;
 pub mod store;
 pub mod usage;

@@ -195,7 +195,7 @@ fn per_minute_statistics_survive_a_restart_without_loss_or_double_counting() {
 }
 
 /// `officegate user add` with the password on stdin.
-fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, password: &str) {
+pub(crate) fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, password: &str) {
     use std::io::Write;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"));
     cmd.args([
@@ -227,7 +227,7 @@ fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, password: &
 }
 
 /// `curl` from pc2 with a cookie jar per user: (status, body).
-fn call(
+pub(crate) fn call(
     o: &Office,
     jar: &str,
     method: &str,
@@ -265,7 +265,7 @@ fn call(
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
-fn login(o: &Office, name: &str, password: &str) -> (u16, Value) {
+pub(crate) fn login(o: &Office, name: &str, password: &str) -> (u16, Value) {
     let body = serde_json::json!({"name": name, "password": password}).to_string();
     let (code, reply) = call(o, name, "POST", "/api/v1/login", Some(&body), None);
     (code, serde_json::from_str(&reply).unwrap_or(Value::Null))

@@ -11,6 +11,7 @@ mod lab_datapath;
 mod lab_dns;
 mod lab_enforce;
 mod lab_sites;
+mod lab_ui;
 mod lab_wan;
 mod lists;
 mod test_run;

@@ -26,7 +26,7 @@ pub struct BlockBody {
     pub reason: String,
 }
 
-fn edit_error(e: edit::EditError) -> ApiError {
+pub(super) fn edit_error(e: edit::EditError) -> ApiError {
     match e {
         edit::EditError::NoSuchPc(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         edit::EditError::BadTime(_) | edit::EditError::Invalid(_) => ApiError::bad(e),
@@ -34,7 +34,13 @@ fn edit_error(e: edit::EditError) -> ApiError {
     }
 }
 
-fn history(st: &ApiState, who: &str, action: &str, subject: &str, details: serde_json::Value) {
+pub(super) fn history(
+    st: &ApiState,
+    who: &str,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) {
     let a = auth::Action {
         at_ms: crate::store::now_ms(),
         actor: who.to_string(),

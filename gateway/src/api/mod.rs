@@ -8,9 +8,12 @@
 
 mod changes;
 mod metrics;
+mod policy;
+mod requests;
 mod routes;
 mod session;
 mod sites;
+mod ui;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -60,6 +63,9 @@ pub struct ApiState {
     pub names: crate::pcnames::PcNames,
     /// The policy directory, where changes are written (`office.toml`).
     pub policy_dir: PathBuf,
+    /// The policy's clock (real, or set by `--clock-start` in tests and demos): timed
+    /// exceptions are measured on it.
+    pub clock: crate::clock::Clock,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.
@@ -86,6 +92,9 @@ pub async fn serve(cfg: &ApiConfig, state: ApiState) -> anyhow::Result<Cancellat
 
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/assets/app.js", get(ui::app_js))
+        .route("/assets/app.css", get(ui::app_css))
         .route("/api/v1/pcs", get(routes::pcs))
         .route("/api/v1/queries", get(routes::queries))
         .route("/api/v1/traffic", get(routes::traffic))
@@ -108,6 +117,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/me", get(session::me))
         .route("/api/v1/actions", get(session::actions))
         .route("/api/v1/users", get(session::users).post(session::add_user))
+        .route("/api/v1/policy", get(policy::policy))
+        .route("/api/v1/explain", get(policy::explain))
+        .route("/api/v1/requests", get(requests::list))
+        .route("/api/v1/requests/{id}/approve", post(requests::approve))
+        .route("/api/v1/requests/{id}/refuse", post(requests::refuse))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::authenticate,

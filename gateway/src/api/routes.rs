@@ -41,7 +41,12 @@ use crate::store;
         super::session::users,
         super::session::add_user,
         super::changes::block,
-        super::changes::unblock
+        super::changes::unblock,
+        super::policy::policy,
+        super::policy::explain,
+        super::requests::list,
+        super::requests::approve,
+        super::requests::refuse
     ),
     components(schemas(
         PcRow,
@@ -58,7 +63,16 @@ use crate::store;
         super::session::LoginBody,
         super::session::LoginReply,
         super::session::NewUser,
-        super::changes::BlockBody
+        super::changes::BlockBody,
+        super::policy::PolicyView,
+        super::policy::GroupView,
+        super::policy::RuleView,
+        super::policy::ListView,
+        super::policy::ListFileView,
+        super::policy::TimedView,
+        super::policy::ExplainView,
+        super::requests::Decision,
+        crate::requests::Request
     ))
 )]
 pub struct ApiDoc;

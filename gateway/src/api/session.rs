@@ -31,8 +31,9 @@ pub struct Principal {
     #[schema(value_type = String)]
     pub role: Role,
     pub scope: Option<String>,
-    /// The session's CSRF token (absent for the bearer token).
-    #[serde(skip)]
+    /// The session's CSRF token (absent for the bearer token): the UI reads it here after
+    /// a page reload. Same-origin only: the session cookie is SameSite=Strict.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub csrf: Option<String>,
 }
 
@@ -138,9 +139,19 @@ fn allowed(role: Role, method: &Method, path: &str) -> bool {
                         | "/api/v1/top"
                         | "/api/v1/traffic"
                         | "/api/v1/sites"
+                        | "/api/v1/requests"
+                        | "/api/v1/explain"
                 ) || pc_route("/hosts")
             }
-            Method::POST => path == "/api/v1/logout" || pc_route("/block"),
+            Method::POST => {
+                path == "/api/v1/logout"
+                    || pc_route("/block")
+                    || path.strip_prefix("/api/v1/requests/").is_some_and(|rest| {
+                        rest.strip_suffix("/approve")
+                            .or_else(|| rest.strip_suffix("/refuse"))
+                            .is_some_and(|id| id.parse::<i64>().is_ok())
+                    })
+            }
             Method::DELETE => pc_route("/block"),
             _ => false,
         },
@@ -152,7 +163,9 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == "/api/v1/login" {
+    let path = req.uri().path();
+    // The UI's page and assets are public; the data behind them is not.
+    if path == "/api/v1/login" || !(path.starts_with("/api/") || path == "/metrics") {
         return next.run(req).await;
     }
     let bearer = req

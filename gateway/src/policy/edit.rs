@@ -19,7 +19,7 @@ pub enum EditError {
     },
     #[error("office.toml does not parse as TOML: {0}")]
     Toml(String),
-    #[error("no PC `{0}` in the policy")]
+    #[error("no PC or group `{0}` in the policy")]
     NoSuchPc(String),
     #[error("`until`: {0}")]
     BadTime(String),
@@ -88,6 +88,76 @@ pub fn block_pc(
     commit(dir, list_cache, &doc)
 }
 
+/// Who an exception is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Grantee<'a> {
+    Pc(&'a str),
+    /// A group, with its subgroups.
+    Group(&'a str),
+}
+
+/// Grants a PC (or a group) the names `domains` until `until` (an approved access request): appends
+/// an `[[exceptions]]` entry, and drops entries that have ended, so the file does not grow
+/// with every request ever approved.
+pub fn grant(
+    dir: &Path,
+    list_cache: &Path,
+    policy: &super::Policy,
+    to: Grantee<'_>,
+    domains: &[String],
+    until: jiff::Timestamp,
+    reason: &str,
+    granted_by: &str,
+) -> Result<(), EditError> {
+    let (key, name) = match to {
+        Grantee::Pc(pc) if policy.pcs().iter().any(|p| p.name == pc) => ("pc", pc),
+        Grantee::Group(g) if policy.groups().iter().any(|x| x.name == g) => ("group", g),
+        Grantee::Pc(n) | Grantee::Group(n) => return Err(EditError::NoSuchPc(n.to_string())),
+    };
+    let now = jiff::Timestamp::now();
+    let mut doc = read(dir)?;
+    let mut t = Table::new();
+    t.insert(key, value(name));
+    t.insert(
+        "domains",
+        value(
+            domains
+                .iter()
+                .map(String::as_str)
+                .collect::<toml_edit::Array>(),
+        ),
+    );
+    // Written in the policy's zone, as a person would write it.
+    let local = until.to_zoned_datetime(policy.time_zone().clone());
+    t.insert("until", value(local.strftime("%Y-%m-%d %H:%M").to_string()));
+    if !reason.is_empty() {
+        t.insert("reason", value(reason));
+    }
+    t.insert("granted_by", value(granted_by));
+    match doc.get_mut("exceptions") {
+        Some(Item::ArrayOfTables(a)) => {
+            a.retain(|e| {
+                e.get("until")
+                    .and_then(|v| v.as_str())
+                    .and_then(|u| super::parse_time(u, policy.time_zone()).ok())
+                    .is_none_or(|u| u > now)
+            });
+            a.push(t);
+        }
+        Some(_) => {
+            return Err(EditError::Toml(
+                "`exceptions` is not an array of tables".into(),
+            ));
+        }
+        None => {
+            let mut a = ArrayOfTables::new();
+            a.push(t);
+            doc.insert("exceptions", Item::ArrayOfTables(a));
+        }
+    }
+    commit(dir, list_cache, &doc)
+}
+
 /// Removes every `[[blocks]]` entry of PC `pc`. Returns how many there were.
 pub fn unblock_pc(dir: &Path, list_cache: &Path, pc: &str) -> Result<usize, EditError> {
     let mut doc = read(dir)?;
@@ -111,6 +181,68 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "# The office policy.\nversion = 1\ntime_zone = \"UTC\"\n\n# Staff PCs.\n[[pcs]]\nname = \"pc1\" # the boss\naddresses = [\"10.10.0.11\"]\n";
+
+    #[test]
+    fn granted_exceptions_allow_until_they_end_and_ended_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let text = "version = 1\ntime_zone = \"UTC\"\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\ndomains = [\"facebook.com\"]\n\n[[pcs]]\nname = \"pc1\"\naddresses = [\"10.10.0.11\"]\ngroup = \"staff\"\n\n[[exceptions]]\npc = \"pc1\"\ndomains = [\"old.example\"]\nuntil = \"2020-01-01 00:00\"\n";
+        std::fs::write(dir.path().join(POLICY_FILE), text).unwrap();
+        let (policy, _) = super::super::load_dir(dir.path()).unwrap();
+        let addr: std::net::IpAddr = "10.10.0.11".parse().unwrap();
+        let now = jiff::Timestamp::now();
+        assert!(matches!(
+            policy.evaluate(addr, "www.facebook.com", now).verdict,
+            super::super::Verdict::Blocked(_)
+        ));
+        let until = now + jiff::SignedDuration::from_hours(2);
+        grant(
+            dir.path(),
+            &cache,
+            &policy,
+            Grantee::Pc("pc1"),
+            &["facebook.com".to_string()],
+            until,
+            "customer chat <b>",
+            "boss",
+        )
+        .unwrap();
+        let written = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
+        assert!(
+            !written.contains("old.example"),
+            "ended entries go:\n{written}"
+        );
+        assert!(written.contains("granted_by = \"boss\""), "{written}");
+        let (p2, _) = super::super::load_dir(dir.path()).unwrap();
+        let d = p2.evaluate(addr, "www.facebook.com", now);
+        assert_eq!(d.verdict, super::super::Verdict::Allowed);
+        assert!(
+            matches!(&d.rule, Some(r) if matches!(&r.matched, super::super::Matched::Exception { domain, .. } if domain == "facebook.com")),
+            "{d:?}"
+        );
+        let later = until + jiff::SignedDuration::from_mins(1);
+        assert!(
+            matches!(
+                p2.evaluate(addr, "www.facebook.com", later).verdict,
+                super::super::Verdict::Blocked(_)
+            ),
+            "the exception ends by itself"
+        );
+        // Another PC's name is refused and changes nothing.
+        assert!(matches!(
+            grant(
+                dir.path(),
+                &cache,
+                &p2,
+                Grantee::Pc("pc9"),
+                &["x.com".into()],
+                until,
+                "",
+                "boss"
+            ),
+            Err(EditError::NoSuchPc(_))
+        ));
+    }
 
     #[test]
     fn blocks_are_written_back_keeping_comments_and_validated() {

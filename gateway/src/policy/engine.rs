@@ -104,11 +104,25 @@ impl ManualBlock {
     }
 }
 
+/// A timed exception (`[[exceptions]]`): `domains` allowed for a PC or a group until
+/// `until`, before any group rule is asked.
+pub struct Exception {
+    pub target: BlockTarget,
+    pub domains: DomainSet,
+    pub domain_names: Vec<String>,
+    pub until: Timestamp,
+    pub reason: String,
+    pub granted_by: String,
+    /// Line of the entry in `office.toml`.
+    pub line: usize,
+}
+
 pub struct Policy {
     /// Unique per loaded policy (never reused, unlike an address): keys `PlanMemo`.
     id: u64,
     tz: TimeZone,
     blocks: Vec<ManualBlock>,
+    exceptions: Vec<Exception>,
     limits: Vec<Limit>,
     lists: Vec<NamedList>,
     categories: Vec<NamedList>,
@@ -137,6 +151,12 @@ pub enum Matched {
         description: String,
         file: PathBuf,
         line: Option<usize>,
+    },
+    /// A timed exception (`[[exceptions]]`) for this name, until `until`.
+    Exception {
+        domain: String,
+        until: Timestamp,
+        granted_by: String,
     },
 }
 
@@ -176,6 +196,9 @@ impl RuleRef {
             Matched::List { category, name, .. } => {
                 format!("{} {name}", if *category { "category" } else { "list" })
             }
+            Matched::Exception { domain, until, .. } => {
+                format!("exception for {domain} until {until}")
+            }
         };
         format!(
             "{action}{when} in {} (line {}) by {what}",
@@ -193,6 +216,7 @@ impl Policy {
         groups: Vec<Group>,
         pcs: Vec<Pc>,
         blocks: Vec<ManualBlock>,
+        exceptions: Vec<Exception>,
         limits: Vec<Limit>,
     ) -> Self {
         let mut by_addr = HashMap::new();
@@ -206,6 +230,7 @@ impl Policy {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tz,
             blocks,
+            exceptions,
             limits,
             lists,
             categories,
@@ -329,6 +354,30 @@ impl Policy {
         let group_name = start
             .map(|g| self.groups[g].name.clone())
             .unwrap_or_else(|| DEFAULT_GROUP.into());
+        let excepted = pc
+            .and_then(|p| self.pc_index(p))
+            .and_then(|i| self.exception_for(i, &name, at));
+        if let Some((e, suffix)) = excepted {
+            return Decision {
+                verdict: Verdict::Allowed,
+                pc: pc.map(|p| p.name.clone()),
+                group: group_name,
+                rule: Some(RuleRef {
+                    group: match e.target {
+                        BlockTarget::Pc(_) => "exception".into(),
+                        BlockTarget::Group(g) => self.groups[g].name.clone(),
+                    },
+                    line: e.line,
+                    action: Action::Allow,
+                    schedule: None,
+                    matched: Matched::Exception {
+                        domain: suffix,
+                        until: e.until,
+                        granted_by: e.granted_by.clone(),
+                    },
+                }),
+            };
+        }
         let (verdict, rule) = match self.first_match(start, &name, &now) {
             Some((gi, r, matched)) => {
                 let verdict = match r.action {
@@ -523,6 +572,53 @@ impl Policy {
                 BlockTarget::Pc(i) => i == pc,
                 BlockTarget::Group(g) => self.in_group(group, g),
             })
+    }
+
+    /// The timed exception that lets PC number `pc` reach `name` (normalised) at `at`, and
+    /// the listed name that matched.
+    pub fn exception_for(
+        &self,
+        pc: usize,
+        name: &str,
+        at: Timestamp,
+    ) -> Option<(&Exception, String)> {
+        let group = self.pcs.get(pc)?.group;
+        self.exceptions
+            .iter()
+            .filter(|e| at < e.until)
+            .filter(|e| match e.target {
+                BlockTarget::Pc(i) => i == pc,
+                BlockTarget::Group(g) => self.in_group(group, g),
+            })
+            .find_map(|e| {
+                let s = e.domains.matching_suffix(name.as_bytes())?;
+                Some((e, String::from_utf8_lossy(s).into_owned()))
+            })
+    }
+
+    pub fn lists(&self) -> &[NamedList] {
+        &self.lists
+    }
+
+    pub fn categories(&self) -> &[NamedList] {
+        &self.categories
+    }
+
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+
+    pub fn blocks(&self) -> &[ManualBlock] {
+        &self.blocks
+    }
+
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
+    }
+
+    /// Every timed exception, expired ones included (until they are cleaned up).
+    pub fn exceptions(&self) -> &[Exception] {
+        &self.exceptions
     }
 
     /// The index of a PC found by `find_pc`.

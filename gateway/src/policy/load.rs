@@ -14,7 +14,9 @@ use toml::Spanned;
 
 use super::{
     POLICY_FILE,
-    engine::{BlockTarget, Group, Limit, LimitTarget, ManualBlock, NamedList, Pc, Policy, Rule},
+    engine::{
+        BlockTarget, Exception, Group, Limit, LimitTarget, ManualBlock, NamedList, Pc, Policy, Rule,
+    },
     model::{ListDef, PolicyFile},
     schedule::{Schedule, parse_day, parse_hhmm},
 };
@@ -500,8 +502,75 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
             });
         }
     }
+    let mut exceptions = Vec::new();
+    for e in &p.exceptions {
+        let line = cx.line_of(e.span().start);
+        let e = e.get_ref();
+        let target = match (&e.pc, &e.group) {
+            (Some(pc), None) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
+                Some(i) => Some(BlockTarget::Pc(i)),
+                None => {
+                    cx.err(pc, format!("exception: unknown PC `{}`", pc.get_ref()));
+                    None
+                }
+            },
+            (None, Some(g)) => match group_ids.get(g.get_ref()) {
+                Some(i) => Some(BlockTarget::Group(*i)),
+                None => {
+                    cx.err(g, format!("exception: unknown group `{}`", g.get_ref()));
+                    None
+                }
+            },
+            (Some(pc), Some(_)) => {
+                cx.err(pc, "an exception names a `pc` or a `group`, not both");
+                None
+            }
+            (None, None) => {
+                cx.err(
+                    &e.until,
+                    "an [[exceptions]] entry names neither `pc` nor `group`",
+                );
+                None
+            }
+        };
+        let mut domains = DomainSet::default();
+        let mut domain_names = Vec::new();
+        for d in &e.domains {
+            match lists::normalize(d.get_ref()) {
+                Ok(n) => {
+                    domains.insert(n.as_bytes());
+                    domain_names.push(n);
+                }
+                Err(err) => cx.err(d, err.to_string()),
+            }
+        }
+        if e.domains.is_empty() {
+            cx.err(
+                &e.until,
+                "an exception needs at least one name in `domains`",
+            );
+        }
+        let until = match super::parse_time(e.until.get_ref(), &tz) {
+            Ok(t) => Some(t),
+            Err(err) => {
+                cx.err(&e.until, err);
+                None
+            }
+        };
+        if let (Some(target), Some(until)) = (target, until) {
+            exceptions.push(Exception {
+                target,
+                domains,
+                domain_names,
+                until,
+                reason: e.reason.clone(),
+                granted_by: e.granted_by.clone(),
+                line,
+            });
+        }
+    }
     Policy::new(
-        tz, lists, categories, schedules, groups, pcs, blocks, limits,
+        tz, lists, categories, schedules, groups, pcs, blocks, exceptions, limits,
     )
 }
 

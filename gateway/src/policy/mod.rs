@@ -13,12 +13,17 @@ mod load;
 mod model;
 mod schedule;
 
-pub use engine::{DEFAULT_GROUP, Decision, Matched, PcUsage, PlanMemo, Policy, Verdict};
+pub use engine::{
+    BlockTarget, DEFAULT_GROUP, Decision, LimitTarget, Matched, PcUsage, PlanMemo, Policy, RuleRef,
+    Verdict,
+};
 pub use load::{
     ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text,
     load_text_with, render, url_copy,
 };
+pub use model::Period;
 pub use model::{Action, BlockMode};
+pub use schedule::Schedule;
 
 /// The policy file inside a policy directory.
 pub const POLICY_FILE: &str = "office.toml";

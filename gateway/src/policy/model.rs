@@ -75,6 +75,32 @@ pub struct PolicyFile {
     /// Default: none.
     #[serde(default)]
     pub limits: Vec<Spanned<LimitDef>>,
+    /// Timed exceptions, usually granted on an employee's access request: names a PC (or a
+    /// group) may reach until a moment, whatever the group rules say. Default: none.
+    #[serde(default)]
+    pub exceptions: Vec<Spanned<ExceptionDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionDef {
+    /// The PC (a name from `[[pcs]]`). Exactly one of `pc` and `group`.
+    #[serde(default)]
+    pub pc: Option<Spanned<String>>,
+    /// The group, with its subgroups.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+    /// The names allowed, each with its subdomains. Required, at least one.
+    pub domains: Vec<Spanned<String>>,
+    /// End (exclusive), RFC 3339 or `YYYY-MM-DD HH:MM` in the policy's zone. Required: an
+    /// exception that never ends is a rule, and belongs in `[[groups.rules]]`.
+    pub until: Spanned<String>,
+    /// Why (the employee's reason). Default: empty.
+    #[serde(default)]
+    pub reason: String,
+    /// Who granted it. Default: empty.
+    #[serde(default)]
+    pub granted_by: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,6 +123,8 @@ fn migrations() -> Migrations<'static> {
         M::up(stats::MIGRATION),
         // Users, sessions and the action history: see `crate::auth`.
         M::up(crate::auth::MIGRATION),
+        // Access requests from the block page: see `crate::requests`.
+        M::up(crate::requests::MIGRATION),
     ])
 }
 

@@ -1,0 +1,399 @@
+//! The employee's side and the admin UI in the office lab: the block page a blocked name
+//! leads to (and its refusal of HTTPS), access requests approved into timed exceptions,
+//! and the whole story in headless Chromium (`web/tests/browser.mjs`): log in, dashboard
+//! charts drawn from real traffic, block a PC and see its traffic stop, the block page,
+//! a request, its approval, the site loading. Screenshots go to `artifacts/browser/`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
+};
+use serde_json::Value;
+
+use crate::{
+    common::PinDir,
+    lab_api::{TOKEN, add_user, call, login},
+    lab_datapath::Office,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_officegate");
+
+/// pc1 (sales) may not reach social.example, by a category with a description; pc2 is the
+/// admin's laptop (default group).
+const GROUPS: &str = r#"
+[categories.social]
+description = "Social networks"
+files = ["social.txt"]
+
+[[groups]]
+name = "sales"
+
+[[groups.rules]]
+action = "block"
+categories = ["social"]
+"#;
+
+fn office() -> Office {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let config = format!(
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n\n[block_page]\ncontact = \"the IT desk, ext. 100\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4
+    );
+    std::fs::write(
+        lab.dir().join("social.txt"),
+        "# social networks\nsocial.example\n",
+    )
+    .expect("category file");
+    let policy = lab_policy(&lab, GROUPS, &[(1, "sales")]);
+    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
+    Office {
+        lab,
+        og,
+        _pins: pins,
+    }
+}
+
+/// curl from a PC: (exit code, HTTP status, body).
+fn curl(lab: &Lab, pc: usize, args: &[&str]) -> (i32, u16, String) {
+    let mut all = vec!["curl", "-sS", "-m", "10", "-w", "\n%{http_code}"];
+    all.extend_from_slice(args);
+    let out = lab.exec(Role::Pc(pc), &all).expect("spawn curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        out.status.code().unwrap_or(-1),
+        code.trim().parse().unwrap_or(0),
+        body.to_string(),
+    )
+}
+
+fn api(o: &Office, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let mut args = vec!["-X", method, "-H", &auth];
+    if let Some(b) = body {
+        args.extend(["-H", "Content-Type: application/json", "--data", b]);
+    }
+    args.push(&url);
+    let (_, code, text) = curl(&o.lab, 2, &args);
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls `f` for up to `secs` seconds until it gives `Some`.
+fn within<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_block_page_explains_takes_requests_and_approval_opens_the_site() {
+    let o = office();
+    let lab = &o.lab;
+    // pc1 asks the gateway for social.example and is sent to the block page.
+    let (rc, code, page) = curl(lab, 1, &["http://social.example/some/path?q=1"]);
+    assert_eq!((rc, code), (0, 403), "{page}");
+    for needle in [
+        "Access to social.example is blocked",
+        "category “social” (Social networks)",
+        "a rule of group “sales”",
+        "pc1 (group “sales”)",
+        "the IT desk, ext. 100",
+        "action=\"/.officegate/request\"",
+    ] {
+        assert!(page.contains(needle), "`{needle}` missing:\n{page}");
+    }
+    // The Host header is untrusted: markup in it never reaches the page.
+    let (_, _, page) = curl(
+        lab,
+        1,
+        &[
+            "-H",
+            "Host: <script>alert(1)</script>",
+            &format!("http://{}/", addr::GW_LAN_V4),
+        ],
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(page.contains("office's internet gateway"), "{page}");
+    // HTTPS to the blocked name is refused at once (curl 7), not left to time out (28).
+    let (rc, _, _) = curl(
+        lab,
+        1,
+        &["--connect-timeout", "5", "https://social.example/"],
+    );
+    assert_eq!(rc, 7, "HTTPS to the block page address is refused");
+
+    // Asking for a site that is not blocked is refused; asking for the blocked one works.
+    let (_, code, _) = curl(
+        lab,
+        1,
+        &[
+            "--data",
+            "site=news.example&reason=x",
+            "http://social.example/.officegate/request",
+        ],
+    );
+    assert_eq!(code, 400);
+    let (_, code, sent) = curl(
+        lab,
+        1,
+        &[
+            "--data-urlencode",
+            "site=social.example",
+            "--data-urlencode",
+            "reason=customer chat <b>now</b>",
+            "http://social.example/.officegate/request",
+        ],
+    );
+    assert_eq!(code, 200, "{sent}");
+    assert!(sent.contains("Request sent"), "{sent}");
+
+    // The admin sees it, with the reason and the rule, and an alert-worthy event.
+    let (code, list) = api(&o, "GET", "/api/v1/requests?state=pending", None);
+    assert_eq!(code, 200, "{list}");
+    let r = &list[0];
+    assert_eq!(
+        (r["pc"].as_str(), r["domain"].as_str(), r["state"].as_str()),
+        (Some("pc1"), Some("social.example"), Some("pending")),
+        "{list:#}"
+    );
+    assert_eq!(r["reason"], "customer chat <b>now</b>");
+    assert!(
+        r["blocked_by"]
+            .as_str()
+            .unwrap()
+            .contains("category “social”")
+    );
+    let id = r["id"].as_i64().unwrap();
+    let (_, events) = api(&o, "GET", "/api/v1/events?source=requests", None);
+    assert_eq!(events[0]["kind"], "new", "{events:#}");
+    // The page now says the request is waiting.
+    let (_, _, page) = curl(lab, 1, &["http://social.example/"]);
+    assert!(page.contains("is waiting for a decision"), "{page}");
+
+    // Roles: an auditor and a manager of another department may not decide it.
+    add_user(&o, "audit", "auditor", None, "audit password 1");
+    add_user(&o, "mgr", "manager", Some("nobody-here"), "mgr password 1");
+    for (user, pw) in [("audit", "audit password 1"), ("mgr", "mgr password 1")] {
+        let (code, me) = login(&o, user, pw);
+        assert_eq!(code, 200);
+        let csrf = me["csrf"].as_str().unwrap();
+        let path = format!("/api/v1/requests/{id}/approve");
+        let (code, body) = call(&o, user, "POST", &path, Some("{}"), Some(csrf));
+        assert_eq!(code, 403, "{user} may not approve: {body}");
+    }
+
+    // Approve for an hour: written into office.toml, live within a second or two.
+    let (code, done) = api(
+        &o,
+        "POST",
+        &format!("/api/v1/requests/{id}/approve"),
+        Some("{\"hours\": 1}"),
+    );
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["state"], "approved");
+    let (code, again) = api(&o, "POST", &format!("/api/v1/requests/{id}/refuse"), None);
+    assert_eq!(code, 409, "decided once: {again}");
+    let toml = std::fs::read_to_string(lab.dir().join("office.toml")).unwrap();
+    assert!(
+        toml.contains("[[exceptions]]\npc = \"pc1\"\ndomains = [\"social.example\"]"),
+        "{toml}"
+    );
+    let site = within(10, || {
+        let (_, code, body) = curl(lab, 1, &["http://social.example/"]);
+        (code == 200 && body.contains("<title>social.example</title>")).then_some(body)
+    });
+    assert!(
+        site.is_some(),
+        "pc1 reaches social.example after the approval"
+    );
+    // The explain engine names the exception.
+    let (_, why) = api(
+        &o,
+        "GET",
+        "/api/v1/explain?pc=pc1&domain=www.social.example",
+        None,
+    );
+    assert_eq!(why["verdict"], "allowed", "{why:#}");
+    assert!(
+        why["matched"]
+            .as_str()
+            .unwrap()
+            .contains("exception for social.example")
+    );
+    // Both ends are in the action history.
+    let (_, history) = api(&o, "GET", "/api/v1/actions", None);
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"request_file"), "{actions:?}");
+    assert!(actions.contains(&"request_approve"), "{actions:?}");
+    // The policy view shows the exception in force.
+    let (_, pol) = api(&o, "GET", "/api/v1/policy", None);
+    assert_eq!(pol["exceptions"][0]["active"], true, "{pol:#}");
+    assert_eq!(pol["lists"][0]["files"][0]["rules"], 1, "{pol:#}");
+}
+
+/// Where the browser tests leave their screenshots.
+fn shots_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/browser");
+    std::fs::create_dir_all(&d).expect("artifacts dir");
+    d
+}
+
+/// Runs one step of `web/tests/browser.mjs` in a PC's namespace; its JSON answer.
+fn browser(lab: &Lab, pc: usize, step: &str, params: Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/browser.mjs");
+    let mut params = params;
+    params["shots"] = Value::String(shots_dir().display().to_string());
+    params["ui"] = Value::String(format!("http://{}:8080", addr::GW_LAN_V4));
+    let arg = params.to_string();
+    let out = lab
+        .exec(
+            Role::Pc(pc),
+            &["node", &script.display().to_string(), step, &arg],
+        )
+        .expect("spawn node");
+    assert!(
+        out.status.success(),
+        "browser step {step}: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).expect("step answer")
+}
+
+/// true: pc reaches the lab's news site; false: the connection times out (a drop).
+fn reaches_news(lab: &Lab, pc: usize) -> bool {
+    let url = format!("http://{}/", addr::SITE_NEWS_V4);
+    let (rc, code, _) = curl(lab, pc, &["--connect-timeout", "3", &url]);
+    match rc {
+        0 => code == 200,
+        28 => false,
+        other => panic!("curl {url} from pc{pc}: exit {other}"),
+    }
+}
+
+#[test]
+fn in_the_browser_an_admin_blocks_a_pc_and_approves_an_employees_request() {
+    let o = office();
+    let lab = &o.lab;
+    add_user(&o, "boss", "admin", None, "boss password 1");
+    let admin = |step: &str, extra: Value| {
+        let mut p =
+            serde_json::json!({"user": "boss", "password": "boss password 1", "prefix": step});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        browser(lab, 2, step, p)
+    };
+    // Traffic for the charts: pc1 downloads a megabyte, pc2 a little.
+    for (pc, path) in [(1, addr::FILE_1M), (2, "/")] {
+        let url = format!("http://{}{path}", addr::SITE_NEWS_V4);
+        let (rc, code, _) = curl(lab, pc, &["-o", "/dev/null", &url]);
+        assert_eq!((rc, code), (0, 200));
+    }
+    // The dashboard's figures come from the per-minute statistics: wait for them.
+    let counted = within(90, || {
+        let (_, top) = api(&o, "GET", "/api/v1/top", None);
+        top.as_array()
+            .filter(|rows| {
+                rows.iter()
+                    .any(|r| r["down_bytes"].as_u64() > Some(1_000_000))
+            })
+            .map(|_| ())
+    });
+    assert!(counted.is_some(), "pc1's traffic is in the statistics");
+
+    let dash = admin("dashboard", serde_json::json!({}));
+    // Both charts drew something in their colours, and say what: pc1's megabyte.
+    assert!(dash["traffic_ink"].as_f64().unwrap() > 0.001, "{dash:#}");
+    assert!(dash["pie_ink"].as_f64().unwrap() > 0.01, "{dash:#}");
+    let traffic = dash["traffic_label"].as_str().unwrap();
+    assert!(
+        !traffic.contains(" 0 B down") && !traffic.contains(" 0 of "),
+        "{dash:#}"
+    );
+    assert!(
+        dash["pie_label"].as_str().unwrap().contains("pc1: 1."),
+        "{dash:#}"
+    );
+    assert!(
+        dash["top_pcs"][0].as_str().unwrap().starts_with("pc1"),
+        "{dash:#}"
+    );
+
+    // Block pc1 from its page: its traffic stops; unblock: it flows again.
+    assert!(reaches_news(lab, 1));
+    let b = admin(
+        "block_pc",
+        serde_json::json!({"pc": "pc1", "reason": "browser test"}),
+    );
+    assert!(b["message"].as_str().unwrap().contains("blocked"), "{b:#}");
+    assert!(
+        within(5, || (!reaches_news(lab, 1)).then_some(())).is_some(),
+        "pc1 is cut off once blocked in the UI"
+    );
+    admin(
+        "block_pc",
+        serde_json::json!({"pc": "pc1", "unblock": true}),
+    );
+    assert!(
+        within(5, || reaches_news(lab, 1).then_some(())).is_some(),
+        "pc1 is back once unblocked"
+    );
+
+    // The employee on pc1 hits the blocked site, reads why, and asks for it.
+    let asked = browser(
+        lab,
+        1,
+        "request_access",
+        serde_json::json!({"url": "http://social.example/", "reason": "customer asked us to reply there"}),
+    );
+    assert_eq!(asked["status"], 403);
+    let text = asked["text"].as_str().unwrap();
+    assert!(
+        text.contains("Access to social.example is blocked"),
+        "{text}"
+    );
+    assert!(text.contains("Social networks"), "{text}");
+    let (_, list) = api(&o, "GET", "/api/v1/requests?state=pending", None);
+    let id = list[0]["id"].as_i64().expect("the request is queued");
+
+    // The admin approves it in the UI; the site then loads in pc1's browser.
+    admin("approve", serde_json::json!({"id": id}));
+    let loaded = within(15, || {
+        let v = browser(
+            lab,
+            1,
+            "open",
+            serde_json::json!({"url": "http://social.example/"}),
+        );
+        (v["title"] == "social.example").then_some(v)
+    });
+    assert!(
+        loaded.is_some(),
+        "social.example loads in pc1's browser after the approval"
+    );
+}
