@@ -96,6 +96,9 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         Some(a) => store.with_alerts(crate::alerts::Alerts::start(a)),
         None => store,
     };
+    if config.api.is_some() {
+        first_admin(&config.storage.dir);
+    }
     let mut usage = crate::usage::Usage::load(
         store.clone(),
         &clock
@@ -243,7 +246,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                if source.reload(&policy, "SIGHUP")
+                if source.reload(&policy, &store, "SIGHUP")
                     && let Some((_, r, _)) = &dns
                 {
                     r.notify_one();
@@ -253,7 +256,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = usr1.recv() => { let _ = failback_tx.try_send(()); }
             _ = tick.tick() => {
                 if source.watched.changed()
-                    && source.reload(&policy, "files changed")
+                    && source.reload(&policy, &store, "files changed")
                     && let Some((_, r, _)) = &dns
                 {
                     r.notify_one();
@@ -411,6 +414,46 @@ async fn start_dns(
     Ok(handle)
 }
 
+/// With the API on and no user yet, creates `admin` with a random password and prints it
+/// once, so a fresh install can be logged into without a shell (`officegate user passwd`
+/// changes it). Failing here is logged, never fatal: the bearer token still works.
+fn first_admin(dir: &Path) {
+    let made = (|| -> anyhow::Result<Option<String>> {
+        let conn = crate::auth::open(dir)?;
+        if !crate::auth::users(&conn)?.is_empty() {
+            return Ok(None);
+        }
+        let password: String = crate::auth::random_token().chars().take(20).collect();
+        let now = crate::store::now_ms();
+        crate::auth::add_user(
+            &conn,
+            "admin",
+            &password,
+            crate::auth::Role::Admin,
+            None,
+            now,
+        )?;
+        crate::auth::record(
+            &conn,
+            &crate::auth::Action {
+                at_ms: now,
+                actor: "first-start".into(),
+                action: "user_add".into(),
+                subject: "admin".into(),
+                details: serde_json::json!({"role": "admin"}),
+            },
+        )?;
+        Ok(Some(password))
+    })();
+    match made {
+        Ok(Some(password)) => tracing::warn!(
+            "no users yet: created user `admin` with password `{password}` (shown once;              change it with `officegate user passwd admin`)"
+        ),
+        Ok(None) => {}
+        Err(e) => error!("could not create the first admin: {e:#}"),
+    }
+}
+
 /// The policy lives beside the daemon's configuration file.
 fn policy_dir_of(config_path: &Path) -> PathBuf {
     match config_path.parent() {
@@ -461,10 +504,21 @@ struct Source {
 
 impl Source {
     /// Loads the policy again; whether a new one is in force.
-    fn reload(&mut self, policy: &ArcSwap<Policy>, why: &str) -> bool {
+    /// Loads the policy again; a broken one leaves the old in force. Either way an event
+    /// says so (the UI shows the last reload's errors).
+    fn reload(&mut self, policy: &ArcSwap<Policy>, store: &crate::store::Store, why: &str) -> bool {
+        let event = |kind: &str, message: String| crate::store::Event {
+            at_ms: crate::store::now_ms(),
+            source: "policy".into(),
+            kind: kind.into(),
+            subject: self.dir.display().to_string(),
+            message,
+            details: serde_json::json!({ "why": why }),
+        };
         match load_policy(&self.dir, &self.cache, &self.compiled) {
             Ok((p, w, urls)) => {
                 info!(policy = %self.dir.display(), why, "policy reloaded");
+                store.event(event("reloaded", format!("policy reloaded ({why})")));
                 policy.store(Arc::new(p));
                 self.watched = w;
                 self.urls.send_if_modified(|u| {
@@ -482,6 +536,7 @@ impl Source {
                     why,
                     "policy reload failed, the previous policy stays in force:\n{e:#}"
                 );
+                store.event(event("reload_failed", format!("{e:#}")));
                 false
             }
         }

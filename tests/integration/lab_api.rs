@@ -542,3 +542,106 @@ fn an_admin_blocks_and_unblocks_a_pc_through_the_api() {
     assert_eq!(std::fs::read_to_string(o.og.policy_path()).unwrap(), before);
     eventually("pc1 unblocked", || pc1_reaches_news(&o));
 }
+
+/// The role matrix: every route of the OpenAPI document, with every method it has, called
+/// by each role with a session. Admins are never refused (403); auditors read everything
+/// and change nothing; a manager of `staff` reaches only the routes about their own PC
+/// (pc1) and is refused everywhere else — including office-wide figures.
+#[test]
+fn every_route_is_checked_against_every_role() {
+    let o = office_with_api();
+    add_user(&o, "boss", "admin", None, "boss password 1");
+    add_user(&o, "audit", "auditor", None, "audit password 1");
+    add_user(&o, "mgr", "manager", Some("staff"), "mgr password 1");
+    let (_, doc) = get(&o, "/api/v1/openapi.json", Some(TOKEN));
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    // /metrics is for Prometheus, outside the OpenAPI document; checked all the same.
+    routes.push(("GET".into(), "/metrics".into()));
+    assert!(routes.len() >= 26, "{routes:?}");
+    // The manager's routes: with pc1 (theirs) in the path or the query.
+    let manager_may = |m: &str, p: &str| {
+        matches!(
+            (m, p),
+            ("GET", "/api/v1/me")
+                | ("GET", "/api/v1/pcs")
+                | ("GET", "/api/v1/top")
+                | ("GET", "/api/v1/traffic")
+                | ("GET", "/api/v1/sites")
+                | ("GET", "/api/v1/requests")
+                | ("GET", "/api/v1/explain")
+                | ("GET", "/api/v1/pcs/{pc}/hosts")
+                | ("POST", "/api/v1/pcs/{pc}/block")
+                | ("DELETE", "/api/v1/pcs/{pc}/block")
+                | ("POST", "/api/v1/requests/{id}/approve")
+                | ("POST", "/api/v1/requests/{id}/refuse")
+        )
+    };
+    for (user, pw, role) in [
+        ("boss", "boss password 1", "admin"),
+        ("audit", "audit password 1", "auditor"),
+        ("mgr", "mgr password 1", "manager"),
+    ] {
+        let (code, me) = login(&o, user, pw);
+        assert_eq!(code, 200);
+        let csrf = me["csrf"].as_str().unwrap().to_string();
+        // Log-out last: it ends the session the others need.
+        let mut mine = routes.clone();
+        mine.sort_by_key(|(_, p)| p == "/api/v1/logout");
+        for (method, path) in &mine {
+            if path == "/api/v1/login" {
+                continue;
+            }
+            let concrete = path
+                .replace("{pc}", "pc1")
+                .replace("{site}", "news.example")
+                .replace("{id}", "999");
+            let query = match path.as_str() {
+                "/api/v1/explain" => "?pc=pc1&domain=social.example",
+                _ if method == "GET" => "?pc=pc1",
+                _ => "",
+            };
+            let body = (method != "GET").then_some("{}");
+            let (code, reply) = call(
+                &o,
+                user,
+                method,
+                &format!("{concrete}{query}"),
+                body,
+                Some(&csrf),
+            );
+            let changes = method != "GET" && path != "/api/v1/logout";
+            let refused = match role {
+                "admin" => false,
+                "auditor" => changes,
+                _ => !manager_may(method, path) && path != "/api/v1/logout",
+            };
+            if refused {
+                assert_eq!(code, 403, "{role} {method} {path}: {reply}");
+            } else {
+                assert!(
+                    code != 403 && code != 401 && code < 500,
+                    "{role} {method} {path}: {code} {reply}"
+                );
+            }
+        }
+    }
+    // And the manager is refused for a PC outside their department.
+    let (_, me) = login(&o, "mgr", "mgr password 1");
+    let csrf = me["csrf"].as_str().unwrap();
+    for (method, path) in [
+        ("GET", "/api/v1/pcs/pc2/hosts"),
+        ("GET", "/api/v1/traffic?pc=pc2"),
+        ("GET", "/api/v1/explain?pc=pc2&domain=x.example"),
+        ("POST", "/api/v1/pcs/pc2/block"),
+    ] {
+        let body = (method != "GET").then_some("{}");
+        let (code, reply) = call(&o, "mgr", method, path, body, Some(csrf));
+        assert_eq!(code, 403, "manager {method} {path}: {reply}");
+    }
+}

@@ -35,6 +35,9 @@ const PACKAGES: &[&str] = &[
     // the benchmarks' peers: failover (keepalived), DNS (dnsmasq; unbound is above)
     "keepalived",
     "dnsmasq-base",
+    // the browser tests: headless Chromium driven by playwright-core (web/)
+    "chromium",
+    "fonts-dejavu-core",
 ];
 
 /// Pinned: a newer release may drop the `llvm-<N>` feature Debian's LLVM needs, or want a
@@ -44,6 +47,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 pub fn run() -> anyhow::Result<()> {
     let llvm = rustc_llvm_major()?;
     apt(llvm)?;
+    node()?;
     rust_src()?;
     bpf_linker(llvm)?;
     cargo_fuzz()?;
@@ -106,6 +110,38 @@ fn apt(llvm: u32) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(policy);
     }
     result
+}
+
+/// Node and npm build the admin UI (`web/`, bundled into the daemon by its build script)
+/// and run the browser tests. Debian's nodejs when the machine has none; then the UI's
+/// packages from the npm registry, exactly as locked.
+fn node() -> anyhow::Result<()> {
+    let has = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("node") || !has("npm") {
+        eprintln!("setup: installing nodejs npm");
+        sh::run(Command::new("apt-get").args(["update", "-q"]))?;
+        sh::run(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "nodejs", "npm"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let stamp = web.join("node_modules/.package-lock.json");
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if mtime(&stamp).is_none() || mtime(&stamp) < mtime(&web.join("package-lock.json")) {
+        sh::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&web),
+        )?;
+    }
+    Ok(())
 }
 
 fn rust_src() -> anyhow::Result<()> {
