@@ -575,6 +575,10 @@ fn every_route_is_checked_against_every_role() {
                 | ("GET", "/api/v1/sites")
                 | ("GET", "/api/v1/requests")
                 | ("GET", "/api/v1/explain")
+                | ("GET", "/api/v1/policy")
+                | ("POST", "/api/v1/groups/{group}/rules")
+                | ("DELETE", "/api/v1/groups/{group}/rules/{index}")
+                | ("PUT", "/api/v1/limits")
                 | ("GET", "/api/v1/pcs/{pc}/hosts")
                 | ("POST", "/api/v1/pcs/{pc}/block")
                 | ("DELETE", "/api/v1/pcs/{pc}/block")
@@ -600,7 +604,10 @@ fn every_route_is_checked_against_every_role() {
             let concrete = path
                 .replace("{pc}", "pc1")
                 .replace("{site}", "news.example")
-                .replace("{id}", "999");
+                .replace("{id}", "999")
+                .replace("{group}", "staff")
+                .replace("{index}", "99")
+                .replace("{name}", "matrix-test");
             let query = match path.as_str() {
                 "/api/v1/explain" => "?pc=pc1&domain=social.example",
                 _ if method == "GET" => "?pc=pc1",
@@ -639,8 +646,16 @@ fn every_route_is_checked_against_every_role() {
         ("GET", "/api/v1/traffic?pc=pc2"),
         ("GET", "/api/v1/explain?pc=pc2&domain=x.example"),
         ("POST", "/api/v1/pcs/pc2/block"),
+        ("POST", "/api/v1/groups/guests/rules"),
+        ("DELETE", "/api/v1/groups/guests/rules/0"),
     ] {
-        let body = (method != "GET").then_some("{}");
+        let body = match method {
+            "GET" => None,
+            _ if path.contains("/rules") => {
+                Some(r#"{"action": "block", "domains": ["x.example"]}"#)
+            }
+            _ => Some("{}"),
+        };
         let (code, reply) = call(&o, "mgr", method, path, body, Some(csrf));
         assert_eq!(code, 403, "manager {method} {path}: {reply}");
     }

@@ -254,6 +254,124 @@ fn the_block_page_explains_takes_requests_and_approval_opens_the_site() {
     assert_eq!(pol["lists"][0]["files"][0]["rules"], 1, "{pol:#}");
 }
 
+/// What pc1 gets for `name` from the gateway's DNS (first A record).
+fn resolve(lab: &Lab, name: &str) -> String {
+    let out = lab
+        .sh(
+            Role::Pc(1),
+            &["dig", "+short", "+time=2", "+tries=1", name, "A"],
+        )
+        .unwrap_or_default();
+    out.lines().next().unwrap_or("").trim().to_string()
+}
+
+#[test]
+fn an_employer_changes_restrictions_through_the_api_and_they_apply_at_once() {
+    let o = office();
+    let lab = &o.lab;
+    let page = addr::GW_LAN_V4.to_string();
+    assert_ne!(resolve(lab, "news.example"), page, "news is open at first");
+    // Block a site for the sales group: office.toml gets the rule under [[groups]] sales.
+    let (code, body) = api(
+        &o,
+        "POST",
+        "/api/v1/groups/sales/rules",
+        Some(r#"{"action": "block", "domains": ["news.example"]}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let blocked = within(5, || {
+        (resolve(lab, "www.news.example") == page).then_some(())
+    });
+    assert!(blocked.is_some(), "the new rule applies within seconds");
+    let toml = std::fs::read_to_string(lab.dir().join("office.toml")).unwrap();
+    assert!(toml.contains("domains = [\"news.example\"]"), "{toml}");
+    // Broken edits are refused with a reason and change nothing.
+    for (path, body) in [
+        (
+            "/api/v1/groups/sales/rules",
+            r#"{"action": "block", "categories": ["nope"]}"#,
+        ),
+        (
+            "/api/v1/groups/sales/rules",
+            r#"{"action": "block", "domains": ["not a name"]}"#,
+        ),
+        (
+            "/api/v1/groups/ghosts/rules",
+            r#"{"action": "block", "domains": ["x.example"]}"#,
+        ),
+    ] {
+        let (code, reply) = api(&o, "POST", path, Some(body));
+        assert!(code == 400 || code == 404, "{path} {body}: {code} {reply}");
+    }
+    assert_eq!(
+        toml,
+        std::fs::read_to_string(lab.dir().join("office.toml")).unwrap()
+    );
+    // A schedule, a limit; both in the policy view.
+    let (code, reply) = api(
+        &o,
+        "PUT",
+        "/api/v1/schedules/lunch",
+        Some(r#"{"days": ["mon", "tue"], "from": "12:00", "until": "13:00"}"#),
+    );
+    assert_eq!(code, 200, "{reply}");
+    let (code, reply) = api(
+        &o,
+        "PUT",
+        "/api/v1/limits",
+        Some(r#"{"group": "sales", "per": "day", "bytes": "2 GB"}"#),
+    );
+    assert_eq!(code, 200, "{reply}");
+    let view = within(5, || {
+        let (_, v) = api(&o, "GET", "/api/v1/policy", None);
+        (v["limits"].as_array().is_some_and(|l| !l.is_empty())
+            && v["schedules"].as_array().is_some_and(|s| !s.is_empty()))
+        .then_some(v)
+    })
+    .expect("the policy view shows the new limit and schedule");
+    assert_eq!(view["limits"][0]["target"], "group sales", "{view:#}");
+    assert!(
+        view["schedules"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("lunch: mon,tue 12:00")
+    );
+    // Remove the rule again (its number from the view): the site opens.
+    let sales = view["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sales")
+        .unwrap();
+    let index = sales["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["domains"][0] == "news.example")
+        .unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    let (code, reply) = api(
+        &o,
+        "DELETE",
+        &format!("/api/v1/groups/sales/rules/{index}"),
+        None,
+    );
+    assert_eq!(code, 200, "{reply}");
+    let open = within(5, || (resolve(lab, "news.example") != page).then_some(()));
+    assert!(open.is_some(), "removing the rule opens the site again");
+    let (_, history) = api(&o, "GET", "/api/v1/actions", None);
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for a in ["rule_add", "schedule_set", "limit_set", "rule_remove"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
+
 /// Where the browser tests leave their screenshots.
 fn shots_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/browser");
@@ -380,6 +498,21 @@ fn in_the_browser_an_admin_blocks_a_pc_and_approves_an_employees_request() {
     assert!(text.contains("Social networks"), "{text}");
     let (_, list) = api(&o, "GET", "/api/v1/requests?state=pending", None);
     let id = list[0]["id"].as_i64().expect("the request is queued");
+
+    // The employer blocks another site for sales from the policy page.
+    let added = admin(
+        "add_rule",
+        serde_json::json!({"group": "sales", "site": "news.example"}),
+    );
+    assert!(
+        added["message"].as_str().unwrap().contains("saved"),
+        "{added:#}"
+    );
+    let page = addr::GW_LAN_V4.to_string();
+    assert!(
+        within(5, || (resolve(lab, "news.example") == page).then_some(())).is_some(),
+        "the rule added in the UI applies"
+    );
 
     // The admin approves it in the UI; the site then loads in pc1's browser.
     admin("approve", serde_json::json!({"id": id}));

@@ -15,7 +15,7 @@ const NAV = [
   ['#/sites', 'Sites', ['admin', 'auditor']],
   ['#/queries', 'Query log', ['admin', 'auditor']],
   ['#/requests', 'Requests', null],
-  ['#/policy', 'Policy', ['admin', 'auditor']],
+  ['#/policy', 'Policy', ['admin', 'auditor', 'manager']],
   ['#/channels', 'Channels', ['admin', 'auditor']],
   ['#/reports', 'Reports', ['admin', 'auditor']],
   ['#/history', 'History', ['admin', 'auditor']],

@@ -94,6 +94,21 @@ const steps = {
     await snap('request-sent');
     return { status: r.status(), text, sent };
   },
+  // The employer blocks a site for a group on the policy page.
+  async add_rule() {
+    await login();
+    await page.goto(`${p.ui}/#/policy`);
+    const form = `[data-testid="add-rule-${p.group}"]`;
+    await page.waitForSelector(form);
+    await page.fill(`${form} input`, p.site);
+    await page.click(`${form} button[type=submit]`);
+    await page.waitForSelector('[role=status]');
+    const msg = await page.textContent('[role=status]');
+    await page.waitForSelector(`text=${p.site}`);
+    await page.waitForTimeout(1500);
+    await snap('rule-added');
+    return { message: msg };
+  },
   // The admin approves the request from the queue.
   async approve() {
     await login();

@@ -28,7 +28,9 @@ pub struct BlockBody {
 
 pub(super) fn edit_error(e: edit::EditError) -> ApiError {
     match e {
-        edit::EditError::NoSuchPc(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+        edit::EditError::NoSuchPc(_)
+        | edit::EditError::NoSuchGroup(_)
+        | edit::EditError::NoSuchRule(..) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         edit::EditError::BadTime(_) | edit::EditError::Invalid(_) => ApiError::bad(e),
         _ => ApiError::internal(e),
     }
@@ -117,4 +119,186 @@ pub async fn unblock(
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// A rule to add to a group.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody {
+    /// `block` or `allow`.
+    pub action: String,
+    /// Names (each with its subdomains).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Names from `[categories]`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Names from `[lists]`.
+    #[serde(default)]
+    pub lists: Vec<String>,
+    /// A schedule's name: the rule applies only then.
+    pub schedule: Option<String>,
+}
+
+/// Runs one policy edit off the async threads, then records it in the history.
+async fn edit_and_record(
+    st: Arc<ApiState>,
+    who: Principal,
+    action: &'static str,
+    subject: String,
+    details: serde_json::Value,
+    f: impl FnOnce(&std::path::Path, &std::path::Path) -> Result<(), edit::EditError> + Send + 'static,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        f(&st.policy_dir, &st.storage_dir.join("lists")).map_err(edit_error)?;
+        history(&st, &who.name, action, &subject, details.clone());
+        Ok(Json(
+            serde_json::json!({"done": action, "subject": subject, "details": details}),
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Block or allow sites, categories or lists for a group (and its subgroups).
+#[utoipa::path(post, path = "/api/v1/groups/{group}/rules", request_body = RuleBody,
+    params(("group" = String, Path, description = "The group")),
+    responses((status = 200, description = "Written to office.toml; applied within a second", body = Object)))]
+pub async fn add_rule(
+    State(st): State<Arc<ApiState>>,
+    Extension(p): Extension<Principal>,
+    Path(group): Path<String>,
+    Json(b): Json<RuleBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.check_group(&st.policy.load(), &group)?;
+    if b.domains.is_empty() && b.categories.is_empty() && b.lists.is_empty() {
+        return Err(ApiError::bad("a rule needs domains, categories or lists"));
+    }
+    let details = serde_json::json!({
+        "action": b.action, "domains": b.domains, "categories": b.categories,
+        "lists": b.lists, "schedule": b.schedule,
+    });
+    let rule = edit::NewRule {
+        action: b.action,
+        domains: b.domains,
+        categories: b.categories,
+        lists: b.lists,
+        schedule: b.schedule,
+    };
+    let g = group.clone();
+    edit_and_record(st, p, "rule_add", group, details, move |dir, cache| {
+        edit::add_rule(dir, cache, &g, &rule)
+    })
+    .await
+}
+
+/// Remove a group's rule by its number (0-based, as `/api/v1/policy` lists them).
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/rules/{index}",
+    params(("group" = String, Path, description = "The group"),
+        ("index" = usize, Path, description = "The rule's number in the group")),
+    responses((status = 200, description = "Removed from office.toml", body = Object)))]
+pub async fn remove_rule(
+    State(st): State<Arc<ApiState>>,
+    Extension(p): Extension<Principal>,
+    Path((group, index)): Path<(String, usize)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.check_group(&st.policy.load(), &group)?;
+    let g = group.clone();
+    edit_and_record(
+        st,
+        p,
+        "rule_remove",
+        group,
+        serde_json::json!({"index": index}),
+        move |dir, cache| edit::remove_rule(dir, cache, &g, index),
+    )
+    .await
+}
+
+/// A traffic limit to set or remove.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBody {
+    /// Exactly one of `pc`, `group`, `company`.
+    pub pc: Option<String>,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub company: bool,
+    /// `day` or `month`.
+    pub per: String,
+    /// `2 GB`, `500 MiB`…; absent or null removes the limit.
+    pub bytes: Option<String>,
+}
+
+/// Set or remove a traffic limit for a PC, a group or the whole company.
+#[utoipa::path(put, path = "/api/v1/limits", request_body = LimitBody,
+    responses((status = 200, description = "Written to office.toml; applied within a second", body = Object)))]
+pub async fn set_limit(
+    State(st): State<Arc<ApiState>>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<LimitBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let policy = st.policy.load();
+    let subject = match (&b.pc, &b.group, b.company) {
+        (Some(pc), None, false) => {
+            p.check_pc(&policy, pc)?;
+            format!("pc {pc}")
+        }
+        (None, Some(g), false) => {
+            p.check_group(&policy, g)?;
+            format!("group {g}")
+        }
+        (None, None, true) if p.role == crate::auth::Role::Admin => "company".to_string(),
+        (None, None, true) => {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "only an admin limits the whole company".into(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "name exactly one of `pc`, `group`, `company`",
+            ));
+        }
+    };
+    let details = serde_json::json!({"per": b.per, "bytes": b.bytes});
+    edit_and_record(st, p, "limit_set", subject, details, move |dir, cache| {
+        let target = match (&b.pc, &b.group) {
+            (Some(pc), _) => edit::LimitFor::Pc(pc),
+            (_, Some(g)) => edit::LimitFor::Group(g),
+            _ => edit::LimitFor::Company,
+        };
+        edit::set_limit(dir, cache, target, &b.per, b.bytes.as_deref())
+    })
+    .await
+}
+
+/// A weekly schedule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// `mon`…`sun`.
+    pub days: Vec<String>,
+    /// `HH:MM`.
+    pub from: String,
+    /// `HH:MM`; earlier than `from` means the next day.
+    pub until: String,
+}
+
+/// Define or change a weekly schedule (shared by every group: admins only).
+#[utoipa::path(put, path = "/api/v1/schedules/{name}", request_body = ScheduleBody,
+    params(("name" = String, Path, description = "The schedule")),
+    responses((status = 200, description = "Written to office.toml; applied within a second", body = Object)))]
+pub async fn set_schedule(
+    State(st): State<Arc<ApiState>>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(b): Json<ScheduleBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let details = serde_json::json!({"days": b.days, "from": b.from, "until": b.until});
+    let n = name.clone();
+    edit_and_record(st, p, "schedule_set", name, details, move |dir, cache| {
+        edit::set_schedule(dir, cache, &n, &b.days, &b.from, &b.until)
+    })
+    .await
 }

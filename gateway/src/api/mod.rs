@@ -23,7 +23,7 @@ use axum::{
     http::StatusCode,
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +118,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/actions", get(session::actions))
         .route("/api/v1/users", get(session::users).post(session::add_user))
         .route("/api/v1/policy", get(policy::policy))
+        .route("/api/v1/groups/{group}/rules", post(changes::add_rule))
+        .route(
+            "/api/v1/groups/{group}/rules/{index}",
+            delete(changes::remove_rule),
+        )
+        .route("/api/v1/limits", put(changes::set_limit))
+        .route("/api/v1/schedules/{name}", put(changes::set_schedule))
         .route("/api/v1/explain", get(policy::explain))
         .route("/api/v1/requests", get(requests::list))
         .route("/api/v1/requests/{id}/approve", post(requests::approve))

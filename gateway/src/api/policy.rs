@@ -27,6 +27,8 @@ pub struct RuleView {
     pub mode: String,
     /// Line in office.toml.
     pub line: usize,
+    /// Its number in the group (for `DELETE /api/v1/groups/{group}/rules/{index}`).
+    pub index: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,7 +114,8 @@ pub fn view(p: &Policy, now: jiff::Timestamp) -> PolicyView {
             rules: g
                 .rules
                 .iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(index, r)| {
                     let named = |want: bool| {
                         r.refs
                             .iter()
@@ -142,6 +145,7 @@ pub fn view(p: &Policy, now: jiff::Timestamp) -> PolicyView {
                         schedule: r.schedule.map(|s| p.schedules()[s].name.clone()),
                         mode: format!("{:?}", r.mode).to_lowercase(),
                         line: r.line,
+                        index,
                     }
                 })
                 .collect(),
@@ -253,8 +257,32 @@ pub fn view(p: &Policy, now: jiff::Timestamp) -> PolicyView {
 /// The policy in force.
 #[utoipa::path(get, path = "/api/v1/policy",
     responses((status = 200, description = "The policy in force", body = PolicyView)))]
-pub async fn policy(State(st): State<Arc<ApiState>>) -> Json<PolicyView> {
-    Json(view(&st.policy.load(), st.clock.now()))
+pub async fn policy(
+    State(st): State<Arc<ApiState>>,
+    Extension(who): Extension<Principal>,
+) -> Json<PolicyView> {
+    let p = st.policy.load();
+    let mut v = view(&p, st.clock.now());
+    // A manager sees their department: its groups (their top one as a root), and the
+    // limits, blocks and exceptions of its PCs and groups. Lists and schedules are shared.
+    if let Some(pcs) = who.visible_pcs(&p) {
+        let mine = |g: &str| who.check_group(&p, g).is_ok();
+        v.groups.retain(|g| mine(&g.name));
+        for g in &mut v.groups {
+            if g.parent.as_deref().is_some_and(|parent| !mine(parent)) {
+                g.parent = None;
+            }
+        }
+        let target_mine = |t: &TimedView| match t.target.split_once(' ') {
+            Some(("pc", n)) => pcs.contains(n),
+            Some(("group", n)) => mine(n),
+            _ => false,
+        };
+        v.limits.retain(target_mine);
+        v.blocks.retain(target_mine);
+        v.exceptions.retain(target_mine);
+    }
+    Json(v)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

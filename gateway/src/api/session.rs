@@ -92,6 +92,31 @@ impl Principal {
         )
     }
 
+    /// Refuses (403) when the caller may not manage group `group`: a manager manages
+    /// their own group and its subgroups.
+    pub fn check_group(&self, policy: &crate::policy::Policy, group: &str) -> Result<(), ApiError> {
+        if self.role != Role::Manager {
+            return Ok(());
+        }
+        let groups = policy.groups();
+        let mut at = groups.iter().position(|g| g.name == group);
+        let mut steps = 0;
+        while let Some(i) = at {
+            if Some(&groups[i].name) == self.scope.as_ref() {
+                return Ok(());
+            }
+            at = groups[i].parent;
+            steps += 1;
+            if steps > groups.len() {
+                break;
+            }
+        }
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("group {group} is outside your department"),
+        ))
+    }
+
     /// Refuses (403) when the caller may not see or manage PC `pc`.
     pub fn check_pc(&self, policy: &crate::policy::Policy, pc: &str) -> Result<(), ApiError> {
         match self.visible_pcs(policy) {
@@ -120,7 +145,21 @@ impl Principal {
     }
 }
 
-/// What each role may do. Managers reach only routes whose handlers check the PC.
+/// `/api/v1/groups/{group}/rules` or `/api/v1/groups/{group}/rules/{n}`: their handlers
+/// check the group (`Principal::check_group`).
+fn group_rules(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/groups/") else {
+        return false;
+    };
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [g, "rules"] => !g.is_empty(),
+        [g, "rules", n] => !g.is_empty() && n.parse::<usize>().is_ok(),
+        _ => false,
+    }
+}
+
+/// What each role may do. Managers reach only routes whose handlers check the PC or the
+/// group.
 fn allowed(role: Role, method: &Method, path: &str) -> bool {
     let pc_route = |suffix: &str| {
         path.strip_prefix("/api/v1/pcs/")
@@ -141,18 +180,21 @@ fn allowed(role: Role, method: &Method, path: &str) -> bool {
                         | "/api/v1/sites"
                         | "/api/v1/requests"
                         | "/api/v1/explain"
+                        | "/api/v1/policy"
                 ) || pc_route("/hosts")
             }
             Method::POST => {
                 path == "/api/v1/logout"
                     || pc_route("/block")
+                    || group_rules(path)
                     || path.strip_prefix("/api/v1/requests/").is_some_and(|rest| {
                         rest.strip_suffix("/approve")
                             .or_else(|| rest.strip_suffix("/refuse"))
                             .is_some_and(|id| id.parse::<i64>().is_ok())
                     })
             }
-            Method::DELETE => pc_route("/block"),
+            Method::DELETE => pc_route("/block") || group_rules(path),
+            Method::PUT => path == "/api/v1/limits",
             _ => false,
         },
     }

@@ -21,6 +21,10 @@ pub enum EditError {
     Toml(String),
     #[error("no PC or group `{0}` in the policy")]
     NoSuchPc(String),
+    #[error("no group `{0}` in the policy")]
+    NoSuchGroup(String),
+    #[error("group `{0}` has no rule number {1}")]
+    NoSuchRule(String, usize),
     #[error("`until`: {0}")]
     BadTime(String),
     #[error("the change would make the policy invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -158,6 +162,178 @@ pub fn grant(
     commit(dir, list_cache, &doc)
 }
 
+/// A rule as the UI adds it to a group.
+#[derive(Debug, Clone, Default)]
+pub struct NewRule {
+    /// `block` or `allow`.
+    pub action: String,
+    pub domains: Vec<String>,
+    pub categories: Vec<String>,
+    pub lists: Vec<String>,
+    pub schedule: Option<String>,
+}
+
+fn strings(v: &[String]) -> toml_edit::Array {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The `[[groups]]` table named `group`.
+fn group_mut<'d>(doc: &'d mut DocumentMut, group: &str) -> Result<&'d mut Table, EditError> {
+    let no = || EditError::NoSuchGroup(group.to_string());
+    let Some(Item::ArrayOfTables(groups)) = doc.get_mut("groups") else {
+        return Err(no());
+    };
+    groups
+        .iter_mut()
+        .find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))
+        .ok_or_else(no)
+}
+
+/// Appends a rule to group `group` (after its other rules; a group's allow rules come
+/// before its block rules whatever their order). Names, lists, categories and the
+/// schedule are checked by loading the result.
+pub fn add_rule(
+    dir: &Path,
+    list_cache: &Path,
+    group: &str,
+    rule: &NewRule,
+) -> Result<(), EditError> {
+    let mut doc = read(dir)?;
+    let g = group_mut(&mut doc, group)?;
+    let mut t = Table::new();
+    t.insert("action", value(rule.action.as_str()));
+    for (key, v) in [
+        ("lists", &rule.lists),
+        ("categories", &rule.categories),
+        ("domains", &rule.domains),
+    ] {
+        if !v.is_empty() {
+            t.insert(key, value(strings(v)));
+        }
+    }
+    if let Some(s) = &rule.schedule {
+        t.insert("schedule", value(s.as_str()));
+    }
+    match g.get_mut("rules") {
+        Some(Item::ArrayOfTables(a)) => a.push(t),
+        Some(_) => return Err(EditError::Toml("`rules` is not an array of tables".into())),
+        None => {
+            let mut a = ArrayOfTables::new();
+            a.push(t);
+            g.insert("rules", Item::ArrayOfTables(a));
+        }
+    }
+    commit(dir, list_cache, &doc)
+}
+
+/// Removes rule number `index` (0-based, in file order) of group `group`.
+pub fn remove_rule(
+    dir: &Path,
+    list_cache: &Path,
+    group: &str,
+    index: usize,
+) -> Result<(), EditError> {
+    let mut doc = read(dir)?;
+    let g = group_mut(&mut doc, group)?;
+    let missing = || EditError::NoSuchRule(group.to_string(), index);
+    let Some(Item::ArrayOfTables(rules)) = g.get_mut("rules") else {
+        return Err(missing());
+    };
+    if index >= rules.len() {
+        return Err(missing());
+    }
+    rules.remove(index);
+    if rules.is_empty() {
+        g.remove("rules");
+    }
+    commit(dir, list_cache, &doc)
+}
+
+/// What a limit is for.
+#[derive(Debug, Clone, Copy)]
+pub enum LimitFor<'a> {
+    Pc(&'a str),
+    Group(&'a str),
+    Company,
+}
+
+/// Sets (or with `bytes: None`, removes) the limit of `target` per `per` (`day`, `month`):
+/// replaces any `[[limits]]` entry for the same target and period.
+pub fn set_limit(
+    dir: &Path,
+    list_cache: &Path,
+    target: LimitFor<'_>,
+    per: &str,
+    bytes: Option<&str>,
+) -> Result<(), EditError> {
+    let mut doc = read(dir)?;
+    let same = |t: &Table| {
+        let s = |k: &str| t.get(k).and_then(|v| v.as_str());
+        s("per") == Some(per)
+            && match target {
+                LimitFor::Pc(p) => s("pc") == Some(p),
+                LimitFor::Group(g) => s("group") == Some(g),
+                LimitFor::Company => t.get("company").and_then(|v| v.as_bool()) == Some(true),
+            }
+    };
+    let mut entry = Table::new();
+    match target {
+        LimitFor::Pc(p) => entry.insert("pc", value(p)),
+        LimitFor::Group(g) => entry.insert("group", value(g)),
+        LimitFor::Company => entry.insert("company", value(true)),
+    };
+    entry.insert("per", value(per));
+    if let Some(b) = bytes {
+        entry.insert("bytes", value(b));
+    }
+    match doc.get_mut("limits") {
+        Some(Item::ArrayOfTables(a)) => {
+            a.retain(|t| !same(t));
+            if bytes.is_some() {
+                a.push(entry);
+            }
+            if a.is_empty() {
+                doc.remove("limits");
+            }
+        }
+        Some(_) => return Err(EditError::Toml("`limits` is not an array of tables".into())),
+        None if bytes.is_some() => {
+            let mut a = ArrayOfTables::new();
+            a.push(entry);
+            doc.insert("limits", Item::ArrayOfTables(a));
+        }
+        None => {}
+    }
+    commit(dir, list_cache, &doc)
+}
+
+/// Defines (or redefines) the weekly schedule `name`.
+pub fn set_schedule(
+    dir: &Path,
+    list_cache: &Path,
+    name: &str,
+    days: &[String],
+    from: &str,
+    until: &str,
+) -> Result<(), EditError> {
+    let mut doc = read(dir)?;
+    let schedules = doc
+        .entry("schedules")
+        .or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        })
+        .as_table_mut()
+        .ok_or_else(|| EditError::Toml("`schedules` is not a table".into()))?;
+    let mut t = Table::new();
+    t.insert("days", value(strings(days)));
+    t.insert("from", value(from));
+    t.insert("until", value(until));
+    schedules.insert(name, Item::Table(t));
+    commit(dir, list_cache, &doc)
+}
+
 /// Removes every `[[blocks]]` entry of PC `pc`. Returns how many there were.
 pub fn unblock_pc(dir: &Path, list_cache: &Path, pc: &str) -> Result<usize, EditError> {
     let mut doc = read(dir)?;
@@ -241,6 +417,112 @@ mod tests {
                 "boss"
             ),
             Err(EditError::NoSuchPc(_))
+        ));
+    }
+
+    #[test]
+    fn rules_limits_and_schedules_are_edited_in_place_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let text = "version = 1\ntime_zone = \"UTC\"\n\n# Departments.\n[[groups]]\nname = \"staff\" # everyone\n\n[[groups]]\nname = \"sales\"\nparent = \"staff\"\n\n[[pcs]]\nname = \"pc1\"\naddresses = [\"10.10.0.11\"]\ngroup = \"sales\"\n";
+        std::fs::write(dir.path().join(POLICY_FILE), text).unwrap();
+        let load = || super::super::load_dir(dir.path()).unwrap().0;
+        let addr: std::net::IpAddr = "10.10.0.11".parse().unwrap();
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap(); // a Friday, 08:00 UTC
+        set_schedule(
+            dir.path(),
+            &cache,
+            "all-week",
+            &["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from),
+            "00:00",
+            "23:59",
+        )
+        .unwrap();
+        let rule = NewRule {
+            action: "block".into(),
+            domains: vec!["games.example".into()],
+            schedule: Some("all-week".into()),
+            ..Default::default()
+        };
+        add_rule(dir.path(), &cache, "staff", &rule).unwrap();
+        let written = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
+        assert!(written.contains("name = \"staff\" # everyone"), "{written}");
+        assert!(
+            matches!(
+                load().evaluate(addr, "www.games.example", now).verdict,
+                super::super::Verdict::Blocked(_)
+            ),
+            "the new rule of the parent group applies to sales' pc1:\n{written}"
+        );
+        // The rule sits under its group, before the next `[[groups]]`.
+        let staff_at = written.find("name = \"staff\"").unwrap();
+        let rule_at = written.find("games.example").unwrap();
+        let sales_at = written.find("name = \"sales\"").unwrap();
+        assert!(staff_at < rule_at && rule_at < sales_at, "{written}");
+        // Bad edits change nothing: an unknown category, group or schedule.
+        let before = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
+        let bad = NewRule {
+            action: "block".into(),
+            categories: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            add_rule(dir.path(), &cache, "staff", &bad),
+            Err(EditError::Invalid(_))
+        ));
+        assert!(matches!(
+            add_rule(dir.path(), &cache, "ghosts", &rule),
+            Err(EditError::NoSuchGroup(_))
+        ));
+        assert!(
+            set_schedule(
+                dir.path(),
+                &cache,
+                "x",
+                &["funday".into()],
+                "09:00",
+                "10:00"
+            )
+            .is_err()
+        );
+        assert_eq!(
+            before,
+            std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap()
+        );
+        // Limits: set, replace, remove.
+        set_limit(
+            dir.path(),
+            &cache,
+            LimitFor::Group("sales"),
+            "day",
+            Some("2 GB"),
+        )
+        .unwrap();
+        set_limit(
+            dir.path(),
+            &cache,
+            LimitFor::Group("sales"),
+            "day",
+            Some("3 GB"),
+        )
+        .unwrap();
+        assert_eq!(load().limits().len(), 1);
+        assert_eq!(load().limits()[0].bytes, 3_000_000_000);
+        assert!(matches!(
+            set_limit(dir.path(), &cache, LimitFor::Pc("pc1"), "day", Some("lots")),
+            Err(EditError::Invalid(_))
+        ));
+        set_limit(dir.path(), &cache, LimitFor::Group("sales"), "day", None).unwrap();
+        assert!(load().limits().is_empty());
+        // Rules go by number.
+        remove_rule(dir.path(), &cache, "staff", 0).unwrap();
+        assert_eq!(
+            load().evaluate(addr, "games.example", now).verdict,
+            super::super::Verdict::Allowed
+        );
+        assert!(matches!(
+            remove_rule(dir.path(), &cache, "staff", 0),
+            Err(EditError::NoSuchRule(..))
         ));
     }
 
