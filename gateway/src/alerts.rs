@@ -87,7 +87,7 @@ impl Alerts {
     /// Queues `e` if it is one of the chosen events; never blocks.
     pub fn offer(&self, e: &Event) {
         let key = format!("{}.{}", e.source, e.kind);
-        if self.events.iter().any(|k| *k == key) && self.tx.try_send(e.clone()).is_err() {
+        if self.events.contains(&key) && self.tx.try_send(e.clone()).is_err() {
             tracing::warn!(event = %key, "alert dropped: the webhook is not keeping up");
         }
     }

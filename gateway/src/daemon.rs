@@ -212,7 +212,12 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 clock,
                 contact: bp.contact.clone(),
             };
-            let t = crate::blockpage::serve(&listen, state).await?;
+            let minter = match (&bp.ca_cert, &bp.ca_key) {
+                (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),
+                (None, None) => None,
+                _ => anyhow::bail!("[block_page] needs both ca_cert and ca_key, or neither"),
+            };
+            let t = crate::blockpage::serve(&listen, minter, state).await?;
             info!(listen = ?listen, "block page listening");
             Some(t)
         }

@@ -39,12 +39,18 @@ categories = ["social"]
 "#;
 
 fn office() -> Office {
+    office_with(|_| String::new())
+}
+
+/// The office, with more `[block_page]` settings from `extra` (given the lab's directory).
+fn office_with(extra: impl Fn(&Path) -> String) -> Office {
     let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
     let config = format!(
-        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n\n[block_page]\ncontact = \"the IT desk, ext. 100\"\n",
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n\n[block_page]\ncontact = \"the IT desk, ext. 100\"\n{}",
         lab_config(&pins.0),
-        addr::GW_LAN_V4
+        addr::GW_LAN_V4,
+        extra(lab.dir())
     );
     std::fs::write(
         lab.dir().join("social.txt"),
@@ -252,6 +258,66 @@ fn the_block_page_explains_takes_requests_and_approval_opens_the_site() {
     let (_, pol) = api(&o, "GET", "/api/v1/policy", None);
     assert_eq!(pol["exceptions"][0]["active"], true, "{pol:#}");
     assert_eq!(pol["lists"][0]["files"][0]["rules"], 1, "{pol:#}");
+}
+
+#[test]
+fn with_the_office_ca_the_block_page_is_served_over_https_too() {
+    let o = office_with(|dir| {
+        format!(
+            "ca_cert = \"{}\"\nca_key = \"{}\"\n",
+            dir.join("tls/ca.pem").display(),
+            dir.join("tls/ca.key").display()
+        )
+    });
+    let ca = o.lab.dir().join("tls/ca.pem").display().to_string();
+    // curl trusts the lab CA (as an office's PCs trust its own): no warning, the page.
+    let (rc, code, page) = curl(
+        &o.lab,
+        1,
+        &["--cacert", &ca, "https://www.social.example/x"],
+    );
+    assert_eq!((rc, code), (0, 403), "{page}");
+    assert!(
+        page.contains("Access to www.social.example is blocked"),
+        "{page}"
+    );
+    // The certificate names the blocked site and is signed by the CA.
+    let cert = o
+        .lab
+        .sh(
+            Role::Pc(1),
+            &[
+                "sh",
+                "-c",
+                "echo | openssl s_client -connect social.example:443 -servername social.example 2>/dev/null | openssl x509 -noout -subject -issuer",
+            ],
+        )
+        .unwrap();
+    assert!(
+        cert.contains("CN=social.example") || cert.contains("CN = social.example"),
+        "{cert}"
+    );
+    assert!(cert.contains("Officegate Lab CA"), "{cert}");
+    // No name (an address): no certificate, the handshake fails rather than lie.
+    let (rc, _, _) = curl(
+        &o.lab,
+        1,
+        &["--cacert", &ca, &format!("https://{}/", addr::GW_LAN_V4)],
+    );
+    assert_ne!(rc, 0, "no certificate for a bare address");
+    // Requests work over HTTPS as well.
+    let (_, code, sent) = curl(
+        &o.lab,
+        1,
+        &[
+            "--cacert",
+            &ca,
+            "--data",
+            "site=social.example&reason=over+https",
+            "https://social.example/.officegate/request",
+        ],
+    );
+    assert_eq!(code, 200, "{sent}");
 }
 
 /// What pc1 gets for `name` from the gateway's DNS (first A record).

@@ -141,11 +141,13 @@ pub async fn approve(
             &st2.policy_dir,
             &st2.storage_dir.join("lists"),
             &policy,
-            to,
-            std::slice::from_ref(&r.domain),
-            until,
-            &r.reason,
-            &who.name,
+            &edit::Grant {
+                to,
+                domains: std::slice::from_ref(&r.domain),
+                until,
+                reason: &r.reason,
+                granted_by: &who.name,
+            },
         )
         .map_err(edit_error)?;
         let until_text = until

@@ -100,6 +100,17 @@ pub enum Grantee<'a> {
     Group(&'a str),
 }
 
+/// An exception to grant.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    pub to: Grantee<'a>,
+    pub domains: &'a [String],
+    pub until: jiff::Timestamp,
+    /// The employee's reason.
+    pub reason: &'a str,
+    pub granted_by: &'a str,
+}
+
 /// Grants a PC (or a group) the names `domains` until `until` (an approved access request): appends
 /// an `[[exceptions]]` entry, and drops entries that have ended, so the file does not grow
 /// with every request ever approved.
@@ -107,12 +118,15 @@ pub fn grant(
     dir: &Path,
     list_cache: &Path,
     policy: &super::Policy,
-    to: Grantee<'_>,
-    domains: &[String],
-    until: jiff::Timestamp,
-    reason: &str,
-    granted_by: &str,
+    g: &Grant<'_>,
 ) -> Result<(), EditError> {
+    let Grant {
+        to,
+        domains,
+        until,
+        reason,
+        granted_by,
+    } = *g;
     let (key, name) = match to {
         Grantee::Pc(pc) if policy.pcs().iter().any(|p| p.name == pc) => ("pc", pc),
         Grantee::Group(g) if policy.groups().iter().any(|x| x.name == g) => ("group", g),
@@ -372,15 +386,18 @@ mod tests {
             super::super::Verdict::Blocked(_)
         ));
         let until = now + jiff::SignedDuration::from_hours(2);
+        let domains = ["facebook.com".to_string()];
         grant(
             dir.path(),
             &cache,
             &policy,
-            Grantee::Pc("pc1"),
-            &["facebook.com".to_string()],
-            until,
-            "customer chat <b>",
-            "boss",
+            &Grant {
+                to: Grantee::Pc("pc1"),
+                domains: &domains,
+                until,
+                reason: "customer chat <b>",
+                granted_by: "boss",
+            },
         )
         .unwrap();
         let written = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
@@ -410,11 +427,13 @@ mod tests {
                 dir.path(),
                 &cache,
                 &p2,
-                Grantee::Pc("pc9"),
-                &["x.com".into()],
-                until,
-                "",
-                "boss"
+                &Grant {
+                    to: Grantee::Pc("pc9"),
+                    domains: &domains,
+                    until,
+                    reason: "",
+                    granted_by: "boss",
+                },
             ),
             Err(EditError::NoSuchPc(_))
         ));

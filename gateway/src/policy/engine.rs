@@ -208,6 +208,8 @@ impl RuleRef {
 }
 
 impl Policy {
+    // Called once, by the loader, with everything it built: a struct would only rename it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         tz: TimeZone,
         lists: Vec<NamedList>,

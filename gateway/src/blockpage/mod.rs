@@ -5,8 +5,10 @@
 //! (`crate::requests`; the admin decides in the UI).
 //!
 //! Plain HTTP on the gateway's LAN addresses, port 80. HTTPS to a blocked name reaches
-//! the same address on 443, where nothing listens: the kernel refuses the connection at
-//! once (RST), so browsers fail fast instead of waiting or showing certificate warnings.
+//! the same address on 443, where by default nothing listens: the kernel refuses the
+//! connection at once (RST), so browsers fail fast instead of waiting or showing
+//! certificate warnings. Offices that install their own root CA on their PCs can have the
+//! page over HTTPS too (`tls.rs`: a certificate minted per blocked name).
 //!
 //! Everything the request carries is untrusted: the `Host` header is reduced to a valid
 //! DNS name (or nothing) before use, every value is HTML-escaped by `maud`, the page never
@@ -30,6 +32,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+pub mod tls;
+
 use crate::{
     policy::{Decision, Matched, Policy, Verdict},
     requests,
@@ -49,6 +53,13 @@ pub struct BlockPageConfig {
     /// Who employees should talk to, shown on the page. Default: "your IT department".
     #[serde(default = "default_contact")]
     pub contact: String,
+    /// The office's own root CA (PEM certificate and key), installed on its PCs: with both
+    /// set, the page is also served over HTTPS (port 443) with a certificate minted for
+    /// each blocked name. Default: none (HTTPS to a blocked name is refused at once).
+    #[serde(default)]
+    pub ca_cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ca_key: Option<std::path::PathBuf>,
 }
 
 fn yes() -> bool {
@@ -65,6 +76,8 @@ impl Default for BlockPageConfig {
             enabled: true,
             listen: Vec::new(),
             contact: default_contact(),
+            ca_cert: None,
+            ca_key: None,
         }
     }
 }
@@ -77,25 +90,67 @@ pub struct PageState {
     pub contact: String,
 }
 
+/// The browser's address, over HTTP and HTTPS alike (axum knows it for a plain TCP
+/// listener only).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Peer(*s.remote_addr())
+    }
+}
+
 /// The path the request form posts to: under a dot-name no site uses, so any path of the
 /// blocked site shows the page.
 pub const REQUEST_PATH: &str = "/.officegate/request";
 
-pub async fn serve(listen: &[SocketAddr], state: PageState) -> anyhow::Result<CancellationToken> {
+pub async fn serve(
+    listen: &[SocketAddr],
+    minter: Option<tls::Minter>,
+    state: PageState,
+) -> anyhow::Result<CancellationToken> {
     let app = router(Arc::new(state));
     let token = CancellationToken::new();
+    if let Some(minter) = minter {
+        let acceptor = tls::acceptor(Arc::new(minter));
+        for addr in listen {
+            let addr = SocketAddr::new(addr.ip(), 443);
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("[block_page] cannot listen on {addr}: {e}"))?;
+            let listener = tls::TlsListener::new(tcp, acceptor.clone())?;
+            let (app, stop) = (app.clone(), token.clone());
+            tokio::spawn(async move {
+                let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!("block page on {addr} stopped: {e}");
+                }
+            });
+        }
+    }
     for &addr in listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("[block_page] cannot listen on {addr}: {e}"))?;
         let (app, stop) = (app.clone(), token.clone());
         tokio::spawn(async move {
-            let r = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+            let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
             if let Err(e) = r {
                 tracing::error!("block page on {addr} stopped: {e}");
             }
@@ -198,7 +253,7 @@ fn pc_label(d: &Decision, addr: IpAddr) -> String {
 
 async fn show(
     State(st): State<Arc<PageState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
     let addr = peer.ip().to_canonical();
@@ -304,7 +359,7 @@ pub struct RequestForm {
 
 async fn file_request(
     State(st): State<Arc<PageState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Form(f): Form<RequestForm>,
 ) -> Response {
     let addr = peer.ip().to_canonical();
