@@ -4,7 +4,8 @@
 //! daemon; what could not be delivered is logged.
 //!
 //! `[alerts] webhook = "http://…"`, `events = ["wan.failover", …]` (`source.kind` of the
-//! events table; default: failover, failback, all channels down, over limit).
+//! events table; default: failover, failback, all channels down, over limit, new access
+//! requests).
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub struct AlertsConfig {
     /// Where to POST: `http://` or `https://`. Required.
     pub webhook: String,
     /// Which events, as `source.kind`. Default: `wan.failover`, `wan.failback`,
-    /// `wan.all_down`, `limits.over_limit`.
+    /// `wan.all_down`, `limits.over_limit`, `requests.new` (an employee asks for a site).
     #[serde(default = "default_events")]
     pub events: Vec<String>,
 }
@@ -29,6 +30,7 @@ fn default_events() -> Vec<String> {
         "wan.failback",
         "wan.all_down",
         "limits.over_limit",
+        "requests.new",
     ]
     .map(String::from)
     .to_vec()

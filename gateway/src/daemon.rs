@@ -234,6 +234,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 names: names.clone(),
                 policy_dir: policy_dir.clone(),
                 clock,
+                tls: false,
             };
             let t = crate::api::serve(a, state).await?;
             info!(listen = ?a.listen, "API listening");

@@ -320,6 +320,117 @@ fn with_the_office_ca_the_block_page_is_served_over_https_too() {
     assert_eq!(code, 200, "{sent}");
 }
 
+/// A certificate for the gateway's LAN address, signed by the lab CA (the office's own
+/// PKI), for the admin API over HTTPS.
+fn gateway_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let tls = dir.join("tls");
+    let (key, csr, cert, ext) = (
+        tls.join("api.key"),
+        tls.join("api.csr"),
+        tls.join("api.pem"),
+        tls.join("api.ext"),
+    );
+    std::fs::write(&ext, format!("subjectAltName=IP:{}\n", addr::GW_LAN_V4)).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let p = |x: &PathBuf| x.display().to_string();
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &p(&key),
+        "-out",
+        &p(&csr),
+        "-subj",
+        "/CN=officegate",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&tls.join("ca.pem")),
+        "-CAkey",
+        &p(&tls.join("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        &p(&cert),
+        "-extfile",
+        &p(&ext),
+    ]);
+    (cert, key)
+}
+
+#[test]
+fn the_admin_ui_over_https_marks_its_session_cookie_secure() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let (cert, key) = gateway_cert(lab.dir());
+    let config = format!(
+        "{}\n[api]\nlisten = [\"{}:8443\"]\ntoken = \"{TOKEN}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4,
+        cert.display(),
+        key.display()
+    );
+    let policy = lab_policy(&lab, GROUPS, &[(1, "sales")]);
+    std::fs::write(lab.dir().join("social.txt"), "social.example\n").unwrap();
+    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
+    let o = Office {
+        lab,
+        og,
+        _pins: pins,
+    };
+    add_user(&o, "boss", "admin", None, "boss password 1");
+    let ca = o.lab.dir().join("tls/ca.pem").display().to_string();
+    let base = format!("https://{}:8443", addr::GW_LAN_V4);
+    let (rc, code, page) = curl(&o.lab, 2, &["--cacert", &ca, &format!("{base}/")]);
+    assert_eq!((rc, code), (0, 200), "{page}");
+    assert!(page.contains("/assets/app.js"), "{page}");
+    let (rc, code, reply) = curl(
+        &o.lab,
+        2,
+        &[
+            "--cacert",
+            &ca,
+            "-D",
+            "-",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"name": "boss", "password": "boss password 1"}"#,
+            &format!("{base}/api/v1/login"),
+        ],
+    );
+    assert_eq!((rc, code), (0, 200), "{reply}");
+    let cookie = reply
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+    // Plain HTTP on the same port gets no answer worth the name.
+    let (_, code, _) = curl(&o.lab, 2, &[&format!("http://{}:8443/", addr::GW_LAN_V4)]);
+    assert_ne!(code, 200);
+}
+
 /// What pc1 gets for `name` from the gateway's DNS (first A record).
 fn resolve(lab: &Lab, name: &str) -> String {
     let out = lab

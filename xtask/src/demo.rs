@@ -40,7 +40,28 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     );
     let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
     let og = Officegate::start(&lab, Path::new(&bin), &config, &policy)?;
+    // A user for the admin UI, and the UI reachable from this machine's browser.
+    officegate_lab::netns::run_with_input(
+        std::process::Command::new(&bin)
+            .args([
+                "user",
+                "add",
+                DEMO_USER,
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--config",
+            ])
+            .arg(og.config_path()),
+        &format!("{DEMO_PASSWORD}\n"),
+    )?;
+    let ui = forward_ui(&officegate_lab::netns::path(&lab.ns(Role::Pc(2))))?;
     println!("\nOfficegate runs in the lab `{}`.", lab.prefix());
+    println!(
+        "  admin UI: http://{ui}/   user `{DEMO_USER}`, password `{DEMO_PASSWORD}` \
+         (forwarded to {}:8080 on the lab's LAN, as from pc2)",
+        addr::GW_LAN_V4
+    );
     println!(
         "  gateway namespace: {}   (LAN {} / {})",
         lab.ns(Role::Gateway),
@@ -119,9 +140,83 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
+const DEMO_USER: &str = "it";
+const DEMO_PASSWORD: &str = "officegate-demo";
+
+/// Serves the lab's admin UI on this machine's loopback (the first free port from 8080):
+/// each connection is accepted here and relayed from a thread that entered the lab
+/// namespace `ns` (setns moves only the calling thread) to the gateway's API address.
+/// Loopback and the lab only: nothing leaves the machine.
+fn forward_ui(ns: &Path) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::{TcpListener, TcpStream};
+    let listener = (8080..8100)
+        .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        .ok_or_else(|| anyhow::anyhow!("no free port on 127.0.0.1 between 8080 and 8099"))?;
+    let local = listener.local_addr()?;
+    let ns = ns.to_path_buf();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let ns = ns.clone();
+            std::thread::spawn(move || {
+                let upstream = (|| -> anyhow::Result<TcpStream> {
+                    let f = std::fs::File::open(&ns)?;
+                    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                    Ok(TcpStream::connect((addr::GW_LAN_V4, 8080))?)
+                })();
+                let Ok(upstream) = upstream else { return };
+                let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+                    return;
+                };
+                let (mut client, mut upstream) = (client, upstream);
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    Ok(local)
+}
+
 /// Every PC fetches a page from each site over IPv4 and IPv6, now and then a bigger file;
-/// the blocked ones time out.
+/// the blocked ones time out. By name too (through the DNS filter: the blocked names get
+/// the block page), and pc1 asks for access to social.example once.
 fn traffic(lab: &Lab, round: u32) {
+    for i in 1..=3 {
+        for name in ["news.example", "social.example", "shop.example"] {
+            let _ = lab.exec(
+                Role::Pc(i),
+                &[
+                    "curl",
+                    "-s",
+                    "--max-time",
+                    "1",
+                    "-o",
+                    "/dev/null",
+                    &format!("http://{name}/"),
+                ],
+            );
+        }
+    }
+    if round == 0 {
+        let _ = lab.exec(
+            Role::Pc(1),
+            &[
+                "curl",
+                "-s",
+                "--max-time",
+                "2",
+                "-o",
+                "/dev/null",
+                "--data",
+                "site=social.example&reason=our+customers+write+to+us+there",
+                "http://social.example/.officegate/request",
+            ],
+        );
+    }
     for i in 1..=3 {
         let sites = [addr::SITE_NEWS, addr::SITE_VIDEO, addr::SITE_SOCIAL];
         for site in sites {

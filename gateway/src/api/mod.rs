@@ -39,6 +39,12 @@ pub struct ApiConfig {
     /// The bearer token every request must carry (`Authorization: Bearer <token>`), at
     /// least 16 characters. Required.
     pub token: String,
+    /// Serve over HTTPS with this certificate chain and key (PEM): the UI's session cookie
+    /// is then marked Secure. Default: plain HTTP (a LAN-only admin address).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ApiConfig {
@@ -48,6 +54,9 @@ impl ApiConfig {
         }
         if self.token.len() < 16 {
             return Err("[api] token must be at least 16 characters".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("[api] needs both tls_cert and tls_key, or neither".into());
         }
         Ok(())
     }
@@ -66,11 +75,20 @@ pub struct ApiState {
     /// The policy's clock (real, or set by `--clock-start` in tests and demos): timed
     /// exceptions are measured on it.
     pub clock: crate::clock::Clock,
+    /// Served over HTTPS (cookies are marked Secure).
+    pub tls: bool,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.
 pub async fn serve(cfg: &ApiConfig, state: ApiState) -> anyhow::Result<CancellationToken> {
-    let state = Arc::new(state);
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+        _ => None,
+    };
+    let state = Arc::new(ApiState {
+        tls: tls.is_some(),
+        ..state
+    });
     let app = router(state.clone());
     let token = CancellationToken::new();
     for &addr in &cfg.listen {
@@ -78,16 +96,54 @@ pub async fn serve(cfg: &ApiConfig, state: ApiState) -> anyhow::Result<Cancellat
             .await
             .map_err(|e| anyhow::anyhow!("[api] cannot listen on {addr}: {e}"))?;
         let (app, stop) = (app.clone(), token.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let stopped = async move { stop.cancelled().await };
+            let r = match tls {
+                Some(acceptor) => {
+                    let listener = crate::blockpage::tls::TlsListener::new(listener, acceptor);
+                    match listener {
+                        Ok(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+            };
             if let Err(e) = r {
                 tracing::error!("API server on {addr} stopped: {e}");
             }
         });
     }
     Ok(token)
+}
+
+/// rustls with the admin's certificate chain and key.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("[api] tls_cert {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("[api] tls_key {}: {e}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| anyhow::anyhow!("[api] tls_cert/tls_key: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

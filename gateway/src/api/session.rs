@@ -313,9 +313,12 @@ async fn with_db<T: Send + 'static>(
     .map_err(ApiError::internal)?
 }
 
-fn session_cookie(value: &str, max_age_s: i64) -> HeaderValue {
+/// The session cookie: HttpOnly, SameSite=Strict, and Secure when the API is served over
+/// HTTPS (`[api] tls_cert`), so the browser never sends it in clear.
+fn session_cookie(value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
     let c = cookie::Cookie::build((COOKIE, value.to_string()))
         .http_only(true)
+        .secure(secure)
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .max_age(cookie::time::Duration::seconds(max_age_s))
@@ -346,7 +349,7 @@ pub async fn login(
     .into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        session_cookie(&session.token, auth::SESSION_IDLE_MS / 1000),
+        session_cookie(&session.token, auth::SESSION_IDLE_MS / 1000, st.tls),
     );
     Ok(r)
 }
@@ -359,7 +362,7 @@ pub async fn logout(State(st): State<Arc<ApiState>>, req: Request) -> Result<Res
     }
     let mut r = Json(serde_json::json!({"ok": true})).into_response();
     r.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie("", 0));
+        .insert(header::SET_COOKIE, session_cookie("", 0, st.tls));
     Ok(r)
 }
 

@@ -290,7 +290,11 @@ impl Store {
         match self.tx.try_send(Write::Event(e)) {
             Ok(()) => self.writer.unpark(),
             Err(TrySendError::Full(_)) => {
-                if self.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000) {
+                if self
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
                     tracing::warn!("database writer behind: dropping writes");
                 }
             }
@@ -303,7 +307,10 @@ impl Store {
     /// Queues a query-log record; never blocks (a full queue drops and counts it).
     pub fn query(&self, q: Query) {
         if self.tx.try_send(Write::Query(q)).is_err()
-            && self.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
+            && self
+                .dropped
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(1000)
         {
             tracing::warn!("database writer behind: dropping query-log records");
         }

@@ -32,7 +32,7 @@
 
 pub mod addr;
 mod names;
-mod netns;
+pub mod netns;
 pub mod officegate;
 mod persist;
 mod services;
