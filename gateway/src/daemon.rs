@@ -453,7 +453,7 @@ fn first_admin(dir: &Path) {
     })();
     match made {
         Ok(Some(password)) => tracing::warn!(
-            "no users yet: created user `admin` with password `{password}` (shown once;              change it with `officegate user passwd admin`)"
+            "no users yet: created user `admin` with password `{password}` (shown once; change it with `officegate user passwd admin`)"
         ),
         Ok(None) => {}
         Err(e) => error!("could not create the first admin: {e:#}"),

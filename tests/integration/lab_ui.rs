@@ -230,6 +230,19 @@ fn the_block_page_explains_takes_requests_and_approval_opens_the_site() {
         site.is_some(),
         "pc1 reaches social.example after the approval"
     );
+    // … and keeps reaching it: the datapath's next plans (the answered names are re-read
+    // every 5 s) leave the address it was answered open.
+    std::thread::sleep(Duration::from_secs(7));
+    let (rc, code, body) = curl(
+        lab,
+        1,
+        &["--connect-timeout", "3", "http://social.example/"],
+    );
+    assert_eq!(
+        (rc, code),
+        (0, 200),
+        "still open a few seconds later: {body}"
+    );
     // The explain engine names the exception.
     let (_, why) = api(
         &o,

@@ -1,4 +1,4 @@
-// Browser steps for the lab tests (tests/integration/lab_browser.rs): headless Debian
+// Browser steps for the lab tests (tests/integration/lab_ui.rs): headless Debian
 // Chromium driven by playwright-core. The Rust test runs each step with `node` inside a
 // lab namespace (an admin's laptop or an employee's PC), so the browser's packets go
 // through the lab like any PC's, and checks what the step prints.

@@ -127,7 +127,8 @@ pub async fn approve(
         .find_pc(&r.pc)
         .and_then(|p| p.group)
         .map(|g| policy.groups()[g].name.clone());
-    let until = st.clock.now() + jiff::SignedDuration::from_hours(hours.into());
+    let now = st.clock.now();
+    let until = now + jiff::SignedDuration::from_hours(hours.into());
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
         let to = match (&group, d.whole_group) {
@@ -147,6 +148,7 @@ pub async fn approve(
                 until,
                 reason: &r.reason,
                 granted_by: &who.name,
+                now,
             },
         )
         .map_err(edit_error)?;

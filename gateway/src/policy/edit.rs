@@ -109,6 +109,8 @@ pub struct Grant<'a> {
     /// The employee's reason.
     pub reason: &'a str,
     pub granted_by: &'a str,
+    /// The policy's now (entries that ended before it are dropped).
+    pub now: jiff::Timestamp,
 }
 
 /// Grants a PC (or a group) the names `domains` until `until` (an approved access request): appends
@@ -126,13 +128,13 @@ pub fn grant(
         until,
         reason,
         granted_by,
+        now,
     } = *g;
     let (key, name) = match to {
         Grantee::Pc(pc) if policy.pcs().iter().any(|p| p.name == pc) => ("pc", pc),
         Grantee::Group(g) if policy.groups().iter().any(|x| x.name == g) => ("group", g),
         Grantee::Pc(n) | Grantee::Group(n) => return Err(EditError::NoSuchPc(n.to_string())),
     };
-    let now = jiff::Timestamp::now();
     let mut doc = read(dir)?;
     let mut t = Table::new();
     t.insert(key, value(name));
@@ -397,6 +399,7 @@ mod tests {
                 until,
                 reason: "customer chat <b>",
                 granted_by: "boss",
+                now,
             },
         )
         .unwrap();
@@ -413,7 +416,24 @@ mod tests {
             matches!(&d.rule, Some(r) if matches!(&r.matched, super::super::Matched::Exception { domain, .. } if domain == "facebook.com")),
             "{d:?}"
         );
+        // The datapath keeps the addresses the PC got for the name open (and drops them
+        // again once the exception ended).
+        let answered: Vec<(std::sync::Arc<str>, std::sync::Arc<[std::net::IpAddr]>)> = vec![(
+            "www.facebook.com".into(),
+            vec!["198.51.100.7".parse().unwrap()].into(),
+        )];
+        let bad: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        let blocked_at = |p: &super::super::Policy, t| {
+            let mut memo = super::super::PlanMemo::default();
+            p.datapath_plan(t, &answered, &mut memo, &|_| false)
+                .blocked
+                .keys()
+                .any(|(a, _)| *a == bad)
+        };
+        assert!(blocked_at(&policy, now), "blocked before the grant");
+        assert!(!blocked_at(&p2, now), "open while the exception lasts");
         let later = until + jiff::SignedDuration::from_mins(1);
+        assert!(blocked_at(&p2, later), "blocked again after it");
         assert!(
             matches!(
                 p2.evaluate(addr, "www.facebook.com", later).verdict,
@@ -433,6 +453,7 @@ mod tests {
                     until,
                     reason: "",
                     granted_by: "boss",
+                    now,
                 },
             ),
             Err(EditError::NoSuchPc(_))

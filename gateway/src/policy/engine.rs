@@ -515,6 +515,18 @@ impl Policy {
                     }
                 }
             }
+            // Timed exceptions reaching a PC of this group: the addresses of their names
+            // stay open for the whole group (the sets are per group; the DNS filter still
+            // refuses the name to the group's other PCs).
+            let excepted: Vec<&Exception> = self
+                .exceptions
+                .iter()
+                .filter(|e| at < e.until)
+                .filter(|e| match e.target {
+                    BlockTarget::Pc(i) => self.pcs[i].group == Some(gi),
+                    BlockTarget::Group(g) => self.in_group(Some(gi), g),
+                })
+                .collect();
             // Addresses answered for names this group may not reach now, minus those
             // that also serve a name it may (a shared CDN address stays reachable).
             let mut blocked_answers = std::collections::BTreeSet::new();
@@ -523,7 +535,9 @@ impl Policy {
                 let blocks = *memo.verdicts.entry((gi, name.clone())).or_insert_with(|| {
                     self.first_match(Some(gi), name, &now)
                         .is_some_and(|(_, r, _)| r.action == Action::Block)
-                });
+                }) && !excepted
+                    .iter()
+                    .any(|e| e.domains.matching_suffix(name.as_bytes()).is_some());
                 for a in addrs.iter() {
                     if blocks {
                         blocked_answers.insert(*a);
