@@ -119,6 +119,10 @@ export function BarChart({ labels, values, testid }) {
 }
 
 // A table whose columns sort on click. columns: [{ key, label, num, render(row) }].
+// Written here rather than taken from a grid package (Grid.js, Tabulator): the rows are
+// already in memory and small, sorting them is a dozen lines, and cells stay Preact
+// elements (links, tags, buttons with their handlers) instead of HTML strings a grid
+// renders outside Preact's tree.
 export function Table({ columns, rows, empty = 'Nothing yet.', testid }) {
   const [sort, setSort] = useState(null);
   let shown = rows;
