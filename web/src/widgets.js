@@ -66,7 +66,7 @@ export function TrafficChart({ points: raw, period, testid }) {
     { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }));
   // Few buckets with traffic: mark them, or a lone busy minute would be a hairline.
   const busy = points.filter((p) => p.up_bytes + p.down_bytes > 0).length;
-  const radius = busy < 4 ? 4 : 0;
+  const radius = (c) => (busy < 4 && c.raw > 0 ? 4 : 0);
   const down = points.reduce((a, p) => a + p.down_bytes, 0);
   const up = points.reduce((a, p) => a + p.up_bytes, 0);
   const config = {

@@ -31,7 +31,19 @@ pub enum EditError {
     Invalid(Vec<PolicyError>),
 }
 
-fn read(dir: &Path) -> Result<DocumentMut, EditError> {
+/// One edit at a time: each reads, changes and replaces the whole file, so two at once
+/// would lose one. Held from `read` to the end of the edit (the returned guard).
+static EDITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn read(dir: &Path) -> Result<(std::sync::MutexGuard<'static, ()>, DocumentMut), EditError> {
+    let guard = EDITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let doc = read_doc(dir)?;
+    Ok((guard, doc))
+}
+
+fn read_doc(dir: &Path) -> Result<DocumentMut, EditError> {
     let path = dir.join(POLICY_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| EditError::Io {
         path: path.display().to_string(),
@@ -71,7 +83,7 @@ pub fn block_pc(
     if let Some(u) = until {
         super::parse_time(u, policy.time_zone()).map_err(EditError::BadTime)?;
     }
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let mut t = Table::new();
     t.insert("pc", value(pc));
     if let Some(u) = until {
@@ -135,7 +147,7 @@ pub fn grant(
         Grantee::Group(g) if policy.groups().iter().any(|x| x.name == g) => ("group", g),
         Grantee::Pc(n) | Grantee::Group(n) => return Err(EditError::NoSuchPc(n.to_string())),
     };
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let mut t = Table::new();
     t.insert(key, value(name));
     t.insert(
@@ -214,7 +226,7 @@ pub fn add_rule(
     group: &str,
     rule: &NewRule,
 ) -> Result<(), EditError> {
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let g = group_mut(&mut doc, group)?;
     let mut t = Table::new();
     t.insert("action", value(rule.action.as_str()));
@@ -249,7 +261,7 @@ pub fn remove_rule(
     group: &str,
     index: usize,
 ) -> Result<(), EditError> {
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let g = group_mut(&mut doc, group)?;
     let missing = || EditError::NoSuchRule(group.to_string(), index);
     let Some(Item::ArrayOfTables(rules)) = g.get_mut("rules") else {
@@ -282,7 +294,7 @@ pub fn set_limit(
     per: &str,
     bytes: Option<&str>,
 ) -> Result<(), EditError> {
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let same = |t: &Table| {
         let s = |k: &str| t.get(k).and_then(|v| v.as_str());
         s("per") == Some(per)
@@ -332,7 +344,7 @@ pub fn set_schedule(
     from: &str,
     until: &str,
 ) -> Result<(), EditError> {
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let schedules = doc
         .entry("schedules")
         .or_insert_with(|| {
@@ -352,7 +364,7 @@ pub fn set_schedule(
 
 /// Removes every `[[blocks]]` entry of PC `pc`. Returns how many there were.
 pub fn unblock_pc(dir: &Path, list_cache: &Path, pc: &str) -> Result<usize, EditError> {
-    let mut doc = read(dir)?;
+    let (_editing, mut doc) = read(dir)?;
     let Some(Item::ArrayOfTables(a)) = doc.get_mut("blocks") else {
         return Ok(0);
     };
@@ -564,6 +576,29 @@ mod tests {
             remove_rule(dir.path(), &cache, "staff", 0),
             Err(EditError::NoSuchRule(..))
         ));
+    }
+
+    #[test]
+    fn edits_at_the_same_moment_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let text = "version = 1\ntime_zone = \"UTC\"\n\n[[groups]]\nname = \"staff\"\n";
+        std::fs::write(dir.path().join(POLICY_FILE), text).unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (d, c) = (dir.path(), &cache);
+                s.spawn(move || {
+                    let rule = NewRule {
+                        action: "block".into(),
+                        domains: vec![format!("site{i}.example")],
+                        ..Default::default()
+                    };
+                    add_rule(d, c, "staff", &rule).unwrap();
+                });
+            }
+        });
+        let (p, _) = super::super::load_dir(dir.path()).unwrap();
+        assert_eq!(p.groups()[0].rules.len(), 8, "no edit overwrote another");
     }
 
     #[test]
