@@ -288,7 +288,9 @@ async fn show(
         };
         return respond(StatusCode::OK, page("Officegate", body));
     };
-    let d = policy.explain(policy.pc_at(addr).map(|i| &policy.pcs()[i]), &site, now);
+    // `evaluate_for`, not `explain`: the page does not show the list's line, and every ad
+    // a blocked page embeds lands here — re-reading a list file per hit would be costly.
+    let d = policy.evaluate_for(policy.pc_at(addr).map(|i| &policy.pcs()[i]), &site, now);
     let pc = pc_label(&d, addr);
     let previous = {
         let (dir, pc, site) = (st.storage_dir.clone(), pc.clone(), site.clone());
@@ -371,7 +373,7 @@ async fn file_request(
     let Ok(site) = crate::lists::normalize(&f.site) else {
         return refuse(StatusCode::BAD_REQUEST, "That is not a site name.");
     };
-    let d = policy.explain(
+    let d = policy.evaluate_for(
         policy.pc_at(addr).map(|i| &policy.pcs()[i]),
         &site,
         st.clock.now(),
