@@ -404,26 +404,9 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
     }
     let mut blocks = Vec::new();
     for b in &p.blocks {
-        let target = match (&b.pc, &b.group) {
-            (Some(pc), None) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
-                Some(i) => Some(BlockTarget::Pc(i)),
-                None => {
-                    cx.err(pc, format!("block: unknown PC `{}`", pc.get_ref()));
-                    None
-                }
-            },
-            (None, Some(g)) => match group_ids.get(g.get_ref()) {
-                Some(i) => Some(BlockTarget::Group(*i)),
-                None => {
-                    cx.err(g, format!("block: unknown group `{}`", g.get_ref()));
-                    None
-                }
-            },
-            (Some(pc), Some(_)) => {
-                cx.err(pc, "a block names a `pc` or a `group`, not both");
-                None
-            }
-            (None, None) => {
+        let target = match named_target(cx, &pcs, &group_ids, &b.pc, &b.group, "block") {
+            Ok(Some(t)) => Some(t),
+            Ok(None) => {
                 cx.errors.push(PolicyError {
                     file: cx.file.clone(),
                     line: 0,
@@ -431,6 +414,7 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
                 });
                 None
             }
+            Err(()) => None,
         };
         let mut time = |t: &Option<Spanned<String>>| {
             t.as_ref()
@@ -506,32 +490,16 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
     for e in &p.exceptions {
         let line = cx.line_of(e.span().start);
         let e = e.get_ref();
-        let target = match (&e.pc, &e.group) {
-            (Some(pc), None) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
-                Some(i) => Some(BlockTarget::Pc(i)),
-                None => {
-                    cx.err(pc, format!("exception: unknown PC `{}`", pc.get_ref()));
-                    None
-                }
-            },
-            (None, Some(g)) => match group_ids.get(g.get_ref()) {
-                Some(i) => Some(BlockTarget::Group(*i)),
-                None => {
-                    cx.err(g, format!("exception: unknown group `{}`", g.get_ref()));
-                    None
-                }
-            },
-            (Some(pc), Some(_)) => {
-                cx.err(pc, "an exception names a `pc` or a `group`, not both");
-                None
-            }
-            (None, None) => {
+        let target = match named_target(cx, &pcs, &group_ids, &e.pc, &e.group, "exception") {
+            Ok(Some(t)) => Some(t),
+            Ok(None) => {
                 cx.err(
                     &e.until,
                     "an [[exceptions]] entry names neither `pc` nor `group`",
                 );
                 None
             }
+            Err(()) => None,
         };
         let mut domains = DomainSet::default();
         let mut domain_names = Vec::new();
@@ -572,6 +540,39 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
     Policy::new(
         tz, lists, categories, schedules, groups, pcs, blocks, exceptions, limits,
     )
+}
+
+/// The PC or the group an entry (`what`: block, exception) names. `Err`: a mistake, said
+/// in `cx`; `Ok(None)`: it names neither (the caller says where that is wrong).
+fn named_target(
+    cx: &mut Ctx,
+    pcs: &[Pc],
+    group_ids: &HashMap<String, usize>,
+    pc: &Option<Spanned<String>>,
+    group: &Option<Spanned<String>>,
+    what: &str,
+) -> Result<Option<BlockTarget>, ()> {
+    match (pc, group) {
+        (Some(pc), None) => match pcs.iter().position(|x| &x.name == pc.get_ref()) {
+            Some(i) => Ok(Some(BlockTarget::Pc(i))),
+            None => {
+                cx.err(pc, format!("{what}: unknown PC `{}`", pc.get_ref()));
+                Err(())
+            }
+        },
+        (None, Some(g)) => match group_ids.get(g.get_ref()) {
+            Some(i) => Ok(Some(BlockTarget::Group(*i))),
+            None => {
+                cx.err(g, format!("{what}: unknown group `{}`", g.get_ref()));
+                Err(())
+            }
+        },
+        (Some(pc), Some(_)) => {
+            cx.err(pc, format!("{what}: name a `pc` or a `group`, not both"));
+            Err(())
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn check_cycles(groups: &[Group], p: &PolicyFile, cx: &mut Ctx) {
