@@ -211,6 +211,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 storage_dir: config.storage.dir.clone(),
                 clock,
                 contact: bp.contact.clone(),
+                db: Default::default(),
             };
             let minter = match (&bp.ca_cert, &bp.ca_key) {
                 (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),

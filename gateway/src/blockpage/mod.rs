@@ -88,6 +88,20 @@ pub struct PageState {
     pub storage_dir: std::path::PathBuf,
     pub clock: crate::clock::Clock,
     pub contact: String,
+    /// The page's own database connection, opened on first use and kept: every ad a
+    /// blocked page embeds lands here too, so opening one per view would be the cost.
+    pub db: std::sync::Mutex<Option<rusqlite::Connection>>,
+}
+
+impl PageState {
+    /// The kept connection (opened now if it is not yet).
+    fn db(&self) -> Result<std::sync::MutexGuard<'_, Option<rusqlite::Connection>>, String> {
+        let mut g = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            *g = Some(crate::auth::open(&self.storage_dir).map_err(|e| e.to_string())?);
+        }
+        Ok(g)
+    }
 }
 
 /// The browser's address, over HTTP and HTTPS alike (axum knows it for a plain TCP
@@ -293,10 +307,10 @@ async fn show(
     let d = policy.evaluate_for(policy.pc_at(addr).map(|i| &policy.pcs()[i]), &site, now);
     let pc = pc_label(&d, addr);
     let previous = {
-        let (dir, pc, site) = (st.storage_dir.clone(), pc.clone(), site.clone());
+        let (st, pc, site) = (st.clone(), pc.clone(), site.clone());
         tokio::task::spawn_blocking(move || {
-            let conn = crate::auth::open(&dir).ok()?;
-            requests::latest(&conn, &pc, &site).ok().flatten()
+            let db = st.db().ok()?;
+            requests::latest(db.as_ref()?, &pc, &site).ok().flatten()
         })
         .await
         .ok()
@@ -388,8 +402,8 @@ async fn file_request(
     let (what, place) = why(&d);
     let blocked_by = format!("{what}, {place}");
     let filed = {
-        let (dir, pc, site, reason, blocked_by) = (
-            st.storage_dir.clone(),
+        let (st, pc, site, reason, blocked_by) = (
+            st.clone(),
             pc.clone(),
             site.clone(),
             f.reason.clone(),
@@ -397,7 +411,8 @@ async fn file_request(
         );
         let address = addr.to_string();
         tokio::task::spawn_blocking(move || {
-            let conn = crate::auth::open(&dir).map_err(|e| e.to_string())?;
+            let db = st.db()?;
+            let conn = db.as_ref().ok_or("no database")?;
             let r = requests::NewRequest {
                 pc: &pc,
                 address: &address,
@@ -406,7 +421,7 @@ async fn file_request(
                 blocked_by: &blocked_by,
             };
             let (id, new) =
-                requests::file(&conn, &r, crate::store::now_ms()).map_err(|e| e.to_string())?;
+                requests::file(conn, &r, crate::store::now_ms()).map_err(|e| e.to_string())?;
             let a = crate::auth::Action {
                 at_ms: crate::store::now_ms(),
                 actor: format!("{pc} (block page)"),
@@ -414,7 +429,7 @@ async fn file_request(
                 subject: site.clone(),
                 details: serde_json::json!({"request": id, "reason": reason, "address": address}),
             };
-            if let Err(e) = crate::auth::record(&conn, &a) {
+            if let Err(e) = crate::auth::record(conn, &a) {
                 tracing::error!("action history: {e}");
             }
             Ok::<_, String>((id, new))
