@@ -165,6 +165,8 @@ function QueryTable({ rows }) {
     { key: 'pc', label: 'PC', render: (r) => (r.pc ? pcLink(r.pc) : r.client) },
     { key: 'name', label: 'Name' },
     { key: 'qtype', label: 'Type' },
+    // Identical queries of a PC within a second are one row (browsers repeat themselves).
+    { key: 'count', label: 'Times', num: true, render: (r) => (r.count > 1 ? `×${r.count}` : '') },
     { key: 'verdict', label: 'Verdict', render: (r) => html`<${Tag} value=${r.verdict} />` },
     { key: 'rule', label: 'Rule', render: (r) => r.rule || '' },
     { key: 'latency_us', label: 'ms', num: true, render: (r) => (r.latency_us / 1000).toFixed(1) },

@@ -39,7 +39,7 @@ enum Cmd {
     /// The office lab.
     #[command(subcommand)]
     Lab(lab_cmd::LabCmd),
-    /// Fuzz a parser: list_line, policy, sniff (cargo-fuzz, libFuzzer).
+    /// Fuzz a parser: list_line, policy, sniff, dns_wire (cargo-fuzz, libFuzzer).
     Fuzz {
         target: String,
         #[arg(long, default_value_t = 60)]
@@ -101,7 +101,7 @@ fn build_bins(release: bool) -> anyhow::Result<()> {
 }
 
 /// The fuzz targets (tests/fuzz/fuzz_targets).
-const FUZZ_TARGETS: &[&str] = &["list_line", "policy", "sniff"];
+const FUZZ_TARGETS: &[&str] = &["list_line", "policy", "sniff", "dns_wire"];
 
 /// Runs one fuzz target for `seconds`. cargo-fuzz needs nightly flags (sanitizers);
 /// RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them, as for the eBPF build.

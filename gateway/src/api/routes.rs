@@ -296,6 +296,8 @@ pub struct QueryRow {
     pub upstream: Option<String>,
     pub latency_us: i64,
     pub rcode: String,
+    /// Identical queries of this client within about a second, logged as this one row.
+    pub count: u32,
 }
 
 /// The DNS query log, newest first.
@@ -330,6 +332,7 @@ pub async fn queries(
             upstream: r.upstream,
             latency_us: r.latency_us,
             rcode: r.rcode,
+            count: r.count,
         })
         .collect();
     respond(rows, &Format { format: q.format })

@@ -6,6 +6,10 @@
 //! in a cached answer are checked again for each PC (the handler does both).
 //!
 //! moka does the storage, eviction (TinyLFU, bounded entry count) and per-entry expiry.
+//!
+//! Each entry is kept twice: as hickory's `Message` for the full path, and encoded
+//! (`Wire`) for the UDP fast path, which copies it behind the client's own question with
+//! the TTLs patched instead of decoding and re-encoding a `Message` per hit.
 
 use std::time::{Duration, Instant};
 
@@ -34,8 +38,33 @@ pub struct Key {
 struct Entry {
     msg: std::sync::Arc<Message>,
     upstream: std::sync::Arc<str>,
+    wire: Option<std::sync::Arc<Wire>>,
     stored: Instant,
     ttl: u32,
+}
+
+/// A cached answer in wire form, with what the fast path checks on each hit.
+pub struct Wire {
+    pub body: super::wire::Body,
+    /// The answer's AA and AD header bits.
+    pub flags: u16,
+    pub rcode: u8,
+    /// For the query log.
+    pub rcode_text: String,
+    /// `cache (<upstream>)`, as the query log names a cached answer.
+    pub source: String,
+    /// A and AAAA addresses of the answer section.
+    pub addrs: Vec<std::net::IpAddr>,
+    /// CNAME targets (lower case, no trailing dot): each PC's policy is asked again.
+    pub cnames: Vec<String>,
+    /// When (`Memo::now`) this answer was last given to `Answered`, and to which
+    /// clients recently for `Lookups`: both keep it for minutes, so a repeat within
+    /// `Memo::FRESH` need not be recorded again (three cache look-ups per query saved).
+    pub answered_at: std::sync::atomic::AtomicU32,
+    pub looked_up_by: [std::sync::atomic::AtomicU64; 4],
+    /// Rebinding protection's verdict on this answer, once asked: 0 not yet, 1 fine,
+    /// 2 refused (it depends on the name and addresses only).
+    pub rebinding: std::sync::atomic::AtomicU8,
 }
 
 struct ByTtl;
@@ -87,19 +116,75 @@ impl Cache {
         })
     }
 
+    /// The wire form of a live entry and its age in seconds at `now`.
+    pub fn get_wire(&self, key: &Key, now: Instant) -> Option<(std::sync::Arc<Wire>, u32)> {
+        let e = self.inner.get(key)?;
+        let age = now.saturating_duration_since(e.stored).as_secs() as u32;
+        if age >= e.ttl {
+            return None;
+        }
+        Some((e.wire?, age))
+    }
+
     /// Keeps `msg` if it is cacheable (NOERROR or NXDOMAIN, not truncated, TTL > 0).
     pub fn put(&self, key: Key, msg: &Message, upstream: &str) {
         let Some(ttl) = cache_ttl(msg) else { return };
+        let wire = encode(&key, msg, upstream).map(std::sync::Arc::new);
         self.inner.insert(
             key,
             Entry {
                 msg: std::sync::Arc::new(msg.clone()),
                 upstream: upstream.into(),
+                wire,
                 stored: Instant::now(),
                 ttl,
             },
         );
     }
+}
+
+/// `msg` encoded behind one question for `key` (the name in lower case), split into the
+/// body the fast path copies. `None` if it can't be (then only the full path serves it).
+fn encode(key: &Key, msg: &Message, upstream: &str) -> Option<Wire> {
+    let name = hickory_proto::rr::Name::from_ascii(format!("{}.", key.name)).ok()?;
+    let mut m = Message::query();
+    m.metadata.message_type = hickory_proto::op::MessageType::Response;
+    m.metadata.response_code = msg.metadata.response_code;
+    m.add_query(hickory_proto::op::Query::query(name, key.qtype));
+    m.answers = msg.answers.clone();
+    m.authorities = msg.authorities.clone();
+    m.additionals = msg.additionals.clone();
+    let body = super::wire::body(&m.to_vec().ok()?)?;
+    let md = &msg.metadata;
+    // Extended RCODEs live in the OPT record, which the body leaves out.
+    let rcode = u8::try_from(u16::from(md.response_code))
+        .ok()
+        .filter(|r| *r < 16)?;
+    let mut cnames = Vec::new();
+    let mut addrs = Vec::new();
+    for rec in &msg.answers {
+        match &rec.data {
+            RData::CNAME(t) => {
+                let t = t.0.to_lowercase().to_string();
+                cnames.push(t.trim_end_matches('.').to_string());
+            }
+            RData::A(a) => addrs.push(std::net::IpAddr::V4(a.0)),
+            RData::AAAA(a) => addrs.push(std::net::IpAddr::V6(a.0)),
+            _ => {}
+        }
+    }
+    Some(Wire {
+        body,
+        flags: (u16::from(md.authoritative) << 10) | (u16::from(md.authentic_data) << 5),
+        rcode,
+        rcode_text: md.response_code.to_string(),
+        source: format!("cache ({upstream})"),
+        addrs,
+        cnames,
+        answered_at: Default::default(),
+        looked_up_by: Default::default(),
+        rebinding: Default::default(),
+    })
 }
 
 /// How long `msg` may be cached, or `None` if it may not.

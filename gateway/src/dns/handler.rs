@@ -37,7 +37,7 @@ use super::upstream::Upstreams;
 use crate::policy::{BlockMode, Policy, Verdict};
 
 /// TTL of a blocked answer: short, so lifting a block is seen soon by PCs' caches.
-const BLOCK_TTL: u32 = 10;
+pub(super) const BLOCK_TTL: u32 = 10;
 
 pub struct Filter {
     pub stats: Arc<super::DnsStats>,
@@ -52,18 +52,34 @@ pub struct Filter {
     pub page_v4: Option<Ipv4Addr>,
     pub page_v6: Option<Ipv6Addr>,
     pub log: Option<crate::store::Store>,
+    /// The fast path's log records, repeats counted (`repeats`); set when `log` is.
+    pub repeats: Option<super::repeats::Repeats>,
     pub cache: super::cache::Cache,
     pub rate: super::guard::RateLimit,
     pub rebinding: super::guard::Rebinding,
 }
 
 /// What the log needs to know of one query, filled in as the chain runs.
-struct Entry {
-    start: std::time::Instant,
-    client: IpAddr,
-    decision: Option<crate::policy::Decision>,
-    name: String,
-    qtype: String,
+pub(super) struct Entry {
+    pub start: std::time::Instant,
+    pub client: IpAddr,
+    pub decision: Option<crate::policy::Decision>,
+    pub name: String,
+    pub qtype: String,
+}
+
+/// The filter shared by the UDP loop (`udp`) and hickory-server's TCP side.
+pub struct Shared(pub Arc<Filter>);
+
+#[async_trait::async_trait]
+impl RequestHandler for Shared {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        rh: R,
+    ) -> ResponseInfo {
+        self.0.handle_request::<R, T>(request, rh).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -89,7 +105,7 @@ impl RequestHandler for Filter {
 }
 
 impl Filter {
-    fn allowed(&self, client: IpAddr) -> bool {
+    pub(super) fn allowed(&self, client: IpAddr) -> bool {
         self.allow
             .iter()
             .any(|(net, len)| crate::datapath::net_contains(*net, *len, client))
@@ -301,7 +317,7 @@ impl Filter {
     }
 
     /// Queues the query-log record (never waits on the disk).
-    fn record(
+    pub(super) fn record(
         &self,
         e: Entry,
         verdict: &str,
@@ -311,24 +327,7 @@ impl Filter {
     ) {
         self.stats.count(verdict);
         let Some(log) = &self.log else { return };
-        let (pc, group, rule) = match e.decision {
-            Some(d) => (d.pc, d.group, d.rule.map(|r| r.summary())),
-            None => (None, String::new(), None),
-        };
-        log.query(crate::store::Query {
-            at_ms: crate::store::now_ms(),
-            client: e.client.to_string(),
-            pc,
-            group,
-            name: e.name,
-            qtype: e.qtype,
-            verdict: verdict.to_string(),
-            rule,
-            answers: answers.iter().map(|a| a.to_string()).collect(),
-            upstream,
-            latency_us: e.start.elapsed().as_micros() as i64,
-            rcode: rcode.to_string(),
-        });
+        log.query(log_record(e, verdict, upstream, answers, rcode));
     }
 
     async fn send_block<R: ResponseHandler>(
@@ -377,5 +376,34 @@ impl Filter {
             std::iter::empty(),
         );
         rh.send_response(response).await
+    }
+}
+
+/// The query-log record of one answered query.
+pub(super) fn log_record(
+    e: Entry,
+    verdict: &str,
+    upstream: Option<String>,
+    answers: &[IpAddr],
+    rcode: &str,
+) -> crate::store::Query {
+    let (pc, group, rule) = match e.decision {
+        Some(d) => (d.pc, d.group, d.rule.map(|r| r.summary())),
+        None => (None, String::new(), None),
+    };
+    crate::store::Query {
+        at_ms: crate::store::now_ms(),
+        client: e.client.to_string(),
+        pc,
+        group,
+        name: e.name,
+        qtype: e.qtype,
+        verdict: verdict.to_string(),
+        rule,
+        answers: answers.iter().map(|a| a.to_string()).collect(),
+        upstream,
+        latency_us: e.start.elapsed().as_micros() as i64,
+        rcode: rcode.to_string(),
+        count: 1,
     }
 }

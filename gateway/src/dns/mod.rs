@@ -1,7 +1,8 @@
 //! The DNS filter: answers the office's queries on the gateway's LAN addresses, blocks per
 //! the policy, forwards the rest to the upstream resolvers.
 //!
-//! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`), upstream
+//! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`) and its UDP
+//! fast path for blocked names and cached answers (`fast`, `wire`, `udp`), upstream
 //! connections (`upstream`). Must not: change the policy or the datapath.
 //!
 //! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring). The answer
@@ -10,10 +11,14 @@
 
 mod answered;
 mod cache;
+mod fast;
 mod guard;
 mod handler;
+mod repeats;
 mod safe_search;
+mod udp;
 mod upstream;
+pub mod wire;
 
 pub use answered::Answered;
 pub use upstream::{Transport, UpstreamSpec, tls_config};
@@ -190,7 +195,7 @@ pub async fn serve(
         answered: settings.answered.clone(),
     };
     let stats = Arc::new(DnsStats::default());
-    let filter = handler::Filter {
+    let filter = Arc::new(handler::Filter {
         stats: stats.clone(),
         policy,
         upstreams,
@@ -200,6 +205,7 @@ pub async fn serve(
         allow: settings.allow,
         page_v4: settings.page_v4,
         page_v6: settings.page_v6,
+        repeats: settings.log.clone().map(repeats::Repeats::new),
         log: settings.log,
         cache: cache::Cache::new(settings.cache_entries),
         rate: guard::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
@@ -211,8 +217,9 @@ pub async fn serve(
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
         },
-    };
-    let mut server = Server::new(filter);
+    });
+    let mut server = Server::new(handler::Shared(filter.clone()));
+    let token = server.shutdown_token().clone();
     for addr in &settings.listen {
         let udp = UdpSocket::bind(addr)
             .await
@@ -226,10 +233,31 @@ pub async fn serve(
                 addr: *addr,
                 source,
             })?;
-        server.register_socket(udp);
+        // Room for bursts while the one core is busy elsewhere (the defaults drop a few
+        // hundred queued queries); as Unbound's so-rcvbuf.
+        let sock = socket2::SockRef::from(&udp);
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
+        tokio::spawn(udp::serve(udp, filter.clone(), token.clone()));
         server.register_listener(tcp, TCP_IDLE, 32);
     }
-    let token = server.shutdown_token().clone();
+    // Repeats counted on an idle filter are written too; all of them when it stops.
+    let (f, t) = (filter.clone(), token.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = t.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Some(r) = &f.repeats {
+                r.flush(false);
+            }
+        }
+        if let Some(r) = &f.repeats {
+            r.flush(true);
+        }
+    });
     tokio::spawn(async move {
         if let Err(e) = server.block_until_done().await {
             tracing::error!(error = %e, "DNS server stopped");

@@ -125,6 +125,8 @@ fn migrations() -> Migrations<'static> {
         M::up(crate::auth::MIGRATION),
         // Access requests from the block page: see `crate::requests`.
         M::up(crate::requests::MIGRATION),
+        // Identical queries of one client within a second are one row (`dns::repeats`).
+        M::up("ALTER TABLE queries ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"),
     ])
 }
 
@@ -162,6 +164,10 @@ pub struct Query {
     pub upstream: Option<String>,
     pub latency_us: i64,
     pub rcode: String,
+    /// How many identical queries this record stands for: the same client, name, type
+    /// and answer within about a second are logged once (`dns::repeats`). `at_ms` and
+    /// `latency_us` are the first one's.
+    pub count: u32,
 }
 
 /// Traffic counted since the last record: added to the PC's day and month, with the
@@ -407,7 +413,8 @@ fn commit(
         )?;
         let mut qs = tx.prepare_cached(
             "INSERT INTO queries (at_ms, client, pc, grp, name, qtype, verdict, rule, answers,
-             upstream, latency_us, rcode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             upstream, latency_us, rcode, count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for w in batch {
             match w {
@@ -434,7 +441,8 @@ fn commit(
                         q.answers.join(" "),
                         q.upstream,
                         q.latency_us,
-                        q.rcode
+                        q.rcode,
+                        q.count
                     ])?;
                 }
                 Write::Usage(u) => {
@@ -630,7 +638,7 @@ pub fn queries(
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT at_ms, client, pc, grp, name, qtype, verdict, rule, answers, upstream,
-                latency_us, rcode
+                latency_us, rcode, count
          FROM queries {filter}
          ORDER BY at_ms DESC, id DESC LIMIT ? OFFSET ?"
     ))?;
@@ -649,6 +657,7 @@ pub fn queries(
             upstream: r.get(9)?,
             latency_us: r.get(10)?,
             rcode: r.get(11)?,
+            count: r.get(12)?,
         })
     })?
     .collect()
@@ -711,6 +720,7 @@ mod tests {
                 upstream: Some("203.0.113.53".into()),
                 latency_us: 900,
                 rcode: "NOERROR".into(),
+                count: 1 + i as u32,
             });
         }
         store.sync();
@@ -723,6 +733,7 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].name, "img.news.example", "newest first");
         assert_eq!(got[0].answers, ["203.0.113.10"]);
+        assert_eq!(got[0].count, 3);
         let blocked = QueryFilter {
             verdict: Some("blocked".into()),
             ..Default::default()

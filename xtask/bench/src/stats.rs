@@ -124,6 +124,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                             upstream: Some("203.0.113.53".into()),
                             latency_us: 900,
                             rcode: "NOERROR".into(),
+                            count: 1,
                         });
                         query_rows += 1;
                     }

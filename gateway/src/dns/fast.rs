@@ -1,0 +1,188 @@
+//! The UDP fast path: the same chain as `handler` for the two answers a busy office gets
+//! most — a blocked name and a cached answer — written straight from the query's bytes
+//! (`wire`) without hickory's decode and encode. Anything else (a cache miss, safe
+//! search, a rebinding refusal, an answer bigger than the client takes, any query shape
+//! `wire::parse` leaves alone) returns `false` and goes through `handler` unchanged, so
+//! the two paths never disagree on a decision: both ask the same policy, cache and guards.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::Instant,
+};
+
+use hickory_proto::rr::RecordType;
+
+use std::sync::{Arc, atomic::Ordering};
+
+use super::{cache, handler, handler::Filter, repeats, wire};
+use crate::policy::{BlockMode, Verdict};
+
+const RCODE_NXDOMAIN: u8 = 3;
+const RCODE_REFUSED: u8 = 5;
+/// A cached answer given to the same client again within this many seconds is not
+/// recorded again for the datapath plan and site attribution (both keep it far longer).
+const FRESH_SECS: u32 = 10;
+
+impl Filter {
+    /// Answers `pkt` from `src` into `out` if the fast path can; `false`: use `handler`.
+    /// `start`: when it was received (the loop reads the clock once per datagram).
+    pub(super) fn fast(
+        &self,
+        pkt: &[u8],
+        src: SocketAddr,
+        start: Instant,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(q) = wire::parse(pkt) else {
+            return false;
+        };
+        let client = src.ip().to_canonical();
+        // Refusals are not logged, as in `handler`: whoever floods could fill the log.
+        if !self.allowed(client) || !self.rate.check(client) {
+            self.stats.count("refused");
+            wire::empty_answer(out, pkt, &q, RCODE_REFUSED);
+            return true;
+        }
+        let name = q.name();
+        let qtype = RecordType::from(q.qtype);
+        let policy = self.policy.load();
+        let now = self.clock.now();
+        let decision = policy.evaluate(client, name, now);
+        // The log record, built only for the first of its repeats (`repeats`).
+        let log = |decision, verdict: &'static str, answer: Option<&cache::Wire>| {
+            self.stats.count(verdict);
+            let Some(repeats) = &self.repeats else { return };
+            let key = repeats::Key {
+                client,
+                name,
+                qtype: q.qtype,
+                verdict,
+                policy: Arc::as_ptr(&policy) as usize,
+                answer: answer.map_or(0, |w| w as *const cache::Wire as usize),
+            };
+            repeats.add(&key, start, || {
+                let entry = handler::Entry {
+                    start,
+                    client,
+                    decision: Some(decision),
+                    name: name.to_string(),
+                    qtype: qtype.to_string(),
+                };
+                match answer {
+                    None => handler::log_record(entry, verdict, None, &[], "BLOCKED"),
+                    Some(w) if verdict == "allowed" => handler::log_record(
+                        entry,
+                        verdict,
+                        Some(w.source.clone()),
+                        &w.addrs,
+                        &w.rcode_text,
+                    ),
+                    Some(w) => {
+                        handler::log_record(entry, verdict, Some(w.source.clone()), &[], "BLOCKED")
+                    }
+                }
+            });
+        };
+        if let Verdict::Blocked(mode) = decision.verdict {
+            self.block_wire(out, pkt, &q, mode);
+            log(decision, "blocked", None);
+            return true;
+        }
+        if super::safe_search::target(name).is_some() {
+            return false;
+        }
+        let key = super::cache::Key {
+            name: name.to_string(),
+            qtype,
+            dnssec_ok: q.edns.is_some_and(|e| e.dnssec_ok),
+            checking_disabled: q.cd,
+        };
+        let Some((hit, age)) = self.cache.get_wire(&key, start) else {
+            return false;
+        };
+        for target in &hit.cnames {
+            let d = policy.evaluate(client, target, now);
+            if let Verdict::Blocked(mode) = d.verdict {
+                self.block_wire(out, pkt, &q, mode);
+                log(d, "blocked_cname", Some(&hit));
+                return true;
+            }
+        }
+        let rebinding = match hit.rebinding.load(Ordering::Relaxed) {
+            0 => {
+                let bad = self.rebinding.violation(name, &hit.addrs).is_some();
+                hit.rebinding.store(1 + u8::from(bad), Ordering::Relaxed);
+                bad
+            }
+            v => v == 2,
+        };
+        if rebinding {
+            return false;
+        }
+        let opt = if q.edns.is_some() { 11 } else { 0 };
+        if q.question_end + hit.body.bytes.len() + opt > q.max_udp() {
+            // Truncation (TC) is the full path's job.
+            return false;
+        }
+        self.stats.cache(true);
+        wire::start_answer(out, pkt, &q, hit.flags, hit.rcode, hit.body.counts);
+        wire::append_body(out, &hit.body, age);
+        wire::finish_answer(out, &q);
+        self.remember(&hit, client, name, start);
+        log(decision, "allowed", Some(&hit));
+        true
+    }
+
+    /// Records a cached answer for the datapath plan and site attribution, unless this
+    /// client had it moments ago.
+    fn remember(&self, hit: &cache::Wire, client: IpAddr, name: &str, at: Instant) {
+        static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+        // Seconds from 1: 0 in a memo means "never".
+        let now = at.saturating_duration_since(*EPOCH).as_secs() as u32 + 1;
+        let fresh = |at: u32| at != 0 && now.wrapping_sub(at) < FRESH_SECS;
+        if !fresh(hit.answered_at.load(Ordering::Relaxed)) {
+            hit.answered_at.store(now, Ordering::Relaxed);
+            self.answered.record(name, &hit.addrs);
+            for t in &hit.cnames {
+                self.answered.record(t, &hit.addrs);
+            }
+        }
+        let Some(lookups) = &self.lookups else { return };
+        // Which client: its address's hash in the high half, the second in the low one.
+        let who = u64::from(client_hash(client)) << 32;
+        let slots = &hit.looked_up_by;
+        if slots.iter().any(|s| {
+            let v = s.load(Ordering::Relaxed);
+            v & !0xffff_ffff == who && fresh(v as u32)
+        }) {
+            return;
+        }
+        slots[(who >> 32) as usize % slots.len()].store(who | u64::from(now), Ordering::Relaxed);
+        lookups.record(client, name, &hit.addrs);
+    }
+
+    /// A blocked answer per `mode`, as `handler::send_block` gives it.
+    fn block_wire(&self, out: &mut Vec<u8>, pkt: &[u8], q: &wire::Query, mode: BlockMode) {
+        let addr: Option<IpAddr> = match mode {
+            BlockMode::Nxdomain => return wire::empty_answer(out, pkt, q, RCODE_NXDOMAIN),
+            BlockMode::Page if q.qtype == u16::from(RecordType::A) => self.page_v4.map(IpAddr::V4),
+            BlockMode::Page => self.page_v6.map(IpAddr::V6),
+            BlockMode::Null if q.qtype == u16::from(RecordType::A) => {
+                Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            }
+            BlockMode::Null => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        };
+        wire::address_answer(out, pkt, q, addr, super::handler::BLOCK_TTL);
+    }
+}
+
+/// A cheap 32-bit digest of an address (FNV-1a): which slot of `looked_up_by` it takes.
+fn client_hash(ip: IpAddr) -> u32 {
+    let bytes = match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    };
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
