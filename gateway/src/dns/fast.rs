@@ -91,13 +91,8 @@ impl Filter {
         if super::safe_search::target(name).is_some() {
             return false;
         }
-        let key = super::cache::Key {
-            name: name.to_string(),
-            qtype,
-            dnssec_ok: q.edns.is_some_and(|e| e.dnssec_ok),
-            checking_disabled: q.cd,
-        };
-        let Some((hit, age)) = self.cache.get_wire(&key, start) else {
+        let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
+        let Some((hit, age)) = self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start) else {
             return false;
         };
         for target in &hit.cnames {

@@ -9,13 +9,10 @@
 //! all records when the filter stops.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     hash::BuildHasher,
     net::IpAddr,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -26,8 +23,10 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// Records waiting at most; beyond this a query is written on its own (a flood of
 /// distinct names must not grow memory).
 const MAX_PENDING: usize = 100_000;
-/// The UDP loop looks for finished windows at most this often.
-const FLUSH_EVERY_MS: u64 = 200;
+/// Records the UDP loop writes per call at most: a whole second's records at once
+/// would hold the loop for milliseconds (tens of thousands of distinct names a second
+/// under load), and every query waiting behind it would see that delay.
+const FLUSH_STEP: usize = 256;
 
 struct Pending {
     query: Query,
@@ -36,12 +35,41 @@ struct Pending {
 
 pub struct Repeats {
     log: Store,
+    pending: Mutex<Pendings>,
+    hasher: foldhash::fast::RandomState,
+}
+
+#[derive(Default)]
+struct Pendings {
     /// Keyed by the `Key`'s hash already: foldhash's fast hasher, not SipHash, on this
     /// hot path (HashDoS needs the random seed, which both keep).
-    pending: Mutex<HashMap<u64, Pending, foldhash::fast::RandomState>>,
-    hasher: foldhash::fast::RandomState,
-    started: Instant,
-    last_flush_ms: AtomicU64,
+    by_key: HashMap<u64, Pending, foldhash::fast::RandomState>,
+    /// Keys in the order their windows started, so finished ones are found at the
+    /// front without scanning the map (a key whose record was replaced stays here until
+    /// it reaches the front, and is skipped then).
+    order: VecDeque<(u64, Instant)>,
+}
+
+impl Pendings {
+    /// Removes and returns up to `limit` records whose window ended by `now` (all, if
+    /// `now` is None).
+    fn take_due(&mut self, now: Option<Instant>, limit: usize) -> Vec<Query> {
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(&(h, first)) = self.order.front()
+        {
+            if now.is_some_and(|n| n.saturating_duration_since(first) < WINDOW) {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_key.get(&h).is_some_and(|p| p.first == first)
+                && let Some(p) = self.by_key.remove(&h)
+            {
+                out.push(p.query);
+            }
+        }
+        out
+    }
 }
 
 /// What makes two queries the same record. `policy` and `answer` are identities (the
@@ -61,10 +89,8 @@ impl Repeats {
     pub fn new(log: Store) -> Self {
         Repeats {
             log,
-            pending: Mutex::new(HashMap::default()),
+            pending: Mutex::default(),
             hasher: Default::default(),
-            started: Instant::now(),
-            last_flush_ms: AtomicU64::new(0),
         }
     }
 
@@ -73,46 +99,44 @@ impl Repeats {
     pub fn add(&self, key: &Key<'_>, now: Instant, make: impl FnOnce() -> Query) {
         let h = self.hasher.hash_one(key);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = pending.get_mut(&h) {
+        if let Some(p) = pending.by_key.get_mut(&h) {
             if p.query.name == key.name && now.saturating_duration_since(p.first) < WINDOW {
                 p.query.count += 1;
                 return;
             }
-            if let Some(old) = pending.remove(&h) {
+            if let Some(old) = pending.by_key.remove(&h) {
                 self.log.query(old.query);
             }
         }
         let query = make();
-        if pending.len() >= MAX_PENDING {
+        if pending.by_key.len() >= MAX_PENDING {
             drop(pending);
             self.log.query(query);
             return;
         }
-        pending.insert(h, Pending { query, first: now });
+        pending.by_key.insert(h, Pending { query, first: now });
+        pending.order.push_back((h, now));
     }
 
-    /// Writes the records whose window is over, if not done in the last moment (cheap
-    /// enough to call after every batch of datagrams).
+    /// Writes a few of the records whose window is over (cheap enough to call after
+    /// every batch of datagrams).
     pub fn flush_due(&self) {
-        let now_ms = self.started.elapsed().as_millis() as u64;
-        if now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Relaxed)) < FLUSH_EVERY_MS {
-            return;
-        }
-        self.last_flush_ms.store(now_ms, Ordering::Relaxed);
-        self.flush(false);
+        self.flush_some(Some(Instant::now()), FLUSH_STEP);
     }
 
     /// Writes the records whose window is over, or all of them.
     pub fn flush(&self, all: bool) {
-        let done: Vec<Pending> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending
-                .extract_if(|_, p| all || p.first.elapsed() >= WINDOW)
-                .map(|(_, p)| p)
-                .collect()
-        };
-        for p in done {
-            self.log.query(p.query);
+        self.flush_some((!all).then(Instant::now), usize::MAX);
+    }
+
+    fn flush_some(&self, now: Option<Instant>, limit: usize) {
+        let done = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_due(now, limit);
+        for q in done {
+            self.log.query(q);
         }
     }
 }
