@@ -38,18 +38,23 @@ impl Filter {
         };
         let client = src.ip().to_canonical();
         // Refusals are not logged, as in `handler`: whoever floods could fill the log.
-        if !self.allowed(client) || !self.rate.check(client) {
+        let refuse = |out: &mut Vec<u8>| {
             self.stats.count("refused");
             wire::empty_answer(out, pkt, &q, RCODE_REFUSED);
-            return true;
+            true
+        };
+        if !self.allowed(client) {
+            return refuse(out);
         }
+        // The rate limit is checked only once this path answers: a query it leaves to
+        // `handler` is checked there, and must not spend two of the client's tokens.
         let name = q.name();
         let qtype = RecordType::from(q.qtype);
         let policy = self.policy.load();
         let now = self.clock.now();
-        let decision = policy.evaluate(client, name, now);
-        // The log record, built only for the first of its repeats (`repeats`).
-        let log = |decision, verdict: &'static str, answer: Option<&cache::Wire>| {
+        // The log record, built only for the first of its repeats (`repeats`), with the
+        // full decision on `decided` (the name itself, or the CNAME target that blocked).
+        let log = |decided: &str, verdict: &'static str, answer: Option<&cache::Wire>| {
             self.stats.count(verdict);
             let Some(repeats) = &self.repeats else { return };
             let key = repeats::Key {
@@ -64,7 +69,7 @@ impl Filter {
                 let entry = handler::Entry {
                     start,
                     client,
-                    decision: Some(decision),
+                    decision: Some(policy.evaluate(client, decided, now)),
                     name: name.to_string(),
                     qtype: qtype.to_string(),
                 };
@@ -83,9 +88,12 @@ impl Filter {
                 }
             });
         };
-        if let Verdict::Blocked(mode) = decision.verdict {
+        if let Verdict::Blocked(mode) = policy.verdict(client, name, now) {
+            if !self.rate.check(client) {
+                return refuse(out);
+            }
             self.block_wire(out, pkt, &q, mode);
-            log(decision, "blocked", None);
+            log(name, "blocked", None);
             return true;
         }
         if super::safe_search::target(name).is_some() {
@@ -96,10 +104,12 @@ impl Filter {
             return false;
         };
         for target in &hit.cnames {
-            let d = policy.evaluate(client, target, now);
-            if let Verdict::Blocked(mode) = d.verdict {
+            if let Verdict::Blocked(mode) = policy.verdict(client, target, now) {
+                if !self.rate.check(client) {
+                    return refuse(out);
+                }
                 self.block_wire(out, pkt, &q, mode);
-                log(d, "blocked_cname", Some(&hit));
+                log(target, "blocked_cname", Some(&hit));
                 return true;
             }
         }
@@ -119,12 +129,15 @@ impl Filter {
             // Truncation (TC) is the full path's job.
             return false;
         }
+        if !self.rate.check(client) {
+            return refuse(out);
+        }
         self.stats.cache(true);
         wire::start_answer(out, pkt, &q, hit.flags, hit.rcode, hit.body.counts);
         wire::append_body(out, &hit.body, age);
         wire::finish_answer(out, &q);
         self.remember(&hit, client, name, start);
-        log(decision, "allowed", Some(&hit));
+        log(name, "allowed", Some(&hit));
         true
     }
 

@@ -160,6 +160,16 @@ pub enum Matched {
     },
 }
 
+/// How a rule matched, borrowed from the policy (`Matched` is its owned copy).
+enum Hit<'a> {
+    Domain(&'a [u8]),
+    List {
+        category: bool,
+        list: &'a NamedList,
+        file: &'a PathBuf,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub verdict: Verdict,
@@ -356,7 +366,9 @@ impl Policy {
         let group_name = start
             .map(|g| self.groups[g].name.clone())
             .unwrap_or_else(|| DEFAULT_GROUP.into());
+        // (`pc_index` walks the PC list: only worth it when there are exceptions.)
         let excepted = pc
+            .filter(|_| !self.exceptions.is_empty())
             .and_then(|p| self.pc_index(p))
             .and_then(|i| self.exception_for(i, &name, at));
         if let Some((e, suffix)) = excepted {
@@ -405,6 +417,27 @@ impl Policy {
         }
     }
 
+    /// The verdict alone for a PC at `addr` asking for `name` (lower case, no trailing
+    /// dot) at `at`: what `evaluate` decides, without building the decision's names and
+    /// strings. The DNS fast path asks this for every query and `evaluate` only for the
+    /// query log's first record of a repeat.
+    pub fn verdict(&self, addr: IpAddr, name: &str, at: Timestamp) -> Verdict {
+        let pc = self.by_addr.get(&addr).copied();
+        if !self.exceptions.is_empty()
+            && pc.is_some_and(|i| self.exception_for(i, name, at).is_some())
+        {
+            return Verdict::Allowed;
+        }
+        let start = pc.and_then(|i| self.pcs[i].group);
+        match self.first_rule(start, name, || at.to_zoned_datetime(self.tz.clone())) {
+            Some((_, r)) => match r.action {
+                Action::Allow => Verdict::Allowed,
+                Action::Block => Verdict::Blocked(r.mode),
+            },
+            None => Verdict::Allowed,
+        }
+    }
+
     /// The rule that decides `name` (normalised) for a PC of group `start` at `now`: the
     /// group's active allow rules, then its active block rules, then its parent's.
     fn first_match(
@@ -413,20 +446,46 @@ impl Policy {
         name: &str,
         now: &jiff::ZonedDateTime,
     ) -> Option<(usize, &Rule, Matched)> {
+        let (gi, r) = self.first_rule(start, name, || now.clone())?;
+        Some((gi, r, self.rule_matches(r, name)?))
+    }
+
+    /// `first_match` without saying how the rule matched; `now` is only worked out if a
+    /// rule on a schedule is met (a time-zone conversion per query otherwise).
+    fn first_rule(
+        &self,
+        start: Option<usize>,
+        name: &str,
+        now: impl FnOnce() -> jiff::ZonedDateTime,
+    ) -> Option<(usize, &Rule)> {
+        let mut now = Some(now);
+        let mut zoned: Option<jiff::ZonedDateTime> = None;
         let mut at_group = start;
         while let Some(gi) = at_group {
             let g = &self.groups[gi];
-            let active = |r: &&Rule| r.schedule.is_none_or(|s| self.schedules[s].is_on(now));
             for wanted in [Action::Allow, Action::Block] {
-                for r in g.rules.iter().filter(|r| r.action == wanted).filter(active) {
-                    if let Some(matched) = self.rule_matches(r, name) {
-                        return Some((gi, r, matched));
+                for r in g.rules.iter().filter(|r| r.action == wanted) {
+                    if let Some(s) = r.schedule {
+                        if zoned.is_none() {
+                            zoned = now.take().map(|f| f());
+                        }
+                        if !zoned.as_ref().is_some_and(|z| self.schedules[s].is_on(z)) {
+                            continue;
+                        }
+                    }
+                    if self.rule_hits(r, name) {
+                        return Some((gi, r));
                     }
                 }
             }
             at_group = g.parent;
         }
         None
+    }
+
+    /// Whether rule `r` matches `name` (as `rule_matches`, without copying how).
+    fn rule_hits(&self, r: &Rule, name: &str) -> bool {
+        self.rule_hit(r, name).is_some()
     }
 
     /// Which schedules are on at `now`, as a bit set: with the policy itself, all that a
@@ -440,9 +499,26 @@ impl Policy {
     }
 
     fn rule_matches(&self, r: &Rule, name: &str) -> Option<Matched> {
+        Some(match self.rule_hit(r, name)? {
+            Hit::Domain(suffix) => Matched::Domain(String::from_utf8_lossy(suffix).into_owned()),
+            Hit::List {
+                category,
+                list,
+                file,
+            } => Matched::List {
+                category,
+                name: list.name.clone(),
+                description: list.description.clone(),
+                file: file.clone(),
+                line: None,
+            },
+        })
+    }
+
+    /// Where rule `r` matches `name`, borrowed.
+    fn rule_hit<'a>(&'a self, r: &'a Rule, name: &'a str) -> Option<Hit<'a>> {
         if let Some(suffix) = r.domains.matching_suffix(name.as_bytes()) {
-            let s = String::from_utf8_lossy(suffix).into_owned();
-            return Some(Matched::Domain(s));
+            return Some(Hit::Domain(suffix));
         }
         for &(category, i) in &r.refs {
             let list = if category {
@@ -458,12 +534,10 @@ impl Policy {
                     Action::Block => compiled.matches(name),
                 };
                 if hit {
-                    return Some(Matched::List {
+                    return Some(Hit::List {
                         category,
-                        name: list.name.clone(),
-                        description: list.description.clone(),
-                        file: file.clone(),
-                        line: None,
+                        list,
+                        file,
                     });
                 }
             }

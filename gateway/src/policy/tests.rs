@@ -1,7 +1,7 @@
 //! The policy engine on small policies written into temporary directories, and on the
 //! shipped example (`policies/`).
 
-use std::path::Path;
+use std::{net::IpAddr, path::Path};
 
 use jiff::Timestamp;
 
@@ -195,6 +195,33 @@ fn inheritance_exceptions_modes_and_explanations() {
             .verdict,
         Verdict::Allowed
     );
+}
+
+#[test]
+fn the_fast_verdict_agrees_with_the_full_decision() {
+    let d = dir_with(&[("office.toml", BASE), ("ads.txt", ADS)]);
+    let (p, _) = load_dir(d.path()).unwrap();
+    let names = [
+        "x.ads.example",
+        "ad42.example",
+        "fine.ads.example",
+        "ok.ads.example",
+        "tracker.example",
+        "late.example",
+        "news.example",
+    ];
+    let mut blocked = 0;
+    for who in ["10.0.0.1", "10.0.0.2", "fd00::2", "10.0.0.99"] {
+        let addr: IpAddr = who.parse().unwrap();
+        for t in ["2026-11-26T12:00", "2026-11-27T23:00", "2026-11-28T23:00"] {
+            for n in names {
+                let full = p.evaluate(addr, n, at(t)).verdict;
+                assert_eq!(p.verdict(addr, n, at(t)), full, "{who} {n} {t}");
+                blocked += usize::from(full != Verdict::Allowed);
+            }
+        }
+    }
+    assert!(blocked > 10, "the table covers blocks too");
 }
 
 #[test]
