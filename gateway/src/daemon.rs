@@ -178,7 +178,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 policy.clone(),
                 resolve_now.clone(),
             ));
-            Some((h.token, resolve_now, h.stats))
+            Some((h.token, resolve_now, h.stats, h.done))
         }
         None => None,
     };
@@ -231,7 +231,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
                 pin_dir: dp_cfg.pin_dir.clone(),
                 storage_dir: config.storage.dir.clone(),
                 policy: policy.clone(),
-                dns: dns.as_ref().map(|(_, _, s)| s.clone()),
+                dns: dns.as_ref().map(|(_, _, s, _)| s.clone()),
                 names: names.clone(),
                 policy_dir: policy_dir.clone(),
                 clock,
@@ -254,7 +254,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = int.recv() => break,
             _ = hup.recv() => {
                 if source.reload(&policy, &store, "SIGHUP")
-                    && let Some((_, r, _)) = &dns
+                    && let Some((_, r, _, _)) = &dns
                 {
                     r.notify_one();
                 }
@@ -264,7 +264,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             _ = tick.tick() => {
                 if source.watched.changed()
                     && source.reload(&policy, &store, "files changed")
-                    && let Some((_, r, _)) = &dns
+                    && let Some((_, r, _, _)) = &dns
                 {
                     r.notify_one();
                 }
@@ -344,8 +344,11 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         );
     }
     sniffer_token.cancel();
-    if let Some((token, _, _)) = &dns {
+    // The filter's last query-log records (repeats still counting) are queued before
+    // the store's final sync below.
+    if let Some((token, _, _, done)) = dns {
         token.cancel();
+        let _ = done.await;
     }
     for t in [&api, &page].into_iter().flatten() {
         t.cancel();

@@ -53,6 +53,8 @@ pub struct Wire {
     pub rcode_text: String,
     /// The key it answers (the front's hash is checked against it).
     pub key: Key,
+    /// Unique per encoded answer (the query log's repeats tell answers apart by it).
+    pub serial: u64,
     /// `cache (<upstream>)`, as the query log names a cached answer.
     pub source: String,
     /// A and AAAA addresses of the answer section.
@@ -195,20 +197,15 @@ impl Cache {
 
     /// Keeps `msg` if it is cacheable (NOERROR or NXDOMAIN, not truncated, TTL > 0).
     pub fn put(&self, key: Key, msg: &Message, upstream: &str) {
+        use std::hash::BuildHasher;
         let Some(ttl) = cache_ttl(msg) else { return };
         let wire = encode(&key, msg, upstream).map(std::sync::Arc::new);
-        // A newer answer replaces the front's copy at once.
-        {
-            use std::hash::BuildHasher;
-            let h = self.hasher.hash_one((
-                key.name.as_str(),
-                u16::from(key.qtype),
-                key.dnssec_ok,
-                key.checking_disabled,
-            ));
-            let mut front = self.front.lock().unwrap_or_else(|p| p.into_inner());
-            front.remove(&h);
-        }
+        let h = self.hasher.hash_one((
+            key.name.as_str(),
+            u16::from(key.qtype),
+            key.dnssec_ok,
+            key.checking_disabled,
+        ));
         self.inner.insert(
             key,
             Entry {
@@ -219,6 +216,12 @@ impl Cache {
                 ttl,
             },
         );
+        // A newer answer replaces the front's copy at once (after moka has it, so a look-up
+        // in between can't bring the old one back).
+        self.front
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&h);
     }
 }
 
@@ -259,6 +262,10 @@ fn encode(key: &Key, msg: &Message, upstream: &str) -> Option<Wire> {
         rcode_text: md.response_code.to_string(),
         source: format!("cache ({upstream})"),
         key: key.clone(),
+        serial: {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        },
         addrs,
         cnames,
         answered_at: Default::default(),

@@ -12,7 +12,7 @@ use std::{
 
 use hickory_proto::rr::RecordType;
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::atomic::Ordering;
 
 use super::{cache, handler, handler::Filter, repeats, wire};
 use crate::policy::{BlockMode, Verdict};
@@ -62,8 +62,8 @@ impl Filter {
                 name,
                 qtype: q.qtype,
                 verdict,
-                policy: Arc::as_ptr(&policy) as usize,
-                answer: answer.map_or(0, |w| w as *const cache::Wire as usize),
+                policy: policy.id(),
+                answer: answer.map_or(0, |w| w.serial),
             };
             repeats.add(&key, start, || {
                 let entry = handler::Entry {
@@ -103,6 +103,9 @@ impl Filter {
         let Some((hit, age)) = self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start) else {
             return false;
         };
+        // From here on this path answers (or declines on a rare refusal the full path
+        // then counts as its own miss); a hit is a hit whatever the answer, as in `lookup`.
+        self.stats.cache(true);
         for target in &hit.cnames {
             if let Verdict::Blocked(mode) = policy.verdict(client, target, now) {
                 if !self.rate.check(client) {
@@ -132,7 +135,6 @@ impl Filter {
         if !self.rate.check(client) {
             return refuse(out);
         }
-        self.stats.cache(true);
         wire::start_answer(out, pkt, &q, hit.flags, hit.rcode, hit.body.counts);
         wire::append_body(out, &hit.body, age);
         wire::finish_answer(out, &q);

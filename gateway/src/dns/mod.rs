@@ -82,6 +82,8 @@ pub struct DnsSettings {
 /// `stats` counts what it answered.
 pub struct DnsHandle {
     pub token: CancellationToken,
+    /// Ends once the UDP loops stopped and every counted repeat was queued to the log.
+    pub done: tokio::task::JoinHandle<()>,
     pub resolver: Resolver,
     pub stats: Arc<DnsStats>,
 }
@@ -219,6 +221,7 @@ pub async fn serve(
         },
     });
     let mut server = Server::new(handler::Shared(filter.clone()));
+    let mut udp_loops = Vec::new();
     let token = server.shutdown_token().clone();
     for addr in &settings.listen {
         let udp = UdpSocket::bind(addr)
@@ -238,12 +241,12 @@ pub async fn serve(
         let sock = socket2::SockRef::from(&udp);
         let _ = sock.set_recv_buffer_size(4 << 20);
         let _ = sock.set_send_buffer_size(4 << 20);
-        tokio::spawn(udp::serve(udp, filter.clone(), token.clone()));
+        udp_loops.push(tokio::spawn(udp::serve(udp, filter.clone(), token.clone())));
         server.register_listener(tcp, TCP_IDLE, 32);
     }
     // Repeats counted on an idle filter are written too; all of them when it stops.
     let (f, t) = (filter.clone(), token.clone());
-    tokio::spawn(async move {
+    let done = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
@@ -253,6 +256,10 @@ pub async fn serve(
             if let Some(r) = &f.repeats {
                 r.flush(false);
             }
+        }
+        // Nothing more is counted once the loops are gone.
+        for l in udp_loops {
+            let _ = l.await;
         }
         if let Some(r) = &f.repeats {
             r.flush(true);
@@ -265,6 +272,7 @@ pub async fn serve(
     });
     Ok(DnsHandle {
         token,
+        done,
         resolver,
         stats,
     })

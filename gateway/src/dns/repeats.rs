@@ -73,16 +73,16 @@ impl Pendings {
 }
 
 /// What makes two queries the same record. `policy` and `answer` are identities (the
-/// policy in force, the cache entry answered from): a reload or a new answer starts a
-/// new record.
+/// policy's id, the cached answer's serial; never reused): a reload or a new answer
+/// starts a new record.
 #[derive(Hash)]
 pub struct Key<'a> {
     pub client: IpAddr,
     pub name: &'a str,
     pub qtype: u16,
     pub verdict: &'a str,
-    pub policy: usize,
-    pub answer: usize,
+    pub policy: u64,
+    pub answer: u64,
 }
 
 impl Repeats {

@@ -5,7 +5,7 @@
 //! `Reply`. TCP stays with hickory-server.
 
 use std::{
-    io::{ErrorKind, IoSlice, IoSliceMut},
+    io::{ErrorKind, IoSliceMut},
     net::SocketAddr,
     os::fd::{AsRawFd, RawFd},
     sync::Arc,
@@ -21,7 +21,7 @@ use hickory_server::{
     server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
     zone_handler::MessageResponse,
 };
-use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use tokio::{io::Interest, net::UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -121,12 +121,11 @@ fn slow_path(
 
 /// Buffers for `recvmmsg`/`sendmmsg`: up to `BATCH` datagrams per system call each way
 /// instead of one `recvfrom` and one `sendto` per query (the system calls' own cost was
-/// a sixth of the kernel's share of a query at 100k qps). nix wraps both calls.
+/// a sixth of the kernel's share of a query at 100k qps). nix wraps the receive.
 struct Batch {
     bufs: Vec<Vec<u8>>,
     outs: Vec<Vec<u8>>,
     rx: MultiHeaders<SockaddrStorage>,
-    tx: MultiHeaders<SockaddrStorage>,
 }
 
 // SAFETY: the raw pointers inside nix's `MultiHeaders` (the `mmsghdr` array) only ever
@@ -141,7 +140,6 @@ impl Batch {
             bufs: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
             outs: (0..BATCH).map(|_| Vec::with_capacity(1232)).collect(),
             rx: MultiHeaders::preallocate(BATCH, None),
-            tx: MultiHeaders::preallocate(BATCH, None),
         }
     }
 
@@ -172,26 +170,46 @@ impl Batch {
         if replies.is_empty() {
             return;
         }
-        let slices: Vec<[IoSlice<'_>; 1]> = replies
+        // `libc::sendmmsg` directly: nix's wrapper reads back address slots the kernel
+        // never writes on a send, and only the count of messages sent is needed here.
+        let addrs: Vec<socket2::SockAddr> = replies.iter().map(|(_, a)| (*a).into()).collect();
+        let mut iovs: Vec<libc::iovec> = replies
             .iter()
-            .map(|(i, _)| [IoSlice::new(&self.outs[*i])])
+            .map(|(i, _)| libc::iovec {
+                iov_base: self.outs[*i].as_ptr() as *mut libc::c_void,
+                iov_len: self.outs[*i].len(),
+            })
             .collect();
-        let addrs: Vec<Option<SockaddrStorage>> = replies
-            .iter()
-            .map(|(_, a)| Some(SockaddrStorage::from(*a)))
+        let mut hdrs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .zip(&addrs)
+            .map(|(iov, a)| {
+                // SAFETY: an all-zero mmsghdr is a valid empty header.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = a.as_ptr() as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = a.len();
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
             .collect();
         let sent = socket
             .try_io(Interest::WRITABLE, || {
-                sendmmsg(
-                    socket.as_raw_fd(),
-                    &mut self.tx,
-                    slices.iter(),
-                    &addrs,
-                    [],
-                    MsgFlags::MSG_DONTWAIT,
-                )
-                .map(|r| r.count())
-                .map_err(std::io::Error::from)
+                // SAFETY: every header points at an address, an iovec and a buffer that
+                // live until the call returns; the kernel only reads them.
+                let n = unsafe {
+                    libc::sendmmsg(
+                        socket.as_raw_fd(),
+                        hdrs.as_mut_ptr(),
+                        hdrs.len() as libc::c_uint,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             })
             .unwrap_or(0);
         for (i, dst) in &replies[sent.min(replies.len())..] {

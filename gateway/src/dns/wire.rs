@@ -133,7 +133,15 @@ pub fn parse(pkt: &[u8]) -> Option<Query> {
         }
         let dnssec_ok = pkt.get(at + 7)? & 0x80 != 0;
         let rdlen = usize::from(u16_at(pkt, at + 9)?);
-        at += 11 + rdlen;
+        at += 11;
+        // Options must tile RDATA exactly (hickory answers FORMERR otherwise).
+        let end = at + rdlen;
+        while at < end {
+            at += 4 + usize::from(u16_at(pkt, at + 2)?);
+        }
+        if at != end {
+            return None;
+        }
         edns = Some(Edns { dnssec_ok, payload });
     }
     if at != pkt.len() {
@@ -151,15 +159,11 @@ pub fn parse(pkt: &[u8]) -> Option<Query> {
     })
 }
 
-/// Header flags of an answer: QR, RA, the query's RD and CD, and `extra` (AA, AD) and
-/// the RCODE.
+/// Header flags of an answer: QR, RA (not on REFUSED, as hickory's error answers of the
+/// full path), the query's RD and CD, and `extra` (AA, AD) and the RCODE.
 fn flags(q: &Query, extra: u16, rcode: u8) -> u16 {
-    0x8000
-        | 0x0080
-        | (u16::from(q.rd) << 8)
-        | (u16::from(q.cd) << 4)
-        | extra
-        | u16::from(rcode & 0xf)
+    let ra = if rcode == 5 { 0 } else { 0x0080 };
+    0x8000 | ra | (u16::from(q.rd) << 8) | (u16::from(q.cd) << 4) | extra | u16::from(rcode & 0xf)
 }
 
 /// Writes the answer's header and the query's own question (its case kept, as resolvers

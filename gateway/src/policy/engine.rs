@@ -417,6 +417,11 @@ impl Policy {
         }
     }
 
+    /// This policy's identity: unique per load in this process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The verdict alone for a PC at `addr` asking for `name` (lower case, no trailing
     /// dot) at `at`: what `evaluate` decides, without building the decision's names and
     /// strings. The DNS fast path asks this for every query and `evaluate` only for the
