@@ -10,9 +10,9 @@ use std::{
     time::Instant,
 };
 
-use hickory_proto::rr::RecordType;
-
 use std::sync::atomic::Ordering;
+
+use hickory_proto::rr::RecordType;
 
 use super::{cache, handler, handler::Filter, repeats, wire};
 use crate::policy::{BlockMode, Verdict};
@@ -73,18 +73,12 @@ impl Filter {
                     name: name.to_string(),
                     qtype: qtype.to_string(),
                 };
+                let source = answer.map(|w| w.source.clone());
                 match answer {
-                    None => handler::log_record(entry, verdict, None, &[], "BLOCKED"),
-                    Some(w) if verdict == "allowed" => handler::log_record(
-                        entry,
-                        verdict,
-                        Some(w.source.clone()),
-                        &w.addrs,
-                        &w.rcode_text,
-                    ),
-                    Some(w) => {
-                        handler::log_record(entry, verdict, Some(w.source.clone()), &[], "BLOCKED")
+                    Some(w) if verdict == "allowed" => {
+                        handler::log_record(entry, verdict, source, &w.addrs, &w.rcode_text)
                     }
+                    _ => handler::log_record(entry, verdict, source, &[], "BLOCKED"),
                 }
             });
         };
@@ -103,14 +97,14 @@ impl Filter {
         let Some((hit, age)) = self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start) else {
             return false;
         };
-        // From here on this path answers (or declines on a rare refusal the full path
-        // then counts as its own miss); a hit is a hit whatever the answer, as in `lookup`.
-        self.stats.cache(true);
+        // A hit is counted where this path answers from it (a CNAME block included, as in
+        // `lookup`); what it declines below, the full path counts.
         for target in &hit.cnames {
             if let Verdict::Blocked(mode) = policy.verdict(client, target, now) {
                 if !self.rate.check(client) {
                     return refuse(out);
                 }
+                self.stats.cache(true);
                 self.block_wire(out, pkt, &q, mode);
                 log(target, "blocked_cname", Some(&hit));
                 return true;
@@ -135,6 +129,7 @@ impl Filter {
         if !self.rate.check(client) {
             return refuse(out);
         }
+        self.stats.cache(true);
         wire::start_answer(out, pkt, &q, hit.flags, hit.rcode, hit.body.counts);
         wire::append_body(out, &hit.body, age);
         wire::finish_answer(out, &q);
