@@ -23,7 +23,7 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use gateway_common::{DropReason, FlowKeyV4, FlowKeyV6, Stat, UNATTRIBUTED_SLOT};
+use gateway_common::{DropReason, Stat, UNATTRIBUTED_SLOT};
 
 use account::{Dir, Pkt};
 use parse::{Malformed, Net};
@@ -118,13 +118,7 @@ fn handle(
             if pc == 0 || (!up && is_multicast_v4(pc)) {
                 return Ok(no_pc(up, &pkt));
             }
-            let key = FlowKeyV4 {
-                pc,
-                remote,
-                remote_port,
-                proto: ports.proto,
-                _pad: 0,
-            };
+            let key = account::KeyV4::new(pc, remote, remote_port, ports.proto);
             let verdict = account::ipv4(&key, &pkt);
             if verdict == 0
                 && let Some(ctx) = xdp
@@ -140,24 +134,19 @@ fn handle(
         }
         Net::V6 { src, dst } => {
             let (pc, remote) = if up { (src, dst) } else { (dst, src) };
-            if pc == [0; 4] || (!up && pc[0].to_ne_bytes()[0] == 0xff) {
+            // Words in memory order: the address's first byte is the low byte of pc[0].
+            if pc == [0; 2] || (!up && pc[0] as u8 == 0xff) {
                 return Ok(no_pc(up, &pkt));
             }
-            let key = FlowKeyV6 {
-                pc,
-                remote,
-                remote_port,
-                proto: ports.proto,
-                _pad: 0,
-            };
+            let key = account::KeyV6::new(pc, remote, remote_port, ports.proto);
             let verdict = account::ipv6(&key, &pkt);
             if verdict == 0
                 && let Some(ctx) = xdp
             {
                 let flow = sniff::Flow {
                     family: 6,
-                    pc,
-                    remote,
+                    pc: account::addr6(pc),
+                    remote: account::addr6(remote),
                 };
                 sniff::maybe(ctx, ports.l4, ports.dst, ports.proto, flow);
             }

@@ -7,6 +7,12 @@
 //! PC's 64-byte frame 1,000,000 times and takes the kernel's mean time per run; rounds
 //! rotate over the PCs; the median over rounds is reported per frame kind (IPv4/UDP,
 //! IPv4/TCP, IPv6/UDP), and the RESULT carries the mean of the three medians.
+//!
+//! The ratios are *paired*: each round runs both programs back to back on the same frame,
+//! the round's ratio is ours / theirs, and a kind's ratio is the median of its rounds'
+//! ratios. This VM drifts between a fast and a slow state (xdp-filter 28 ns in one, 48 ns
+//! in the other, on the same frame) within one run; a ratio of separate medians could
+//! pair one program's fast rounds with the other's slow ones.
 
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
@@ -23,7 +29,7 @@ use officegate::datapath::{Datapath, LoadOptions};
 const PCS: u32 = 1_000;
 const BLOCKED: u32 = 1_000_000;
 const REPEAT: u32 = 1_000_000;
-const ROUNDS: usize = 11;
+const ROUNDS: usize = 21;
 const XDP_FILTER_OBJ: &str = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_ip.o";
 /// xdp-filter's map value flag for "match as destination" (xdp-filter/common_kern_user.h).
 const XDPFILT_MAP_FLAG_DST: u64 = 1 << 1;
@@ -97,20 +103,48 @@ fn round(prog: &Xdp, frame: &[u8]) -> anyhow::Result<f64> {
     Ok(r.duration.as_nanos() as f64)
 }
 
-/// Per program, the median over `ROUNDS` rounds. Round r runs every program, one after
-/// the other, on the same PC's frame (so machine noise hits them alike); the rounds walk
-/// the 1,000 PCs with a stride. (Each XDP test run costs the kernel an RCU grace period
-/// to swap its dispatcher, tens of ms of wall time: hence a million repeats per call
-/// rather than many short calls.)
-fn measure(progs: &[&Xdp], kind: Kind, offset: u32) -> anyhow::Result<Vec<f64>> {
+/// Per program, the median over `ROUNDS` rounds, and per program the median of its
+/// per-round ratio to `progs[against]`. Round r runs every program, one after the other,
+/// on the same PC's frame (so machine noise hits them alike); the rounds walk the 1,000
+/// PCs with a stride, and the order of the programs rotates. (Each XDP test run costs the
+/// kernel an RCU grace period to swap its
+/// dispatcher, tens of ms of wall time: hence a million repeats per call rather than many
+/// short calls.)
+fn measure(
+    progs: &[&Xdp],
+    against: usize,
+    kind: Kind,
+    offset: u32,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let mut samples = vec![Vec::with_capacity(ROUNDS); progs.len()];
+    let mut ratios = vec![Vec::with_capacity(ROUNDS); progs.len()];
     for r in 0..ROUNDS as u32 {
         let f = frame(kind, (offset + r * 37) % PCS);
-        for (p, prog) in progs.iter().enumerate() {
-            samples[p].push(round(prog, &f)?);
+        // The order rotates: whichever program runs first in a round starts on a CPU that
+        // just idled through the dispatcher swap's grace period, so no program may always
+        // be first.
+        let mut ns = vec![0.0; progs.len()];
+        for i in 0..progs.len() {
+            let p = (i + r as usize) % progs.len();
+            ns[p] = round(progs[p], &f)?;
+        }
+        for (p, t) in ns.iter().enumerate() {
+            samples[p].push(*t);
+            ratios[p].push(t / ns[against]);
         }
     }
-    Ok(samples.iter_mut().map(|s| crate::median(s)).collect())
+    let medians = |v: &mut Vec<Vec<f64>>| v.iter_mut().map(|s| crate::median(s)).collect();
+    Ok((medians(&mut samples), medians(&mut ratios)))
+}
+
+/// One frame kind's figures: medians in ns, and paired ratios against xdp-filter.
+struct Row {
+    label: &'static str,
+    ours: f64,
+    nocache: f64,
+    theirs: f64,
+    ratio: f64,
+    ratio_nocache: f64,
 }
 
 struct PinGuard(PathBuf);
@@ -177,7 +211,7 @@ fn load_xdp_filter(pins: &std::path::Path) -> anyhow::Result<aya::Ebpf> {
     Ok(ebpf)
 }
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
+pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (_g1, mut og) = load_officegate(true)?;
     let (_g2, og_nocache) = load_officegate(false)?;
     let xf_pins = PinGuard(PathBuf::from(format!(
@@ -215,37 +249,61 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         );
     }
 
+    // `--hold <secs>`: keep the programs loaded (ids printed) instead of timing them, for
+    // `bpftool prog run` / `bpftool prog profile` to look inside (cycles, instructions).
+    if let Some(i) = args.iter().position(|a| a == "--hold") {
+        let secs: u64 = args.get(i + 1).context("--hold <secs>")?.parse()?;
+        for (name, prog) in [("officegate", og.xdp()), ("xdp-filter", xf_prog)] {
+            eprintln!("HOLD {name} id {}", prog.info()?.id());
+        }
+        std::fs::write("/tmp/og-bench-frame-udp4", frame(Kind::Udp4, 1))?;
+        std::fs::write("/tmp/og-bench-frame-udp6", frame(Kind::Udp6, 1))?;
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        return Ok(());
+    }
     og.load_empty_program()?;
     let progs = [og.xdp(), og_nocache.xdp(), xf_prog, og.empty_program()];
     let mut rows = Vec::new();
     let mut empties = Vec::new();
     for (k, (kind, label)) in KINDS.into_iter().enumerate() {
-        let m = measure(&progs, kind, 100 * k as u32)?;
-        rows.push((label, m[0], m[1], m[2]));
-        empties.push(m[3]);
+        let (ns, ratio) = measure(&progs, 2, kind, 100 * k as u32)?;
+        rows.push(Row {
+            label,
+            ours: ns[0],
+            nocache: ns[1],
+            theirs: ns[2],
+            ratio: ratio[0],
+            ratio_nocache: ratio[1],
+        });
+        empties.push(ns[3]);
     }
     let empty = crate::median(&mut empties);
 
     println!(
-        "\n{:<10} {:>14} {:>22} {:>14} {:>8}",
-        "frame", "officegate ns", "officegate no-cache ns", "xdp-filter ns", "ratio"
+        "\n{:<10} {:>14} {:>22} {:>14} {:>8} {:>15}",
+        "frame",
+        "officegate ns",
+        "officegate no-cache ns",
+        "xdp-filter ns",
+        "ratio",
+        "ratio no-cache"
     );
-    for (label, ours, nocache, theirs) in &rows {
+    for r in &rows {
         println!(
-            "{label:<10} {ours:>14.1} {nocache:>22.1} {theirs:>14.1} {:>8.2}",
-            ours / theirs
+            "{:<10} {:>14.1} {:>22.1} {:>14.1} {:>8.3} {:>15.3}",
+            r.label, r.ours, r.nocache, r.theirs, r.ratio, r.ratio_nocache
         );
     }
     println!("{:<10} {empty:>14.1}  (empty XDP program)", "floor");
-    let mean =
-        |f: fn(&(&str, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
-    let ours = mean(|r| r.1);
-    let nocache = mean(|r| r.2);
-    let theirs = mean(|r| r.3);
+    let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
     println!(
-        "RESULT datapath {{\"officegate_ns\": {ours:.1}, \"xdp_filter_ns\": {theirs:.1}, \"empty_ns\": {empty:.1}, \"ratio\": {:.3}, \"officegate_nocache_ns\": {nocache:.1}, \"ratio_nocache\": {:.3}, \"blocked_ips\": {BLOCKED}, \"pcs\": {PCS}}}",
-        ours / theirs,
-        nocache / theirs
+        "RESULT datapath {{\"officegate_ns\": {:.1}, \"xdp_filter_ns\": {:.1}, \"empty_ns\": {empty:.1}, \"ratio\": {:.3}, \"ratio_worst_frame\": {:.3}, \"officegate_nocache_ns\": {:.1}, \"ratio_nocache\": {:.3}, \"blocked_ips\": {BLOCKED}, \"pcs\": {PCS}}}",
+        mean(|r| r.ours),
+        mean(|r| r.theirs),
+        mean(|r| r.ratio),
+        rows.iter().map(|r| r.ratio).fold(0.0, f64::max),
+        mean(|r| r.nocache),
+        mean(|r| r.ratio_nocache),
     );
     Ok(())
 }
