@@ -107,9 +107,8 @@ fn round(prog: &Xdp, frame: &[u8]) -> anyhow::Result<f64> {
 /// per-round ratio to `progs[against]`. Round r runs every program, one after the other,
 /// on the same PC's frame (so machine noise hits them alike); the rounds walk the 1,000
 /// PCs with a stride, and the order of the programs rotates. (Each XDP test run costs the
-/// kernel an RCU grace period to swap its
-/// dispatcher, tens of ms of wall time: hence a million repeats per call rather than many
-/// short calls.)
+/// kernel an RCU grace period to swap its dispatcher, tens of ms of wall time: hence a
+/// million repeats per call rather than many short calls.)
 fn measure(
     progs: &[&Xdp],
     against: usize,
