@@ -69,6 +69,18 @@ pub struct Wire {
     /// Rebinding protection's verdict on this answer, once asked: 0 not yet, 1 fine,
     /// 2 refused (it depends on the name and addresses only).
     pub rebinding: std::sync::atomic::AtomicU8,
+    /// The policy's rules allow this name and its CNAME targets, whatever the time, to
+    /// PCs of this class (`Policy::rules_class`; 0: not known). Saves the list look-ups
+    /// of every label of every name for the allowed answers a busy office repeats most.
+    pub allowed_for: std::sync::atomic::AtomicU64,
+}
+
+enum Probe {
+    Hit(std::sync::Arc<Wire>, u32),
+    /// Found, too old (and removed): the full cache has it no younger.
+    Expired,
+    /// Not in the front map; the key's hash.
+    Miss(u64),
 }
 
 struct ByTtl;
@@ -149,6 +161,38 @@ impl Cache {
         checking_disabled: bool,
         now: Instant,
     ) -> Option<(std::sync::Arc<Wire>, u32)> {
+        match self.front_probe(name, qtype, dnssec_ok, checking_disabled, now) {
+            Probe::Hit(w, age) => Some((w, age)),
+            Probe::Expired => None,
+            Probe::Miss(h) => self.fill_front(h, name, qtype, dnssec_ok, checking_disabled, now),
+        }
+    }
+
+    /// The front map alone: a hash and a plain map look-up, no allocation. The fast path
+    /// asks it before the policy, since a hit may carry the answer's verdict (`Wire`'s
+    /// `allowed_for`); `get_wire` goes on to the full cache.
+    pub fn get_front(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+        now: Instant,
+    ) -> Option<(std::sync::Arc<Wire>, u32)> {
+        match self.front_probe(name, qtype, dnssec_ok, checking_disabled, now) {
+            Probe::Hit(w, age) => Some((w, age)),
+            _ => None,
+        }
+    }
+
+    fn front_probe(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+        now: Instant,
+    ) -> Probe {
         use std::hash::BuildHasher;
         let h = self
             .hasher
@@ -163,12 +207,28 @@ impl Cache {
             {
                 let age = now.saturating_duration_since(f.stored).as_secs() as u32;
                 if age < f.ttl {
-                    return Some((f.wire.clone(), age));
+                    return Probe::Hit(f.wire.clone(), age);
                 }
                 front.remove(&h);
-                return None;
+                return Probe::Expired;
             }
         }
+        Probe::Miss(h)
+    }
+
+    /// A front miss: the full cache, and the front map filled from it.
+    fn fill_front(
+        &self,
+        h: u64,
+        name: &str,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+        now: Instant,
+    ) -> Option<(std::sync::Arc<Wire>, u32)> {
+        // Locked before the full cache is read, as `put` clears the front entry only after
+        // the full cache has the new answer: an old answer read here can't then be put back.
+        let mut front = self.front.lock().unwrap_or_else(|p| p.into_inner());
         let key = Key {
             name: name.to_string(),
             qtype,
@@ -271,6 +331,7 @@ fn encode(key: &Key, msg: &Message, upstream: &str) -> Option<Wire> {
         answered_at: Default::default(),
         looked_up_by: Default::default(),
         rebinding: Default::default(),
+        allowed_for: Default::default(),
     })
 }
 

@@ -82,32 +82,56 @@ impl Filter {
                 }
             });
         };
-        if let Verdict::Blocked(mode) = policy.verdict(client, name, now) {
-            if !self.rate.check(client) {
-                return refuse(out);
+        let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
+        // A recent answer may say its names are allowed to this client's class: then no
+        // rule needs asking (the policy's id is part of the class, so a reload forgets).
+        let front = self.cache.get_front(name, qtype, dnssec_ok, q.cd, start);
+        let class = policy.rules_class(client);
+        let known = match (&front, class) {
+            (Some((hit, _)), Some(c)) => hit.allowed_for.load(Ordering::Relaxed) == c,
+            _ => false,
+        };
+        let mut timeless = true;
+        if !known {
+            let (verdict, memo) = policy.verdict_memo(client, name, now);
+            if let Verdict::Blocked(mode) = verdict {
+                if !self.rate.check(client) {
+                    return refuse(out);
+                }
+                self.block_wire(out, pkt, &q, mode);
+                log(name, "blocked", None);
+                return true;
             }
-            self.block_wire(out, pkt, &q, mode);
-            log(name, "blocked", None);
-            return true;
+            timeless = memo;
         }
         if super::safe_search::target(name).is_some() {
             return false;
         }
-        let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
-        let Some((hit, age)) = self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start) else {
+        let found = match front {
+            Some(f) => Some(f),
+            None => self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start),
+        };
+        let Some((hit, age)) = found else {
             return false;
         };
-        // A hit is counted where this path answers from it (a CNAME block included, as in
-        // `lookup`); what it declines below, the full path counts.
-        for target in &hit.cnames {
-            if let Verdict::Blocked(mode) = policy.verdict(client, target, now) {
-                if !self.rate.check(client) {
-                    return refuse(out);
+        if !known {
+            // A hit is counted where this path answers from it (a CNAME block included,
+            // as in `lookup`); what it declines below, the full path counts.
+            for target in &hit.cnames {
+                let (verdict, memo) = policy.verdict_memo(client, target, now);
+                if let Verdict::Blocked(mode) = verdict {
+                    if !self.rate.check(client) {
+                        return refuse(out);
+                    }
+                    self.stats.cache(true);
+                    self.block_wire(out, pkt, &q, mode);
+                    log(target, "blocked_cname", Some(&hit));
+                    return true;
                 }
-                self.stats.cache(true);
-                self.block_wire(out, pkt, &q, mode);
-                log(target, "blocked_cname", Some(&hit));
-                return true;
+                timeless &= memo;
+            }
+            if timeless && let Some(c) = class {
+                hit.allowed_for.store(c, Ordering::Relaxed);
             }
         }
         let rebinding = match hit.rebinding.load(Ordering::Relaxed) {

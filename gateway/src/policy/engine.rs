@@ -427,20 +427,43 @@ impl Policy {
     /// strings. The DNS fast path asks this for every query and `evaluate` only for the
     /// query log's first record of a repeat.
     pub fn verdict(&self, addr: IpAddr, name: &str, at: Timestamp) -> Verdict {
+        self.verdict_memo(addr, name, at).0
+    }
+
+    /// `verdict`, and whether it may be remembered for every PC of the same
+    /// `rules_class`: true when the rules alone allow the name and no rule on a schedule
+    /// was met on the way (so the time can't change it). An exception's allowance is
+    /// never remembered: it is one PC's, and it ends.
+    pub fn verdict_memo(&self, addr: IpAddr, name: &str, at: Timestamp) -> (Verdict, bool) {
         let pc = self.by_addr.get(&addr).copied();
         if !self.exceptions.is_empty()
             && pc.is_some_and(|i| self.exception_for(i, name, at).is_some())
         {
-            return Verdict::Allowed;
+            return (Verdict::Allowed, false);
         }
         let start = pc.and_then(|i| self.pcs[i].group);
-        match self.first_rule(start, name, || at.to_zoned_datetime(self.tz.clone())) {
-            Some((_, r)) => match r.action {
-                Action::Allow => Verdict::Allowed,
-                Action::Block => Verdict::Blocked(r.mode),
-            },
-            None => Verdict::Allowed,
+        let mut timed = false;
+        let rule = self.first_rule(start, name, || {
+            timed = true;
+            at.to_zoned_datetime(self.tz.clone())
+        });
+        match rule {
+            Some((_, r)) if r.action == Action::Block => (Verdict::Blocked(r.mode), false),
+            _ => (Verdict::Allowed, !timed),
         }
+    }
+
+    /// Which PCs share their rules under this policy: the policy's identity and the
+    /// group a PC at `addr` starts from. Never 0 (the memo's "unknown"); `None` past
+    /// 65,534 groups.
+    pub fn rules_class(&self, addr: IpAddr) -> Option<u64> {
+        let group = match self.by_addr.get(&addr).and_then(|&i| self.pcs[i].group) {
+            None => 0,
+            Some(g) if g < 0xffff => g as u64 + 1,
+            Some(_) => return None,
+        };
+        // Ids count up from 1 per load: far below 2^48.
+        Some(self.id << 16 | group)
     }
 
     /// The rule that decides `name` (normalised) for a PC of group `start` at `now`: the

@@ -225,6 +225,56 @@ fn the_fast_verdict_agrees_with_the_full_decision() {
 }
 
 #[test]
+fn a_remembered_verdict_holds_for_its_whole_class_at_any_time() {
+    let d = dir_with(&[("office.toml", BASE), ("ads.txt", ADS)]);
+    let (p, _) = load_dir(d.path()).unwrap();
+    let (p2, _) = load_dir(d.path()).unwrap();
+    let names = [
+        "x.ads.example",
+        "fine.ads.example",
+        "ok.ads.example",
+        "tracker.example",
+        "late.example",
+        "news.example",
+    ];
+    let who: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "fd00::2", "10.0.0.99"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let times = ["2026-11-26T12:00", "2026-11-27T23:00", "2026-11-28T23:00"];
+    let (mut kept, mut not_kept) = (0, 0);
+    for &a in &who {
+        assert_ne!(p.rules_class(a), p2.rules_class(a), "a reload forgets");
+        for t in times {
+            for n in names {
+                let (v, memo) = p.verdict_memo(a, n, at(t));
+                if v == Verdict::Allowed && !memo {
+                    not_kept += 1;
+                }
+                if !memo {
+                    continue;
+                }
+                kept += 1;
+                assert_eq!(v, Verdict::Allowed);
+                for &b in who
+                    .iter()
+                    .filter(|&&b| p.rules_class(b) == p.rules_class(a))
+                {
+                    for t2 in times {
+                        assert_eq!(
+                            p.verdict(b, n, at(t2)),
+                            Verdict::Allowed,
+                            "{a} {b} {n} {t2}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(kept > 5 && not_kept > 0, "kept {kept}, not kept {not_kept}");
+}
+
+#[test]
 fn errors_name_file_and_line_and_all_are_reported() {
     let broken = BASE
         .replace("lists = [\"ads\"]", "lists = [\"nope\"]")

@@ -3,7 +3,9 @@
 //! does) and dnsmasq (Pi-hole's engine, `address=/name/`) in the same run: same lab, same
 //! core (every server pinned to CPU 1, the load generator to CPU 0), same upstream (the lab
 //! internet's resolver), same query files: allowed names (cached answers after a warm-up
-//! pass), blocked names (30% of them subdomains of listed names), and an 80/20 mix.
+//! pass), blocked names (30% of them subdomains of listed names), and an 80/20 mix. The
+//! servers run side by side (different ports) and are queried in turns, so each ratio
+//! against Unbound is taken per run, the two measured moments apart (see `measure`).
 //!
 //! The load generator is our own (`blast`): one UDP socket keeping a fixed number of
 //! queries in flight, so every server is driven by the same sender (dnsperf tops out near
@@ -467,57 +469,100 @@ struct Figures {
     allowed: f64,
     blocked: f64,
     mix: f64,
+    /// Per query file (allowed, blocked, mix), the median over runs of this server's qps
+    /// divided by Unbound's in the same run (NaN without Unbound).
+    ratio: [f64; 3],
     rss_per_name: f64,
     load_ms: f64,
     p50_ms: f64,
     p99_ms: f64,
 }
 
+/// Every running server, queried in turns: for each file and run, each server once, the
+/// order rotating from run to run. This VM drifts between faster and slower spells within
+/// a benchmark; measured one after the other, a server could get all the fast ones. The
+/// ratio against Unbound is therefore taken per run (both measured moments apart) and
+/// its median reported.
 fn measure(
     lab: &Lab,
-    server: &Server,
+    servers: &mut [(&'static str, Server, Figures)],
     files: &QueryFiles,
     secs: f64,
     runs: usize,
-) -> anyhow::Result<Figures> {
+) -> anyhow::Result<()> {
     let ns = lab.netns_path(Role::Pc(1));
     // Warm the caches: every allowed name once, slowly enough that the upstream keeps up.
-    blast(&ns, server.target, &files.allowed, 3.0, Some(10_000.0))?;
-    let mut f = Figures::default();
-    for (label, q, out) in [
-        ("allowed", &files.allowed, &mut f.allowed),
-        ("blocked", &files.blocked, &mut f.blocked),
-        ("mix", &files.mix, &mut f.mix),
-    ] {
-        let mut v = Vec::new();
+    for (_, server, _) in servers.iter() {
+        blast(&ns, server.target, &files.allowed, 3.0, Some(10_000.0))?;
+    }
+    let unbound = servers.iter().position(|(n, _, _)| *n == "unbound");
+    let n = servers.len();
+    for (file, (label, q)) in [
+        ("allowed", &files.allowed),
+        ("blocked", &files.blocked),
+        ("mix", &files.mix),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut qps = vec![Vec::new(); n];
+        let mut ratio = vec![Vec::new(); n];
         for r in 0..runs {
-            let b = blast(&ns, server.target, q, secs, None)?;
-            eprintln!(
-                "  {:<11} {label:<8} run {r}: {:>9.0} qps ({} lost)",
-                server.name, b.qps, b.lost
-            );
-            v.push(b.qps);
+            let mut got = vec![0.0; n];
+            for i in 0..n {
+                let k = (i + r) % n;
+                let server = &servers[k].1;
+                // Let the previous server's backlog drain first (dnsmasq still forwards
+                // its misses for a while, and the upstream answers them).
+                std::thread::sleep(Duration::from_secs(1));
+                let b = blast(&ns, server.target, q, secs, None)?;
+                eprintln!(
+                    "  {:<11} {label:<8} run {r}: {:>9.0} qps ({} lost)",
+                    server.name, b.qps, b.lost
+                );
+                got[k] = b.qps;
+            }
+            for k in 0..n {
+                qps[k].push(got[k]);
+                ratio[k].push(unbound.map_or(f64::NAN, |u| got[k] / got[u]));
+            }
         }
-        *out = crate::median(&mut v);
+        for (k, (_, _, f)) in servers.iter_mut().enumerate() {
+            let v = crate::median(&mut qps[k]);
+            match file {
+                0 => f.allowed = v,
+                1 => f.blocked = v,
+                _ => f.mix = v,
+            }
+            f.ratio[file] = crate::median(&mut ratio[k]);
+        }
     }
-    // OFFICEGATE_BENCH_PERF=<file>: profile the server during one more mix run.
-    if let Some(out) = std::env::var_os("OFFICEGATE_BENCH_PERF") {
-        let mut perf = std::process::Command::new("perf")
-            .args(["record", "-g", "-p", &server.pid().to_string(), "-o"])
-            .arg(&out)
-            .args(["--", "sleep", "4"])
-            .spawn()?;
-        blast(&ns, server.target, &files.mix, 5.0, None)?;
-        perf.wait()?;
+    for (_, server, f) in servers.iter_mut() {
+        // OFFICEGATE_BENCH_PERF=<file>: profile Officegate during one more run of the mix
+        // (or of OFFICEGATE_BENCH_PERF_QUERIES: allowed, blocked).
+        if let (Some(out), Some(_)) = (std::env::var_os("OFFICEGATE_BENCH_PERF"), &server.og) {
+            let q = match std::env::var("OFFICEGATE_BENCH_PERF_QUERIES").as_deref() {
+                Ok("allowed") => &files.allowed,
+                Ok("blocked") => &files.blocked,
+                _ => &files.mix,
+            };
+            let mut perf = std::process::Command::new("perf")
+                .args(["record", "-g", "-p", &server.pid().to_string(), "-o"])
+                .arg(&out)
+                .args(["--", "sleep", "4"])
+                .spawn()?;
+            blast(&ns, server.target, q, 5.0, None)?;
+            perf.wait()?;
+        }
+        let b = blast(&ns, server.target, &files.mix, 5.0, Some(FIXED_QPS))?;
+        f.p50_ms = b.p50_ms;
+        f.p99_ms = b.p99_ms;
+        eprintln!(
+            "  {:<11} at {FIXED_QPS} qps: p50 {:.3} ms, p99 {:.3} ms",
+            server.name, b.p50_ms, b.p99_ms
+        );
     }
-    let b = blast(&ns, server.target, &files.mix, 5.0, Some(FIXED_QPS))?;
-    f.p50_ms = b.p50_ms;
-    f.p99_ms = b.p99_ms;
-    eprintln!(
-        "  {:<11} at {FIXED_QPS} qps: p50 {:.3} ms, p99 {:.3} ms",
-        server.name, b.p50_ms, b.p99_ms
-    );
-    Ok(f)
+    Ok(())
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -547,8 +592,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let ns = lab.netns_path(Role::Pc(1));
     let load_limit = Duration::from_secs(120);
 
-    // Each server twice: without the list (baseline RSS and start time), then with it.
-    let mut results: Vec<(&'static str, Figures)> = Vec::new();
+    // Each server twice: without the list (baseline RSS and start time), then with it;
+    // those with it stay up and are measured together (`measure`).
+    let mut running: Vec<(&'static str, Server, Figures)> = Vec::new();
     let mut apply_ms = f64::NAN;
     let mut og_load_ms = f64::NAN;
     let only = arg("--only");
@@ -568,14 +614,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(300));
         let rss0 = rss_bytes(base.pid());
         drop(base);
-        let _ = std::fs::remove_dir_all(pin_dir_for(&lab));
+        if which == "officegate" {
+            let _ = std::fs::remove_dir_all(pin_dir_for(&lab));
+        }
         let server = start(true)?;
         let t1 = wait_ready(&ns, server.target, load_limit)?;
         std::thread::sleep(Duration::from_millis(500));
         let rss1 = rss_bytes(server.pid());
-        let mut f = measure(&lab, &server, &files, secs, runs)?;
-        f.rss_per_name = rss1.saturating_sub(rss0) as f64 / NAMES as f64;
-        f.load_ms = (t1.as_secs_f64() - t0.as_secs_f64()).max(0.0) * 1000.0;
+        let f = Figures {
+            rss_per_name: rss1.saturating_sub(rss0) as f64 / NAMES as f64,
+            load_ms: (t1.as_secs_f64() - t0.as_secs_f64()).max(0.0) * 1000.0,
+            ..Figures::default()
+        };
         if let Some(og) = &server.og {
             // The daemon's own figure: the policy load, lists included.
             og_load_ms = og
@@ -624,10 +674,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             rss1 as f64 / 1e6,
             f.load_ms
         );
-        results.push((which, f));
-        drop(server);
-        let _ = std::fs::remove_dir_all(pin_dir_for(&lab));
+        running.push((which, server, f));
     }
+    measure(&lab, &mut running, &files, secs, runs)?;
+    let results: Vec<(&'static str, Figures)> = running
+        .into_iter()
+        .map(|(which, server, f)| {
+            drop(server);
+            (which, f)
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(pin_dir_for(&lab));
     if results.len() < 3 {
         // `--only`: one server, no comparison, no RESULT line.
         return Ok(());
@@ -653,14 +710,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!(
         "officegate policy load (daemon log): {og_load_ms:.0} ms; one-line change applied in {apply_ms:.0} ms"
     );
-    let ratio_min = [o.allowed / u.allowed, o.blocked / u.blocked, o.mix / u.mix]
-        .into_iter()
-        .fold(f64::INFINITY, f64::min);
     println!(
-        "RESULT dns {{\"officegate_qps\": {:.0}, \"unbound_qps\": {:.0}, \"dnsmasq_qps\": {:.0}, \"ratio_unbound_min\": {ratio_min:.3}, \"domains\": {NAMES}, \"bytes_per_domain\": {:.1}, \"load_ms\": {og_load_ms:.0}, \"apply_ms\": {apply_ms:.0}, \"p99_ms\": {:.3}, \"officegate_allowed_qps\": {:.0}, \"officegate_blocked_qps\": {:.0}, \"unbound_allowed_qps\": {:.0}, \"unbound_blocked_qps\": {:.0}, \"dnsmasq_allowed_qps\": {:.0}, \"dnsmasq_blocked_qps\": {:.0}, \"unbound_bytes_per_domain\": {:.1}, \"dnsmasq_bytes_per_domain\": {:.1}}}",
+        "officegate / unbound, paired per run (median): allowed {:.3}, blocked {:.3}, mix {:.3}",
+        o.ratio[0], o.ratio[1], o.ratio[2]
+    );
+    let ratio_min = o.ratio.into_iter().fold(f64::INFINITY, f64::min);
+    println!(
+        "RESULT dns {{\"officegate_qps\": {:.0}, \"unbound_qps\": {:.0}, \"dnsmasq_qps\": {:.0}, \"ratio_unbound_min\": {ratio_min:.3}, \"ratio_unbound_allowed\": {:.3}, \"ratio_unbound_blocked\": {:.3}, \"ratio_unbound_mix\": {:.3}, \"domains\": {NAMES}, \"bytes_per_domain\": {:.1}, \"load_ms\": {og_load_ms:.0}, \"apply_ms\": {apply_ms:.0}, \"p99_ms\": {:.3}, \"officegate_allowed_qps\": {:.0}, \"officegate_blocked_qps\": {:.0}, \"unbound_allowed_qps\": {:.0}, \"unbound_blocked_qps\": {:.0}, \"dnsmasq_allowed_qps\": {:.0}, \"dnsmasq_blocked_qps\": {:.0}, \"unbound_bytes_per_domain\": {:.1}, \"dnsmasq_bytes_per_domain\": {:.1}}}",
         o.mix,
         u.mix,
         d.mix,
+        o.ratio[0],
+        o.ratio[1],
+        o.ratio[2],
         o.rss_per_name,
         o.p99_ms,
         o.allowed,
