@@ -75,7 +75,9 @@ pub struct Wire {
     pub allowed_for: std::sync::atomic::AtomicU64,
 }
 
-enum Probe {
+/// What the front map holds for a key (`Cache::probe`).
+pub enum Probe {
+    /// The answer and its age in seconds.
     Hit(std::sync::Arc<Wire>, u32),
     /// Found, too old (and removed): the full cache has it no younger.
     Expired,
@@ -152,40 +154,11 @@ impl Cache {
     }
 
     /// The wire form of a live entry for (`name`, `qtype`, `dnssec_ok`,
-    /// `checking_disabled`) and its age in seconds at `now`.
-    pub fn get_wire(
-        &self,
-        name: &str,
-        qtype: RecordType,
-        dnssec_ok: bool,
-        checking_disabled: bool,
-        now: Instant,
-    ) -> Option<(std::sync::Arc<Wire>, u32)> {
-        match self.front_probe(name, qtype, dnssec_ok, checking_disabled, now) {
-            Probe::Hit(w, age) => Some((w, age)),
-            Probe::Expired => None,
-            Probe::Miss(h) => self.fill_front(h, name, qtype, dnssec_ok, checking_disabled, now),
-        }
-    }
-
-    /// The front map alone: a hash and a plain map look-up, no allocation. The fast path
-    /// asks it before the policy, since a hit may carry the answer's verdict (`Wire`'s
-    /// `allowed_for`); `get_wire` goes on to the full cache.
-    pub fn get_front(
-        &self,
-        name: &str,
-        qtype: RecordType,
-        dnssec_ok: bool,
-        checking_disabled: bool,
-        now: Instant,
-    ) -> Option<(std::sync::Arc<Wire>, u32)> {
-        match self.front_probe(name, qtype, dnssec_ok, checking_disabled, now) {
-            Probe::Hit(w, age) => Some((w, age)),
-            _ => None,
-        }
-    }
-
-    fn front_probe(
+    /// `checking_disabled`) and its age in seconds at `now`, from the front map alone: a
+    /// hash and a plain map look-up, no allocation. The fast path asks it before the
+    /// policy, since a hit may carry the answer's verdict (`Wire`'s `allowed_for`); on a
+    /// `Probe::Miss`, `fill` goes on to the full cache.
+    pub fn probe(
         &self,
         name: &str,
         qtype: RecordType,
@@ -216,8 +189,8 @@ impl Cache {
         Probe::Miss(h)
     }
 
-    /// A front miss: the full cache, and the front map filled from it.
-    fn fill_front(
+    /// After a `Probe::Miss` (`h`): the full cache, and the front map filled from it.
+    pub fn fill(
         &self,
         h: u64,
         name: &str,

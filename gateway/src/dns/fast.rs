@@ -85,10 +85,10 @@ impl Filter {
         let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
         // A recent answer may say its names are allowed to this client's class: then no
         // rule needs asking (the policy's id is part of the class, so a reload forgets).
-        let front = self.cache.get_front(name, qtype, dnssec_ok, q.cd, start);
+        let probe = self.cache.probe(name, qtype, dnssec_ok, q.cd, start);
         let class = policy.rules_class(client);
-        let known = match (&front, class) {
-            (Some((hit, _)), Some(c)) => hit.allowed_for.load(Ordering::Relaxed) == c,
+        let known = match (&probe, class) {
+            (cache::Probe::Hit(hit, _), Some(c)) => hit.allowed_for.load(Ordering::Relaxed) == c,
             _ => false,
         };
         let mut timeless = true;
@@ -107,9 +107,10 @@ impl Filter {
         if super::safe_search::target(name).is_some() {
             return false;
         }
-        let found = match front {
-            Some(f) => Some(f),
-            None => self.cache.get_wire(name, qtype, dnssec_ok, q.cd, start),
+        let found = match probe {
+            cache::Probe::Hit(hit, age) => Some((hit, age)),
+            cache::Probe::Expired => None,
+            cache::Probe::Miss(h) => self.cache.fill(h, name, qtype, dnssec_ok, q.cd, start),
         };
         let Some((hit, age)) = found else {
             return false;
