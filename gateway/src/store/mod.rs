@@ -127,6 +127,8 @@ fn migrations() -> Migrations<'static> {
         M::up(crate::requests::MIGRATION),
         // Identical queries of one client within a second are one row (`dns::repeats`).
         M::up("ALTER TABLE queries ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"),
+        // Host rows keyed by PC first: see `stats::HOST_KEYS`.
+        M::up(stats::HOST_KEYS),
     ])
 }
 
@@ -224,15 +226,18 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
         .map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(err)?;
-    // The writer's working set (the newest minute rows and their indexes) stays in its
-    // own cache instead of being read back from the OS page by page (measured in `bench
-    // stats`: page reads were a third of the writer's time with SQLite's 2 MB default).
-    conn.pragma_update(None, "cache_size", -64 * 1024)
+    // The writer's working set (the newest minute rows, the open hours' and days' rows
+    // and the indexes' insertion points, one per PC and per site) stays in its own cache
+    // instead of being read back from the OS page by page (measured in `bench stats`:
+    // page reads were a third of the writer's time with SQLite's 2 MB default, and 64 MB
+    // still left ~10% of it in reads and copies).
+    conn.pragma_update(None, "cache_size", -256 * 1024)
         .map_err(err)?;
-    // Checkpoint the WAL every 64 MB instead of SQLite's 4 MB: the roll-ups' index pages
-    // ((pc, hour), (site, day), …) are scattered over the month, and a page changed by
-    // several batches between two checkpoints is then written back once, not each time.
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+    // Checkpoint the WAL every 256 MB instead of SQLite's 4 MB: the roll-ups' pages are
+    // scattered over every PC's and site's key range, and a page changed by several
+    // batches between two checkpoints is then written back once, not each time
+    // (checkpoints were half the commit time at 64 MB in `bench stats`).
+    conn.pragma_update(None, "wal_autocheckpoint", 65_536)
         .map_err(err)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(err)?;
@@ -352,11 +357,20 @@ impl Store {
 
     /// Waits until everything queued so far is committed (shutdown, tests).
     pub fn sync(&self) {
+        let _ = self
+            .sync_later()
+            .recv_timeout(std::time::Duration::from_secs(10));
+    }
+
+    /// Asks for everything queued so far to be committed now, without waiting: the
+    /// receiver hears when it is. A producer that waits on the previous one before asking
+    /// again keeps the queue bounded while the writer never runs dry (`bench stats`).
+    pub fn sync_later(&self) -> std::sync::mpsc::Receiver<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         if self.tx.send(Write::Sync(tx)).is_ok() {
             self.writer.unpark();
-            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
         }
+        rx
     }
 
     pub fn dropped(&self) -> u64 {
@@ -379,13 +393,16 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 5);
     }
-    let mut names = stats::NameIds::default();
+    let mut memo = stats::Memo::default();
+    let mut behind = false;
     while let Ok(first) = rx.recv() {
         // Sleep instead of waiting on the channel: a sender only wakes a receiver that is
         // waiting, so records queued while the writer sleeps cost their senders no wake-up
         // (one futex call and a context switch per query otherwise).
         // `park_timeout`: an event or a `sync` unparks the writer early.
-        if matches!(first, Write::Query(_) | Write::Usage(_) | Write::Sites(_)) {
+        // Not when the last batch was cut short at BATCH_MAX: the writer is behind and the
+        // next batch is already queued (a catch-up would otherwise sleep between batches).
+        if !behind && matches!(first, Write::Query(_) | Write::Usage(_) | Write::Sites(_)) {
             std::thread::park_timeout(BATCH_WINDOW);
         }
         let mut batch = vec![first];
@@ -395,8 +412,9 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = commit(&mut conn, &mut names, &batch) {
-            names.clear();
+        behind = batch.len() == BATCH_MAX;
+        if let Err(e) = commit(&mut conn, &mut memo, &batch) {
+            memo.clear();
             tracing::error!(db = %path.display(), "writing {} records failed: {e}", batch.len());
         }
         for w in batch {
@@ -407,11 +425,7 @@ fn writer(mut conn: Connection, rx: Receiver<Write>, path: PathBuf) {
     }
 }
 
-fn commit(
-    conn: &mut Connection,
-    names: &mut stats::NameIds,
-    batch: &[Write],
-) -> rusqlite::Result<()> {
+fn commit(conn: &mut Connection, memo: &mut stats::Memo, batch: &[Write]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     // Minutes before this are rolled up and closed (see `stats::roll_up`).
     let rolled = meta(&tx, "rolled_minute")?.unwrap_or(i64::MIN);
@@ -475,7 +489,7 @@ fn commit(
                     }
                 }
                 Write::Sites(b) => {
-                    stats::write_sites(&tx, names, rolled, b)?;
+                    stats::write_sites(&tx, memo, rolled, b)?;
                     newest_minute = newest_minute.max(Some(b.minute));
                 }
                 Write::Prune(r) => {
@@ -486,9 +500,9 @@ fn commit(
             }
         }
     }
-    usage.write(&tx)?;
+    usage.write(&tx, memo)?;
     if let Some(m) = newest_minute {
-        stats::roll_up(&tx, m)?;
+        stats::roll_up(&tx, memo, m)?;
     }
     tx.commit()
 }
@@ -505,7 +519,7 @@ struct UsageSums<'a> {
 }
 
 impl UsageSums<'_> {
-    fn write(&self, tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    fn write(&self, tx: &rusqlite::Transaction, memo: &mut stats::Memo) -> rusqlite::Result<()> {
         let mut add = tx.prepare_cached(
             "INSERT INTO usage (pc, period, bytes) VALUES (?1, ?2, ?3)
              ON CONFLICT (pc, period) DO UPDATE SET bytes = bytes + excluded.bytes",
@@ -522,6 +536,7 @@ impl UsageSums<'_> {
         )?;
         for ((pc, m), (up, down)) in &self.minutes {
             minute.execute(params![pc, m, *up as i64, *down as i64])?;
+            memo.pc_minute(*m, pc, *up as i64, *down as i64);
         }
         let mut mark = tx.prepare_cached(
             "INSERT INTO counter_marks (addr, total, up, down) VALUES (?1, ?2, ?3, ?4)

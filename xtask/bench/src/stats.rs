@@ -77,6 +77,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!("stats: writing {days} days of {PCS} PCs through the store…");
     let (mut traffic_rows, mut query_rows) = (0u64, 0u64);
     let t0 = Instant::now();
+    let mut pending = None;
     for day in first_day..=today {
         for &(from, to) in &ACTIVE {
             for m in from..to {
@@ -138,9 +139,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     unexplained: Vec::new(),
                     marks: Vec::new(),
                 });
-                // Back-pressure: never let the queue overflow (it would drop, not block).
-                if minute % 20 == 0 {
-                    store.sync();
+                // Back-pressure: never let the queue overflow (it would drop, not block),
+                // nor run dry. Every half hour of data (~18k writes) asks for a commit and
+                // first waits for the one asked half an hour before: at most an hour of
+                // data (~36k writes of the queue's 65k) is ever queued, and the writer
+                // always has the next half hour waiting.
+                if minute % 30 == 0 {
+                    let next = store.sync_later();
+                    if let Some(prev) = pending.replace(next) {
+                        let _ = prev.recv();
+                    }
                 }
             }
         }
