@@ -360,8 +360,14 @@ fn set_meta(tx: &Transaction, key: &str, value: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Rolls every minute before `now_minute` not yet rolled up into the hour and day rows.
-/// Minutes are closed once rolled (see `write_sites`), so each is added exactly once.
+/// Rolls every minute before `now_minute` not yet rolled up into the hour rows, and every
+/// local day that has ended since the last roll-up into the day rows. Minutes are closed
+/// once rolled (see `write_sites`), so each is added exactly once at each resolution.
+///
+/// Day rows are written once, when their day is over, not with every roll-up: a day's
+/// host rows are spread over every PC's key range and were rewritten by each batch all
+/// day long (two thirds of the pages each commit wrote in `bench stats`). Until then the
+/// day is read from its hours (`segments`).
 pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rusqlite::Result<()> {
     let from = match meta(tx, "rolled_minute")? {
         Some(m) => m,
@@ -379,43 +385,25 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
     if from >= now_minute {
         if meta(tx, "rolled_minute")?.is_none() {
             set_meta(tx, "rolled_minute", from)?;
+            set_meta(tx, "days_rolled_minute", from)?;
         }
         return Ok(());
     }
     let off = meta(tx, "day_offset_min")?.unwrap_or(0);
-    let day = |minute: i64| (minute + off).div_euclid(1440);
     let hour = |minute: i64| minute.div_euclid(60);
 
     // One pass over the closed minutes' rows, summed here. Five `INSERT … SELECT … GROUP
     // BY`s did the same by sorting every minute row again for each target table: 60% of
     // the writer's time in `bench stats`, most of it SQLite's sorter. Every target is
     // written in its own key order, so each b-tree is walked forwards.
-    let mut pc_hour = Map::<(String, i64), (i64, i64)>::default();
-    let mut pc_day = Map::<(String, i64), (i64, i64)>::default();
-    let mut pc_row = |m: i64, pc: String, up: i64, down: i64| {
-        add2(pc_day.entry((pc.clone(), day(m))).or_default(), up, down);
-        add2(pc_hour.entry((pc, hour(m))).or_default(), up, down);
-    };
-    let mut site_hour = Map::<(i64, i64, i64), HostSum>::default();
-    let mut site_day = Map::<(i64, i64, i64), HostSum>::default();
-    let mut total_hour = Map::<(i64, i64), (i64, i64)>::default();
-    let mut total_day = Map::<(i64, i64), (i64, i64)>::default();
-    let mut site_pcs = Map::<(i64, i64, i64), (i64, i64)>::default();
-    let mut host_row = |m: i64, pc: i64, host: i64, v: &HostSum| {
-        let (h, d) = (hour(m), day(m));
-        site_hour.entry((pc, h, host)).or_default().merge(v);
-        site_day.entry((pc, d, host)).or_default().merge(v);
-        add2(total_hour.entry((h, v.site)).or_default(), v.up, v.down);
-        add2(total_day.entry((d, v.site)).or_default(), v.up, v.down);
-        add2(site_pcs.entry((v.site, d, pc)).or_default(), v.up, v.down);
-    };
+    let mut hours = Sums::default();
     match &mut memo.open {
         Some(open) => {
             for ((m, pc), (up, down)) in open.pcs.extract_if(|k, _| k.0 < now_minute) {
-                pc_row(m, pc, up, down);
+                hours.pc(hour(m), pc, up, down);
             }
             for ((m, pc, host), v) in open.hosts.extract_if(|k, _| k.0 < now_minute) {
-                host_row(m, pc, host, &v);
+                hours.host(hour(m), pc, host, &v);
             }
         }
         None => {
@@ -430,7 +418,7 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
                 let (m, pc, up, down): (i64, String, i64, i64) =
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
                 if m < now_minute {
-                    pc_row(m, pc, up, down);
+                    hours.pc(hour(m), pc, up, down);
                 } else {
                     open.pcs.insert((m, pc), (up, down));
                 }
@@ -449,7 +437,7 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
                     down: r.get(6)?,
                 };
                 if m < now_minute {
-                    host_row(m, pc, host, &v);
+                    hours.host(hour(m), pc, host, &v);
                 } else {
                     open.hosts.insert((m, pc, host), v);
                 }
@@ -458,52 +446,125 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
         }
     }
 
-    let add = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
-               down_bytes = down_bytes + excluded.down_bytes";
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO pc_hour (pc, hour, up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4) {add}"
-    ))?;
-    for ((pc, h), (up, down)) in sorted(pc_hour) {
-        stmt.execute(params![pc, h, up, down])?;
+    hours.write(tx, "hour")?;
+    set_meta(tx, "rolled_minute", now_minute)?;
+
+    // The days that have ended, from their minute rows (exact for any zone offset; an
+    // hour of a half-hour zone belongs to two days). Minutes are kept until their day
+    // is rolled (`prune`).
+    let days_from = meta(tx, "days_rolled_minute")?.unwrap_or(from);
+    let days_to = (now_minute + off).div_euclid(1440) * 1440 - off;
+    if days_to > days_from {
+        let day = |minute: i64| (minute + off).div_euclid(1440);
+        let mut days = Sums {
+            by_site_pc: true,
+            ..Sums::default()
+        };
+        let mut stmt = tx.prepare_cached(
+            "SELECT minute, pc, up_bytes, down_bytes FROM pc_minute
+             WHERE minute >= ?1 AND minute < ?2",
+        )?;
+        let mut rows = stmt.query([days_from, days_to])?;
+        while let Some(r) = rows.next()? {
+            let m: i64 = r.get(0)?;
+            days.pc(day(m), r.get(1)?, r.get(2)?, r.get(3)?);
+        }
+        let mut stmt = tx.prepare_cached(
+            "SELECT minute, pc, host, site, via, up_bytes, down_bytes FROM site_minute
+             WHERE minute >= ?1 AND minute < ?2",
+        )?;
+        let mut rows = stmt.query([days_from, days_to])?;
+        while let Some(r) = rows.next()? {
+            let m: i64 = r.get(0)?;
+            let v = HostSum {
+                site: r.get(3)?,
+                via: r.get(4)?,
+                up: r.get(5)?,
+                down: r.get(6)?,
+            };
+            days.host(day(m), r.get(1)?, r.get(2)?, &v);
+        }
+        days.write(tx, "day")?;
+        set_meta(tx, "days_rolled_minute", days_to)?;
+    } else if meta(tx, "days_rolled_minute")?.is_none() {
+        set_meta(tx, "days_rolled_minute", days_from)?;
     }
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO pc_day (pc, day, up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4) {add}"
-    ))?;
-    for ((pc, d), (up, down)) in sorted(pc_day) {
-        stmt.execute(params![pc, d, up, down])?;
+    Ok(())
+}
+
+/// Minute rows summed into one resolution's buckets (hours or days), each target written
+/// in its own key order so each b-tree is walked forwards.
+#[derive(Default)]
+struct Sums {
+    /// (pc, bucket) → (up, down).
+    pcs: Map<(String, i64), (i64, i64)>,
+    /// (pc, bucket, host) → sums.
+    hosts: Map<(i64, i64, i64), HostSum>,
+    /// (bucket, site) → (up, down).
+    totals: Map<(i64, i64), (i64, i64)>,
+    /// (site, bucket, pc) → (up, down), when `by_site_pc` (days: `site_pc_day`).
+    site_pcs: Map<(i64, i64, i64), (i64, i64)>,
+    by_site_pc: bool,
+}
+
+impl Sums {
+    fn pc(&mut self, bucket: i64, pc: String, up: i64, down: i64) {
+        add2(self.pcs.entry((pc, bucket)).or_default(), up, down);
     }
-    for (table, col, sums) in [
-        ("site_hour", "hour", site_hour),
-        ("site_day", "day", site_day),
-    ] {
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO {table} (pc, {col}, host, site, via, up_bytes, down_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {add}, via = min(via, excluded.via)"
-        ))?;
-        for ((pc, t, host), v) in sorted(sums) {
-            stmt.execute(params![pc, t, host, v.site, v.via, v.up, v.down])?;
+
+    fn host(&mut self, bucket: i64, pc: i64, host: i64, v: &HostSum) {
+        self.hosts.entry((pc, bucket, host)).or_default().merge(v);
+        add2(
+            self.totals.entry((bucket, v.site)).or_default(),
+            v.up,
+            v.down,
+        );
+        if self.by_site_pc {
+            add2(
+                self.site_pcs.entry((v.site, bucket, pc)).or_default(),
+                v.up,
+                v.down,
+            );
         }
     }
-    for (table, col, sums) in [
-        ("site_total_hour", "hour", total_hour),
-        ("site_total_day", "day", total_day),
-    ] {
+
+    /// Into `pc_{col}`, `site_{col}`, `site_total_{col}` (and `site_pc_day`), adding to
+    /// rows already there.
+    fn write(self, tx: &Transaction, col: &str) -> rusqlite::Result<()> {
+        let add = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
+                   down_bytes = down_bytes + excluded.down_bytes";
         let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO {table} ({col}, site, up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO pc_{col} (pc, {col}, up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4)
              {add}"
         ))?;
-        for ((t, site), (up, down)) in sorted(sums) {
+        for ((pc, t), (up, down)) in sorted(self.pcs) {
+            stmt.execute(params![pc, t, up, down])?;
+        }
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO site_{col} (pc, {col}, host, site, via, up_bytes, down_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {add}, via = min(via, excluded.via)"
+        ))?;
+        for ((pc, t, host), v) in sorted(self.hosts) {
+            stmt.execute(params![pc, t, host, v.site, v.via, v.up, v.down])?;
+        }
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO site_total_{col} ({col}, site, up_bytes, down_bytes)
+             VALUES (?1, ?2, ?3, ?4) {add}"
+        ))?;
+        for ((t, site), (up, down)) in sorted(self.totals) {
             stmt.execute(params![t, site, up, down])?;
         }
+        if self.by_site_pc {
+            let mut stmt = tx.prepare_cached(&format!(
+                "INSERT INTO site_pc_day (site, day, pc, up_bytes, down_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5) {add}"
+            ))?;
+            for ((site, d, pc), (up, down)) in sorted(self.site_pcs) {
+                stmt.execute(params![site, d, pc, up, down])?;
+            }
+        }
+        Ok(())
     }
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO site_pc_day (site, day, pc, up_bytes, down_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5) {add}"
-    ))?;
-    for ((site, d, pc), (up, down)) in sorted(site_pcs) {
-        stmt.execute(params![site, d, pc, up, down])?;
-    }
-    set_meta(tx, "rolled_minute", now_minute)
 }
 
 /// A host row's sums over minutes: the most specific site seen, the most trusted naming.
@@ -562,8 +623,12 @@ pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::R
     let mut n = 0;
     let rolled = meta(tx, "rolled_minute")?.unwrap_or(i64::MIN);
     if r.minutes_days > 0 {
-        // Never a minute not yet rolled up: its bytes exist nowhere else.
-        let cut = (now_min - r.minutes_days as i64 * 1440).min(rolled);
+        // Never a minute not yet rolled up into hours and days: its bytes exist nowhere
+        // else.
+        let days_rolled = meta(tx, "days_rolled_minute")?.unwrap_or(rolled);
+        let cut = (now_min - r.minutes_days as i64 * 1440)
+            .min(rolled)
+            .min(days_rolled);
         n += tx.execute("DELETE FROM pc_minute WHERE minute < ?1", [cut])?;
         n += tx.execute("DELETE FROM site_minute WHERE minute < ?1", [cut])?;
     }
@@ -676,23 +741,22 @@ impl Segment {
 /// days from the day rows, whole hours from the hour rows, the edges and everything not
 /// yet rolled up (`rolled` onwards) from the minute rows.
 ///
-/// Minutes are rolled up one by one as they end, so the hour and the day that hold
-/// `rolled` contain exactly their minutes before it. A period that runs into the minutes
+/// Minutes are rolled up into hours one by one as they end, so the hour that holds
+/// `rolled` contains exactly its minutes before it. A period that runs into the minutes
 /// not yet rolled up ("today", "this month", "the last hour" up to now) therefore reads
-/// that hour and day whole, and only the unrolled tail (a minute or so) from minute rows.
-pub fn segments(since: i64, until: i64, rolled: i64, off: i64) -> Vec<Segment> {
+/// that hour whole, and only the unrolled tail (a minute or so) from minute rows. Days
+/// are rolled when they end (`days_rolled`, a local midnight): the day in progress is
+/// read from its hours.
+pub fn segments(since: i64, until: i64, rolled: i64, days_rolled: i64, off: i64) -> Vec<Segment> {
     let mut out = Vec::new();
     if since >= until {
         return out;
     }
     let cut = until.min(rolled).max(since);
     let open = until >= rolled;
+    // Whole days only, and only days already rolled (before `days_rolled`).
     let day_lo = ceil_div(since + off, 1440);
-    let day_hi = if open {
-        ceil_div(cut + off, 1440)
-    } else {
-        (cut + off).div_euclid(1440)
-    };
+    let day_hi = (cut.min(days_rolled) + off).div_euclid(1440);
     if day_lo < day_hi {
         hours(&mut out, since, day_lo * 1440 - off, false);
         out.push(Segment {
@@ -700,9 +764,7 @@ pub fn segments(since: i64, until: i64, rolled: i64, off: i64) -> Vec<Segment> {
             lo: day_lo,
             hi: day_hi,
         });
-        if !open {
-            hours(&mut out, day_hi * 1440 - off, cut, false);
-        }
+        hours(&mut out, day_hi * 1440 - off, cut, open);
     } else {
         hours(&mut out, since, cut, open);
     }
@@ -747,10 +809,13 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     -((-a).div_euclid(b))
 }
 
-/// The rolled-up boundary and the day offset, as the writer last stored them.
-pub fn bounds(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+/// The rolled-up boundaries (hours, days) and the day offset, as the writer last stored
+/// them.
+pub fn bounds(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+    let rolled = meta(conn, "rolled_minute")?.unwrap_or(i64::MIN);
     Ok((
-        meta(conn, "rolled_minute")?.unwrap_or(i64::MIN),
+        rolled,
+        meta(conn, "days_rolled_minute")?.unwrap_or(rolled),
         meta(conn, "day_offset_min")?.unwrap_or(0),
     ))
 }
@@ -827,10 +892,10 @@ pub fn traffic_series(
     bucket_min: i64,
     pc: Option<&str>,
 ) -> rusqlite::Result<Vec<(i64, u64, u64)>> {
-    let (rolled, off) = bounds(conn)?;
+    let (rolled, days_rolled, off) = bounds(conn)?;
     let bucket = bucket_min.max(1);
     // Buckets finer than a resolution must not read it: a series by minute reads minutes.
-    let segs: Vec<Segment> = segments(since, until, rolled, off)
+    let segs: Vec<Segment> = segments(since, until, rolled, days_rolled, off)
         .into_iter()
         .flat_map(|s| refine(s, bucket, off, rolled))
         .collect();
@@ -899,8 +964,8 @@ pub fn top_pcs(
     until: i64,
     limit: usize,
 ) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let (rolled, off) = bounds(conn)?;
-    let segs = segments(since, until, rolled, off);
+    let (rolled, days_rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, days_rolled, off);
     if segs.is_empty() {
         return Ok(Vec::new());
     }
@@ -921,8 +986,8 @@ pub fn top_sites(
     pc: Option<&str>,
     limit: usize,
 ) -> rusqlite::Result<Vec<SiteTotal>> {
-    let (rolled, off) = bounds(conn)?;
-    let segs = segments(since, until, rolled, off);
+    let (rolled, days_rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, days_rolled, off);
     if segs.is_empty() {
         return Ok(Vec::new());
     }
@@ -985,23 +1050,29 @@ pub fn top_sites(
             .map(|(_, id)| id.to_string())
             .collect::<Vec<_>>()
             .join(",");
+        let filter = format!("AND site IN ({ids})");
         let inner = if until - since >= 1440 {
-            // A day or more: PCs that used the site on the period's days (one compact row
-            // per site, day and PC), and in the minutes not yet rolled up.
+            // A day or more: PCs that used the site on the period's rolled days (one
+            // compact row per site, day and PC; the edge days whole), and exactly in the
+            // rest (the day in progress, from its hours and minutes).
+            let first_open_day = (days_rolled + off).div_euclid(1440);
             let (d_lo, d_hi) = (
                 (since + off).div_euclid(1440),
-                (until - 1 + off).div_euclid(1440),
+                (until - 1 + off).div_euclid(1440).min(first_open_day - 1),
             );
-            format!(
-                "SELECT site, pc FROM site_pc_day WHERE site IN ({ids})
-                   AND day >= {d_lo} AND day <= {d_hi}
-                 UNION ALL SELECT site, pc FROM site_minute
-                   WHERE minute >= {} AND minute < {until} AND site IN ({ids})",
-                rolled.max(since)
-            )
+            let rest_from = since.max(first_open_day * 1440 - off);
+            let rest = segments(rest_from, until, rolled, days_rolled, off);
+            let mut sql = format!(
+                "SELECT site, pc FROM site_pc_day WHERE day >= {d_lo} AND day <= {d_hi} {filter}"
+            );
+            if !rest.is_empty() {
+                sql += " UNION ALL ";
+                sql += &site_pc_union(&rest, "site, pc", &filter);
+            }
+            sql
         } else {
             // Under a day: exactly the PCs of the period.
-            site_pc_union(&segs, "site, pc", &format!("AND site IN ({ids})"))
+            site_pc_union(&segs, "site, pc", &filter)
         };
         // Distinct (site, PC) pairs counted here: a month of the top ten sites is ~150k
         // rows, and SQLite's COUNT(DISTINCT) sorts them all into a temporary b-tree
@@ -1040,8 +1111,8 @@ fn named_period(
     until: i64,
     name: &str,
 ) -> rusqlite::Result<Option<(Vec<Segment>, i64)>> {
-    let (rolled, off) = bounds(conn)?;
-    let segs = segments(since, until, rolled, off);
+    let (rolled, days_rolled, off) = bounds(conn)?;
+    let segs = segments(since, until, rolled, days_rolled, off);
     if segs.is_empty() {
         return Ok(None);
     }
@@ -1236,12 +1307,14 @@ mod tests {
         }
         store.sync();
         let conn = crate::store::open_read(dir.path()).unwrap();
-        let (rolled, off) = bounds(&conn).unwrap();
+        let (rolled, days_rolled, off) = bounds(&conn).unwrap();
         assert_eq!(off, 60);
         assert!(
             rolled > day0 + 3 * 1440 - 8,
             "all but the last minute rolled: {rolled}"
         );
+        // Days are rolled up to the last local midnight (UTC+1) before the newest minute.
+        assert_eq!(days_rolled, day0 + 3 * 1440 - 60);
         let minutes_of = |site: &str, since: i64, until: i64| -> (u64, u64) {
             conn.query_row(
                 "SELECT coalesce(SUM(up_bytes),0), coalesce(SUM(down_bytes),0) FROM site_minute
@@ -1377,7 +1450,7 @@ mod tests {
 
     #[test]
     fn segments_tile_the_period_exactly() {
-        for off in [0, 60, -300, 330] {
+        for off in [0i64, 60, -300, 330] {
             for (since, until, rolled) in [
                 (0, 1440 * 40 + 7, 1440 * 39),
                 (17, 1440 * 3 + 125, 1440 * 3 + 100),
@@ -1385,31 +1458,40 @@ mod tests {
                 (1440 * 10 + 30, 1440 * 12, 1440 * 11 - 5),
                 (5, 6, 0),
             ] {
-                let segs = segments(since, until, rolled, off);
-                let mut c = covered(&segs, off, rolled);
-                c.sort();
-                assert_eq!(c.first().unwrap().0, since, "{segs:?}");
-                assert_eq!(c.last().unwrap().1, until, "{segs:?}");
-                for w in c.windows(2) {
-                    assert_eq!(w[0].1, w[1].0, "contiguous: {segs:?}");
-                }
-                // An hour or day row reaching past `rolled` only when the period does.
-                for s in &segs {
-                    let nominal_end = match s.res {
-                        Res::Minute => continue,
-                        Res::Hour => s.hi * 60,
-                        Res::Day => s.hi * 1440 - off,
-                    };
-                    assert!(
-                        nominal_end <= rolled || until >= rolled,
-                        "{s:?} beyond rolled {rolled} for {since}..{until}"
-                    );
-                    assert!(nominal_end <= until.max(rolled) + 1440, "{s:?}");
+                // Days rolled up to the local midnight before `rolled`, a day earlier, or
+                // (a database from before days were rolled apart) up to `rolled` itself.
+                let midnight = (rolled + off).div_euclid(1440) * 1440 - off;
+                for days_rolled in [midnight, midnight - 1440, rolled] {
+                    let segs = segments(since, until, rolled, days_rolled, off);
+                    let mut c = covered(&segs, off, rolled);
+                    c.sort();
+                    assert_eq!(c.first().unwrap().0, since, "{segs:?}");
+                    assert_eq!(c.last().unwrap().1, until, "{segs:?}");
+                    for w in c.windows(2) {
+                        assert_eq!(w[0].1, w[1].0, "contiguous: {segs:?}");
+                    }
+                    for s in &segs {
+                        let nominal_end = match s.res {
+                            Res::Minute => continue,
+                            Res::Hour => s.hi * 60,
+                            Res::Day => s.hi * 1440 - off,
+                        };
+                        // Day rows only of rolled days; an hour row reaching past
+                        // `rolled` only when the period does.
+                        if s.res == Res::Day {
+                            assert!(nominal_end <= days_rolled, "{s:?} past {days_rolled}");
+                        }
+                        assert!(
+                            nominal_end <= rolled || until >= rolled,
+                            "{s:?} beyond rolled {rolled} for {since}..{until}"
+                        );
+                        assert!(nominal_end <= until.max(rolled) + 60, "{s:?}");
+                    }
                 }
             }
         }
         // A month read from days: a handful of segments, not thousands.
-        let segs = segments(0, 1440 * 30, 1440 * 31, 0);
+        let segs = segments(0, 1440 * 30, 1440 * 31, 1440 * 31, 0);
         assert_eq!(
             segs,
             vec![Segment {
