@@ -3,11 +3,14 @@
 //! the same run. A second peer in the same rounds: xdp-filter's C program attached to the
 //! same interface (`ip link set … xdpdrv obj xdpfilt_alw_ip.o`), which shows what native
 //! XDP itself costs on veth (the driver copies every skb whose headroom is under 256
-//! bytes into a page before running any program; physical NICs don't).
+//! bytes into a page before running any program; physical NICs don't). And the floor: an
+//! empty XDP program (returns XDP_PASS, touches nothing) attached the same way — what any
+//! native XDP program costs on veth before it does anything.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use officegate::datapath::{Datapath, LoadOptions};
 use officegate_lab::{
     Lab, LabConfig, Role, addr,
     officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
@@ -38,15 +41,22 @@ fn iperf_gbps(lab: &Lab) -> anyhow::Result<f64> {
     Ok(bps / 1e9)
 }
 
-fn xdp_filter(lab: &Lab, on: bool) -> anyhow::Result<()> {
-    let ns = lab.ns(Role::Gateway);
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["-n", &ns, "link", "set", "dev", addr::LAN_IF]);
-    if on {
-        cmd.args(["xdpdrv", "obj", XDP_FILTER_OBJ, "sec", "xdp"]);
-    } else {
-        cmd.args(["xdpdrv", "off"]);
-    }
+/// Which program `ip link` attaches (native XDP) on the gateway's LAN interface.
+enum Attach<'a> {
+    XdpFilter,
+    Pinned(&'a std::path::Path),
+    Off,
+}
+
+fn ip_xdp(lab: &Lab, what: Attach) -> anyhow::Result<()> {
+    // Entering only the network namespace: `ip -n` remounts /sys, hiding our pins.
+    let mut cmd = lab.command(Role::Gateway, "ip");
+    cmd.args(["link", "set", "dev", addr::LAN_IF]);
+    match what {
+        Attach::XdpFilter => cmd.args(["xdpdrv", "obj", XDP_FILTER_OBJ, "sec", "xdp"]),
+        Attach::Pinned(p) => cmd.args(["xdpdrv", "pinned"]).arg(p),
+        Attach::Off => cmd.args(["xdpdrv", "off"]),
+    };
     let out = cmd.output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -73,39 +83,79 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         lab_config(&pin_dir).replace("xdp_mode = \"native\"", &format!("xdp_mode = \"{mode}\""));
     let mut og = Officegate::start(&lab, &bin, &config, &policy)?;
     og.stop()?;
-    let xf_pins: Vec<(String, bool)> = ["filter_ipv4", "filter_ipv6", "xdp_stats_map"]
-        .iter()
-        .map(|m| format!("/sys/fs/bpf/{m}"))
-        .map(|p| {
-            let existed = std::path::Path::new(&p).exists();
-            (p, existed)
-        })
-        .collect();
-    let (mut attached, mut detached, mut xf) = (Vec::new(), Vec::new(), Vec::new());
+    // iproute2 pins xdp-filter's maps under /sys/fs/bpf/tc/globals (and makes `tc`, with
+    // `ip` and `xdp` links to it): remember what was there, to remove only what we made.
+    let xf_pins: Vec<(String, bool)> = [
+        "tc/globals/filter_ipv4",
+        "tc/globals/filter_ipv6",
+        "tc/globals/xdp_stats_map",
+        "tc/globals",
+        "ip",
+        "xdp",
+        "tc",
+    ]
+    .iter()
+    .map(|m| format!("/sys/fs/bpf/{m}"))
+    .map(|p| {
+        let existed = std::fs::symlink_metadata(&p).is_ok();
+        (p, existed)
+    })
+    .collect();
+    // The empty program, from Officegate's own object, pinned for `ip link … pinned`.
+    let empty_dir = tempfile::Builder::new()
+        .prefix("og-bench-empty-")
+        .tempdir_in("/sys/fs/bpf")?;
+    let empty_pin = empty_dir.path().join("prog");
+    let mut dp = Datapath::load(&LoadOptions {
+        pin_dir: empty_dir.path().join("maps"),
+        flow_cache: true,
+    })?;
+    dp.load_empty_program()?;
+    let id = dp.empty_program().info()?.id().to_string();
+    let out = std::process::Command::new("bpftool")
+        .args(["prog", "pin", "id", &id])
+        .arg(&empty_pin)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "bpftool prog pin: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut attached, mut detached, mut xf, mut empty) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in 0..ROUNDS {
         let d = iperf_gbps(&lab)?;
         og.restart()?;
         let a = iperf_gbps(&lab)?;
         og.stop()?;
-        xdp_filter(&lab, true)?;
+        ip_xdp(&lab, Attach::XdpFilter)?;
         let x = iperf_gbps(&lab)?;
-        xdp_filter(&lab, false)?;
-        eprintln!("round {r}: detached {d:.2}, officegate {a:.2}, xdp-filter {x:.2} Gbit/s");
+        ip_xdp(&lab, Attach::Off)?;
+        ip_xdp(&lab, Attach::Pinned(&empty_pin))?;
+        let e = iperf_gbps(&lab)?;
+        ip_xdp(&lab, Attach::Off)?;
+        eprintln!(
+            "round {r}: detached {d:.2}, officegate {a:.2}, xdp-filter {x:.2}, empty XDP {e:.2} Gbit/s"
+        );
         detached.push(d);
         attached.push(a);
         xf.push(x);
+        empty.push(e);
     }
     drop(og);
+    drop(dp);
+    let _ = std::fs::remove_file(&empty_pin);
     let _ = std::fs::remove_dir_all(&pin_dir);
-    // iproute2 pinned xdp-filter's maps by name at the bpffs root; remove what we created.
+    // In the order listed: pins, then their directory, then the links and `tc`.
     for (pin, existed) in &xf_pins {
         if !existed {
-            let _ = std::fs::remove_file(pin);
+            let _ = std::fs::remove_file(pin).or_else(|_| std::fs::remove_dir(pin));
         }
     }
     let a = crate::median(&mut attached);
     let d = crate::median(&mut detached);
     let x = crate::median(&mut xf);
+    let e = crate::median(&mut empty);
     println!(
         "\n{:<22} {:>8} {:>8}",
         "programs on lan0", "Gbit/s", "ratio"
@@ -117,10 +167,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         a / d
     );
     println!("{:<22} {x:>8.2} {:>8.2}", "xdp-filter (native)", x / d);
+    println!("{:<22} {e:>8.2} {:>8.2}", "empty XDP (native)", e / d);
     println!(
-        "RESULT throughput {{\"attached_gbps\": {a:.3}, \"detached_gbps\": {d:.3}, \"ratio\": {:.3}, \"xdp_filter_gbps\": {x:.3}, \"xdp_filter_ratio\": {:.3}, \"xdp_mode\": \"{mode}\"}}",
+        "RESULT throughput {{\"attached_gbps\": {a:.3}, \"detached_gbps\": {d:.3}, \"ratio\": {:.3}, \"xdp_filter_gbps\": {x:.3}, \"xdp_filter_ratio\": {:.3}, \"empty_xdp_gbps\": {e:.3}, \"empty_xdp_ratio\": {:.3}, \"ratio_to_empty_xdp\": {:.3}, \"xdp_mode\": \"{mode}\"}}",
         a / d,
-        x / d
+        x / d,
+        e / d,
+        a / e
     );
     Ok(())
 }
