@@ -1,6 +1,6 @@
 //! Traffic statistics at three resolutions: per-minute rows (written by the collectors),
-//! rolled up into hourly and daily rows once a minute is over, each kept for its own
-//! retention. Reads cover a period with the coarsest rows that fit it (`segments`), so a
+//! rolled up into hourly rows once a minute is over and into daily rows once a day is
+//! over (`roll_up`), each kept for its own retention. Reads cover a period with the coarsest rows that fit it (`segments`), so a
 //! month's top list reads ~30 daily rows per PC instead of ~43,000 minute rows.
 //!
 //! Tables (all bytes are whole frames as the datapath counts them, all WITHOUT ROWID).
