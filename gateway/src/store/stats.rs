@@ -410,38 +410,20 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
             // Read back from the database; the minutes still open from here on are
             // remembered for the next roll-ups.
             let mut open = OpenMinutes::default();
-            let mut stmt = tx.prepare_cached(
-                "SELECT minute, pc, up_bytes, down_bytes FROM pc_minute WHERE minute >= ?1",
-            )?;
-            let mut rows = stmt.query([from])?;
-            while let Some(r) = rows.next()? {
-                let (m, pc, up, down): (i64, String, i64, i64) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            each_pc_minute(tx, from, i64::MAX, |m, pc, up, down| {
                 if m < now_minute {
                     hours.pc(hour(m), pc, up, down);
                 } else {
                     open.pcs.insert((m, pc), (up, down));
                 }
-            }
-            let mut stmt = tx.prepare_cached(
-                "SELECT minute, pc, host, site, via, up_bytes, down_bytes FROM site_minute
-                 WHERE minute >= ?1",
-            )?;
-            let mut rows = stmt.query([from])?;
-            while let Some(r) = rows.next()? {
-                let (m, pc, host): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let v = HostSum {
-                    site: r.get(3)?,
-                    via: r.get(4)?,
-                    up: r.get(5)?,
-                    down: r.get(6)?,
-                };
+            })?;
+            each_host_minute(tx, from, i64::MAX, |m, pc, host, v| {
                 if m < now_minute {
                     hours.host(hour(m), pc, host, &v);
                 } else {
                     open.hosts.insert((m, pc, host), v);
                 }
-            }
+            })?;
             memo.open = Some(open);
         }
     }
@@ -460,34 +442,58 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
             by_site_pc: true,
             ..Sums::default()
         };
-        let mut stmt = tx.prepare_cached(
-            "SELECT minute, pc, up_bytes, down_bytes FROM pc_minute
-             WHERE minute >= ?1 AND minute < ?2",
-        )?;
-        let mut rows = stmt.query([days_from, days_to])?;
-        while let Some(r) = rows.next()? {
-            let m: i64 = r.get(0)?;
-            days.pc(day(m), r.get(1)?, r.get(2)?, r.get(3)?);
-        }
-        let mut stmt = tx.prepare_cached(
-            "SELECT minute, pc, host, site, via, up_bytes, down_bytes FROM site_minute
-             WHERE minute >= ?1 AND minute < ?2",
-        )?;
-        let mut rows = stmt.query([days_from, days_to])?;
-        while let Some(r) = rows.next()? {
-            let m: i64 = r.get(0)?;
-            let v = HostSum {
-                site: r.get(3)?,
-                via: r.get(4)?,
-                up: r.get(5)?,
-                down: r.get(6)?,
-            };
-            days.host(day(m), r.get(1)?, r.get(2)?, &v);
-        }
+        each_pc_minute(tx, days_from, days_to, |m, pc, up, down| {
+            days.pc(day(m), pc, up, down)
+        })?;
+        each_host_minute(tx, days_from, days_to, |m, pc, host, v| {
+            days.host(day(m), pc, host, &v)
+        })?;
         days.write(tx, "day")?;
         set_meta(tx, "days_rolled_minute", days_to)?;
     } else if meta(tx, "days_rolled_minute")?.is_none() {
         set_meta(tx, "days_rolled_minute", days_from)?;
+    }
+    Ok(())
+}
+
+/// Every PC minute row in [lo, hi): (minute, pc, up, down).
+fn each_pc_minute(
+    tx: &Transaction,
+    lo: i64,
+    hi: i64,
+    mut f: impl FnMut(i64, String, i64, i64),
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT minute, pc, up_bytes, down_bytes FROM pc_minute
+         WHERE minute >= ?1 AND minute < ?2",
+    )?;
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        f(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    }
+    Ok(())
+}
+
+/// Every host minute row in [lo, hi): (minute, pc, host, sums).
+fn each_host_minute(
+    tx: &Transaction,
+    lo: i64,
+    hi: i64,
+    mut f: impl FnMut(i64, i64, i64, HostSum),
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT minute, pc, host, site, via, up_bytes, down_bytes FROM site_minute
+         WHERE minute >= ?1 AND minute < ?2",
+    )?;
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let v = HostSum {
+            site: r.get(3)?,
+            via: r.get(4)?,
+            up: r.get(5)?,
+            down: r.get(6)?,
+        };
+        f(r.get(0)?, r.get(1)?, r.get(2)?, v);
     }
     Ok(())
 }
