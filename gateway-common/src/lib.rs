@@ -16,9 +16,9 @@ pub mod maps {
     pub const PCS_V4: &str = "OG_PCS4";
     pub const PCS_V6: &str = "OG_PCS6";
     pub const PC_STATS: &str = "OG_PCSTATS";
-    pub const CONFIG: &str = "OG_CONFIG";
-    pub const FLOWS_V4: &str = "OG_FLOWS4";
-    pub const FLOWS_V6: &str = "OG_FLOWS6";
+    pub const CONFIG: &str = "OG_CONFIG2";
+    pub const FLOWS_V4: &str = "OG_FLOWTAB4";
+    pub const FLOWS_V6: &str = "OG_FLOWTAB6";
     pub const BLOCK_V4: &str = "OG_BLOCK4";
     pub const BLOCK_V6: &str = "OG_BLOCK6";
     pub const BLOCK_CIDR_V4: &str = "OG_BCIDR4";
@@ -88,8 +88,11 @@ pub mod capacity {
     /// configuration; slots `[LEARNED_SLOT_BASE, PC_SLOTS)` are taken by the kernel for
     /// addresses it sees first. Two ranges, so neither side ever races the other for one.
     pub const LEARNED_SLOT_BASE: u32 = 16_384;
-    pub const FLOWS_V4: u32 = 131_072;
-    pub const FLOWS_V6: u32 = 65_536;
+    /// Flows per CPU: `2^FLOW_SET_BITS_* ` sets of `FLOW_WAYS` flows each.
+    pub const FLOWS_V4: u32 = (1 << FLOW_SET_BITS_V4) * super::FLOW_WAYS as u32;
+    pub const FLOWS_V6: u32 = (1 << FLOW_SET_BITS_V6) * super::FLOW_WAYS as u32;
+    pub const FLOW_SET_BITS_V4: u32 = 15;
+    pub const FLOW_SET_BITS_V6: u32 = 14;
     pub const GATEWAY_ADDRS: u32 = 64;
     /// Policy groups. A blocked address carries a bit mask of the groups it is blocked
     /// for, so one lookup answers for every group.
@@ -305,7 +308,7 @@ impl Counters {
     }
 }
 
-/// Key of `FLOWS_V4`: one PC talking to one remote endpoint.
+/// A flow's key: one PC talking to one remote endpoint.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKeyV4 {
@@ -316,10 +319,11 @@ pub struct FlowKeyV4 {
     pub remote_port: u16,
     /// IP protocol number.
     pub proto: u8,
-    pub _pad: u8,
+    /// `FLOW_USED` in a way of the flow table that holds a flow, 0 in an empty one.
+    pub used: u8,
 }
 
-/// Key of `FLOWS_V6`.
+/// A flow's key, IPv6.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKeyV6 {
@@ -327,8 +331,48 @@ pub struct FlowKeyV6 {
     pub remote: Addr6,
     pub remote_port: u16,
     pub proto: u8,
-    pub _pad: u8,
+    pub used: u8,
 }
+
+pub const FLOW_USED: u8 = 1;
+
+/// Ways per set of the flow tables.
+pub const FLOW_WAYS: usize = 4;
+
+/// One set of a flow table (`FLOWS_V4`, `FLOWS_V6`): up to `FLOW_WAYS` flows whose keys
+/// hash to it.
+///
+/// The tables are plain arrays, not kernel hash maps: the program hashes the key itself
+/// and finds the flow by comparing at most four keys in one cache line, all inlined. A
+/// kernel hash map's lookup is a helper call (hash, bucket walk, `memcmp`), and for the
+/// LRU kind one more call level: together ~12 ns, half the cost of a packet in `bench
+/// datapath`. Each CPU has its own part of the array (index `cpu << set_bits | set`), so
+/// counting needs no atomics, as with per-CPU maps. The arrays are `BPF_F_MMAPABLE`: the
+/// daemon reads them as memory instead of one syscall per flow.
+///
+/// `keys[w]` is the way's `FlowKeyV4`/`FlowKeyV6` as 64-bit words (zero-padded), the form
+/// the program compares. A full set gives its next new flow the way `hand` points at
+/// (round robin); the flow it held loses the counts the daemon had not yet collected, as
+/// an LRU map's eviction would. The PC's own totals (`PC_STATS`) never lose anything.
+///
+/// A way is written key-last: its key's last word is cleared, the value written, then the
+/// key. A reader that reads the key, the value, and the key again, and finds both keys
+/// equal and used, read a value that belongs to that key (see the daemon's `flows`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FlowSet<const W: usize> {
+    pub keys: [[u64; W]; FLOW_WAYS],
+    pub values: [FlowValue; FLOW_WAYS],
+    pub hand: u32,
+    pub _pad: u32,
+}
+
+pub type FlowSetV4 = FlowSet<2>;
+pub type FlowSetV6 = FlowSet<5>;
+
+/// Words of a flow key (`FlowSet::keys`).
+pub const FLOW_KEY_WORDS_V4: usize = 2;
+pub const FLOW_KEY_WORDS_V6: usize = 5;
 
 /// Value of the flow maps (per CPU). Besides the counters it caches the policy verdict,
 /// so a packet of a known flow costs one lookup instead of three (PC, blocklist, range).
@@ -403,6 +447,24 @@ pub struct Config {
     /// that cached flow verdicts are recomputed. Starts at 1.
     pub generation: u32,
     pub _reserved: u32,
+    /// Odd multipliers of the flow tables' hash, one per key word, drawn at random when
+    /// the maps are created and kept with them (a restarted daemon must find its flows
+    /// where they are). Random, so that no PC can choose addresses and ports that all
+    /// land in one set.
+    pub flow_seed: [u64; FLOW_KEY_WORDS_V6],
+}
+
+/// The flow tables' hash: multiply-add-shift over the key's words, the top `bits` bits.
+/// Shared by the kernel program and the tests that check where a flow lands.
+#[inline(always)]
+pub fn flow_set_index<const W: usize>(words: &[u64; W], seed: &[u64; FLOW_KEY_WORDS_V6], bits: u32) -> u32 {
+    let mut h = 0u64;
+    let mut i = 0;
+    while i < W && i < FLOW_KEY_WORDS_V6 {
+        h = h.wrapping_add(words[i].wrapping_mul(seed[i]));
+        i += 1;
+    }
+    (h >> (64 - bits)) as u32
 }
 
 /// Value of the `GROUPS` array, indexed by group id.
@@ -434,6 +496,8 @@ mod pod {
     unsafe impl aya::Pod for FlowKeyV6 {}
     unsafe impl aya::Pod for FlowValue {}
     unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for FlowSetV4 {}
+    unsafe impl aya::Pod for FlowSetV6 {}
     unsafe impl aya::Pod for GroupInfo {}
 }
 
@@ -451,5 +515,9 @@ const _: () = assert!(core::mem::size_of::<WanCounters>() == 48);
 const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 12);
 const _: () = assert!(core::mem::size_of::<FlowKeyV6>() == 36);
 const _: () = assert!(core::mem::size_of::<FlowValue>() == 64);
-const _: () = assert!(core::mem::size_of::<Config>() == 8);
+const _: () = assert!(core::mem::size_of::<Config>() == 48);
+const _: () = assert!(core::mem::size_of::<FlowSetV4>() == 4 * 16 + 4 * 64 + 8);
+const _: () = assert!(core::mem::size_of::<FlowSetV6>() == 4 * 40 + 4 * 64 + 8);
+const _: () = assert!(core::mem::size_of::<FlowKeyV4>() <= FLOW_KEY_WORDS_V4 * 8);
+const _: () = assert!(core::mem::size_of::<FlowKeyV6>() <= FLOW_KEY_WORDS_V6 * 8);
 const _: () = assert!(core::mem::size_of::<Sniff>() == 48 + SNIFF_BYTES);

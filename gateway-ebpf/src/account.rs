@@ -5,10 +5,11 @@
 //! egress the destination (NAT has already been undone there).
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use aya_ebpf::maps::lpm_trie::Key;
+use aya_ebpf::maps::{Array, lpm_trie::Key};
 use gateway_common::{
-    Counters, DEFAULT_GROUP, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
-    GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, UNATTRIBUTED_SLOT, capacity, group_bit,
+    Counters, DEFAULT_GROUP, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6,
+    FlowSet, FlowValue, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat,
+    UNATTRIBUTED_SLOT, capacity, flow_set_index, group_bit,
 };
 
 use crate::maps::{
@@ -36,6 +37,12 @@ impl<K: Copy, const W: usize> FlowKey<K, W> {
         // SAFETY: every constructor writes all words, which cover `K` (plain integers).
         unsafe { &self.key }
     }
+
+    #[inline(always)]
+    fn words(&self) -> &[u64; W] {
+        // SAFETY: every constructor writes all words.
+        unsafe { &self.words }
+    }
 }
 
 // The words below are laid out for a little-endian target (bpfel, the only one built):
@@ -49,10 +56,11 @@ fn pair(lo: u32, hi: u32) -> u64 {
     lo as u64 | (hi as u64) << 32
 }
 
-/// The tail word: port, protocol, zero padding (and, past the key, zeros).
+/// The tail word: port, protocol, the `used` mark (and, past the key, zeros). The mark
+/// makes every real key differ from an empty way's zeros.
 #[inline(always)]
 fn tail(remote_port: u16, proto: u8) -> u64 {
-    remote_port as u64 | (proto as u64) << 16
+    remote_port as u64 | (proto as u64) << 16 | (FLOW_USED as u64) << 24
 }
 
 pub type KeyV4 = FlowKey<FlowKeyV4, 2>;
@@ -144,13 +152,6 @@ fn flow_cache_enabled() -> bool {
     unsafe { core::ptr::read_volatile(&FLOW_CACHE) != 0 }
 }
 
-#[inline(always)]
-fn generation() -> u32 {
-    match CONFIG.get(0) {
-        Some(c) => c.generation,
-        None => 0,
-    }
-}
 
 #[inline(always)]
 fn add(c: &mut Counters, pkt: &Pkt, verdict: u8) {
@@ -329,53 +330,122 @@ fn verdict_v6(info: &PcInfo, remote: &Addr6) -> u8 {
 /// Counts one IPv4 packet and returns its verdict (a `DropReason` code; 0 passes).
 #[inline(always)]
 pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
-    let key = key.key();
-    let gen_now = generation();
-    if let Some(f) = FLOWS_V4.get_ptr_mut(key) {
-        // SAFETY: per-CPU value, this CPU's copy only.
-        let f = unsafe { &mut *f };
-        // Generation 0 is "never evaluated": the zeroed copy another CPU left.
-        if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
-            bump(Stat::FlowMiss);
-            let info = pc_entry(&PCS_V4, &key.pc, pkt);
-            f.verdict = verdict_v4(&info, key.remote);
-            f.pc_slot = info.slot;
-            f.generation = gen_now;
-        }
-        return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
-    }
-    bump(Stat::FlowMiss);
-    let info = pc_entry(&PCS_V4, &key.pc, pkt);
-    let verdict = verdict_v4(&info, key.remote);
-    new_flow(info.slot, verdict, gen_now, pkt, |v| {
-        let _ = FLOWS_V4.insert(key, v, 0);
+    let k = key.key();
+    flow(&FLOWS_V4, key.words(), capacity::FLOW_SET_BITS_V4, pkt, || {
+        let info = pc_entry(&PCS_V4, &k.pc, pkt);
+        (info.slot, verdict_v4(&info, k.remote))
     })
 }
 
 /// Counts one IPv6 packet and returns its verdict.
 #[inline(always)]
 pub fn ipv6(key: &KeyV6, pkt: &Pkt) -> u8 {
-    let key = key.key();
-    let gen_now = generation();
-    if let Some(f) = FLOWS_V6.get_ptr_mut(key) {
-        // SAFETY: per-CPU value, this CPU's copy only.
-        let f = unsafe { &mut *f };
-        // Generation 0 is "never evaluated": the zeroed copy another CPU left.
-        if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
-            bump(Stat::FlowMiss);
-            let info = pc_entry(&PCS_V6, &key.pc, pkt);
-            f.verdict = verdict_v6(&info, &key.remote);
-            f.pc_slot = info.slot;
-            f.generation = gen_now;
+    let k = key.key();
+    flow(&FLOWS_V6, key.words(), capacity::FLOW_SET_BITS_V6, pkt, || {
+        let info = pc_entry(&PCS_V6, &k.pc, pkt);
+        (info.slot, verdict_v6(&info, &k.remote))
+    })
+}
+
+/// Finds the packet's flow in this CPU's part of `table` (placing it if new), refreshes
+/// its cached verdict when the policy generation moved on (`evaluate` gives the PC's
+/// slot and the verdict), counts the packet on the flow and on the PC.
+#[inline(always)]
+fn flow<const W: usize>(
+    table: &Array<FlowSet<W>>,
+    words: &[u64; W],
+    bits: u32,
+    pkt: &Pkt,
+    evaluate: impl Fn() -> (u32, u8),
+) -> u8 {
+    // Index 0 of an array always exists: the None arms below only satisfy the verifier.
+    let Some(cfg) = CONFIG.get(0) else {
+        return unflowed(pkt, evaluate);
+    };
+    let gen_now = cfg.generation;
+    // SAFETY: plain helper call (inlined by the kernel on x86-64).
+    let cpu = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
+    let index = cpu << bits | flow_set_index(words, &cfg.flow_seed, bits);
+    let Some(set) = table.get_ptr_mut(index) else {
+        return unflowed(pkt, evaluate);
+    };
+    // SAFETY: this CPU's part of the table; nothing else on this CPU runs while a program
+    // does (XDP and TC both run with bottom halves off), and other CPUs have their own.
+    let set = unsafe { &mut *set };
+    for w in 0..FLOW_WAYS {
+        if same(&set.keys[w], words) {
+            let f = &mut set.values[w];
+            // Generation 0 is "never evaluated".
+            if f.generation != gen_now || f.generation == 0 || !flow_cache_enabled() {
+                bump(Stat::FlowMiss);
+                let (slot, verdict) = evaluate();
+                f.verdict = verdict;
+                f.pc_slot = slot;
+                f.generation = gen_now;
+            }
+            return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
         }
-        return finish(&mut f.counters, f.pc_slot, f.verdict, pkt);
     }
     bump(Stat::FlowMiss);
-    let info = pc_entry(&PCS_V6, &key.pc, pkt);
-    let verdict = verdict_v6(&info, &key.remote);
-    new_flow(info.slot, verdict, gen_now, pkt, |v| {
-        let _ = FLOWS_V6.insert(key, v, 0);
-    })
+    let (slot, verdict) = evaluate();
+    let mut counters = Counters::default();
+    let verdict = finish(&mut counters, slot, verdict, pkt);
+    let value = FlowValue {
+        counters,
+        pc_slot: slot,
+        generation: gen_now,
+        verdict,
+        ..FlowValue::default()
+    };
+    place(set, words, &value);
+    verdict
+}
+
+/// Word by word: an array `==` may become a `bcmp` call, which BPF doesn't have.
+#[inline(always)]
+fn same<const W: usize>(a: &[u64; W], b: &[u64; W]) -> bool {
+    let mut diff = 0;
+    for i in 0..W {
+        diff |= a[i] ^ b[i];
+    }
+    diff == 0
+}
+
+/// Puts a new flow into its set: an empty way if there is one, else the way `hand`
+/// points at. Written key-last (see `FlowSet`), with volatile stores so the compiler
+/// keeps that order; x86 keeps it for other CPUs.
+#[inline(always)]
+fn place<const W: usize>(set: &mut FlowSet<W>, words: &[u64; W], value: &FlowValue) {
+    let mut way = FLOW_WAYS;
+    for w in 0..FLOW_WAYS {
+        if set.keys[w][W - 1] == 0 {
+            way = w;
+            break;
+        }
+    }
+    if way == FLOW_WAYS {
+        way = set.hand as usize % FLOW_WAYS;
+        set.hand = set.hand.wrapping_add(1);
+    }
+    let key = &mut set.keys[way];
+    // SAFETY: plain stores into this CPU's part of the map value.
+    unsafe {
+        core::ptr::write_volatile(&mut key[W - 1], 0);
+        core::ptr::write_volatile(&mut set.values[way], *value);
+        for i in 0..W - 1 {
+            core::ptr::write_volatile(&mut key[i], words[i]);
+        }
+        core::ptr::write_volatile(&mut key[W - 1], words[W - 1]);
+    }
+}
+
+/// A packet no flow can hold (never in practice: see `flow`): evaluated and counted on
+/// its PC only.
+#[inline(always)]
+fn unflowed(pkt: &Pkt, evaluate: impl Fn() -> (u32, u8)) -> u8 {
+    let (slot, verdict) = evaluate();
+    let mut counters = Counters::default();
+    finish(&mut counters, slot, verdict, pkt)
 }
 
 #[inline(always)]
@@ -388,29 +458,5 @@ fn finish(flow: &mut Counters, slot: u32, verdict: u8, pkt: &Pkt) -> u8 {
     if verdict != DropReason::None as u8 {
         count_drop(verdict, pkt.packets);
     }
-    verdict
-}
-
-/// A flow's first packet: the new entry is inserted with this packet already counted, so
-/// there is no second lookup. If the insert fails (it can't for an LRU map short of
-/// memory pressure) the PC's counters still get the packet.
-#[inline(always)]
-fn new_flow(
-    slot: u32,
-    verdict: u8,
-    gen_now: u32,
-    pkt: &Pkt,
-    insert: impl FnOnce(&FlowValue),
-) -> u8 {
-    let mut v = FlowValue {
-        pc_slot: slot,
-        generation: gen_now,
-        verdict,
-        ..FlowValue::default()
-    };
-    let mut flow = Counters::default();
-    let verdict = finish(&mut flow, slot, verdict, pkt);
-    v.counters = flow;
-    insert(&v);
     verdict
 }

@@ -2,12 +2,13 @@
 //! Names and layouts come from `gateway_common`; this file only gives them a kernel form.
 
 use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use gateway_common::{
-    Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GroupInfo, PcInfo, Stat,
-    WanCounters, capacity,
+    Config, Counters, DropReason, FlowSetV4, FlowSetV6, GroupInfo, PcInfo, Stat, WanCounters,
+    capacity,
 };
 
 pub use gateway_common::Addr6;
@@ -27,18 +28,20 @@ pub static PC_STATS: PerCpuArray<Counters> = PerCpuArray::pinned(capacity::PC_SL
 #[map(name = "OG_SLOTALLOC")]
 pub static SLOT_ALLOC: PerCpuArray<u32> = PerCpuArray::pinned(1, 0);
 
-#[map(name = "OG_CONFIG")]
+#[map(name = "OG_CONFIG2")]
 pub static CONFIG: Array<Config> = Array::pinned(1, 0);
 
-/// Per-flow counters and the cached verdict. LRU: a full table evicts the coldest flow
-/// instead of refusing new ones; per-PC totals live in `PC_STATS`, so eviction never loses
-/// a PC's bytes, only the split of old flows not yet collected.
-#[map(name = "OG_FLOWS4")]
-pub static FLOWS_V4: LruPerCpuHashMap<FlowKeyV4, FlowValue> =
-    LruPerCpuHashMap::pinned(capacity::FLOWS_V4, 0);
-#[map(name = "OG_FLOWS6")]
-pub static FLOWS_V6: LruPerCpuHashMap<FlowKeyV6, FlowValue> =
-    LruPerCpuHashMap::pinned(capacity::FLOWS_V6, 0);
+/// Per-flow counters and the cached verdict: set-associative tables, one part per CPU
+/// (see `gateway_common::FlowSet`). A full set replaces its oldest-placed flow instead of
+/// refusing new ones; per-PC totals live in `PC_STATS`, so that never loses a PC's
+/// bytes, only the split of a replaced flow not yet collected. The sizes here are one
+/// CPU's part: the loader multiplies them by the number of CPUs.
+#[map(name = "OG_FLOWTAB4")]
+pub static FLOWS_V4: Array<FlowSetV4> =
+    Array::pinned(1 << capacity::FLOW_SET_BITS_V4, BPF_F_MMAPABLE as u32);
+#[map(name = "OG_FLOWTAB6")]
+pub static FLOWS_V6: Array<FlowSetV6> =
+    Array::pinned(1 << capacity::FLOW_SET_BITS_V6, BPF_F_MMAPABLE as u32);
 
 /// Exact blocked addresses → bit mask of the groups they are blocked for.
 #[map(name = "OG_BLOCK4")]

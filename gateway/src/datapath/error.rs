@@ -53,6 +53,12 @@ pub enum DatapathError {
         source: aya::maps::MapError,
     },
 
+    #[error("flow table `{name}`: {why}")]
+    FlowTable { name: &'static str, why: String },
+
+    #[error("no randomness for the flow tables' hash: {0}")]
+    Random(String),
+
     #[error("group id {id} is out of range (at most {max} groups)")]
     GroupOutOfRange { id: u32, max: u32 },
 

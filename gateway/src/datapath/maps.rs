@@ -12,11 +12,12 @@ use aya::maps::{
     lpm_trie::LpmTrie,
 };
 use gateway_common::{
-    Config, Counters, DropReason, FlowKeyV4, FlowKeyV6, FlowValue, GROUP_HAS_RANGES_V4,
+    Config, Counters, DropReason, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, FlowKeyV4, FlowKeyV6,
+    GROUP_HAS_RANGES_V4,
     GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, WanCounters, capacity, maps as names,
 };
 
-use super::DatapathError;
+use super::{DatapathError, flowtab::FlowTable};
 
 use gateway_common::{Addr6, addr6_from_octets, addr6_octets};
 
@@ -56,8 +57,8 @@ pub struct Maps {
     pcs6: HashMap<MapData, Addr6, PcInfo>,
     pc_stats: PerCpuArray<MapData, Counters>,
     config: Array<MapData, Config>,
-    flows4: PerCpuHashMap<MapData, FlowKeyV4, FlowValue>,
-    flows6: PerCpuHashMap<MapData, FlowKeyV6, FlowValue>,
+    flows4: FlowTable<FLOW_KEY_WORDS_V4>,
+    flows6: FlowTable<FLOW_KEY_WORDS_V6>,
     block4: HashMap<MapData, u32, u64>,
     block6: HashMap<MapData, Addr6, u64>,
     cidr4: LpmTrie<MapData, u32, u64>,
@@ -91,8 +92,8 @@ impl Maps {
             pcs6: open(dir, names::PCS_V6, Map::HashMap)?,
             pc_stats: open(dir, names::PC_STATS, Map::PerCpuArray)?,
             config: open(dir, names::CONFIG, Map::Array)?,
-            flows4: open(dir, names::FLOWS_V4, Map::PerCpuLruHashMap)?,
-            flows6: open(dir, names::FLOWS_V6, Map::PerCpuLruHashMap)?,
+            flows4: FlowTable::open(dir, names::FLOWS_V4)?,
+            flows6: FlowTable::open(dir, names::FLOWS_V6)?,
             block4: open(dir, names::BLOCK_V4, Map::HashMap)?,
             block6: open(dir, names::BLOCK_V6, Map::HashMap)?,
             cidr4: open(dir, names::BLOCK_CIDR_V4, Map::LpmTrie)?,
@@ -118,6 +119,23 @@ impl Maps {
     pub fn generation(&self) -> Result<u32, DatapathError> {
         let c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
         Ok(c.generation)
+    }
+
+    /// Draws the flow tables' hash multipliers if they were never drawn (new maps). Must
+    /// run before any program is attached: a flow placed with other multipliers would
+    /// not be found again (it would still be counted, once, by `flows`).
+    pub fn ensure_flow_seed(&mut self) -> Result<(), DatapathError> {
+        let mut c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
+        if c.flow_seed.iter().all(|s| *s != 0) {
+            return Ok(());
+        }
+        for s in c.flow_seed.iter_mut() {
+            let mut b = [0u8; 8];
+            getrandom::fill(&mut b).map_err(|e| DatapathError::Random(e.to_string()))?;
+            // Odd: a multiplier must not drop the key word's low bits.
+            *s = u64::from_ne_bytes(b) | 1;
+        }
+        self.config.set(0, c, 0).map_err(map_err(names::CONFIG))
     }
 
     /// Makes the kernel re-evaluate every flow's cached verdict. Call after any change of
@@ -286,9 +304,9 @@ impl Maps {
     /// Every flow, counters summed over CPUs.
     pub fn flows(&self) -> Vec<FlowEntry> {
         let mut out = Vec::new();
-        for (k, values) in self.flows4.iter().filter_map(|r| r.ok()) {
-            let mut counters = Counters::default();
-            sum(&values, |v| counters.add(&v.counters));
+        for (words, counters) in self.flows4.flows() {
+            // SAFETY: the words hold a `FlowKeyV4` (plain integers) at their start.
+            let k: FlowKeyV4 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
             out.push(FlowEntry {
                 pc: IpAddr::V4(v4_from_key(k.pc)),
                 remote: IpAddr::V4(v4_from_key(k.remote)),
@@ -297,9 +315,9 @@ impl Maps {
                 counters,
             });
         }
-        for (k, values) in self.flows6.iter().filter_map(|r| r.ok()) {
-            let mut counters = Counters::default();
-            sum(&values, |v| counters.add(&v.counters));
+        for (words, counters) in self.flows6.flows() {
+            // SAFETY: as above, a `FlowKeyV6`.
+            let k: FlowKeyV6 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
             out.push(FlowEntry {
                 pc: IpAddr::V6(v6_from_key(k.pc)),
                 remote: IpAddr::V6(v6_from_key(k.remote)),

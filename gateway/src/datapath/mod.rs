@@ -6,6 +6,7 @@
 //! hand it the decisions as data.
 
 mod error;
+mod flowtab;
 mod maps;
 
 use std::{
@@ -67,6 +68,15 @@ impl Datapath {
             .default_map_pin_directory(&opts.pin_dir)
             .override_global("NUM_CPUS", &ncpus, true)
             .override_global("FLOW_CACHE", &flow_cache, true)
+            // The flow tables hold one part per CPU (see `gateway_common::FlowSet`).
+            .map_max_entries(
+                gateway_common::maps::FLOWS_V4,
+                (1 << gateway_common::capacity::FLOW_SET_BITS_V4) * ncpus,
+            )
+            .map_max_entries(
+                gateway_common::maps::FLOWS_V6,
+                (1 << gateway_common::capacity::FLOW_SET_BITS_V6) * ncpus,
+            )
             .load(OBJECT)
             .map_err(|source| DatapathError::Load { source })?;
         let xdp: &mut Xdp = program(&mut ebpf, programs::LAN_INGRESS)?;
@@ -91,6 +101,7 @@ impl Datapath {
             attached: Vec::new(),
         };
         let mut maps = dp.maps()?;
+        maps.ensure_flow_seed()?;
         if maps.generation()? == 0 {
             maps.bump_generation()?;
         }
