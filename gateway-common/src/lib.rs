@@ -454,6 +454,22 @@ pub struct Config {
     pub flow_seed: [u64; FLOW_KEY_WORDS_V6],
 }
 
+/// A flow key as the table's words (`FlowSet::keys`): its bytes, then zeros. The kernel
+/// builds the same words straight from the packet; this form is for the daemon and tests.
+pub fn flow_key_words<K: Copy, const W: usize>(key: &K) -> [u64; W] {
+    assert!(core::mem::size_of::<K>() <= W * 8);
+    let mut words = [0u64; W];
+    // SAFETY: K (a flow key: plain integers, no padding) fits in the words, checked above.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            (key as *const K).cast::<u8>(),
+            words.as_mut_ptr().cast::<u8>(),
+            core::mem::size_of::<K>(),
+        )
+    };
+    words
+}
+
 /// The flow tables' hash: multiply-add-shift over the key's words, the top `bits` bits.
 /// Shared by the kernel program and the tests that check where a flow lands.
 #[inline(always)]

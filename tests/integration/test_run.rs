@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, net::IpAddr};
 
 use aya::programs::{TestRun, TestRunOptions};
 use etherparse::{PacketBuilder, VlanId};
-use gateway_common::{Counters, DropReason, PcState, Stat, group_bit};
+use gateway_common::{
+    Counters, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, PcState, Stat, capacity,
+    flow_key_words, flow_set_index, group_bit,
+};
 use officegate::datapath::{Datapath, Maps};
 
 use crate::common::load;
@@ -473,6 +476,8 @@ fn unknown_pcs_are_learned_with_their_mac() {
 fn counters_survive_a_reload_on_the_same_pins() {
     let (dir, dp, mut maps) = load("reload", true);
     policy(&mut maps);
+    let seed = maps.flow_seed().unwrap();
+    assert!(seed.iter().all(|s| s % 2 == 1), "drawn, odd: {seed:x?}");
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 7), XDP_PASS);
     drop(maps);
     drop(dp);
@@ -484,6 +489,7 @@ fn counters_survive_a_reload_on_the_same_pins() {
     .expect("reload");
     let mut maps = dp.maps().unwrap();
     assert_eq!(pc(&maps, ip(&PC)).up_packets, 7);
+    assert_eq!(maps.flow_seed().unwrap(), seed, "the flow hash is kept with the maps");
     policy(&mut maps);
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 3), XDP_PASS);
     assert_eq!(
@@ -491,10 +497,102 @@ fn counters_survive_a_reload_on_the_same_pins() {
         10,
         "same slot, totals continue"
     );
+    let flows: Vec<_> = maps.flows().into_iter().filter(|f| f.pc == ip(&PC)).collect();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0].counters.up_packets, 10, "the flow continues too");
     assert_eq!(
         xdp(&dp, &udp4(PC, BLOCKED, 1, 2, 10), 1),
         XDP_DROP,
         "sets survive too"
+    );
+}
+
+/// The flow table is set-associative (`gateway_common::FlowSet`): a new flow in a full set
+/// takes the place of the one `hand` points at (round robin). The PC's totals never lose
+/// a packet; the flows held are exactly the last `FLOW_WAYS` placed.
+#[test]
+fn a_full_flow_set_replaces_its_oldest_flow_and_the_pc_keeps_every_packet() {
+    let (_dir, dp, mut maps) = load("fullset", true);
+    policy(&mut maps);
+    let seed = maps.flow_seed().unwrap();
+    let set_of = |remote: [u8; 4], port: u16| {
+        let key = FlowKeyV4 {
+            pc: u32::from_ne_bytes(PC2),
+            remote: u32::from_ne_bytes(remote),
+            remote_port: port,
+            proto: 17,
+            used: FLOW_USED,
+        };
+        flow_set_index(
+            &flow_key_words::<_, 2>(&key),
+            &seed,
+            capacity::FLOW_SET_BITS_V4,
+        )
+    };
+    // Flows of PC2 (its group blocks nothing) whose keys all land in SITE:1's set.
+    let target = set_of(SITE, 1);
+    let mut flows = vec![(SITE, 1u16)];
+    'search: for last in 1..=254u8 {
+        for port in 1..=u16::MAX {
+            let r = [203, 0, 113, last];
+            if (r, port) != (SITE, 1) && set_of(r, port) == target {
+                flows.push((r, port));
+                if flows.len() == FLOW_WAYS + 2 {
+                    break 'search;
+                }
+            }
+        }
+    }
+    assert_eq!(flows.len(), FLOW_WAYS + 2);
+    for (r, port) in &flows {
+        assert_eq!(xdp(&dp, &udp4(PC2, *r, 40000, *port, 10), 1), XDP_PASS);
+    }
+    assert_eq!(pc(&maps, ip(&PC2)).up_packets, flows.len() as u64);
+    assert_eq!(stat(&maps, Stat::FlowMiss), flows.len() as u64);
+    let held: std::collections::BTreeSet<(IpAddr, u16)> = maps
+        .flows()
+        .iter()
+        .filter(|f| f.pc == ip(&PC2))
+        .map(|f| (f.remote, f.remote_port))
+        .collect();
+    let last: std::collections::BTreeSet<(IpAddr, u16)> =
+        flows[2..].iter().map(|(r, p)| (ip(r), *p)).collect();
+    assert_eq!(held, last, "the first two placed were replaced");
+    // A held flow is found again (no policy evaluation); a replaced one is placed anew.
+    xdp(&dp, &udp4(PC2, flows[2].0, 40000, flows[2].1, 10), 1);
+    assert_eq!(stat(&maps, Stat::FlowMiss), flows.len() as u64);
+    xdp(&dp, &udp4(PC2, flows[0].0, 40000, flows[0].1, 10), 1);
+    assert_eq!(stat(&maps, Stat::FlowMiss), flows.len() as u64 + 1);
+}
+
+/// Each CPU has its own part of the flow table; the daemon sees one flow, summed.
+#[test]
+fn a_flow_counted_on_two_cpus_is_one_flow() {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    let cpus: Vec<usize> = (0..nix::sched::CpuSet::count())
+        .filter(|c| allowed.is_set(*c).unwrap_or(false))
+        .take(2)
+        .collect();
+    let (_dir, dp, mut maps) = load("twocpus", true);
+    policy(&mut maps);
+    let on = |cpu: usize| {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu).unwrap();
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    };
+    let f = udp4(PC, SITE, 40000, 443, 10);
+    for (i, cpu) in cpus.iter().enumerate() {
+        on(*cpu);
+        assert_eq!(xdp(&dp, &f, 3 + i as u32), XDP_PASS);
+    }
+    let expected = if cpus.len() == 2 { 7 } else { 3 };
+    let flows: Vec<_> = maps.flows().into_iter().filter(|f| f.pc == ip(&PC)).collect();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0].counters.up_packets, expected);
+    assert_eq!(
+        stat(&maps, Stat::FlowMiss),
+        cpus.len() as u64,
+        "one first packet per CPU"
     );
 }
 

@@ -121,6 +121,12 @@ impl Maps {
         Ok(c.generation)
     }
 
+    /// The flow tables' hash multipliers (`Config::flow_seed`).
+    pub fn flow_seed(&self) -> Result<[u64; FLOW_KEY_WORDS_V6], DatapathError> {
+        let c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
+        Ok(c.flow_seed)
+    }
+
     /// Draws the flow tables' hash multipliers if they were never drawn (new maps). Must
     /// run before any program is attached: a flow placed with other multipliers would
     /// not be found again (it would still be counted, once, by `flows`).
