@@ -32,6 +32,11 @@ pub mod maps {
     pub const WAN: &str = "OG_WAN";
     pub const SNIFF: &str = "OG_SNIFF";
 
+    /// Maps an older version pinned whose layout changed (the flow tables were LRU hash
+    /// maps; the config grew the flow hash's multipliers). Removed at load, so they don't
+    /// hold kernel memory until the next reboot.
+    pub const RETIRED: [&str; 3] = ["OG_FLOWS4", "OG_FLOWS6", "OG_CONFIG"];
+
     /// Every pinned map, for tools that list or remove them.
     pub const ALL: [&str; 18] = [
         PCS_V4,

@@ -61,6 +61,9 @@ impl Datapath {
             path: opts.pin_dir.clone(),
             source,
         })?;
+        for old in gateway_common::maps::RETIRED {
+            let _ = std::fs::remove_file(opts.pin_dir.join(old));
+        }
         let ncpus =
             aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))? as u32;
         let flow_cache: u8 = opts.flow_cache.into();

@@ -3,8 +3,9 @@
 //! its site, summed per (PC, host), and committed with the new totals in one transaction
 //! — so a restart or a crash neither loses nor double-counts a flow's bytes.
 //!
-//! A flow evicted from the datapath's LRU table between two collections loses the bytes
-//! it counted since the last one (the PC's own totals, counted apart, keep them).
+//! A flow replaced in the datapath's flow table (its set was full) between two collections
+//! loses the bytes it counted since the last one (the PC's own totals, counted apart, keep
+//! them).
 
 use std::{collections::HashMap, net::IpAddr};
 

@@ -669,7 +669,8 @@ pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::R
             [now_ms - r.events_days as i64 * 86_400_000],
         )?;
     }
-    // Marks of flows the datapath forgot (LRU) a day ago will never be needed again.
+    // Marks of flows the datapath forgot (replaced in a full set) a day ago will never be
+    // needed again.
     n += tx.execute(
         "DELETE FROM flow_marks WHERE seen_ms < ?1",
         [now_ms - 86_400_000],
