@@ -6,6 +6,12 @@
 //! bytes into a page before running any program; physical NICs don't). And the floor: an
 //! empty XDP program (returns XDP_PASS, touches nothing) attached the same way — what any
 //! native XDP program costs on veth before it does anything.
+//!
+//! Method: `ROUNDS` rounds; each runs the four set-ups once, in an order that rotates
+//! from round to round, and each set-up's ratio is paired with the detached run of the
+//! same round. The ratios reported are medians of those per-round ratios. Single iperf3
+//! runs on this VM swing 2.5–5 Gbit/s within a minute, so a ratio of separate medians
+//! (the first method) could pair one set-up's fast runs with another's slow ones.
 
 use std::path::PathBuf;
 
@@ -16,7 +22,7 @@ use officegate_lab::{
     officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
 };
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 11;
 const SECONDS: &str = "4";
 const XDP_FILTER_OBJ: &str = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_ip.o";
 
@@ -40,6 +46,22 @@ fn iperf_gbps(lab: &Lab) -> anyhow::Result<f64> {
         .context("iperf3 JSON: no sum_received")?;
     Ok(bps / 1e9)
 }
+
+/// The four set-ups of a round.
+#[derive(Clone, Copy)]
+enum Setup {
+    Detached,
+    Officegate,
+    XdpFilter,
+    Empty,
+}
+
+const SETUPS: [Setup; 4] = [
+    Setup::Detached,
+    Setup::Officegate,
+    Setup::XdpFilter,
+    Setup::Empty,
+];
 
 /// Which program `ip link` attaches (native XDP) on the gateway's LAN interface.
 enum Attach<'a> {
@@ -121,26 +143,44 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "bpftool prog pin: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (mut attached, mut detached, mut xf, mut empty) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per set-up (in `SETUPS` order): Gbit/s of each round, and its ratio to the same
+    // round's detached run.
+    let mut gbps = vec![Vec::new(); SETUPS.len()];
+    let mut ratios = vec![Vec::new(); SETUPS.len()];
     for r in 0..ROUNDS {
-        let d = iperf_gbps(&lab)?;
-        og.restart()?;
-        let a = iperf_gbps(&lab)?;
-        og.stop()?;
-        ip_xdp(&lab, Attach::XdpFilter)?;
-        let x = iperf_gbps(&lab)?;
-        ip_xdp(&lab, Attach::Off)?;
-        ip_xdp(&lab, Attach::Pinned(&empty_pin))?;
-        let e = iperf_gbps(&lab)?;
-        ip_xdp(&lab, Attach::Off)?;
+        let mut round = [0.0; SETUPS.len()];
+        for i in 0..SETUPS.len() {
+            let k = (i + r) % SETUPS.len();
+            round[k] = match SETUPS[k] {
+                Setup::Detached => iperf_gbps(&lab)?,
+                Setup::Officegate => {
+                    og.restart()?;
+                    let g = iperf_gbps(&lab)?;
+                    og.stop()?;
+                    g
+                }
+                Setup::XdpFilter | Setup::Empty => {
+                    ip_xdp(
+                        &lab,
+                        match SETUPS[k] {
+                            Setup::XdpFilter => Attach::XdpFilter,
+                            _ => Attach::Pinned(&empty_pin),
+                        },
+                    )?;
+                    let g = iperf_gbps(&lab);
+                    ip_xdp(&lab, Attach::Off)?;
+                    g?
+                }
+            };
+        }
         eprintln!(
-            "round {r}: detached {d:.2}, officegate {a:.2}, xdp-filter {x:.2}, empty XDP {e:.2} Gbit/s"
+            "round {r}: detached {:.2}, officegate {:.2}, xdp-filter {:.2}, empty XDP {:.2} Gbit/s",
+            round[0], round[1], round[2], round[3]
         );
-        detached.push(d);
-        attached.push(a);
-        xf.push(x);
-        empty.push(e);
+        for k in 0..SETUPS.len() {
+            gbps[k].push(round[k]);
+            ratios[k].push(round[k] / round[0]);
+        }
     }
     drop(og);
     drop(dp);
@@ -152,28 +192,28 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(pin).or_else(|_| std::fs::remove_dir(pin));
         }
     }
-    let a = crate::median(&mut attached);
-    let d = crate::median(&mut detached);
-    let x = crate::median(&mut xf);
-    let e = crate::median(&mut empty);
+    let g: Vec<f64> = gbps.iter_mut().map(|v| crate::median(v)).collect();
+    let q: Vec<f64> = ratios.iter_mut().map(|v| crate::median(v)).collect();
+    let (d, a, x, e) = (g[0], g[1], g[2], g[3]);
     println!(
         "\n{:<22} {:>8} {:>8}",
         "programs on lan0", "Gbit/s", "ratio"
     );
     println!("{:<22} {d:>8.2} {:>8.2}", "none", 1.0);
     println!(
-        "{:<22} {a:>8.2} {:>8.2}",
+        "{:<22} {a:>8.2} {:>8.3}",
         format!("officegate ({mode})"),
-        a / d
+        q[1]
     );
-    println!("{:<22} {x:>8.2} {:>8.2}", "xdp-filter (native)", x / d);
-    println!("{:<22} {e:>8.2} {:>8.2}", "empty XDP (native)", e / d);
+    println!("{:<22} {x:>8.2} {:>8.3}", "xdp-filter (native)", q[2]);
+    println!("{:<22} {e:>8.2} {:>8.3}", "empty XDP (native)", q[3]);
+    println!("(ratios: median over {ROUNDS} rounds of each round's ratio to its detached run)");
     println!(
-        "RESULT throughput {{\"attached_gbps\": {a:.3}, \"detached_gbps\": {d:.3}, \"ratio\": {:.3}, \"xdp_filter_gbps\": {x:.3}, \"xdp_filter_ratio\": {:.3}, \"empty_xdp_gbps\": {e:.3}, \"empty_xdp_ratio\": {:.3}, \"ratio_to_empty_xdp\": {:.3}, \"xdp_mode\": \"{mode}\"}}",
-        a / d,
-        x / d,
-        e / d,
-        a / e
+        "RESULT throughput {{\"attached_gbps\": {a:.3}, \"detached_gbps\": {d:.3}, \"ratio\": {:.3}, \"xdp_filter_gbps\": {x:.3}, \"xdp_filter_ratio\": {:.3}, \"empty_xdp_gbps\": {e:.3}, \"empty_xdp_ratio\": {:.3}, \"ratio_to_empty_xdp\": {:.3}, \"rounds\": {ROUNDS}, \"xdp_mode\": \"{mode}\"}}",
+        q[1],
+        q[2],
+        q[3],
+        q[1] / q[3]
     );
     Ok(())
 }
