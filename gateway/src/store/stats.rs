@@ -30,9 +30,46 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, Transaction, params, params_from_iter, types::Value};
 
 use super::meta;
+
+/// Rows per execution of `upsert_rows`' statement.
+const CHUNK: usize = 64;
+
+/// Inserts (or upserts) `rows` with `head` (`INSERT INTO t (cols)`) and `tail` (its
+/// `ON CONFLICT` clause, or empty), `CHUNK` rows per execution of one multi-row statement.
+///
+/// One statement per row descended each b-tree from its root for every row and paid the
+/// execution's set-up (binding, opening cursors, reset) each time. Within one execution
+/// SQLite keeps its cursors, and a key past the end of the current leaf (rows written in
+/// key order, or the newest minute) is appended without a descent.
+pub(super) fn upsert_rows<const N: usize>(
+    tx: &Transaction,
+    head: &str,
+    tail: &str,
+    rows: &[[Value; N]],
+) -> rusqlite::Result<()> {
+    let values = |n: usize| {
+        let one = format!("({})", ["?"; N].join(","));
+        vec![one; n].join(",")
+    };
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if rows.len() >= CHUNK {
+        let mut stmt = tx.prepare_cached(&format!("{head} VALUES {} {tail}", values(CHUNK)))?;
+        for chunk in &mut chunks {
+            stmt.execute(params_from_iter(chunk.iter().flatten()))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx.prepare_cached(&format!("{head} VALUES {} {tail}", values(1)))?;
+        for row in rest {
+            stmt.execute(params_from_iter(row.iter()))?;
+        }
+    }
+    Ok(())
+}
 
 /// The schema of this module (one migration, appended to the store's list).
 pub const MIGRATION: &str = "
@@ -289,14 +326,7 @@ pub(super) fn write_sites(
 ) -> rusqlite::Result<()> {
     // A minute already rolled up is closed: late counts go to the first open minute.
     let minute = b.minute.max(rolled);
-    let mut row = tx.prepare_cached(
-        "INSERT INTO site_minute (minute, pc, host, site, via, up_bytes, down_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (minute, pc, host) DO UPDATE SET
-           up_bytes = up_bytes + excluded.up_bytes,
-           down_bytes = down_bytes + excluded.down_bytes,
-           via = min(via, excluded.via)",
-    )?;
+    let mut rows = Vec::with_capacity(b.rows.len());
     for r in &b.rows {
         let (pc, host, site) = (
             memo.id(tx, &r.pc)?,
@@ -304,7 +334,7 @@ pub(super) fn write_sites(
             memo.id(tx, &r.site)?,
         );
         let (via, up, down) = (r.via.code(), r.up as i64, r.down as i64);
-        row.execute(params![minute, pc, host, site, via, up, down])?;
+        rows.push([minute, pc, host, site, via, up, down]);
         if let Some(open) = &mut memo.open {
             // As the upsert above: the first site a row was written with stays (a host's
             // site never changes), the most trusted naming wins.
@@ -317,6 +347,18 @@ pub(super) fn write_sites(
             sum.down += down;
         }
     }
+    // In key order (the minute is the same): appends at the end of the table.
+    rows.sort_unstable_by_key(|r| (r[1], r[2]));
+    let rows: Vec<[Value; 7]> = rows.into_iter().map(|r| r.map(Value::Integer)).collect();
+    upsert_rows(
+        tx,
+        "INSERT INTO site_minute (minute, pc, host, site, via, up_bytes, down_bytes)",
+        "ON CONFLICT (minute, pc, host) DO UPDATE SET
+           up_bytes = up_bytes + excluded.up_bytes,
+           down_bytes = down_bytes + excluded.down_bytes,
+           via = min(via, excluded.via)",
+        &rows,
+    )?;
     let mut un = tx.prepare_cached(
         "INSERT INTO unexplained (pc, remote, port, proto, reason, name, first_ms, last_ms,
            up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
@@ -539,35 +581,48 @@ impl Sums {
     fn write(self, tx: &Transaction, col: &str) -> rusqlite::Result<()> {
         let add = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
                    down_bytes = down_bytes + excluded.down_bytes";
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO pc_{col} (pc, {col}, up_bytes, down_bytes) VALUES (?1, ?2, ?3, ?4)
-             {add}"
-        ))?;
-        for ((pc, t), (up, down)) in sorted(self.pcs) {
-            stmt.execute(params![pc, t, up, down])?;
-        }
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO site_{col} (pc, {col}, host, site, via, up_bytes, down_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {add}, via = min(via, excluded.via)"
-        ))?;
-        for ((pc, t, host), v) in sorted(self.hosts) {
-            stmt.execute(params![pc, t, host, v.site, v.via, v.up, v.down])?;
-        }
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO site_total_{col} ({col}, site, up_bytes, down_bytes)
-             VALUES (?1, ?2, ?3, ?4) {add}"
-        ))?;
-        for ((t, site), (up, down)) in sorted(self.totals) {
-            stmt.execute(params![t, site, up, down])?;
-        }
+        let int = Value::Integer;
+        let rows: Vec<[Value; 4]> = sorted(self.pcs)
+            .into_iter()
+            .map(|((pc, t), (up, down))| [Value::Text(pc), int(t), int(up), int(down)])
+            .collect();
+        upsert_rows(
+            tx,
+            &format!("INSERT INTO pc_{col} (pc, {col}, up_bytes, down_bytes)"),
+            add,
+            &rows,
+        )?;
+        let rows: Vec<[Value; 7]> = sorted(self.hosts)
+            .into_iter()
+            .map(|((pc, t, host), v)| [pc, t, host, v.site, v.via, v.up, v.down].map(int))
+            .collect();
+        upsert_rows(
+            tx,
+            &format!("INSERT INTO site_{col} (pc, {col}, host, site, via, up_bytes, down_bytes)"),
+            &format!("{add}, via = min(via, excluded.via)"),
+            &rows,
+        )?;
+        let rows: Vec<[Value; 4]> = sorted(self.totals)
+            .into_iter()
+            .map(|((t, site), (up, down))| [t, site, up, down].map(int))
+            .collect();
+        upsert_rows(
+            tx,
+            &format!("INSERT INTO site_total_{col} ({col}, site, up_bytes, down_bytes)"),
+            add,
+            &rows,
+        )?;
         if self.by_site_pc {
-            let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO site_pc_day (site, day, pc, up_bytes, down_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5) {add}"
-            ))?;
-            for ((site, d, pc), (up, down)) in sorted(self.site_pcs) {
-                stmt.execute(params![site, d, pc, up, down])?;
-            }
+            let rows: Vec<[Value; 5]> = sorted(self.site_pcs)
+                .into_iter()
+                .map(|((site, d, pc), (up, down))| [site, d, pc, up, down].map(int))
+                .collect();
+            upsert_rows(
+                tx,
+                "INSERT INTO site_pc_day (site, day, pc, up_bytes, down_bytes)",
+                add,
+                &rows,
+            )?;
         }
         Ok(())
     }

@@ -78,7 +78,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (mut traffic_rows, mut query_rows) = (0u64, 0u64);
     let t0 = Instant::now();
     let mut pending = None;
+    let mut day_start = (Instant::now(), 0u64);
     for day in first_day..=today {
+        // `--progress`: each day's own rate (does ingest slow down as the database grows?)
+        if args.iter().any(|a| a == "--progress") && day > first_day {
+            let rows = traffic_rows + query_rows;
+            eprintln!(
+                "  day {}: {:.0} rows/s",
+                day - first_day,
+                (rows - day_start.1) as f64 / day_start.0.elapsed().as_secs_f64()
+            );
+            day_start = (Instant::now(), rows);
+        }
         for &(from, to) in &ACTIVE {
             for m in from..to {
                 let minute = day * 1440 + m;
@@ -169,6 +180,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!(
         "  {rows} rows ({traffic_rows} traffic, {query_rows} query log) in {ingest_s:.1} s: {ingest:.0} rows/s, {db_mb:.0} MB"
     );
+    // `--ingest-only`: stop here (profiling the writer; no RESULT line).
+    if args.iter().any(|a| a == "--ingest-only") {
+        return Ok(());
+    }
 
     let conn = store::open_read(&dir_path)?;
     let (day_lo, day_hi) = (today * 1440, today * 1440 + 1440);
