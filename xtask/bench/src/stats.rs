@@ -116,7 +116,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                             down: down / 2,
                         });
                     }
-                    if (p + m as usize) % QUERY_EVERY == 0 {
+                    if (p + m as usize).is_multiple_of(QUERY_EVERY) {
                         let (h, _) = host(rng.skewed(HOSTS));
                         store.query(Query {
                             at_ms: minute * 60_000 + (p as i64 % 60) * 1000,
@@ -125,7 +125,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                             group: "staff".into(),
                             name: h,
                             qtype: "A".into(),
-                            verdict: if rng.next() % 20 == 0 {
+                            verdict: if rng.next().is_multiple_of(20) {
                                 "blocked"
                             } else {
                                 "allowed"
