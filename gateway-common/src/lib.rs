@@ -93,7 +93,7 @@ pub mod capacity {
     /// configuration; slots `[LEARNED_SLOT_BASE, PC_SLOTS)` are taken by the kernel for
     /// addresses it sees first. Two ranges, so neither side ever races the other for one.
     pub const LEARNED_SLOT_BASE: u32 = 16_384;
-    /// Flows per CPU: `2^FLOW_SET_BITS_* ` sets of `FLOW_WAYS` flows each.
+    /// Flows per CPU: `2^FLOW_SET_BITS_*` sets of `FLOW_WAYS` flows each.
     pub const FLOWS_V4: u32 = (1 << FLOW_SET_BITS_V4) * super::FLOW_WAYS as u32;
     pub const FLOWS_V6: u32 = (1 << FLOW_SET_BITS_V6) * super::FLOW_WAYS as u32;
     pub const FLOW_SET_BITS_V4: u32 = 15;
