@@ -478,7 +478,11 @@ pub fn flow_key_words<K: Copy, const W: usize>(key: &K) -> [u64; W] {
 /// The flow tables' hash: multiply-add-shift over the key's words, the top `bits` bits.
 /// Shared by the kernel program and the tests that check where a flow lands.
 #[inline(always)]
-pub fn flow_set_index<const W: usize>(words: &[u64; W], seed: &[u64; FLOW_KEY_WORDS_V6], bits: u32) -> u32 {
+pub fn flow_set_index<const W: usize>(
+    words: &[u64; W],
+    seed: &[u64; FLOW_KEY_WORDS_V6],
+    bits: u32,
+) -> u32 {
     let mut h = 0u64;
     let mut i = 0;
     while i < W && i < FLOW_KEY_WORDS_V6 {

@@ -7,9 +7,9 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::maps::{Array, lpm_trie::Key};
 use gateway_common::{
-    Counters, DEFAULT_GROUP, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6,
-    FlowSet, FlowValue, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat,
-    UNATTRIBUTED_SLOT, capacity, flow_set_index, group_bit,
+    Counters, DEFAULT_GROUP, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6, FlowSet,
+    FlowValue, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, UNATTRIBUTED_SLOT,
+    capacity, flow_set_index, group_bit,
 };
 
 use crate::maps::{
@@ -151,7 +151,6 @@ fn flow_cache_enabled() -> bool {
     // loader patches instead of folding the initial value.
     unsafe { core::ptr::read_volatile(&FLOW_CACHE) != 0 }
 }
-
 
 #[inline(always)]
 fn add(c: &mut Counters, pkt: &Pkt, verdict: u8) {
@@ -331,20 +330,32 @@ fn verdict_v6(info: &PcInfo, remote: &Addr6) -> u8 {
 #[inline(always)]
 pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
     let k = key.key();
-    flow(&FLOWS_V4, key.words(), capacity::FLOW_SET_BITS_V4, pkt, || {
-        let info = pc_entry(&PCS_V4, &k.pc, pkt);
-        (info.slot, verdict_v4(&info, k.remote))
-    })
+    flow(
+        &FLOWS_V4,
+        key.words(),
+        capacity::FLOW_SET_BITS_V4,
+        pkt,
+        || {
+            let info = pc_entry(&PCS_V4, &k.pc, pkt);
+            (info.slot, verdict_v4(&info, k.remote))
+        },
+    )
 }
 
 /// Counts one IPv6 packet and returns its verdict.
 #[inline(always)]
 pub fn ipv6(key: &KeyV6, pkt: &Pkt) -> u8 {
     let k = key.key();
-    flow(&FLOWS_V6, key.words(), capacity::FLOW_SET_BITS_V6, pkt, || {
-        let info = pc_entry(&PCS_V6, &k.pc, pkt);
-        (info.slot, verdict_v6(&info, &k.remote))
-    })
+    flow(
+        &FLOWS_V6,
+        key.words(),
+        capacity::FLOW_SET_BITS_V6,
+        pkt,
+        || {
+            let info = pc_entry(&PCS_V6, &k.pc, pkt);
+            (info.slot, verdict_v6(&info, &k.remote))
+        },
+    )
 }
 
 /// Finds the packet's flow in this CPU's part of `table` (placing it if new), refreshes

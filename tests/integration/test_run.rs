@@ -7,8 +7,8 @@ use std::{collections::BTreeMap, net::IpAddr};
 use aya::programs::{TestRun, TestRunOptions};
 use etherparse::{PacketBuilder, VlanId};
 use gateway_common::{
-    Counters, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, PcState, Stat, capacity,
-    flow_key_words, flow_set_index, group_bit,
+    Counters, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, PcState, Stat, capacity, flow_key_words,
+    flow_set_index, group_bit,
 };
 use officegate::datapath::{Datapath, Maps};
 
@@ -489,7 +489,11 @@ fn counters_survive_a_reload_on_the_same_pins() {
     .expect("reload");
     let mut maps = dp.maps().unwrap();
     assert_eq!(pc(&maps, ip(&PC)).up_packets, 7);
-    assert_eq!(maps.flow_seed().unwrap(), seed, "the flow hash is kept with the maps");
+    assert_eq!(
+        maps.flow_seed().unwrap(),
+        seed,
+        "the flow hash is kept with the maps"
+    );
     policy(&mut maps);
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 2, 10), 3), XDP_PASS);
     assert_eq!(
@@ -497,7 +501,11 @@ fn counters_survive_a_reload_on_the_same_pins() {
         10,
         "same slot, totals continue"
     );
-    let flows: Vec<_> = maps.flows().into_iter().filter(|f| f.pc == ip(&PC)).collect();
+    let flows: Vec<_> = maps
+        .flows()
+        .into_iter()
+        .filter(|f| f.pc == ip(&PC))
+        .collect();
     assert_eq!(flows.len(), 1, "{flows:?}");
     assert_eq!(flows[0].counters.up_packets, 10, "the flow continues too");
     assert_eq!(
@@ -586,7 +594,11 @@ fn a_flow_counted_on_two_cpus_is_one_flow() {
         assert_eq!(xdp(&dp, &f, 3 + i as u32), XDP_PASS);
     }
     let expected = if cpus.len() == 2 { 7 } else { 3 };
-    let flows: Vec<_> = maps.flows().into_iter().filter(|f| f.pc == ip(&PC)).collect();
+    let flows: Vec<_> = maps
+        .flows()
+        .into_iter()
+        .filter(|f| f.pc == ip(&PC))
+        .collect();
     assert_eq!(flows.len(), 1, "{flows:?}");
     assert_eq!(flows[0].counters.up_packets, expected);
     assert_eq!(

@@ -13,8 +13,8 @@ use aya::maps::{
 };
 use gateway_common::{
     Config, Counters, DropReason, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, FlowKeyV4, FlowKeyV6,
-    GROUP_HAS_RANGES_V4,
-    GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, WanCounters, capacity, maps as names,
+    GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, GroupInfo, PcInfo, PcState, Stat, WanCounters,
+    capacity, maps as names,
 };
 
 use super::{DatapathError, flowtab::FlowTable};
