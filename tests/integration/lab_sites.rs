@@ -62,10 +62,12 @@ fn bytes(row: Option<&Value>, key: &str) -> u64 {
     row.and_then(|r| r[key].as_u64()).unwrap_or(0)
 }
 
-/// 1 MB plus what its headers cost on the wire: Ethernet/IP/TCP per segment (~4.6%),
-/// TLS records, HTTP headers. A byte count outside this is a counting bug.
+/// 1 MB plus what it costs on the wire: Ethernet/IP/TCP headers per segment (~4.6% at
+/// full segments), TLS records, HTTP headers; more on a busy machine, where the sender
+/// writes partial segments and retransmits (CI once measured 1,114,333 for 1 MB over
+/// HTTP). Counted twice or not at all would be ~2 MB or ~0: far outside.
 fn about_1mb(n: u64) -> bool {
-    (1_000_000..1_110_000).contains(&n)
+    (1_000_000..1_250_000).contains(&n)
 }
 
 #[test]
@@ -191,10 +193,9 @@ fn sites_per_pc_by_sni_host_and_dns_with_unexplained_flows() {
         bytes(find(v, "host", "news.example"), "down_bytes") > 2_000_000
     });
     let total = bytes(find(&h1, "host", "news.example"), "down_bytes");
-    // Frames, not payload: up to 66 header bytes per 1448-byte segment (+4.6%) when the
-    // kernel did not batch the transfer into GSO packets (a busy machine), ~0 when it did.
+    // Frames, not payload: see `about_1mb` for what a busy machine adds per megabyte.
     assert!(
-        (2_000_000..2_220_000).contains(&total),
+        (2_000_000..2_500_000).contains(&total),
         "two 1 MB downloads across a restart counted as {total}: {h1:#}"
     );
     // Still named by SNI, and still explained (the lookup was reloaded from the log).
