@@ -6,6 +6,14 @@ use clap::{Parser, Subcommand};
 use gateway_common::PcState;
 use officegate::{datapath::Maps, report};
 
+/// mimalloc instead of glibc's malloc, for Rust and (its `override` feature) for SQLite's
+/// own allocations: the statistics writer frees what the collectors allocated on other
+/// threads, and glibc's arenas made that ~10% of its time (`_int_malloc`, `unlink_chunk`,
+/// `_int_free` in a profile of `bench stats`); ingest went from 65–70k to 74k rows/s on
+/// the same machine.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "officegate", version, about = "Office internet gateway")]
 struct Cli {

@@ -7,6 +7,10 @@ mod failover;
 mod stats;
 mod throughput;
 
+/// The daemon's allocator (see `officegate`'s `main.rs`): `bench stats` runs its store here.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
