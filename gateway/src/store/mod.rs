@@ -129,6 +129,8 @@ fn migrations() -> Migrations<'static> {
         M::up("ALTER TABLE queries ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"),
         // Host rows keyed by PC first: see `stats::HOST_KEYS`.
         M::up(stats::HOST_KEYS),
+        // A site's PCs by hour in a table of their own: see `stats::SITE_PC_HOURS`.
+        M::up(stats::SITE_PC_HOURS),
     ])
 }
 

@@ -5,12 +5,13 @@
 //!
 //! Tables (all bytes are whole frames as the datapath counts them, all WITHOUT ROWID).
 //! PC and site-total tables are keyed by their time bucket first, so a period is one range
-//! scan of the table itself; per-PC reads go through a (pc, bucket) index. Hour and day
+//! scan of the table itself; per-PC reads of hours and days go through a (pc, bucket)
+//! index, of minutes by seeking (minute, pc) minute by minute (`rows_of`). Hour and day
 //! host rows are only ever read per PC or per site: they are keyed (pc, bucket, host),
-//! hours with a (site, hour) index, days read per site through `site_pc_day`
-//! (`HOST_KEYS`). Minute rows carry no secondary index on sites: each insert then touches
-//! one b-tree instead of three, and reads only ever scan minutes for a period's ragged
-//! edges (under an hour each) and the minutes not yet rolled up.
+//! and read per site through `site_pc_hour` and `site_pc_day` (`HOST_KEYS`,
+//! `SITE_PC_HOURS`). Minute rows carry no secondary index at all: each insert then
+//! touches one b-tree, and reads only ever scan minutes for a period's ragged edges
+//! (under an hour each), the hour in progress and the minutes not yet rolled up.
 //!
 //! - `pc_minute` / `pc_hour` / `pc_day`: bytes per PC.
 //! - `site_minute` / `site_hour` / `site_day`: bytes per (PC, host name), with the host's
@@ -19,8 +20,9 @@
 //!   text, and so are their indexes (the month of a 500-PC office is ~10M rows).
 //! - `site_total_hour` / `site_total_day`: bytes per site over all PCs (the top-sites list
 //!   without a GROUP BY over every PC's rows).
-//! - `site_pc_day`: bytes per site, day and PC (a site's PCs, and how many PCs used a
-//!   site over days, without reading every host row).
+//! - `site_pc_hour` / `site_pc_day`: bytes per site, bucket and PC (a site's PCs, and how
+//!   many PCs used a site, without reading every host row). Hours are written once each
+//!   hour is over.
 //! - `unexplained`: flows to addresses a PC never looked up through the gateway, or whose
 //!   TLS name no answer of the gateway matches — likely bypass.
 //! - `flow_marks`: the per-flow counter totals already counted (restart-safe deltas).
@@ -171,6 +173,29 @@ INSERT INTO site_pc_day_new SELECT site, day, pc, SUM(up_bytes), SUM(down_bytes)
     FROM site_day GROUP BY site, day, pc;
 DROP TABLE site_pc_day;
 ALTER TABLE site_pc_day_new RENAME TO site_pc_day;
+";
+
+/// Two secondary indexes fewer: each cost every minute's inserts a second, scattered
+/// b-tree insert (`bench stats`: ingest +31% without the first, +49% without the second).
+/// - `pc_minute_pc`: one PC's minutes are read by seeking each minute of the key
+///   (minute, pc) instead (`minute_seq`): a day by minute is 1,440 seeks.
+/// - `site_hour_site`: a site's PCs over hours come from `site_pc_hour`, summed over the
+///   site's hosts and written once per hour when the hour is over, keyed hour first, so
+///   each hour's rows are appended at the end of the table (`roll_up`). The hour in
+///   progress is read from its minutes (`site_pc_union`). `site_pc_hours_to` is the first
+///   hour not yet in it.
+pub const SITE_PC_HOURS: &str = "
+DROP INDEX pc_minute_pc;
+DROP INDEX site_hour_site;
+CREATE TABLE site_pc_hour (
+    hour INTEGER NOT NULL, site INTEGER NOT NULL, pc INTEGER NOT NULL,
+    up_bytes INTEGER NOT NULL, down_bytes INTEGER NOT NULL,
+    PRIMARY KEY (hour, site, pc)) WITHOUT ROWID;
+INSERT INTO meta (key, value)
+    SELECT 'site_pc_hours_to', value / 60 FROM meta WHERE key = 'rolled_minute';
+INSERT INTO site_pc_hour SELECT hour, site, pc, SUM(up_bytes), SUM(down_bytes)
+    FROM site_hour WHERE hour < (SELECT value FROM meta WHERE key = 'site_pc_hours_to')
+    GROUP BY hour, site, pc;
 ";
 
 /// How a flow's site was named, most trusted first.
@@ -428,6 +453,7 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
         if meta(tx, "rolled_minute")?.is_none() {
             set_meta(tx, "rolled_minute", from)?;
             set_meta(tx, "days_rolled_minute", from)?;
+            set_meta(tx, "site_pc_hours_to", from.div_euclid(60))?;
         }
         return Ok(());
     }
@@ -472,6 +498,34 @@ pub(super) fn roll_up(tx: &Transaction, memo: &mut Memo, now_minute: i64) -> rus
 
     hours.write(tx, "hour")?;
     set_meta(tx, "rolled_minute", now_minute)?;
+
+    // The hours that have ended into `site_pc_hour` (see `SITE_PC_HOURS`), from their
+    // minute rows: one range scan, appended in key order at the end of the table.
+    let hours_from = meta(tx, "site_pc_hours_to")?.unwrap_or(from.div_euclid(60));
+    let hours_to = now_minute.div_euclid(60);
+    if hours_to > hours_from {
+        let mut site_pcs = Map::<(i64, i64, i64), (i64, i64)>::default();
+        each_host_minute(tx, hours_from * 60, hours_to * 60, |m, pc, _, v| {
+            add2(
+                site_pcs.entry((hour(m), v.site, pc)).or_default(),
+                v.up,
+                v.down,
+            )
+        })?;
+        let rows: Vec<[Value; 5]> = sorted(site_pcs)
+            .into_iter()
+            .map(|((h, site, pc), (up, down))| [h, site, pc, up, down].map(Value::Integer))
+            .collect();
+        upsert_rows(
+            tx,
+            "INSERT INTO site_pc_hour (hour, site, pc, up_bytes, down_bytes)",
+            ADD,
+            &rows,
+        )?;
+        set_meta(tx, "site_pc_hours_to", hours_to)?;
+    } else if meta(tx, "site_pc_hours_to")?.is_none() {
+        set_meta(tx, "site_pc_hours_to", hours_from)?;
+    }
 
     // The days that have ended, from their minute rows (exact for any zone offset; an
     // hour of a half-hour zone belongs to two days). Minutes are kept until their day
@@ -579,8 +633,7 @@ impl Sums {
     /// Into `pc_{col}`, `site_{col}`, `site_total_{col}` (and `site_pc_day`), adding to
     /// rows already there.
     fn write(self, tx: &Transaction, col: &str) -> rusqlite::Result<()> {
-        let add = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
-                   down_bytes = down_bytes + excluded.down_bytes";
+        let add = ADD;
         let int = Value::Integer;
         let rows: Vec<[Value; 4]> = sorted(self.pcs)
             .into_iter()
@@ -627,6 +680,10 @@ impl Sums {
         Ok(())
     }
 }
+
+/// The upsert tail that adds a row's bytes to the row already there.
+const ADD: &str = "ON CONFLICT DO UPDATE SET up_bytes = up_bytes + excluded.up_bytes,
+                   down_bytes = down_bytes + excluded.down_bytes";
 
 /// A host row's sums over minutes: the most specific site seen, the most trusted naming.
 struct HostSum {
@@ -695,7 +752,7 @@ pub(super) fn prune(tx: &Transaction, now_ms: i64, r: &Retention) -> rusqlite::R
     }
     if r.hours_days > 0 {
         let cut = (now_min - r.hours_days as i64 * 1440) / 60;
-        for t in ["pc_hour", "site_total_hour"] {
+        for t in ["pc_hour", "site_total_hour", "site_pc_hour"] {
             n += tx.execute(&format!("DELETE FROM {t} WHERE hour < ?1"), [cut])?;
         }
         n += delete_by_age(tx, "site_hour", "pc", "hour", cut)?;
@@ -882,49 +939,102 @@ pub fn bounds(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
     ))
 }
 
+/// The first hour not yet in `site_pc_hour` (see `SITE_PC_HOURS`); before the writer
+/// stored it, the hour holding `rolled`.
+fn site_pc_hours_to(conn: &Connection, rolled: i64) -> rusqlite::Result<i64> {
+    Ok(meta(conn, "site_pc_hours_to")?.unwrap_or(rolled.div_euclid(60)))
+}
+
 fn union(
     segs: &[Segment],
     table: &str,
     select: impl Fn(Segment) -> String,
     filter: &str,
 ) -> String {
-    union_of(segs, |s| format!("{table}_{}", s.column()), select, filter)
+    union_seek(segs, table, select, filter, |_| false)
 }
 
-/// `union` over one site's (or a few sites') rows per PC: (site, pc, up_bytes,
-/// down_bytes) are in all three tables, and day rows come from `site_pc_day`, already
-/// summed over the site's hosts (`site_day` has no site index; see `HOST_KEYS`).
-fn site_pc_union(segs: &[Segment], select: &str, filter: &str) -> String {
-    union_of(
-        segs,
-        |s| match s.res {
-            Res::Day => "site_pc_day".into(),
-            _ => format!("site_{}", s.column()),
-        },
-        |_| select.into(),
-        filter,
-    )
-}
-
-fn union_of(
+/// `union`, with the segments `seek` picks read bucket by bucket (`rows_of`).
+fn union_seek(
     segs: &[Segment],
-    table: impl Fn(Segment) -> String,
+    table: &str,
     select: impl Fn(Segment) -> String,
     filter: &str,
+    seek: impl Fn(Segment) -> bool,
 ) -> String {
     segs.iter()
         .map(|s| {
-            format!(
-                "SELECT {} FROM {} WHERE {col} >= {} AND {col} < {} {filter}",
-                select(*s),
-                table(*s),
-                s.lo,
-                s.hi,
-                col = s.column(),
-            )
+            let t = format!("{table}_{}", s.column());
+            rows_of(&select(*s), &t, s.column(), (s.lo, s.hi), seek(*s), filter)
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
+}
+
+/// `SELECT {select} FROM {table}` for buckets [lo, hi) of `col`, and `filter`.
+///
+/// `seek`: the buckets one by one (`col IN (lo, lo + 1, …)`) rather than as a range, for a
+/// table keyed by its bucket first whose `filter` pins the next key column (one PC's
+/// minutes, a few sites' hours): a seek per bucket instead of a scan of every row of the
+/// period, and no second index for every insert to pay for (`SITE_PC_HOURS`).
+fn rows_of(
+    select: &str,
+    table: &str,
+    col: &str,
+    (lo, hi): (i64, i64),
+    seek: bool,
+    filter: &str,
+) -> String {
+    let range = if seek {
+        format!(
+            "{col} IN (WITH RECURSIVE b(v) AS (SELECT {lo} UNION ALL \
+             SELECT v + 1 FROM b WHERE v + 1 < {hi}) SELECT v FROM b)"
+        )
+    } else {
+        format!("{col} >= {lo} AND {col} < {hi}")
+    };
+    format!("SELECT {select} FROM {table} WHERE {range} {filter}")
+}
+
+/// One site's (or a few sites') rows per PC over `segs`: (site, pc, up_bytes,
+/// down_bytes) are in every table read. Days from `site_pc_day` and hours from
+/// `site_pc_hour`, both already summed over the site's hosts (`site_day` and `site_hour`
+/// have no site index; see `HOST_KEYS` and `SITE_PC_HOURS`); the hours not yet in
+/// `site_pc_hour` (the one in progress) and the edges from minute rows.
+fn site_pc_union(
+    segs: &[Segment],
+    (rolled, hours_to): (i64, i64),
+    select: &str,
+    filter: &str,
+) -> String {
+    let mut parts = Vec::new();
+    for s in segs {
+        let mut add = |table: &str, col: &str, lo: i64, hi: i64, seek: bool| {
+            if lo < hi {
+                parts.push(rows_of(select, table, col, (lo, hi), seek, filter));
+            }
+        };
+        match s.res {
+            Res::Day => add("site_pc_day", "day", s.lo, s.hi, false),
+            Res::Minute => add("site_minute", "minute", s.lo, s.hi, false),
+            Res::Hour => {
+                // Hour rows hold nothing from `rolled` on (`segments`).
+                let mid = s.hi.min(hours_to).max(s.lo);
+                add("site_pc_hour", "hour", s.lo, mid, true);
+                add(
+                    "site_minute",
+                    "minute",
+                    mid * 60,
+                    (s.hi * 60).min(rolled),
+                    false,
+                );
+            }
+        }
+    }
+    if parts.is_empty() {
+        return format!("SELECT {select} FROM site_pc_day WHERE 0");
+    }
+    parts.join(" UNION ALL ")
 }
 
 /// A row of (text, integer, integer) — a name or key with two byte counts.
@@ -968,11 +1078,13 @@ pub fn traffic_series(
     // The PC filter is only written when there is one: `(?1 IS NULL OR pc = ?1)` would
     // keep SQLite from using the (pc, bucket) key.
     let filter = if pc.is_some() { "AND pc = ?1" } else { "" };
-    let inner = union(
+    // One PC's minutes are sought minute by minute: `pc_minute` is keyed (minute, pc).
+    let inner = union_seek(
         &segs,
         "pc",
         |s| format!("{} AS m, up_bytes, down_bytes", s.start_minute(off)),
         filter,
+        |s| pc.is_some() && s.res == Res::Minute,
     );
     let sql = format!(
         "SELECT ((m + {align}) / {bucket}) * {bucket} - {align} AS b, SUM(up_bytes),
@@ -1113,6 +1225,7 @@ pub fn top_sites(
             .collect::<Vec<_>>()
             .join(",");
         let filter = format!("AND site IN ({ids})");
+        let hours = (rolled, site_pc_hours_to(conn, rolled)?);
         let inner = if until - since >= 1440 {
             // A day or more: PCs that used the site on the period's rolled days (one
             // compact row per site, day and PC; the edge days whole), and exactly in the
@@ -1129,12 +1242,12 @@ pub fn top_sites(
             );
             if !rest.is_empty() {
                 sql += " UNION ALL ";
-                sql += &site_pc_union(&rest, "site, pc", &filter);
+                sql += &site_pc_union(&rest, hours, "site, pc", &filter);
             }
             sql
         } else {
             // Under a day: exactly the PCs of the period.
-            site_pc_union(&segs, "site, pc", &filter)
+            site_pc_union(&segs, hours, "site, pc", &filter)
         };
         // Distinct (site, PC) pairs counted here: a month of the top ten sites is ~150k
         // rows, and SQLite's COUNT(DISTINCT) sorts them all into a temporary b-tree
@@ -1191,8 +1304,10 @@ pub fn pcs_of_site(
     let Some((segs, site_id)) = named_period(conn, since, until, site)? else {
         return Ok(Vec::new());
     };
+    let rolled = bounds(conn)?.0;
     let inner = site_pc_union(
         &segs,
+        (rolled, site_pc_hours_to(conn, rolled)?),
         "pc, up_bytes, down_bytes",
         &format!("AND site = {site_id}"),
     );
@@ -1442,6 +1557,116 @@ mod tests {
             assert_eq!(news_pcs.len(), 1);
             assert_eq!((news_pcs[0].1, news_pcs[0].2), (news.up, news.down));
         }
+        // A site's PCs by hour: every hour that has ended, summed over the site's hosts,
+        // and nothing of the hour in progress (read from its minutes).
+        let hours_to = site_pc_hours_to(&conn, rolled).unwrap();
+        assert_eq!(hours_to, rolled.div_euclid(60));
+        let by_hour = |sql: &str, args: &[i64]| -> Vec<(i64, i64, i64, i64, i64)> {
+            let mut st = conn.prepare(sql).unwrap();
+            st.query_map(params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let summed = by_hour(
+            "SELECT hour, site, pc, SUM(up_bytes), SUM(down_bytes) FROM site_hour
+             WHERE hour < ?1 GROUP BY hour, site, pc ORDER BY hour, site, pc",
+            &[hours_to],
+        );
+        assert!(summed.len() > 3 * 24, "{} rows", summed.len());
+        assert_eq!(
+            by_hour("SELECT * FROM site_pc_hour ORDER BY hour, site, pc", &[]),
+            summed
+        );
+        // Periods inside the hour in progress and across its start.
+        let open = hours_to * 60;
+        for (since, until) in [
+            (open, open + 1440),
+            (open - 90, rolled),
+            (open + 1, rolled + 5),
+        ] {
+            let news = pcs_of_site(&conn, since, until, "news.example").unwrap();
+            let want = minutes(since, until);
+            if want == (0, 0) {
+                assert!(news.is_empty(), "{since}..{until}: {news:?}");
+            } else {
+                assert_eq!((news[0].1, news[0].2), want, "{since}..{until}");
+            }
+        }
+    }
+
+    /// A database from before `SITE_PC_HOURS` gets its closed hours' site PCs from its
+    /// host rows, and the writer carries on from there.
+    #[test]
+    fn site_pc_hours_are_filled_from_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::store::DB_FILE);
+        let latest = {
+            let mut c = Connection::open_in_memory().unwrap();
+            crate::store::migrations().to_latest(&mut c).unwrap();
+            c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        {
+            let mut c = Connection::open(&path).unwrap();
+            crate::store::migrations()
+                .to_version(&mut c, latest as usize - 1)
+                .unwrap();
+            // Hours 100 and 101 closed, 102 in progress (rolled at minute 102 * 60 + 7).
+            c.execute_batch(
+                "INSERT INTO names (id, name) VALUES (1, 'pc1'), (2, 'pc2'),
+                   (3, 'www.news.example'), (4, 'img.news.example'), (5, 'news.example');
+                 INSERT INTO site_hour VALUES
+                   (100, 1, 3, 5, 0, 10, 100), (100, 1, 4, 5, 0, 1, 10),
+                   (101, 2, 3, 5, 1, 5, 50), (102, 1, 3, 5, 0, 7, 70);
+                 INSERT INTO site_minute VALUES (6125, 1, 3, 5, 0, 7, 70);
+                 INSERT INTO meta VALUES ('rolled_minute', 6127),
+                   ('days_rolled_minute', 5760), ('day_offset_min', 0);",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        store.sync();
+        let conn = crate::store::open_read(dir.path()).unwrap();
+        let rows: Vec<(i64, i64, i64, i64, i64)> = conn
+            .prepare("SELECT * FROM site_pc_hour")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, vec![(100, 5, 1, 11, 110), (101, 5, 2, 5, 50)]);
+        assert_eq!(site_pc_hours_to(&conn, 0).unwrap(), 102);
+        let pcs = pcs_of_site(&conn, 100 * 60, 103 * 60, "news.example").unwrap();
+        assert_eq!(
+            pcs,
+            vec![("pc1".to_string(), 18, 180), ("pc2".to_string(), 5, 50)]
+        );
+        // The writer closes hour 102 from its minutes.
+        drop(conn);
+        store.sites(SitesBatch {
+            minute: 103 * 60 + 1,
+            at_ms: (103 * 60 + 1) * 60_000,
+            day_offset_min: 0,
+            rows: vec![row("pc2", "www.news.example", 1, 1)],
+            unexplained: vec![],
+            marks: vec![],
+        });
+        store.sync();
+        let conn = crate::store::open_read(dir.path()).unwrap();
+        let h102: (i64, i64) = conn
+            .query_row(
+                "SELECT up_bytes, down_bytes FROM site_pc_hour WHERE hour = 102",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(h102, (7, 70));
+        assert_eq!(site_pc_hours_to(&conn, 0).unwrap(), 103);
     }
 
     /// Retention deletes exactly the rows before each resolution's cut, in every table,
@@ -1496,6 +1721,7 @@ mod tests {
             ("site_hour", "hour", (now_min - 2 * 1440) / 60),
             ("site_total_hour", "hour", (now_min - 2 * 1440) / 60),
             ("site_day", "day", (now_min - 4 * 1440) / 1440),
+            ("site_pc_hour", "hour", (now_min - 2 * 1440) / 60),
             ("site_pc_day", "day", (now_min - 4 * 1440) / 1440),
             ("site_total_day", "day", (now_min - 4 * 1440) / 1440),
         ];
