@@ -1253,12 +1253,15 @@ pub fn top_sites(
         // rows, and SQLite's COUNT(DISTINCT) sorts them all into a temporary b-tree
         // first (~90 ms of the 100 ms budget in `bench stats`; a hash set is a few).
         let mut stmt = conn.prepare_cached(&inner)?;
-        let mut seen = std::collections::HashSet::<(i64, i64)>::new();
+        let mut seen = std::collections::HashSet::<(i64, i64), _>::with_capacity_and_hasher(
+            1 << 16,
+            foldhash::fast::RandomState::default(),
+        );
         let mut it = stmt.query([])?;
         while let Some(r) = it.next()? {
             seen.insert((r.get(0)?, r.get(1)?));
         }
-        let mut counts = HashMap::<i64, u64>::new();
+        let mut counts = Map::<i64, u64>::default();
         for (site, _) in seen {
             *counts.entry(site).or_default() += 1;
         }

@@ -65,8 +65,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .position(|a| a == "--keep")
         .and_then(|i| args.get(i + 1))
         .map(std::path::PathBuf::from);
+    // `--reuse DIR`: a database kept earlier today is queried again without writing
+    // (iterating on queries; no RESULT line).
+    let reuse = args
+        .iter()
+        .position(|a| a == "--reuse")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let tmp = tempfile::tempdir()?;
-    let dir_path = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir_path = reuse
+        .clone()
+        .or(keep)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let store = Store::open(&dir_path)?;
     let now_min = store::now_ms().div_euclid(60_000);
     // The month ends at today's 16:00 UTC, so "today" has a busy day in it.
@@ -79,7 +89,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut pending = None;
     let mut day_start = (Instant::now(), 0u64);
-    for day in first_day..=today {
+    for day in (first_day..=today).filter(|_| reuse.is_none()) {
         // `--progress`: each day's own rate (does ingest slow down as the database grows?)
         if args.iter().any(|a| a == "--progress") && day > first_day {
             let rows = traffic_rows + query_rows;
@@ -378,6 +388,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         },
         if worst <= 100.0 { "met" } else { "NOT met" }
     );
+    if reuse.is_some() {
+        println!("(--reuse: nothing written, no RESULT line)");
+        return Ok(());
+    }
     if quick {
         println!("(--quick: {days} days, no RESULT line)");
         return Ok(());
