@@ -1449,6 +1449,18 @@ mod tests {
         }
     }
 
+    /// A minute's host rows in UTC, nothing else.
+    fn batch(minute: i64, rows: Vec<SiteRow>) -> SitesBatch {
+        SitesBatch {
+            minute,
+            at_ms: minute * 60_000,
+            day_offset_min: 0,
+            rows,
+            unexplained: vec![],
+            marks: vec![],
+        }
+    }
+
     /// Minutes rolled into hours and days read back the same as the minutes themselves,
     /// whatever resolution a period picks.
     #[test]
@@ -1622,14 +1634,7 @@ mod tests {
                     (0..=k % 4).map(move |p| row(&format!("pc{p}"), &format!("s{k}.example"), 1, 1))
                 })
                 .collect();
-            store.sites(SitesBatch {
-                minute: m,
-                at_ms: m * 60_000,
-                day_offset_min: 0,
-                rows,
-                unexplained: vec![],
-                marks: vec![],
-            });
+            store.sites(batch(m, rows));
             m += 50;
         }
         store.sync();
@@ -1701,14 +1706,10 @@ mod tests {
         );
         // The writer closes hour 102 from its minutes.
         drop(conn);
-        store.sites(SitesBatch {
-            minute: 103 * 60 + 1,
-            at_ms: (103 * 60 + 1) * 60_000,
-            day_offset_min: 0,
-            rows: vec![row("pc2", "www.news.example", 1, 1)],
-            unexplained: vec![],
-            marks: vec![],
-        });
+        store.sites(batch(
+            103 * 60 + 1,
+            vec![row("pc2", "www.news.example", 1, 1)],
+        ));
         store.sync();
         let conn = crate::store::open_read(dir.path()).unwrap();
         let h102: (i64, i64) = conn
@@ -1738,14 +1739,7 @@ mod tests {
                     row(&format!("pc{}", i % 3), &host, 1, 2)
                 })
                 .collect();
-            store.sites(SitesBatch {
-                minute: m,
-                at_ms: m * 60_000,
-                day_offset_min: 0,
-                rows,
-                unexplained: vec![],
-                marks: vec![],
-            });
+            store.sites(batch(m, rows));
             m += 37;
         }
         store.sync();
