@@ -182,7 +182,7 @@ ALTER TABLE site_pc_day_new RENAME TO site_pc_day;
 /// Two secondary indexes fewer: each cost every minute's inserts a second, scattered
 /// b-tree insert (`bench stats`: ingest +31% without the first, +49% without the second).
 /// - `pc_minute_pc`: one PC's minutes are read by seeking each minute of the key
-///   (minute, pc) instead (`minute_seq`): a day by minute is 1,440 seeks.
+///   (minute, pc) instead (`rows_of`): a day by minute is 1,440 seeks.
 /// - `site_hour_site`: a site's PCs over hours come from `site_pc_hour`, summed over the
 ///   site's hosts and written once per hour when the hour is over, keyed hour first, so
 ///   each hour's rows are appended at the end of the table (`roll_up`). The hour in
@@ -636,7 +636,6 @@ impl Sums {
     /// Into `pc_{col}`, `site_{col}`, `site_total_{col}` (and `site_pc_day`), adding to
     /// rows already there.
     fn write(self, tx: &Transaction, col: &str) -> rusqlite::Result<()> {
-        let add = ADD;
         let int = Value::Integer;
         let rows: Vec<[Value; 4]> = sorted(self.pcs)
             .into_iter()
@@ -645,7 +644,7 @@ impl Sums {
         upsert_rows(
             tx,
             &format!("INSERT INTO pc_{col} (pc, {col}, up_bytes, down_bytes)"),
-            add,
+            ADD,
             &rows,
         )?;
         let rows: Vec<[i64; 7]> = sorted(self.hosts)
@@ -655,7 +654,7 @@ impl Sums {
         upsert_rows(
             tx,
             &format!("INSERT INTO site_{col} (pc, {col}, host, site, via, up_bytes, down_bytes)"),
-            &format!("{add}, via = min(via, excluded.via)"),
+            &format!("{ADD}, via = min(via, excluded.via)"),
             &rows,
         )?;
         let rows: Vec<[i64; 4]> = sorted(self.totals)
@@ -665,7 +664,7 @@ impl Sums {
         upsert_rows(
             tx,
             &format!("INSERT INTO site_total_{col} ({col}, site, up_bytes, down_bytes)"),
-            add,
+            ADD,
             &rows,
         )?;
         if self.by_site_pc {
@@ -676,7 +675,7 @@ impl Sums {
             upsert_rows(
                 tx,
                 "INSERT INTO site_pc_day (site, day, pc, up_bytes, down_bytes)",
-                add,
+                ADD,
                 &rows,
             )?;
         }
@@ -1288,20 +1287,20 @@ pub struct SiteTotal {
     pub pcs: u64,
 }
 
-/// The segments of [since, until) and the id of `name`; `None` when there is nothing to
-/// read (an empty period, or a name never stored).
+/// The segments of [since, until), the id of `name` and the first minute not rolled up;
+/// `None` when there is nothing to read (an empty period, or a name never stored).
 fn named_period(
     conn: &Connection,
     since: i64,
     until: i64,
     name: &str,
-) -> rusqlite::Result<Option<(Vec<Segment>, i64)>> {
+) -> rusqlite::Result<Option<(Vec<Segment>, i64, i64)>> {
     let (rolled, days_rolled, off) = bounds(conn)?;
     let segs = segments(since, until, rolled, days_rolled, off);
     if segs.is_empty() {
         return Ok(None);
     }
-    Ok(name_id(conn, name)?.map(|id| (segs, id)))
+    Ok(name_id(conn, name)?.map(|id| (segs, id, rolled)))
 }
 
 /// The PCs that used `site` over [since, until): (pc, up, down), busiest first.
@@ -1311,10 +1310,9 @@ pub fn pcs_of_site(
     until: i64,
     site: &str,
 ) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let Some((segs, site_id)) = named_period(conn, since, until, site)? else {
+    let Some((segs, site_id, rolled)) = named_period(conn, since, until, site)? else {
         return Ok(Vec::new());
     };
-    let rolled = bounds(conn)?.0;
     let inner = site_pc_union(
         &segs,
         (rolled, site_pc_hours_to(conn, rolled)?),
@@ -1338,7 +1336,7 @@ pub fn hosts_of_pc(
     pc: &str,
     limit: usize,
 ) -> rusqlite::Result<Vec<HostRow>> {
-    let Some((segs, pc_id)) = named_period(conn, since, until, pc)? else {
+    let Some((segs, pc_id, _)) = named_period(conn, since, until, pc)? else {
         return Ok(Vec::new());
     };
     let inner = union(

@@ -60,18 +60,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let days = if quick { 3 } else { DAYS };
     // `--keep DIR`: write the database there and leave it, to look at query plans.
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
+    let dir_after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(std::path::PathBuf::from)
+    };
+    let keep = dir_after("--keep");
     // `--reuse DIR`: a database kept earlier today is queried again without writing
     // (iterating on queries; no RESULT line).
-    let reuse = args
-        .iter()
-        .position(|a| a == "--reuse")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
+    let reuse = dir_after("--reuse");
     let tmp = tempfile::tempdir()?;
     let dir_path = reuse
         .clone()
