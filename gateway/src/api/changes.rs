@@ -7,13 +7,28 @@ use std::sync::Arc;
 use axum::{
     Extension, Json,
     extract::{Path, State},
-    http::StatusCode,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-use super::{ApiError, ApiState, session::Principal};
+use super::{
+    ApiError, ApiState,
+    access::{Access, ApiRouter, gate},
+    principal::Principal,
+};
 use crate::{auth, policy::edit};
+
+pub fn routes() -> ApiRouter {
+    // Managers reach these for their department: each handler checks the PC or group.
+    ApiRouter::new()
+        .merge(gate(Access::ScopedChange, routes!(block, unblock)))
+        .merge(gate(Access::ScopedChange, routes!(add_rule)))
+        .merge(gate(Access::ScopedChange, routes!(remove_rule)))
+        .merge(gate(Access::ScopedChange, routes!(set_limit)))
+        // Schedules are shared by every group: admins only.
+        .merge(gate(Access::Admin, routes!(set_schedule)))
+}
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,16 +39,6 @@ pub struct BlockBody {
     /// Why, shown on the block page and in the history.
     #[serde(default)]
     pub reason: String,
-}
-
-pub(super) fn edit_error(e: edit::EditError) -> ApiError {
-    match e {
-        edit::EditError::NoSuchPc(_)
-        | edit::EditError::NoSuchGroup(_)
-        | edit::EditError::NoSuchRule(..) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
-        edit::EditError::BadTime(_) | edit::EditError::Invalid(_) => ApiError::bad(e),
-        _ => ApiError::internal(e),
-    }
 }
 
 pub(super) fn history(
@@ -82,16 +87,14 @@ pub async fn block(
             &pc,
             b.until.as_deref(),
             &b.reason,
-        )
-        .map_err(edit_error)?;
+        )?;
         let details = serde_json::json!({"until": b.until, "reason": b.reason});
         history(&st2, &p.name, "pc_block", &pc, details.clone());
         Ok(Json(
             serde_json::json!({"pc": pc, "blocked": true, "until": b.until}),
         ))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// Lift every manual block of a PC.
@@ -106,8 +109,7 @@ pub async fn unblock(
     p.check_pc(&st.policy.load(), &pc)?;
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
-        let n = edit::unblock_pc(&st2.policy_dir, &st2.storage_dir.join("lists"), &pc)
-            .map_err(edit_error)?;
+        let n = edit::unblock_pc(&st2.policy_dir, &st2.storage_dir.join("lists"), &pc)?;
         history(
             &st2,
             &p.name,
@@ -117,8 +119,7 @@ pub async fn unblock(
         );
         Ok(Json(serde_json::json!({"pc": pc, "removed": n})))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// A rule to add to a group.
@@ -150,14 +151,13 @@ async fn edit_and_record(
     f: impl FnOnce(&std::path::Path, &std::path::Path) -> Result<(), edit::EditError> + Send + 'static,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     tokio::task::spawn_blocking(move || {
-        f(&st.policy_dir, &st.storage_dir.join("lists")).map_err(edit_error)?;
+        f(&st.policy_dir, &st.storage_dir.join("lists"))?;
         history(&st, &who.name, action, &subject, details.clone());
         Ok(Json(
             serde_json::json!({"done": action, "subject": subject, "details": details}),
         ))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// Block or allow sites, categories or lists for a group (and its subgroups).
@@ -250,9 +250,8 @@ pub async fn set_limit(
         }
         (None, None, true) if p.role == crate::auth::Role::Admin => "company".to_string(),
         (None, None, true) => {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "only an admin limits the whole company".into(),
+            return Err(ApiError::forbidden(
+                "only an admin limits the whole company",
             ));
         }
         _ => {

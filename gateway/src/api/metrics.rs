@@ -11,7 +11,16 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::{ApiError, ApiState};
+use utoipa_axum::routes;
+
+use super::{
+    ApiError, ApiState,
+    access::{Access, ApiRouter, gate},
+};
+
+pub fn routes() -> ApiRouter {
+    gate(Access::Read, routes!(metrics))
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PcDir {
@@ -47,6 +56,10 @@ struct Reason {
 
 type Gaugef = Gauge<f64, std::sync::atomic::AtomicU64>;
 
+/// Prometheus metrics (OpenMetrics text): per-PC bytes, DNS queries by verdict, cache
+/// hits, channel health and traffic, drops by reason.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoResponse, ApiError> {
     let mut reg = Registry::with_prefix("officegate");
 

@@ -6,27 +6,34 @@
 //! Owns: HTTP, authentication, turning the store, the pinned maps and the WAN status into
 //! responses. Changes so far: users (recorded in the action history).
 
+mod access;
 mod changes;
+mod db;
+mod error;
+mod events;
+mod format;
 mod metrics;
+mod openapi;
+mod pcs;
 mod policy;
+mod principal;
+mod queries;
 mod requests;
-mod routes;
 mod session;
 mod sites;
+mod traffic;
 mod ui;
+mod users;
+
+pub use error::ApiError;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use arc_swap::ArcSwap;
-use axum::{
-    Router,
-    http::StatusCode,
-    middleware,
-    response::{IntoResponse, Response},
-    routing::{delete, get, post, put},
-};
+use axum::{Router, middleware};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
 
 use crate::policy::Policy;
 
@@ -146,45 +153,17 @@ fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
+/// The whole application: the UI's page and assets, and every API route. Each resource
+/// module states its routes and who may call them (`routes()` with `access::gate`).
 pub fn router(state: Arc<ApiState>) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
     Router::new()
-        .route("/", get(ui::index))
-        .route("/assets/app.js", get(ui::app_js))
-        .route("/assets/app.css", get(ui::app_css))
-        .route("/api/v1/pcs", get(routes::pcs))
-        .route("/api/v1/queries", get(routes::queries))
-        .route("/api/v1/traffic", get(routes::traffic))
-        .route("/api/v1/top", get(routes::top))
-        .route("/api/v1/sites", get(sites::sites))
-        .route("/api/v1/sites/{site}/pcs", get(sites::site_pcs))
-        .route("/api/v1/pcs/{pc}/hosts", get(sites::pc_hosts))
-        .route(
-            "/api/v1/pcs/{pc}/block",
-            post(changes::block).delete(changes::unblock),
-        )
-        .route("/api/v1/unexplained", get(sites::unexplained))
-        .route("/api/v1/report", get(sites::report))
-        .route("/api/v1/events", get(routes::events))
-        .route("/api/v1/wan", get(routes::wan))
-        .route("/api/v1/openapi.json", get(routes::openapi))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/login", post(session::login))
-        .route("/api/v1/logout", post(session::logout))
-        .route("/api/v1/me", get(session::me))
-        .route("/api/v1/actions", get(session::actions))
-        .route("/api/v1/users", get(session::users).post(session::add_user))
-        .route("/api/v1/policy", get(policy::policy))
-        .route("/api/v1/groups/{group}/rules", post(changes::add_rule))
-        .route(
-            "/api/v1/groups/{group}/rules/{index}",
-            delete(changes::remove_rule),
-        )
-        .route("/api/v1/limits", put(changes::set_limit))
-        .route("/api/v1/schedules/{name}", put(changes::set_schedule))
-        .route("/api/v1/explain", get(policy::explain))
-        .route("/api/v1/requests", get(requests::list))
-        .route("/api/v1/requests/{id}/approve", post(requests::approve))
-        .route("/api/v1/requests/{id}/refuse", post(requests::refuse))
+        .merge(ui::routes())
+        .merge(api)
+        // Layers run from the last added inwards: `authenticate` first (it puts the
+        // caller in the request, or refuses), then the document `/me` reads, then each
+        // route's own role check (`route_layer` in `access::gate`), then the handler.
+        .layer(access::doc_extension(doc))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::authenticate,
@@ -192,28 +171,27 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
+/// Every API route with its document. A new resource is one line here.
+fn api_routes() -> access::ApiRouter {
+    access::ApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(session::routes())
+        .merge(users::routes())
+        .merge(pcs::routes())
+        .merge(traffic::routes())
+        .merge(queries::routes())
+        .merge(events::routes())
+        .merge(sites::routes())
+        .merge(policy::routes())
+        .merge(changes::routes())
+        .merge(requests::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
+}
+
 /// Compares in time independent of where the first difference is, so the token can't be
 /// guessed byte by byte from response times (a dozen lines; not worth a dependency).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// An error as the API answers it: a status and a one-line reason.
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl ApiError {
-    fn internal(e: impl std::fmt::Display) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    }
-    fn bad(e: impl std::fmt::Display) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, e.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -225,5 +203,77 @@ mod tests {
         assert!(same(b"0123456789abcdef", b"0123456789abcdef"));
         assert!(!same(b"0123456789abcdef", b"0123456789abcdeg"));
         assert!(!same(b"short", b"0123456789abcdef"));
+    }
+
+    /// The role matrix over every route the router serves, read back from the document
+    /// as `/me` reads it (the lab test `lab_api` checks the answers themselves).
+    #[test]
+    fn roles_against_routes() {
+        use crate::auth::Role;
+        let (_, doc) = api_routes().split_for_parts();
+        let may = |role| access::may(&doc, role);
+        let (admin, auditor, manager) = (may(Role::Admin), may(Role::Auditor), may(Role::Manager));
+        let has = |list: &[String], route: &str| list.iter().any(|r| r == route);
+        // Every route is documented with its roles; the admin reaches all of them.
+        let documented: usize = doc
+            .paths
+            .paths
+            .values()
+            .map(|i| {
+                [&i.get, &i.put, &i.post, &i.delete, &i.patch]
+                    .iter()
+                    .filter(|o| o.is_some())
+                    .count()
+            })
+            .sum();
+        assert_eq!(admin.len() + 1, documented, "all but the log-in: {admin:?}");
+        assert!(
+            !has(&admin, "POST /api/v1/login"),
+            "the log-in needs no role"
+        );
+        // Managers: only routes whose handlers check the PC or group.
+        let mut expected_manager = vec![
+            "DELETE /api/v1/groups/{group}/rules/{index}",
+            "DELETE /api/v1/pcs/{pc}/block",
+            "GET /api/v1/explain",
+            "GET /api/v1/me",
+            "GET /api/v1/pcs",
+            "GET /api/v1/pcs/{pc}/hosts",
+            "GET /api/v1/policy",
+            "GET /api/v1/requests",
+            "GET /api/v1/sites",
+            "GET /api/v1/top",
+            "GET /api/v1/traffic",
+            "POST /api/v1/groups/{group}/rules",
+            "POST /api/v1/logout",
+            "POST /api/v1/pcs/{pc}/block",
+            "POST /api/v1/requests/{id}/approve",
+            "POST /api/v1/requests/{id}/refuse",
+            "PUT /api/v1/limits",
+        ];
+        expected_manager.sort();
+        assert_eq!(manager, expected_manager);
+        // Auditors: every read, no change but logging out.
+        for r in &admin {
+            let read = r.starts_with("GET ");
+            assert_eq!(has(&auditor, r), read || r == "POST /api/v1/logout", "{r}");
+        }
+        for r in [
+            "GET /api/v1/queries",
+            "GET /api/v1/users",
+            "GET /metrics",
+            "GET /api/v1/actions",
+        ] {
+            assert!(
+                has(&admin, r) && has(&auditor, r) && !has(&manager, r),
+                "{r}"
+            );
+        }
+        for r in ["POST /api/v1/users", "PUT /api/v1/schedules/{name}"] {
+            assert!(
+                has(&admin, r) && !has(&auditor, r) && !has(&manager, r),
+                "{r}"
+            );
+        }
     }
 }

@@ -11,9 +11,21 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
-use super::{ApiError, ApiState, session::Principal};
+use super::{
+    ApiError, ApiState,
+    access::{Access, ApiRouter, gate},
+    principal::Principal,
+};
 use crate::policy::{self, Action, BlockTarget, LimitTarget, Matched, Policy, Verdict};
+
+pub fn routes() -> ApiRouter {
+    // A manager sees their department's part of the policy and explains for their PCs.
+    ApiRouter::new()
+        .merge(gate(Access::ScopedRead, routes!(policy)))
+        .merge(gate(Access::ScopedRead, routes!(explain)))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleView {
@@ -317,12 +329,9 @@ pub async fn explain(
     Query(q): Query<ExplainParams>,
 ) -> Result<Json<ExplainView>, ApiError> {
     let p = st.policy.load_full();
-    let pc = p.find_pc(&q.pc).ok_or_else(|| {
-        ApiError(
-            axum::http::StatusCode::NOT_FOUND,
-            format!("no PC `{}`", q.pc),
-        )
-    })?;
+    let pc = p
+        .find_pc(&q.pc)
+        .ok_or_else(|| ApiError::NotFound(format!("no PC `{}`", q.pc)))?;
     who.check_pc(&p, &pc.name)?;
     let name = crate::lists::normalize(&q.domain).map_err(ApiError::bad)?;
     let at = match q.at.as_deref().map(str::trim) {
@@ -335,8 +344,7 @@ pub async fn explain(
         let pc = p.find_pc(&pc_name);
         (p.explain(pc, &name, at), local(&p, at))
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let (d, at) = d;
     Ok(Json(ExplainView {
         verdict: match d.verdict {

@@ -9,15 +9,17 @@ use std::sync::Arc;
 use axum::{
     Extension, Json,
     extract::{Path, Query, State},
-    http::StatusCode,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use super::{
     ApiError, ApiState,
-    changes::{edit_error, history},
-    session::Principal,
+    access::{Access, ApiRouter, gate},
+    changes::history,
+    db,
+    principal::Principal,
 };
 use crate::{
     auth::Role,
@@ -28,12 +30,12 @@ use crate::{
 /// Longest exception one approval grants.
 const MAX_HOURS: u32 = 24 * 31;
 
-fn request_error(e: RequestError) -> ApiError {
-    match e {
-        RequestError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
-        RequestError::Decided(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
-        _ => ApiError::internal(e),
-    }
+pub fn routes() -> ApiRouter {
+    // Managers see and decide their PCs' requests (checked by each handler).
+    ApiRouter::new()
+        .merge(gate(Access::ScopedRead, routes!(list)))
+        .merge(gate(Access::ScopedChange, routes!(approve)))
+        .merge(gate(Access::ScopedChange, routes!(refuse)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,13 +62,8 @@ pub async fn list(
         Some(s) => return Err(ApiError::bad(format!("unknown state `{s}`"))),
     };
     let visible = who.visible_pcs(&st.policy.load());
-    let (dir, limit) = (st.storage_dir.clone(), q.limit.unwrap_or(200).min(1000));
-    let rows = tokio::task::spawn_blocking(move || {
-        let conn = crate::auth::open(&dir).map_err(ApiError::internal)?;
-        requests::list(&conn, state, limit).map_err(request_error)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let limit = q.limit.unwrap_or(200).min(1000);
+    let rows = db::write(&st, move |c| requests::list(c, state, limit)).await?;
     Ok(Json(
         rows.into_iter()
             .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.pc)))
@@ -87,13 +84,7 @@ pub struct Decision {
 }
 
 async fn load_request(st: &ApiState, id: i64) -> Result<Request, ApiError> {
-    let dir = st.storage_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = crate::auth::open(&dir).map_err(ApiError::internal)?;
-        requests::get(&conn, id).map_err(request_error)
-    })
-    .await
-    .map_err(ApiError::internal)?
+    db::write(st, move |c| requests::get(c, id)).await
 }
 
 /// Approve a request: a timed exception for the PC (or its group) in office.toml.
@@ -112,16 +103,13 @@ pub async fn approve(
         return Err(ApiError::bad(format!("hours must be 1..={MAX_HOURS}")));
     }
     if d.whole_group && who.role != Role::Admin {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "only an admin grants a whole group".into(),
-        ));
+        return Err(ApiError::forbidden("only an admin grants a whole group"));
     }
     let r = load_request(&st, id).await?;
     let policy = st.policy.load_full();
     who.check_pc(&policy, &r.pc)?;
     if r.state != RState::Pending {
-        return Err(request_error(RequestError::Decided(id)));
+        return Err(RequestError::Decided(id).into());
     }
     let group = policy
         .find_pc(&r.pc)
@@ -150,13 +138,12 @@ pub async fn approve(
                 granted_by: &who.name,
                 now,
             },
-        )
-        .map_err(edit_error)?;
+        )?;
         let until_text = until
             .to_zoned_datetime(policy.time_zone().clone())
             .strftime("%Y-%m-%d %H:%M")
             .to_string();
-        let conn = crate::auth::open(&st2.storage_dir).map_err(ApiError::internal)?;
+        let conn = crate::auth::open(&st2.storage_dir)?;
         let done = requests::decide(
             &conn,
             id,
@@ -165,8 +152,7 @@ pub async fn approve(
             Some(&until_text),
             d.note.as_deref(),
             crate::store::now_ms(),
-        )
-        .map_err(request_error)?;
+        )?;
         let target = match to {
             edit::Grantee::Group(g) => format!("group {g}"),
             edit::Grantee::Pc(p) => p.to_string(),
@@ -180,8 +166,7 @@ pub async fn approve(
         );
         Ok(Json(done))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// Refuse a request; the block stays.
@@ -199,7 +184,7 @@ pub async fn refuse(
     who.check_pc(&st.policy.load(), &r.pc)?;
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = crate::auth::open(&st2.storage_dir).map_err(ApiError::internal)?;
+        let conn = crate::auth::open(&st2.storage_dir)?;
         let done = requests::decide(
             &conn,
             id,
@@ -208,8 +193,7 @@ pub async fn refuse(
             None,
             d.note.as_deref(),
             crate::store::now_ms(),
-        )
-        .map_err(request_error)?;
+        )?;
         history(
             &st2,
             &who.name,
@@ -219,6 +203,5 @@ pub async fn refuse(
         );
         Ok(Json(done))
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }

@@ -9,12 +9,25 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use super::{
     ApiError, ApiState,
-    routes::{Format, PeriodParams, TopRow, respond},
-    session::Principal,
+    access::{Access, ApiRouter, gate},
+    db,
+    format::{Format, PeriodParams, respond},
+    principal::Principal,
+    traffic::TopRow,
 };
+
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .merge(gate(Access::ScopedRead, routes!(sites)))
+        .merge(gate(Access::Read, routes!(site_pcs)))
+        .merge(gate(Access::ScopedRead, routes!(pc_hosts)))
+        .merge(gate(Access::Read, routes!(unexplained)))
+        .merge(gate(Access::Read, routes!(report)))
+}
 use crate::store;
 
 /// A site (registrable domain) over a period.
@@ -38,18 +51,20 @@ pub async fn sites(
 ) -> Result<Response, ApiError> {
     who.check_pc_param(&st.policy.load(), p.pc.as_deref())?;
     let (since, until) = p.minutes()?;
-    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
     let limit = p.limit.unwrap_or(20).min(1000);
-    let rows = store::top_sites(&conn, since, until, p.pc.as_deref(), limit)
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(|t| SiteRow {
-            site: t.site,
-            up_bytes: t.up,
-            down_bytes: t.down,
-            pcs: t.pcs,
-        })
-        .collect();
+    let pc = p.pc.clone();
+    let rows = db::read(&st, move |c| {
+        store::top_sites(c, since, until, pc.as_deref(), limit)
+    })
+    .await?
+    .into_iter()
+    .map(|t| SiteRow {
+        site: t.site,
+        up_bytes: t.up,
+        down_bytes: t.down,
+        pcs: t.pcs,
+    })
+    .collect();
     respond(rows, &Format { format: p.format })
 }
 
@@ -63,9 +78,8 @@ pub async fn site_pcs(
     Query(p): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
     let (since, until) = p.minutes()?;
-    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
-    let rows = store::pcs_of_site(&conn, since, until, &site)
-        .map_err(ApiError::internal)?
+    let rows = db::read(&st, move |c| store::pcs_of_site(c, since, until, &site))
+        .await?
         .into_iter()
         .map(|(pc, up, down)| TopRow {
             pc,
@@ -100,19 +114,20 @@ pub async fn pc_hosts(
 ) -> Result<Response, ApiError> {
     who.check_pc(&st.policy.load(), &pc)?;
     let (since, until) = p.minutes()?;
-    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
     let limit = p.limit.unwrap_or(100).min(10_000);
-    let rows = store::hosts_of_pc(&conn, since, until, &pc, limit)
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(|h| HostView {
-            host: h.host,
-            site: h.site,
-            via: h.via,
-            up_bytes: h.up,
-            down_bytes: h.down,
-        })
-        .collect();
+    let rows = db::read(&st, move |c| {
+        store::hosts_of_pc(c, since, until, &pc, limit)
+    })
+    .await?
+    .into_iter()
+    .map(|h| HostView {
+        host: h.host,
+        site: h.site,
+        via: h.via,
+        up_bytes: h.up,
+        down_bytes: h.down,
+    })
+    .collect();
     respond(rows, &Format { format: p.format })
 }
 
@@ -156,24 +171,26 @@ pub async fn unexplained(
     let since = p
         .since_ms
         .unwrap_or_else(|| store::now_ms() - 24 * 3_600_000);
-    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
     let limit = p.limit.unwrap_or(100).min(10_000);
-    let rows = store::unexplained(&conn, p.pc.as_deref(), since, limit)
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(|u| UnexplainedView {
-            pc: u.pc,
-            remote: u.remote,
-            port: u.port,
-            proto: u.proto,
-            reason: u.reason,
-            name: u.name,
-            first_ms: u.first_ms,
-            last_ms: u.last_ms,
-            up_bytes: u.up,
-            down_bytes: u.down,
-        })
-        .collect();
+    let pc = p.pc.clone();
+    let rows = db::read(&st, move |c| {
+        store::unexplained(c, pc.as_deref(), since, limit)
+    })
+    .await?
+    .into_iter()
+    .map(|u| UnexplainedView {
+        pc: u.pc,
+        remote: u.remote,
+        port: u.port,
+        proto: u.proto,
+        reason: u.reason,
+        name: u.name,
+        first_ms: u.first_ms,
+        last_ms: u.last_ms,
+        up_bytes: u.up,
+        down_bytes: u.down,
+    })
+    .collect();
     respond(rows, &Format { format: p.format })
 }
 
@@ -218,9 +235,10 @@ pub async fn report(
         format: None,
     };
     let (since, until) = period.minutes()?;
-    let conn = store::open_read(&st.storage_dir).map_err(ApiError::internal)?;
-    let per_pc =
-        store::top_pcs(&conn, since, until, usize::MAX >> 1).map_err(ApiError::internal)?;
+    let per_pc = db::read(&st, move |c| {
+        store::top_pcs(c, since, until, usize::MAX >> 1)
+    })
+    .await?;
     let total: u64 = per_pc.iter().map(|(_, u, d)| u + d).sum();
     let mut sums: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let policy = st.policy.load();

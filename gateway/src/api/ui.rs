@@ -2,10 +2,24 @@
 //! is the whole product. The page and its assets are public (they hold no data); every
 //! call they make goes through the API's log-in.
 
+use std::sync::Arc;
+
 use axum::{
+    Router,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
+    routing::get,
 };
+
+use super::ApiState;
+
+/// The page and its assets: public, outside the API's document.
+pub fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+}
 
 const INDEX: &str = include_str!("../../../web/src/index.html");
 const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/web/app.js"));

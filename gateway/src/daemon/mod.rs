@@ -1,0 +1,83 @@
+//! `officegate run`: the daemon's life. Start the services (`start.rs`: the datapath with
+//! its pinned maps, so counters continue; the policy; the store; DNS, block page, API,
+//! the WAN monitor), then wake every second, on SIGHUP (policy files changed), on SIGUSR1
+//! (manual failback) — each wake runs the `Tick` (`tick.rs`: counters, statistics,
+//! limits, the datapath plan) — until SIGINT/SIGTERM, then stop the services in order
+//! (`Services::stop`).
+//!
+//! A policy that fails to load is logged with every error and the previous one stays in
+//! force: a typo never opens or closes the office's internet (`source.rs`).
+//!
+//! Owns: the order things start and stop in. Must not own what a service does.
+
+mod source;
+mod start;
+mod tick;
+
+use std::path::Path;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+pub use tick::apply;
+
+/// How often the daemon wakes: schedules and timed blocks move with the clock, newly
+/// answered addresses of blocked names must reach the datapath within a second, and the
+/// policy's files are checked for changes.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Result<()> {
+    if !clock.is_real() {
+        tracing::warn!(now = %clock.now(), "policy clock set by --clock-start (tests and demos only)");
+    }
+    let mut d = start::Daemon::start(config_path, clock).await?;
+    let mut signals = Signals::new()?;
+    let mut every = tokio::time::interval(TICK);
+    loop {
+        match signals.wake(&mut every).await {
+            Wake::Stop => break,
+            Wake::Reload => d.reload("SIGHUP"),
+            Wake::Failback => d.services.failback(),
+            Wake::Tick => d.reload_if_changed(),
+        }
+        d.tick();
+    }
+    d.stop().await;
+    Ok(())
+}
+
+/// Why the loop woke.
+enum Wake {
+    Stop,
+    Reload,
+    /// Manual failback (`failback = "manual"`): back to the best channel now.
+    Failback,
+    Tick,
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    async fn wake(&mut self, every: &mut tokio::time::Interval) -> Wake {
+        tokio::select! {
+            _ = self.term.recv() => Wake::Stop,
+            _ = self.int.recv() => Wake::Stop,
+            _ = self.hup.recv() => Wake::Reload,
+            _ = self.usr1.recv() => Wake::Failback,
+            _ = every.tick() => Wake::Tick,
+        }
+    }
+}
