@@ -38,6 +38,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod dns;
 pub mod lists;
+pub mod parse;
 pub mod pcnames;
 pub mod policy;
 pub mod report;

@@ -328,7 +328,7 @@ async fn start_dns(
     } else {
         cfg.allow
             .iter()
-            .filter_map(|n| crate::config::parse_net(n).ok())
+            .filter_map(|n| crate::parse::parse_net(n).ok())
             .collect()
     };
     let page_v4 = nets.iter().find_map(|(a, _)| match a {

@@ -21,8 +21,8 @@ use super::{
     schedule::{Schedule, parse_day, parse_hhmm},
 };
 use crate::{
-    config::line_at,
     lists::{self, DomainSet, ListStats},
+    parse::line_at,
 };
 
 /// One problem, at a place.
@@ -329,7 +329,7 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
             });
             let mut addresses = Vec::new();
             for a in &def.addresses {
-                match crate::config::parse_net(a.get_ref()) {
+                match crate::parse::parse_net(a.get_ref()) {
                     Ok(net) => addresses.push(net),
                     Err(e) => cx.err(a, format!("address `{}`: {e}", a.get_ref())),
                 }

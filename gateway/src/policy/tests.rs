@@ -400,7 +400,7 @@ reason = "all-hands"
 "#;
     let d = dir_with(&[("office.toml", text)]);
     let (p, _) = load_dir(d.path()).unwrap();
-    let net = |s: &str| crate::config::parse_net(s).unwrap();
+    let net = |s: &str| crate::parse::parse_net(s).unwrap();
     let (root, child) = (group_bit(1), group_bit(2));
     let plan = p.datapath_plan(
         at("2026-11-26T10:00"),
