@@ -93,7 +93,10 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     let gw_addrs = interface_addrs(&dp_cfg.lan_interface);
     let store = crate::store::Store::open(&config.storage.dir)?;
     let store = match &config.alerts {
-        Some(a) => store.with_alerts(crate::alerts::Alerts::start(a)),
+        Some(a) => {
+            let alerts = crate::alerts::Alerts::start(a);
+            store.on_event(move |e| alerts.offer(e))
+        }
         None => store,
     };
     if config.api.is_some() {
