@@ -65,6 +65,8 @@ pub enum StoreError {
 /// Called with every event as it is queued (`Store::on_event`).
 type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// A handle on the writer's queue, cheap to clone: writes are queued, never waited for
+/// (`sync` waits).
 #[derive(Clone)]
 pub struct Store {
     tx: SyncSender<Write>,

@@ -24,6 +24,7 @@ use super::{
 /// Writes queued beyond this are dropped (and counted) rather than blocking a caller.
 const QUEUE: usize = 65_536;
 
+/// What `Store` queues for the writer.
 pub(super) enum Write {
     Event(Event),
     Query(Query),
@@ -71,9 +72,9 @@ fn checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
     }
 }
 
-/// Starts the writer and the checkpointer on the database at `path` (in `dir`, created),
-/// opening both their connections first: the queue's sender and the writer's thread (to
-/// unpark).
+/// Opens the writer's and the checkpointer's connections to the database at `path` (in
+/// `dir`, which exists; the schema is migrated here) and starts both threads. Returns the
+/// queue's sender and the writer's thread (unparked for events and syncs).
 pub(super) fn start(
     dir: &Path,
     path: &Path,

@@ -1,7 +1,8 @@
 //! Traffic statistics at three resolutions: per-minute rows (written by the collectors),
 //! rolled up into hourly rows once a minute is over and into daily rows once a day is
-//! over (`roll_up`), each kept for its own retention. Reads cover a period with the coarsest rows that fit it (`segments`), so a
-//! month's top list reads ~30 daily rows per PC instead of ~43,000 minute rows.
+//! over (`roll_up`), each kept for its own retention. Reads cover a period with the
+//! coarsest rows that fit it (`segments`), so a month's top list reads ~30 daily rows per
+//! PC instead of ~43,000 minute rows.
 //!
 //! Tables (all bytes are whole frames as the datapath counts them, all WITHOUT ROWID).
 //! PC and site-total tables are keyed by their time bucket first, so a period is one range
@@ -9,9 +10,10 @@
 //! index, of minutes by seeking (minute, pc) minute by minute (`rows_of`). Hour and day
 //! host rows are only ever read per PC or per site: they are keyed (pc, bucket, host),
 //! and read per site through `site_pc_hour` and `site_pc_day` (`HOST_KEYS`,
-//! `SITE_PC_HOURS` in `schema.rs`). Minute rows carry no secondary index at all: each insert then
-//! touches one b-tree, and reads only ever scan minutes for a period's ragged edges
-//! (under an hour each), the hour in progress and the minutes not yet rolled up.
+//! `SITE_PC_HOURS` in `store/schema.rs`). Minute rows carry no secondary index at all:
+//! each insert then touches one b-tree, and reads only ever scan minutes for a period's
+//! ragged edges (under an hour each), the hour in progress and the minutes not yet rolled
+//! up.
 //!
 //! - `pc_minute` / `pc_hour` / `pc_day`: bytes per PC.
 //! - `site_minute` / `site_hour` / `site_day`: bytes per (PC, host name), with the host's
