@@ -6,6 +6,10 @@
 //! `[alerts] webhook = "http://…"`, `events = ["wan.failover", …]` (`source.kind` of the
 //! events table; default: failover, failback, all channels down, over limit, new access
 //! requests).
+//!
+//! Subscribes to the store's events (`Store::on_event`, set up by the daemon); the store
+//! knows nothing of alerts. Must not block the caller of `Store::event`: `offer` only
+//! queues.
 
 use std::time::Duration;
 

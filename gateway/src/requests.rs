@@ -3,28 +3,12 @@
 //! timed `[[exceptions]]` entry into `office.toml` (`policy::edit::grant`), so the policy
 //! file stays the one source of truth and the exception ends by itself.
 //!
-//! Lives in the daemon's database (migration 8). Calls are synchronous and short, run on a
-//! blocking pool with a connection of their own, like `crate::auth`.
+//! Lives in the daemon's database (table `requests`: migration 8 in `store/schema.rs`).
+//! Calls are synchronous and short, run on a blocking pool with a connection of their own,
+//! like `crate::auth`.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-
-pub const MIGRATION: &str = "
-CREATE TABLE requests (
-    id INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    pc TEXT NOT NULL,
-    address TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    blocked_by TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    decided_by TEXT,
-    decided_ms INTEGER,
-    until TEXT,
-    note TEXT);
-CREATE INDEX requests_state ON requests(state, at_ms);
-";
 
 /// Pending requests one PC may have open at once: the block page is reachable by anyone on
 /// the LAN, and must not be a way to fill the admin's queue.

@@ -118,7 +118,10 @@ impl Daemon {
         let gw_addrs = crate::datapath::interface_addrs(&dp_cfg.lan_interface);
         let store = Store::open(&config.storage.dir)?;
         let store = match &config.alerts {
-            Some(a) => store.with_alerts(crate::alerts::Alerts::start(a)),
+            Some(a) => {
+                let alerts = crate::alerts::Alerts::start(a);
+                store.on_event(move |e| alerts.offer(e))
+            }
             None => store,
         };
         if config.api.is_some() {

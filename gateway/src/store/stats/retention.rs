@@ -1,0 +1,100 @@
+//! Retention: deleting what is past its age, hourly (queued by the daemon as a `Prune`,
+//! run in the writer's transaction). Never a minute not yet rolled up into its hour and
+//! day; the host tables keyed by PC or site first are deleted key range by key range.
+
+use rusqlite::Transaction;
+
+use super::sql::meta;
+
+/// How long each resolution is kept, in days (0: forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub minutes_days: u32,
+    pub hours_days: u32,
+    pub days_days: u32,
+    pub queries_days: u32,
+    pub events_days: u32,
+}
+
+/// Deletes what is past its retention. Returns the rows deleted.
+pub(in crate::store) fn prune(
+    tx: &Transaction,
+    now_ms: i64,
+    r: &Retention,
+) -> rusqlite::Result<usize> {
+    let now_min = now_ms.div_euclid(60_000);
+    let mut n = 0;
+    let rolled = meta(tx, "rolled_minute")?.unwrap_or(i64::MIN);
+    if r.minutes_days > 0 {
+        // Never a minute not yet rolled up into hours and days: its bytes exist nowhere
+        // else.
+        let days_rolled = meta(tx, "days_rolled_minute")?.unwrap_or(rolled);
+        let cut = (now_min - r.minutes_days as i64 * 1440)
+            .min(rolled)
+            .min(days_rolled);
+        n += tx.execute("DELETE FROM pc_minute WHERE minute < ?1", [cut])?;
+        n += tx.execute("DELETE FROM site_minute WHERE minute < ?1", [cut])?;
+    }
+    if r.hours_days > 0 {
+        let cut = (now_min - r.hours_days as i64 * 1440) / 60;
+        for t in ["pc_hour", "site_total_hour", "site_pc_hour"] {
+            n += tx.execute(&format!("DELETE FROM {t} WHERE hour < ?1"), [cut])?;
+        }
+        n += delete_by_age(tx, "site_hour", "pc", "hour", cut)?;
+    }
+    if r.days_days > 0 {
+        let cut = (now_min - r.days_days as i64 * 1440) / 1440;
+        for t in ["pc_day", "site_total_day"] {
+            n += tx.execute(&format!("DELETE FROM {t} WHERE day < ?1"), [cut])?;
+        }
+        n += delete_by_age(tx, "site_day", "pc", "day", cut)?;
+        n += delete_by_age(tx, "site_pc_day", "site", "day", cut)?;
+        n += tx.execute(
+            "DELETE FROM unexplained WHERE last_ms < ?1",
+            [now_ms - r.days_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.queries_days > 0 {
+        n += tx.execute(
+            "DELETE FROM queries WHERE at_ms < ?1",
+            [now_ms - r.queries_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.events_days > 0 {
+        n += tx.execute(
+            "DELETE FROM events WHERE at_ms < ?1",
+            [now_ms - r.events_days as i64 * 86_400_000],
+        )?;
+    }
+    // Marks of flows the datapath forgot (replaced in a full set) a day ago will never be
+    // needed again.
+    n += tx.execute(
+        "DELETE FROM flow_marks WHERE seen_ms < ?1",
+        [now_ms - 86_400_000],
+    )?;
+    Ok(n)
+}
+
+/// Deletes a table's rows before `cut` when it is keyed by `key` (PC or site) before its
+/// time column `col`: one key range per PC or site, since a plain `WHERE {col} < cut`
+/// would read all of it. The keys are found by hopping along the primary key
+/// (`min(key) WHERE key > previous`), one seek each.
+fn delete_by_age(
+    tx: &Transaction,
+    table: &str,
+    key: &str,
+    col: &str,
+    cut: i64,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "WITH RECURSIVE keys(id) AS (
+               SELECT min({key}) FROM {table}
+               UNION ALL SELECT (SELECT min({key}) FROM {table} WHERE {key} > keys.id)
+               FROM keys WHERE keys.id IS NOT NULL)
+             DELETE FROM {table} WHERE {key} IN (SELECT id FROM keys WHERE id IS NOT NULL)
+               AND {col} < ?1"
+        ),
+        [cut],
+    )
+}

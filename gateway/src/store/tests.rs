@@ -1,0 +1,74 @@
+use super::*;
+
+#[test]
+fn events_round_trip_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for i in 0..3 {
+        store.event(Event {
+            at_ms: 1000 + i,
+            source: "wan".into(),
+            kind: "switch".into(),
+            subject: "backup".into(),
+            message: format!("event {i}"),
+            details: serde_json::json!({"i": i}),
+        });
+    }
+    store.sync();
+    let conn = open_read(dir.path()).unwrap();
+    let evs = recent_events(&conn, Some("wan"), 2).unwrap();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[0].message, "event 1");
+    assert_eq!(evs[1].details["i"], 2);
+    assert!(recent_events(&conn, Some("dns"), 10).unwrap().is_empty());
+}
+
+#[test]
+fn queries_are_logged_and_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (i, (name, verdict)) in [
+        ("news.example", "allowed"),
+        ("ads.tracker.example", "blocked"),
+        ("img.news.example", "allowed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store.query(Query {
+            at_ms: 1000 + i as i64,
+            client: "10.10.0.11".into(),
+            pc: Some("pc1".into()),
+            group: "staff".into(),
+            name: name.into(),
+            qtype: "A".into(),
+            verdict: verdict.into(),
+            rule: None,
+            answers: vec!["203.0.113.10".into()],
+            upstream: Some("203.0.113.53".into()),
+            latency_us: 900,
+            rcode: "NOERROR".into(),
+            count: 1 + i as u32,
+        });
+    }
+    store.sync();
+    let conn = open_read(dir.path()).unwrap();
+    let news = QueryFilter {
+        name: Some("news".into()),
+        ..Default::default()
+    };
+    let got = queries(&conn, &news, 10, 0).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].name, "img.news.example", "newest first");
+    assert_eq!(got[0].answers, ["203.0.113.10"]);
+    assert_eq!(got[0].count, 3);
+    let blocked = QueryFilter {
+        verdict: Some("blocked".into()),
+        ..Default::default()
+    };
+    assert_eq!(queries(&conn, &blocked, 10, 0).unwrap().len(), 1);
+    assert_eq!(
+        queries(&conn, &QueryFilter::default(), 1, 1).unwrap()[0].name,
+        "ads.tracker.example"
+    );
+}

@@ -1,0 +1,178 @@
+//! The writer: one thread (`og-store`) that owns the write connection and commits
+//! whatever has queued up in one transaction, and the checkpointer (`og-checkpoint`) that
+//! copies the WAL back into the database beside it.
+//!
+//! Owns: batching, thread priorities, the transaction. What a record becomes in SQL is the
+//! tables' own modules' (`event.rs`, `log.rs`, `stats/ingest.rs`); callers only ever see
+//! `Store`'s queue.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        mpsc::{Receiver, SyncSender, sync_channel},
+    },
+};
+
+use rusqlite::Connection;
+
+use super::{
+    Event, Query, Retention, SitesBatch, StoreError, UsageDelta, conn, event, log, now_ms,
+    stats::{self, Ingest, Memo},
+};
+
+/// Writes queued beyond this are dropped (and counted) rather than blocking a caller.
+const QUEUE: usize = 65_536;
+
+/// What `Store` queues for the writer.
+pub(super) enum Write {
+    Event(Event),
+    Query(Query),
+    Usage(UsageDelta),
+    Sites(SitesBatch),
+    /// Delete what is past its retention.
+    Prune(Retention),
+    /// Answered once everything queued before it is committed.
+    Sync(std::sync::mpsc::Sender<()>),
+}
+
+/// A batch is committed this long after its first record (at once when that is a `sync`):
+/// one transaction per quarter second instead of one per query keeps the writer's share
+/// of a busy gateway's CPU small.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+const BATCH_MAX: usize = 20_000;
+
+/// How often the checkpointer copies the WAL back into the database while commits come.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Copies committed pages from the WAL into the database file, on its own connection and
+/// thread, so the writer doesn't (a commit that had to checkpoint took twice as long).
+/// PASSIVE: it never waits for, or blocks, the writer or a reader; what it can't copy
+/// yet, a later round (or the writer's own autocheckpoint) does. Woken by the writer
+/// after its commits; ends when the writer has ended (`alive` gone).
+fn checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
+    // Deferrable work: below the writer (nice 5), which is below the DNS threads.
+    // SAFETY: setpriority on this thread's own id; no memory is touched.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+    let mut last = std::time::Instant::now();
+    loop {
+        std::thread::park();
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if last.elapsed() < CHECKPOINT_EVERY {
+            continue;
+        }
+        last = std::time::Instant::now();
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!("background checkpoint: {e}");
+        }
+    }
+}
+
+/// Opens the writer's and the checkpointer's connections to the database at `path` (in
+/// `dir`, which exists; the schema is migrated here) and starts both threads. Returns the
+/// queue's sender and the writer's thread (unparked for events and syncs).
+pub(super) fn start(
+    dir: &Path,
+    path: &Path,
+) -> Result<(SyncSender<Write>, std::thread::Thread), StoreError> {
+    let conn = conn::open_rw(path)?;
+    let ckpt_conn = conn::open_plain(path)?;
+    let spawn_err = |source| StoreError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let alive = Arc::new(());
+    let weak = Arc::downgrade(&alive);
+    let ckpt = std::thread::Builder::new()
+        .name("og-checkpoint".into())
+        .spawn(move || checkpointer(ckpt_conn, weak))
+        .map_err(spawn_err)?;
+    let (tx, rx) = sync_channel(QUEUE);
+    let p = path.to_path_buf();
+    let ckpt = ckpt.thread().clone();
+    let thread = std::thread::Builder::new()
+        .name("og-store".into())
+        .spawn(move || writer(conn, rx, p, ckpt, alive))
+        .map_err(spawn_err)?;
+    Ok((tx, thread.thread().clone()))
+}
+
+fn writer(
+    mut conn: Connection,
+    rx: Receiver<Write>,
+    path: PathBuf,
+    checkpointer: std::thread::Thread,
+    alive: Arc<()>,
+) {
+    // Below the answering threads: a batch commit takes milliseconds of CPU, and at the
+    // same priority it delays DNS answers queued behind it on a small box's busy core
+    // (p99 14 ms at 20k qps in `bench dns`). Nice 5: about a quarter of a contended core,
+    // still enough to keep up (records are dropped, and counted, only if it can't).
+    // SAFETY: setpriority on this thread's own id; no memory is touched.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 5);
+    }
+    let mut memo = Memo::default();
+    let mut behind = false;
+    while let Ok(first) = rx.recv() {
+        // Sleep instead of waiting on the channel: a sender only wakes a receiver that is
+        // waiting, so records queued while the writer sleeps cost their senders no wake-up
+        // (one futex call and a context switch per query otherwise).
+        // `park_timeout`: an event or a `sync` unparks the writer early.
+        // Not when the last batch was cut short at BATCH_MAX: the writer is behind and the
+        // next batch is already queued (a catch-up would otherwise sleep between batches).
+        if !behind && matches!(first, Write::Query(_) | Write::Usage(_) | Write::Sites(_)) {
+            std::thread::park_timeout(BATCH_WINDOW);
+        }
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        behind = batch.len() == BATCH_MAX;
+        if let Err(e) = commit(&mut conn, &mut memo, &batch) {
+            memo.clear();
+            tracing::error!(db = %path.display(), "writing {} records failed: {e}", batch.len());
+        }
+        checkpointer.unpark();
+        for w in batch {
+            if let Write::Sync(done) = w {
+                let _ = done.send(());
+            }
+        }
+    }
+    drop(alive);
+    checkpointer.unpark();
+}
+
+fn commit(conn: &mut Connection, memo: &mut Memo, batch: &[Write]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    // Usage and site traffic: minute rows, then the roll-up of the minutes that are over
+    // (`stats::Ingest`).
+    let mut minutes = Ingest::begin(&tx)?;
+    {
+        let mut ev = tx.prepare_cached(event::INSERT)?;
+        let mut qs = tx.prepare_cached(log::INSERT)?;
+        for w in batch {
+            match w {
+                Write::Event(e) => event::insert(&mut ev, e)?,
+                Write::Query(q) => log::insert(&mut qs, q)?,
+                Write::Usage(u) => minutes.usage(u),
+                Write::Sites(b) => minutes.sites(&tx, memo, b)?,
+                Write::Prune(r) => {
+                    let n = stats::prune(&tx, now_ms(), r)?;
+                    tracing::debug!(rows = n, "retention: old rows deleted");
+                }
+                Write::Sync(_) => {}
+            }
+        }
+    }
+    minutes.finish(&tx, memo)?;
+    tx.commit()
+}
