@@ -15,13 +15,11 @@ use officegate_lab::{
 };
 use serde_json::Value;
 
-use crate::{
-    common::PinDir,
-    lab_api::{TOKEN, add_user, call, login},
-    lab_datapath::Office,
+use crate::support::{
+    http::{TOKEN, add_user, call, login},
+    office::{BIN, Office},
+    pins::PinDir,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_officegate");
 
 /// pc1 (sales) may not reach social.example, by a category with a description; pc2 is the
 /// admin's laptop (default group).
