@@ -144,4 +144,9 @@ function App() {
   </div>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+// index.html's "Loading Officegate…" stands in #app until this script runs. Preact keeps
+// what it finds there unless its first render happens to reuse it (the log-in form does
+// not), so it goes first.
+const root = document.getElementById('app');
+root.replaceChildren();
+render(html`<${App} />`, root);

@@ -68,6 +68,9 @@ async function login() {
   await page.fill('input[name=password]', p.password);
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-testid=who]');
+  // The UI and nothing beside it (index.html's loading line once stayed above it).
+  const stray = await page.$$eval('#app > *', (els) => els.length - 1);
+  if (stray) problems.push(`${stray} stray element(s) beside the UI in #app`);
 }
 
 // Share of a canvas's pixels in the chart's first colour (#2457d6, solid or translucent):
