@@ -17,6 +17,7 @@ export function PcPage({ name, me }) {
     unexplained: may(me, 'GET /api/v1/unexplained'),
     block: may(me, 'POST /api/v1/pcs/{pc}/block'),
     unblock: may(me, 'DELETE /api/v1/pcs/{pc}/block'),
+    site: may(me, 'GET /api/v1/sites/{site}/pcs'),
   };
   const [pcs, e0, reloadPcs] = useLoad(() => get('/api/v1/pcs'), [name], 15000);
   const [traffic] = useLoad(() => get(`/api/v1/traffic${qs(p)}`), [name, key]);
@@ -60,7 +61,7 @@ export function PcPage({ name, me }) {
     <div class="card wide"><h2>Traffic</h2><${TrafficChart} points=${traffic || []} period=${p} testid="pc-traffic" /></div>
     <div class="card wide"><h2>Sites visited</h2><${Table} rows=${hosts || []} columns=${[
       { key: 'host', label: 'Host' },
-      { key: 'site', label: 'Site', render: (r) => siteLink(r.site) },
+      { key: 'site', label: 'Site', render: (r) => (show.site ? siteLink(r.site) : r.site) },
       { key: 'via', label: 'Named by' },
       { key: 'down_bytes', label: 'Down', num: true, render: (r) => bytes(r.down_bytes) },
       { key: 'up_bytes', label: 'Up', num: true, render: (r) => bytes(r.up_bytes) },

@@ -28,8 +28,8 @@ export function Requests({ me }) {
   // one choice still asks the role.
   const wholeGroup = approve && me.role === 'admin';
   return html`<h1>Access requests</h1>
-  <div class="toolbar">Approve for <input type="number" min="1" max="744" value=${hours} style="width:5rem"
-    onInput=${(e) => setHours(e.target.value)} /> hours</div>
+  ${approve && html`<div class="toolbar">Approve for <input type="number" min="1" max="744" value=${hours} style="width:5rem"
+    onInput=${(e) => setHours(e.target.value)} /> hours</div>`}
   <${Err} msg=${err || (msg && msg.err)} />
   ${msg && msg.ok && html`<div class="ok" role="status">${msg.ok}</div>`}
   <div class="card"><${Table} testid="requests" rows=${rows || []} empty="No requests." columns=${[
