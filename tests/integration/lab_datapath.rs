@@ -11,34 +11,10 @@ use officegate_lab::{
 };
 use serde_json::Value;
 
-use crate::common::PinDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_officegate");
-
-pub struct Office {
-    pub lab: Lab,
-    pub og: Officegate,
-    pub _pins: PinDir,
-}
-
-/// pc1 is staff, pc2 in the default group, pc3 a guest.
-pub fn office() -> Office {
-    office_with(|_, config| config)
-}
-
-/// The same office, its daemon configuration rewritten by `edit` first.
-pub fn office_with(edit: impl Fn(&Lab, String) -> String) -> Office {
-    let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
-    let pins = PinDir(pin_dir_for(&lab));
-    let config = edit(&lab, lab_config(&pins.0));
-    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
-    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
-    Office {
-        lab,
-        og,
-        _pins: pins,
-    }
-}
+use crate::support::{
+    office::{BIN, Office, office},
+    pins::PinDir,
+};
 
 /// Per-PC counters summed over all of a PC's addresses (v4, v6, link-local), keyed by MAC,
 /// from `officegate pcs --json` — the CLI is part of what is tested.

@@ -3,20 +3,11 @@
 
 use officegate_lab::{Role, addr};
 
-use crate::lab_datapath::office;
-
-/// `dig +short` from a PC to the gateway; the answer lines.
-fn dig(lab: &officegate_lab::Lab, pc: usize, args: &[&str]) -> String {
-    let gw = format!("@{}", addr::GW_LAN_V4);
-    let mut all = vec!["dig", "+time=2", "+tries=1", gw.as_str()];
-    all.extend_from_slice(args);
-    lab.sh(Role::Pc(pc), &all)
-        .unwrap_or_else(|e| panic!("pc{pc} dig {args:?}: {e:#}"))
-}
-
-pub fn short(lab: &officegate_lab::Lab, pc: usize, name: &str, qtype: &str) -> String {
-    dig(lab, pc, &["+short", name, qtype]).trim().to_string()
-}
+use crate::support::{
+    dns::{dig, short},
+    office::{Office, office, office_with, start},
+    pins::PinDir,
+};
 
 #[test]
 fn names_are_filtered_per_group_and_the_rest_forwarded() {
@@ -164,8 +155,8 @@ fn a_policy_reload_changes_answers_without_a_restart() {
 }
 
 /// The office with its `[dns]` table replaced.
-fn office_with_dns(dns: impl Fn(&officegate_lab::Lab) -> String) -> crate::lab_datapath::Office {
-    crate::lab_datapath::office_with(|lab, config| {
+fn office_with_dns(dns: impl Fn(&officegate_lab::Lab) -> String) -> Office {
+    office_with(|lab, config| {
         let at = config.find("[dns]").expect("lab config has [dns]");
         format!("{}{}", &config[..at], dns(lab))
     })
@@ -209,7 +200,7 @@ fn a_dead_upstream_falls_through_to_the_next() {
 }
 
 /// `officegate queries --json` for the office's daemon, filtered by `args`.
-fn logged(o: &crate::lab_datapath::Office, args: &[&str]) -> Vec<serde_json::Value> {
+fn logged(o: &Office, args: &[&str]) -> Vec<serde_json::Value> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"))
         .args(["queries", "--json", "--config"])
         .arg(o.og.config_path())
@@ -275,7 +266,7 @@ fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
 
 #[test]
 fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
-    let o = crate::lab_datapath::office_with(|_, config| {
+    let o = office_with(|_, config| {
         format!(
             "{config}rate_limit_qps = 20\nrate_limit_burst = 20\nrebinding_allow = [\"corp.example\"]\n"
         )
@@ -335,9 +326,9 @@ fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
 #[test]
 fn safe_search_is_enforced_for_groups_that_want_it() {
     let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
-    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let pins = PinDir(officegate_lab::officegate::pin_dir_for(&lab));
     let groups = "[[groups]]\nname = \"company\"\nsafe_search = true\n\n[[groups]]\nname = \"staff\"\nparent = \"company\"\n";
-    let _og = crate::lab_enforce::start(&lab, &pins, groups, &[]);
+    let _og = start(&lab, &pins, groups, &[]);
     // staff inherits safe search from company: the engines' safe names, then their records.
     let google = dig(&lab, 1, &["+noall", "+answer", "www.google.com", "A"]);
     assert!(
@@ -358,7 +349,7 @@ fn safe_search_is_enforced_for_groups_that_want_it() {
 #[test]
 fn url_lists_are_downloaded_and_applied_and_a_failed_download_is_reported() {
     let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
-    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let pins = PinDir(officegate_lab::officegate::pin_dir_for(&lab));
     let lists = lab.web_root().join("lists");
     std::fs::create_dir_all(&lists).unwrap();
     std::fs::write(
@@ -370,7 +361,7 @@ fn url_lists_are_downloaded_and_applied_and_a_failed_download_is_reported() {
         "[lists.remote]\nurls = [\"http://{ip}/lists/remote.txt\", \"http://{ip}/lists/missing.txt\"]\nrefresh_hours = 1\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"remote\"]\n",
         ip = addr::SITE_NEWS_V4
     );
-    let og = crate::lab_enforce::start(&lab, &pins, &groups, &[]);
+    let og = start(&lab, &pins, &groups, &[]);
     // Downloaded in the background, then picked up by the file watch.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -399,7 +390,7 @@ fn url_lists_are_downloaded_and_applied_and_a_failed_download_is_reported() {
 #[test]
 fn a_real_list_blocks_its_names_and_subdomains_per_group_and_a_broken_edit_changes_nothing() {
     let lab = officegate_lab::Lab::up(officegate_lab::LabConfig { pcs: 2 }).expect("lab up");
-    let pins = crate::common::PinDir(officegate_lab::officegate::pin_dir_for(&lab));
+    let pins = PinDir(officegate_lab::officegate::pin_dir_for(&lab));
     let shared = std::env::var_os("OFFICEGATE_SHARED")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -416,7 +407,7 @@ fn a_real_list_blocks_its_names_and_subdomains_per_group_and_a_broken_edit_chang
     let groups = format!(
         "[lists.stevenblack]\nfiles = [\"stevenblack.txt\"]\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"stevenblack\"]\n\n[[groups.rules]]\naction = \"allow\"\ndomains = [\"{excepted}\"]\n"
     );
-    let og = crate::lab_enforce::start(&lab, &pins, &groups, &[]);
+    let og = start(&lab, &pins, &groups, &[]);
     let page = addr::GW_LAN_V4.to_string();
     assert_eq!(short(&lab, 1, listed, "A"), page, "{listed}");
     assert_eq!(short(&lab, 1, &format!("deep.sub.{listed}"), "A"), page);

@@ -14,9 +14,11 @@ use officegate_lab::{
     officegate::{Officegate, lab_config, lab_policy, pin_dir_for},
 };
 
-use crate::{common::PinDir, lab_dns::short};
-
-const BIN: &str = env!("CARGO_BIN_EXE_officegate");
+use crate::support::{
+    dns::short,
+    office::{BIN, start},
+    pins::PinDir,
+};
 
 /// `curl` from a PC with a short connect timeout: whether an HTTP answer came back.
 fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
@@ -37,12 +39,6 @@ fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
         )
         .expect("run curl");
     out.status.success()
-}
-
-pub fn start(lab: &Lab, pins: &PinDir, groups: &str, args: &[&str]) -> Officegate {
-    let policy = lab_policy(lab, groups, &[(1, "staff")]);
-    Officegate::start_with(lab, Path::new(BIN), &lab_config(&pins.0), &policy, args)
-        .expect("officegate start")
 }
 
 #[test]

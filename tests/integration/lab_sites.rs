@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use officegate_lab::{Role, addr};
 use serde_json::Value;
 
-use crate::{
-    lab_api::{TOKEN, get},
-    lab_datapath::{Office, office_with},
-    lab_dns::short,
+use crate::support::{
+    dns::short,
+    http::{TOKEN, get},
+    office::{Office, office_with},
 };
 
 /// The office with the API on, and flows collected every second.

@@ -15,13 +15,11 @@ use officegate_lab::{
 };
 use serde_json::Value;
 
-use crate::{
-    common::PinDir,
-    lab_api::{TOKEN, add_user, call, login},
-    lab_datapath::Office,
+use crate::support::{
+    http::{TOKEN, add_user, call, login},
+    office::{BIN, Office},
+    pins::PinDir,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_officegate");
 
 /// pc1 (sales) may not reach social.example, by a category with a description; pc2 is the
 /// admin's laptop (default group).
@@ -719,4 +717,133 @@ fn in_the_browser_an_admin_blocks_a_pc_and_approves_an_employees_request() {
         loaded.is_some(),
         "social.example loads in pc1's browser after the approval"
     );
+}
+
+/// The nav of every role that reads the whole office (admin, auditor), in order.
+const NAV_ALL: [&str; 10] = [
+    "Dashboard",
+    "PCs",
+    "Sites",
+    "Query log",
+    "Requests",
+    "Policy",
+    "Channels",
+    "Reports",
+    "History",
+    "Users",
+];
+
+/// Every page of the UI as each role, in headless Chromium, as a user who never logged in
+/// there before: `browser.mjs` fails the step on any console error, uncaught exception or
+/// failed request of the UI (a missing asset, a refused API call). The nav offers exactly
+/// the pages open to the role; the others, opened all the same, say so without asking the
+/// API; and each role gets the forms and buttons its routes allow — which the UI learns
+/// from `may` in GET /api/v1/me, not from a copy of the role rules.
+#[test]
+fn in_the_browser_every_page_opens_for_every_role_without_an_error() {
+    let o = office();
+    let lab = &o.lab;
+    add_user(&o, "boss", "admin", None, "boss password 1");
+    add_user(&o, "audit", "auditor", None, "audit password 1");
+    add_user(&o, "mgr", "manager", Some("sales"), "mgr password 1");
+    // Something on the pages: pc1 (sales, the manager's) browses and asks for a site.
+    let news = format!("http://{}/", addr::SITE_NEWS_V4);
+    assert_eq!(curl(lab, 1, &["-o", "/dev/null", &news]).1, 200);
+    let (_, code, sent) = curl(
+        lab,
+        1,
+        &[
+            "--data-urlencode",
+            "site=social.example",
+            "--data-urlencode",
+            "reason=for the tour",
+            "http://social.example/.officegate/request",
+        ],
+    );
+    assert_eq!(code, 200, "{sent}");
+    let (_, list) = api(&o, "GET", "/api/v1/requests?state=pending", None);
+    let id = list[0]["id"].as_i64().expect("the request is queued");
+
+    let pages = [
+        "dashboard",
+        "pcs",
+        "pc",
+        "sites",
+        "site",
+        "queries",
+        "requests",
+        "policy",
+        "channels",
+        "reports",
+        "history",
+        "users",
+    ];
+    let manager_pages = ["dashboard", "pcs", "pc", "requests", "policy"];
+    let approve = format!("approve-{id}");
+    let approve_group = format!("approve-group-{id}");
+    let refuse = format!("refuse-{id}");
+    for (user, password, role) in [
+        ("boss", "boss password 1", "admin"),
+        ("audit", "audit password 1", "auditor"),
+        ("mgr", "mgr password 1", "manager"),
+    ] {
+        let tour = browser(
+            lab,
+            2,
+            "tour",
+            serde_json::json!({
+                "user": user, "password": password, "prefix": format!("tour-{role}"),
+                "pc": "pc1", "site": "news.example",
+            }),
+        );
+        let nav: Vec<&str> = tour["nav"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = match role {
+            "manager" => NAV_ALL
+                .into_iter()
+                .filter(|l| ["Dashboard", "PCs", "Requests", "Policy"].contains(l))
+                .collect(),
+            _ => NAV_ALL.to_vec(),
+        };
+        assert_eq!(nav, want, "{role}'s nav: {tour:#}");
+        for name in pages {
+            let page = &tour["pages"][name];
+            let open = role != "manager" || manager_pages.contains(&name);
+            assert_eq!(page["open"], open, "{role} {name}: {page:#}");
+        }
+        // What each role may do, as forms and buttons (by data-testid).
+        let shows = |page: &str, testid: &str| {
+            tour["pages"][page]["testids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == testid)
+        };
+        let (admin, manager) = (role == "admin", role == "manager");
+        for (page, testid, expected) in [
+            ("dashboard", "traffic-chart", !manager),
+            ("dashboard", "pcs-pie", true),
+            ("pc", "block-pc", admin || manager),
+            ("pc", "unblock-pc", admin || manager),
+            ("policy", "explain-pc", true),
+            ("policy", "add-rule-sales", admin || manager),
+            ("policy", "limit-form", admin || manager),
+            ("policy", "schedule-form", admin),
+            ("requests", approve.as_str(), admin || manager),
+            ("requests", refuse.as_str(), admin || manager),
+            ("requests", approve_group.as_str(), admin),
+            ("users", "add-user", admin),
+        ] {
+            assert_eq!(
+                shows(page, testid),
+                expected,
+                "{role} on {page}: {testid}: {:#}",
+                tour["pages"][page]
+            );
+        }
+    }
 }

@@ -11,9 +11,9 @@ use officegate_lab::{
 };
 use serde_json::Value;
 
-use crate::{
-    lab_datapath::{Office, office_with},
-    lab_dns::short,
+use crate::support::{
+    dns::short,
+    office::{Office, office_with},
 };
 
 /// Generous deadlines: these are waits, not measurements (`cargo xtask bench failover`

@@ -4,8 +4,10 @@
 //! - `test_run`: the kernel programs on crafted frames through BPF_PROG_TEST_RUN.
 //! - `lab_*`: the daemon in the office lab, real packets through real namespaces
 //!   (`lab_wan`: failover between the two ISPs).
+//! - `lists`: the shared blocklists parse and compile.
+//! - `support`: the fixtures the files above share (the office lab, DNS and HTTP from a
+//!   PC, bpffs pins); test files import from `support` only, never from each other.
 
-mod common;
 mod lab_api;
 mod lab_datapath;
 mod lab_dns;
@@ -14,4 +16,5 @@ mod lab_sites;
 mod lab_ui;
 mod lab_wan;
 mod lists;
+mod support;
 mod test_run;

@@ -12,7 +12,7 @@ use gateway_common::{
 };
 use officegate::datapath::{Datapath, Maps};
 
-use crate::common::load;
+use crate::support::pins::load;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;

@@ -1,5 +1,6 @@
 // The admin API as the UI uses it: same-origin fetches carrying the session cookie, the
-// CSRF token echoed on every change, and errors turned into readable messages.
+// CSRF token echoed on every change, errors turned into readable messages, and what the
+// logged-in user may call (`may`, from GET /api/v1/me).
 
 let csrf = null;
 
@@ -42,6 +43,7 @@ export async function call(method, path, body) {
 export const get = (path) => call('GET', path);
 export const post = (path, body) => call('POST', path, body ?? {});
 export const del = (path) => call('DELETE', path);
+export const put = (path, body) => call('PUT', path, body);
 
 // Query string from an object, leaving out empty values.
 export function qs(params) {
@@ -51,4 +53,21 @@ export function qs(params) {
   }
   const s = p.toString();
   return s ? `?${s}` : '';
+}
+
+// What this user may call: GET /api/v1/me lists, in `may`, "METHOD /path/template" for
+// every route open to the user's role, templates exactly as the server routes them
+// ("POST /api/v1/pcs/{pc}/block"). The server keeps the role rules; the UI only asks, so
+// a nav entry, a form or a button shows when its route is open and never drifts from
+// what the server enforces. A manager's handlers still keep them to their department:
+// `may` says the route is open to the role, not that every PC or group is theirs.
+export function may(me, route) {
+  return !!me && Array.isArray(me.may) && me.may.includes(route);
+}
+
+// Office-wide figures (traffic, sites, the report over time, without `pc=`): a user with
+// a scope (a department manager) is refused them even where the route is open to the
+// role, since the handler wants one of their own PCs named.
+export function officeWide(me, route) {
+  return may(me, route) && !me.scope;
 }

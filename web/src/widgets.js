@@ -1,4 +1,5 @@
-// Shared pieces: charts (Chart.js), sortable tables, the period picker, formatting.
+// Shared pieces of the pages: charts (Chart.js), sortable tables, the period picker,
+// formatting, links to a PC's or a site's page, the query table (query log and PC page).
 
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -202,4 +203,23 @@ export function useLoad(fn, deps, every = 0) {
 
 export function Err({ msg }) {
   return msg ? html`<div class="err" role="alert">${msg}</div>` : null;
+}
+
+export const pcLink = (name) => html`<a href="#/pc/${encodeURIComponent(name)}">${name}</a>`;
+export const siteLink = (name) => html`<a href="#/site/${encodeURIComponent(name)}">${name}</a>`;
+export const total = (r) => (r.up_bytes || 0) + (r.down_bytes || 0);
+
+// The DNS query log's rows: the query log page and a PC's page.
+export function QueryTable({ rows }) {
+  return html`<${Table} testid="queries" rows=${rows} empty="No queries." columns=${[
+    { key: 'at_ms', label: 'When', render: (r) => when(r.at_ms) },
+    { key: 'pc', label: 'PC', render: (r) => (r.pc ? pcLink(r.pc) : r.client) },
+    { key: 'name', label: 'Name' },
+    { key: 'qtype', label: 'Type' },
+    // Identical queries of a PC within a second are one row (browsers repeat themselves).
+    { key: 'count', label: 'Times', num: true, render: (r) => (r.count > 1 ? `×${r.count}` : '') },
+    { key: 'verdict', label: 'Verdict', render: (r) => html`<${Tag} value=${r.verdict} />` },
+    { key: 'rule', label: 'Rule', render: (r) => r.rule || '' },
+    { key: 'latency_us', label: 'ms', num: true, render: (r) => (r.latency_us / 1000).toFixed(1) },
+  ]} />`;
 }

@@ -6,6 +6,9 @@
 // usage: node browser.mjs <step> '<json params>'
 // Every step saves screenshots in params.shots (the test's artefacts) and prints one JSON
 // line with what it saw; a failed expectation exits non-zero with a screenshot of the page.
+// Any console error, uncaught exception or failed request of the admin UI (params.ui) fails
+// the step too: a 404 for an asset or a refused API call is a bug even when the page looks
+// right. (The block page the employee steps visit answers 403 by design: not the UI.)
 
 import { chromium } from 'playwright-core';
 
@@ -22,6 +25,37 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
 const page = await context.newPage();
 page.setDefaultTimeout(TIMEOUT);
+
+// The UI's own traffic and messages: what the listeners below watch.
+const ours = (url) => !!p.ui && url.startsWith(p.ui);
+const problems = [];
+let inflight = 0;
+page.on('console', (m) => {
+  if (m.type() === 'error' && ours(page.url())) problems.push(`console error: ${m.text()} (${m.location().url || page.url()})`);
+});
+page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+page.on('request', (r) => { if (ours(r.url())) inflight += 1; });
+page.on('requestfinished', (r) => { if (ours(r.url())) inflight -= 1; });
+page.on('requestfailed', (r) => {
+  if (!ours(r.url())) return;
+  inflight -= 1;
+  // Aborted: the page itself dropped it (left the page, the browser closing), no failure.
+  const why = r.failure() ? r.failure().errorText : '';
+  if (!why.includes('ERR_ABORTED')) problems.push(`request failed: ${r.method()} ${r.url()}: ${why}`);
+});
+page.on('response', (r) => {
+  if (ours(r.url()) && r.status() >= 400) problems.push(`${r.status()} for ${r.request().method()} ${r.url()}`);
+});
+
+// Until the UI has had nothing in flight for ~0.6 s (the pages load on show, then poll).
+async function settle() {
+  let quiet = 0;
+  for (let i = 0; i < 100 && quiet < 4; i += 1) {
+    await page.waitForTimeout(150);
+    quiet = inflight <= 0 ? quiet + 1 : 0;
+  }
+}
+
 let shot = 0;
 const snap = async (name) => {
   shot += 1;
@@ -34,6 +68,9 @@ async function login() {
   await page.fill('input[name=password]', p.password);
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-testid=who]');
+  // The UI and nothing beside it (index.html's loading line once stayed above it).
+  const stray = await page.$$eval('#app > *', (els) => els.length - 1);
+  if (stray) problems.push(`${stray} stray element(s) beside the UI in #app`);
 }
 
 // Share of a canvas's pixels in the chart's first colour (#2457d6, solid or translucent):
@@ -123,6 +160,31 @@ const steps = {
     await snap('approved');
     return { message: msg };
   },
+  // Log in as params.user and open every page of the UI: the nav's entries, and for each
+  // page its title, whether it is open to this user, and the data-testid of what it shows
+  // (forms, buttons, tables) once its data is in. Pages the nav does not offer are opened
+  // too: they must say they are not open, without asking the API.
+  async tour() {
+    await login();
+    await settle();
+    const nav = await page.$$eval('nav.side a', (as) => as.map((a) => a.textContent.trim()));
+    const hashes = ['#/', '#/pcs', `#/pc/${encodeURIComponent(p.pc)}`, '#/sites', `#/site/${encodeURIComponent(p.site)}`,
+      '#/queries', '#/requests', '#/policy', '#/channels', '#/reports', '#/history', '#/users'];
+    const pages = {};
+    for (const hash of hashes) {
+      await page.goto(`${p.ui}/${hash}`);
+      await page.waitForSelector('main.content h1');
+      await settle();
+      const name = hash.split('/')[1] || 'dashboard';
+      pages[name] = await page.$eval('main.content', (m) => ({
+        title: m.querySelector('h1').textContent.trim(),
+        open: !m.querySelector('[data-testid=not-open]'),
+        testids: [...new Set([...m.querySelectorAll('[data-testid]')].map((e) => e.getAttribute('data-testid')))],
+      }));
+      await snap(name);
+    }
+    return { nav, pages };
+  },
   // Open a page and report what it shows.
   async open() {
     const r = await page.goto(p.url);
@@ -134,6 +196,8 @@ const steps = {
 try {
   if (!steps[step]) throw new Error(`unknown step ${step}`);
   const out = await steps[step]();
+  await settle();
+  if (problems.length) throw new Error(`the UI logged errors or failed requests:\n  ${problems.join('\n  ')}`);
   console.log(JSON.stringify(out));
 } catch (e) {
   try { await snap('failed'); } catch { /* the page may be gone */ }

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! bpffs pin directories (unique per run, removed on drop) and a loaded datapath for the
+//! BPF_PROG_TEST_RUN tests (`test_run`), which must stay on one CPU.
 
 use std::{
     path::PathBuf,
