@@ -80,7 +80,7 @@ pub struct Key<'a> {
     pub client: IpAddr,
     pub name: &'a str,
     pub qtype: u16,
-    pub verdict: &'a str,
+    pub verdict: super::outcome::Outcome,
     pub policy: u64,
     pub answer: u64,
 }
@@ -172,7 +172,7 @@ mod tests {
             client: "10.10.0.11".parse().unwrap(),
             name,
             qtype: 1,
-            verdict: "blocked",
+            verdict: super::super::outcome::Outcome::Blocked,
             policy: 1,
             answer: 0,
         };

@@ -26,7 +26,7 @@ use tokio::{io::Interest, net::UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::handler::Filter;
+use super::filter::Filter;
 
 /// Datagrams per `recvmmsg`, and batches per wake-up before the loop lets the runtime
 /// run other tasks (TCP clients, the slow path's forwards, the API).
@@ -44,7 +44,7 @@ pub(super) async fn serve(socket: UdpSocket, filter: Arc<Filter>, token: Cancell
     let mut io = Batch::new();
     let mut replies: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
     loop {
-        if let Some(r) = &filter.repeats {
+        if let Some(r) = &filter.log.repeats {
             r.flush_due();
         }
         tokio::select! {
