@@ -100,10 +100,12 @@ impl Filter {
         };
         if !self.access.on_lan(client) {
             debug!(%client, "refused: not on the LAN");
+            // Not logged: whoever is outside the LAN could fill the log at will.
             self.log.refused();
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if !self.access.within_rate(client) {
+            // Not logged one by one: a flooding client would flood the log too.
             debug!(%client, "refused: over its rate limit");
             self.log.refused();
             return rh.send_response(error(ResponseCode::Refused)).await;
@@ -215,7 +217,8 @@ impl Filter {
             return r;
         }
 
-        // 5. Remembered and relayed.
+        // 5. Remembered and relayed. The names of this answer (the question and the
+        // CNAMEs it went through) are remembered with its addresses, for the datapath plan.
         self.remember
             .forwarded(client, &name.to_ascii_lowercase(), &cnames, &answers);
         debug!(%client, name, %qtype, %upstream, rcode = %resp.metadata.response_code, "forwarded");
