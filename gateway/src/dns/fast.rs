@@ -10,6 +10,9 @@
 //! and dnsmasq. Add no allocation, lock or dynamic dispatch to it: the stages it calls
 //! are plain structs and small `#[inline]` functions (the locks it takes, the cache's
 //! front map and the repeats, are uncontended by design: see `cache`, `repeats`).
+//!
+//! Owns: the fast path's order of the stages and its decline rules. Must not: answer
+//! anything the full path would answer differently.
 
 use std::{net::SocketAddr, ops::ControlFlow, time::Instant};
 

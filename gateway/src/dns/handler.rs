@@ -13,6 +13,9 @@
 //!    (rebinding protection, `guard`);
 //! 5. the allowed answer is remembered (`remember`) and relayed;
 //! 6. every answered query is recorded in the query log (`record`).
+//!
+//! Owns: the hickory side of the chain (decode, encode, the order of the stages for
+//! it) and the forward (`lookup`). Must not: decide anything a stage decides.
 
 use std::{net::IpAddr, ops::ControlFlow, sync::Arc};
 

@@ -7,6 +7,9 @@
 //! within `WINDOW` add one to the first record's `count`, and the record is written when
 //! its window is over. Forwarded queries (the cache misses) are logged at once, as are
 //! all records when the filter stops.
+//!
+//! Owns: the fast path's records waiting for their repeats. Must not: lose a count (all
+//! are written when the filter stops).
 
 use std::{
     collections::{HashMap, VecDeque},

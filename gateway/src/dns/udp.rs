@@ -3,6 +3,9 @@
 //! (`fast`, answered in place, no task), and only the rest is decoded by hickory and run
 //! through the full chain (`handler`) in a task of its own, answered through
 //! `Reply`. TCP stays with hickory-server.
+//!
+//! Owns: the UDP sockets' loop and their batches. Must not: decide anything (it picks a
+//! path per datagram; the stages decide).
 
 use std::{
     io::{ErrorKind, IoSliceMut},
