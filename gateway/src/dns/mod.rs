@@ -33,6 +33,9 @@ mod repeats;
 mod safe_search;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use answered::Answered;
 pub use outcome::Outcome;
 pub use stats::DnsStats;
