@@ -16,8 +16,6 @@
 
 use std::{net::SocketAddr, ops::ControlFlow, time::Instant};
 
-use std::sync::atomic::Ordering;
-
 use hickory_proto::rr::RecordType;
 
 use super::{
@@ -128,15 +126,7 @@ impl Filter {
                 decide::learn(&hit, class);
             }
         }
-        let rebinding = match hit.rebinding.load(Ordering::Relaxed) {
-            0 => {
-                let bad = self.rebinding.violation(name, &hit.addrs).is_some();
-                hit.rebinding.store(1 + u8::from(bad), Ordering::Relaxed);
-                bad
-            }
-            v => v == 2,
-        };
-        if rebinding {
+        if self.rebinding.refuses_cached(name, &hit) {
             return false;
         }
         let opt = if q.edns.is_some() { 11 } else { 0 };

@@ -6,7 +6,10 @@
 //!
 //! Owns: what counts as private, and the names allowed to answer it. Must not: answer.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::atomic::Ordering,
+};
 
 /// Addresses a public name has no business answering with.
 pub fn private(ip: IpAddr) -> bool {
@@ -67,6 +70,20 @@ impl Rebinding {
             return None;
         }
         answers.iter().copied().find(|a| private(*a))
+    }
+
+    /// Whether the cached answer `hit` to `name` is refused: asked once per answer and
+    /// kept on it (it depends on the name and addresses only), for the fast path.
+    #[inline]
+    pub(super) fn refuses_cached(&self, name: &str, hit: &super::cache::Wire) -> bool {
+        match hit.rebinding.load(Ordering::Relaxed) {
+            0 => {
+                let bad = self.violation(name, &hit.addrs).is_some();
+                hit.rebinding.store(1 + u8::from(bad), Ordering::Relaxed);
+                bad
+            }
+            v => v == 2,
+        }
     }
 }
 

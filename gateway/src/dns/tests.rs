@@ -1,6 +1,7 @@
 //! The fast path over the chain's stages, checked by decoding its answers with hickory:
 //! a blocked name per its mode, a CNAME target blocked, a cached answer (twice: the
-//! second time on the verdict memo), a refusal, and a miss left to the full path.
+//! second time on the verdict memo), a refusal, and what is left to the full path (a
+//! rebinding refusal, a miss).
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
