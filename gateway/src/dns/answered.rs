@@ -5,6 +5,8 @@
 //!
 //! Bounded (moka: entry count, time to live): an office asks for tens of thousands of
 //! names a day; the newest are the ones PCs may still hold.
+//!
+//! Owns: the recent names and their addresses. Must not: know the policy.
 
 use std::{
     net::IpAddr,

@@ -10,6 +10,9 @@
 //! Each entry is kept twice: as hickory's `Message` for the full path, and encoded
 //! (`Wire`) for the UDP fast path, which copies it behind the client's own question with
 //! the TTLs patched instead of decoding and re-encoding a `Message` per hit.
+//!
+//! Owns: the cached answers (both forms) and the front map. Must not: decide (the
+//! verdict memo a `Wire` carries, `allowed_for`, is written and read by `decide`).
 
 use std::time::{Duration, Instant};
 

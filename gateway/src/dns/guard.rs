@@ -1,43 +1,15 @@
-//! Two guards of the filter: a per-client rate limit (governor's keyed GCRA limiter), and
-//! DNS rebinding protection — a public name answered with a private address is refused,
-//! so a web page can't point its own name at the office's printer or router.
+//! The answer's guard: DNS rebinding protection — a public name answered with a private
+//! address is refused, so a web page can't point its own name at the office's printer or
+//! router. Asked after the policy on both paths (the fast path keeps its verdict on the
+//! cached answer: it depends on the name and addresses only). The per-client rate limit
+//! lives with the LAN check in `access`.
+//!
+//! Owns: what counts as private, and the names allowed to answer it. Must not: answer.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::Ordering,
 };
-
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-pub struct RateLimit {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    checks: AtomicU64,
-}
-
-impl RateLimit {
-    /// `qps` queries per second per client with bursts of `burst`; 0 turns it off.
-    pub fn new(qps: u32, burst: u32) -> Self {
-        let limiter = NonZeroU32::new(qps).map(|q| {
-            let burst = NonZeroU32::new(burst.max(qps)).unwrap_or(q);
-            RateLimiter::keyed(Quota::per_second(q).allow_burst(burst))
-        });
-        RateLimit {
-            limiter,
-            checks: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether `client` may ask now.
-    pub fn check(&self, client: IpAddr) -> bool {
-        let Some(l) = &self.limiter else { return true };
-        // Forget idle clients now and then, so the table holds only the active ones.
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 65_536 == 65_535 {
-            l.retain_recent();
-        }
-        l.check_key(&client).is_ok()
-    }
-}
 
 /// Addresses a public name has no business answering with.
 pub fn private(ip: IpAddr) -> bool {
@@ -99,6 +71,20 @@ impl Rebinding {
         }
         answers.iter().copied().find(|a| private(*a))
     }
+
+    /// Whether the cached answer `hit` to `name` is refused: asked once per answer and
+    /// kept on it (it depends on the name and addresses only), for the fast path.
+    #[inline]
+    pub(super) fn refuses_cached(&self, name: &str, hit: &super::cache::Wire) -> bool {
+        match hit.rebinding.load(Ordering::Relaxed) {
+            0 => {
+                let bad = self.violation(name, &hit.addrs).is_some();
+                hit.rebinding.store(1 + u8::from(bad), Ordering::Relaxed);
+                bad
+            }
+            v => v == 2,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,17 +131,5 @@ mod tests {
             allow: vec![],
         };
         assert_eq!(off.violation("evil.example", &[lan]), None);
-    }
-
-    #[test]
-    fn the_rate_limit_is_per_client() {
-        let rl = RateLimit::new(5, 5);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let passed = (0..20).filter(|_| rl.check(a)).count();
-        assert!((5..=6).contains(&passed), "{passed}");
-        assert!(rl.check(b));
-        let off = RateLimit::new(0, 0);
-        assert!((0..1000).all(|_| off.check(a)));
     }
 }

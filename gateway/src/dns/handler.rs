@@ -1,21 +1,24 @@
-//! One DNS request, as a chain of small stages (STYLE.md; blocky's resolver chain):
-//! 1. who asks — a client outside the allowed networks gets REFUSED (never an open
-//!    resolver);
-//! 2. the policy for that PC, that name, now — a block is answered here, per the rule's
-//!    mode (the gateway's block page address, NXDOMAIN, or 0.0.0.0/::), TTL 10 s;
-//! 3. the client's rate limit — over it, REFUSED;
-//! 4. the answer cache, else forward to the upstreams (and cache what comes back);
-//! 5. a CNAME in the answer whose target the policy blocks blocks the whole answer
-//!    (trackers hide behind CNAMEs); a public name answered with a private address is
-//!    refused (rebinding protection);
-//! 6. record it in the query log.
+//! The full path: one request decoded by hickory (every TCP query, and the UDP queries
+//! the fast path leaves), walked through the chain's stages in order (see `filter`).
+//! Each stage either lets the query go on or breaks with an answer, encoded here through
+//! hickory-server's `MessageResponseBuilder`:
+//! 1. who asks (`access`) — outside the allowed networks, or over the client's rate
+//!    limit: REFUSED;
+//! 2. the policy for that PC, that name, now (`decide`) — a block is answered here, per
+//!    the rule's mode (`block`);
+//! 3. safe search, then the answer cache, else forward to the upstreams (and cache what
+//!    comes back; `lookup`);
+//! 4. a CNAME in the answer whose target the policy blocks blocks the whole answer
+//!    (`decide`, `block`); a public name answered with a private address is refused
+//!    (rebinding protection, `guard`);
+//! 5. the allowed answer is remembered (`remember`) and relayed;
+//! 6. every answered query is recorded in the query log (`record`).
+//!
+//! Owns: the hickory side of the chain (decode, encode, the order of the stages for
+//! it) and the forward (`lookup`). Must not: decide anything a stage decides.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::Arc,
-};
+use std::{net::IpAddr, ops::ControlFlow, sync::Arc};
 
-use arc_swap::ArcSwap;
 use hickory_net::{NetError, runtime::Time};
 use hickory_proto::{
     op::{
@@ -33,40 +36,7 @@ use hickory_server::{
 };
 use tracing::{debug, warn};
 
-use super::upstream::Upstreams;
-use crate::policy::{BlockMode, Policy, Verdict};
-
-/// TTL of a blocked answer: short, so lifting a block is seen soon by PCs' caches.
-pub(super) const BLOCK_TTL: u32 = 10;
-
-pub struct Filter {
-    pub stats: Arc<super::DnsStats>,
-    pub policy: Arc<ArcSwap<Policy>>,
-    pub upstreams: Arc<Upstreams>,
-    pub answered: super::Answered,
-    pub lookups: Option<crate::sites::Lookups>,
-    pub clock: crate::clock::Clock,
-    /// Networks allowed to ask (address, prefix length).
-    pub allow: Vec<(IpAddr, u8)>,
-    /// The block page's addresses (the gateway's LAN addresses).
-    pub page_v4: Option<Ipv4Addr>,
-    pub page_v6: Option<Ipv6Addr>,
-    pub log: Option<crate::store::Store>,
-    /// The fast path's log records, repeats counted (`repeats`); set when `log` is.
-    pub repeats: Option<super::repeats::Repeats>,
-    pub cache: super::cache::Cache,
-    pub rate: super::guard::RateLimit,
-    pub rebinding: super::guard::Rebinding,
-}
-
-/// What the log needs to know of one query, filled in as the chain runs.
-pub(super) struct Entry {
-    pub start: std::time::Instant,
-    pub client: IpAddr,
-    pub decision: Option<crate::policy::Decision>,
-    pub name: String,
-    pub qtype: String,
-}
+use super::{decide::Ask, filter::Filter, outcome::Outcome, record::Entry};
 
 /// The filter shared by the UDP loop (`udp`) and hickory-server's TCP side.
 pub struct Shared(pub Arc<Filter>);
@@ -105,12 +75,6 @@ impl RequestHandler for Filter {
 }
 
 impl Filter {
-    pub(super) fn allowed(&self, client: IpAddr) -> bool {
-        self.allow
-            .iter()
-            .any(|(net, len)| crate::datapath::net_contains(*net, *len, client))
-    }
-
     async fn handle<R: ResponseHandler>(
         &self,
         request: &Request,
@@ -128,6 +92,7 @@ impl Filter {
         let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
         let error = |rcode| builder().error_msg(&request.metadata, rcode);
 
+        // 1. Who asks.
         let client = request.src().ip().to_canonical();
         let mut entry = Entry {
             start: std::time::Instant::now(),
@@ -136,16 +101,16 @@ impl Filter {
             name: String::new(),
             qtype: String::new(),
         };
-        if !self.allowed(client) {
+        if !self.access.on_lan(client) {
             debug!(%client, "refused: not on the LAN");
-            self.stats.count("refused");
             // Not logged: whoever is outside the LAN could fill the log at will.
+            self.log.refused();
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
-        if !self.rate.check(client) {
+        if !self.access.within_rate(client) {
             // Not logged one by one: a flooding client would flood the log too.
             debug!(%client, "refused: over its rate limit");
-            self.stats.count("refused");
+            self.log.refused();
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if request.metadata.op_code != OpCode::Query
@@ -161,22 +126,27 @@ impl Filter {
         let lname = query.name().to_string();
         let name = lname.trim_end_matches('.');
 
+        // 2. The policy on the name asked.
         entry.name = name.to_string();
         entry.qtype = qtype.to_string();
         let policy = self.policy.load();
-        let now = self.clock.now();
-        let decision = policy.evaluate(client, name, now);
-        let verdict = decision.verdict;
+        let ask = Ask {
+            policy: &policy,
+            client,
+            now: self.clock.now(),
+        };
+        let (decision, flow) = ask.decide(name);
         entry.decision = Some(decision);
-        if let Verdict::Blocked(mode) = verdict {
+        if let ControlFlow::Break(mode) = flow {
             // debug, not info: every query is in the query log already, and a log line per
             // blocked query would cost more than answering it.
             debug!(%client, name, %qtype, ?mode, "blocked");
-            let r = self.send_block(request, rh, mode, edns.as_ref()).await;
-            self.record(entry, "blocked", None, &[], "BLOCKED");
+            let r = self.block.send(request, rh, mode, edns.as_ref()).await;
+            self.log.record(entry, Outcome::Blocked, None, &[], None);
             return r;
         }
 
+        // 3. The cache or the upstreams.
         let dnssec_ok = edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
         let lname_lower = name.to_ascii_lowercase();
         // Safe search: the engine's name becomes a CNAME to its safe endpoint, and the
@@ -198,7 +168,7 @@ impl Filter {
             Err(e) => {
                 warn!(%client, name, %qtype, error = %e, "no upstream answered");
                 let r = rh.send_response(error(ResponseCode::ServFail)).await;
-                self.record(entry, "failed", None, &[], "SERVFAIL");
+                self.log.record(entry, Outcome::Failed, None, &[], None);
                 return r;
             }
         };
@@ -210,19 +180,28 @@ impl Filter {
             resp.answers.insert(0, cname);
             debug!(%client, name, target, "safe search");
         }
-        for rec in &resp.answers {
-            if let RData::CNAME(CNAME(target)) = &rec.data {
-                let t = target.to_lowercase().to_string();
-                let t = t.trim_end_matches('.');
-                let d = policy.evaluate(client, t, now);
-                if let Verdict::Blocked(mode) = d.verdict {
-                    debug!(%client, name, cname = t, "blocked through its CNAME");
-                    let r = self.send_block(request, rh, mode, edns.as_ref()).await;
-                    entry.decision = Some(d);
-                    self.record(entry, "blocked_cname", Some(upstream), &[], "BLOCKED");
-                    return r;
+
+        // 4. The policy on the answer's CNAME targets, then rebinding protection.
+        let cnames: Vec<String> = resp
+            .answers
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::CNAME(CNAME(target)) => {
+                    let t = target.to_lowercase().to_string();
+                    Some(t.trim_end_matches('.').to_string())
                 }
-            }
+                _ => None,
+            })
+            .collect();
+        if let ControlFlow::Break((mode, d, t)) =
+            ask.decide_cnames(cnames.iter().map(String::as_str))
+        {
+            debug!(%client, name, cname = t, "blocked through its CNAME");
+            let r = self.block.send(request, rh, mode, edns.as_ref()).await;
+            entry.decision = Some(d);
+            self.log
+                .record(entry, Outcome::BlockedCname, Some(upstream), &[], None);
+            return r;
         }
         let answers: Vec<IpAddr> = resp
             .answers
@@ -236,22 +215,15 @@ impl Filter {
         if let Some(private) = self.rebinding.violation(name, &answers) {
             warn!(%client, name, %private, "refused: a public name answered a private address (rebinding)");
             let r = rh.send_response(error(ResponseCode::Refused)).await;
-            self.record(entry, "rebinding", Some(upstream), &answers, "REFUSED");
+            self.log
+                .record(entry, Outcome::Rebinding, Some(upstream), &answers, None);
             return r;
         }
-        // The names of this answer (the question and the CNAMEs it went through) are
-        // remembered with its addresses, for the datapath plan.
-        let lower = name.to_ascii_lowercase();
-        self.answered.record(&lower, &answers);
-        if let Some(l) = &self.lookups {
-            l.record(client, &lower, &answers);
-        }
-        for rec in &resp.answers {
-            if let RData::CNAME(CNAME(target)) = &rec.data {
-                let t = target.to_lowercase().to_string();
-                self.answered.record(t.trim_end_matches('.'), &answers);
-            }
-        }
+
+        // 5. Remembered and relayed. The names of this answer (the question and the
+        // CNAMEs it went through) are remembered with its addresses, for the datapath plan.
+        self.remember
+            .forwarded(client, &name.to_ascii_lowercase(), &cnames, &answers);
         debug!(%client, name, %qtype, %upstream, rcode = %resp.metadata.response_code, "forwarded");
         let mut md = resp.metadata;
         md.id = request.metadata.id;
@@ -267,12 +239,13 @@ impl Filter {
             resp.additionals.iter(),
         );
         let r = rh.send_response(response).await;
-        self.record(
+        // 6. Recorded.
+        self.log.record(
             entry,
-            "allowed",
+            Outcome::Allowed,
             Some(upstream),
             &answers,
-            &resp.metadata.response_code.to_string(),
+            Some(&resp.metadata.response_code.to_string()),
         );
         r
     }
@@ -293,10 +266,10 @@ impl Filter {
             checking_disabled,
         };
         if let Some(hit) = self.cache.get(&key) {
-            self.stats.cache(true);
+            self.log.stats.cache(true);
             return Ok((hit.msg, format!("cache ({})", hit.upstream)));
         }
-        self.stats.cache(false);
+        self.log.stats.cache(false);
         let qname = hickory_proto::rr::Name::from_ascii(format!("{name}."))
             .map_err(|e| NetError::from(e.to_string()))?;
         let mut msg = Message::query();
@@ -314,96 +287,5 @@ impl Filter {
         let upstream = upstream.to_string();
         self.cache.put(key, &resp, &upstream);
         Ok((resp, upstream))
-    }
-
-    /// Queues the query-log record (never waits on the disk).
-    pub(super) fn record(
-        &self,
-        e: Entry,
-        verdict: &str,
-        upstream: Option<String>,
-        answers: &[IpAddr],
-        rcode: &str,
-    ) {
-        self.stats.count(verdict);
-        let Some(log) = &self.log else { return };
-        log.query(log_record(e, verdict, upstream, answers, rcode));
-    }
-
-    async fn send_block<R: ResponseHandler>(
-        &self,
-        request: &Request,
-        rh: &mut R,
-        mode: BlockMode,
-        edns: Option<&Edns>,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut md = Metadata::response_from_request(&request.metadata);
-        md.recursion_available = true;
-        let builder = MessageResponseBuilder::new(&request.queries, edns);
-        let Ok(info) = request.request_info() else {
-            md.response_code = ResponseCode::FormErr;
-            return rh.send_response(builder.build_no_records(md)).await;
-        };
-        let qtype = info.query.query_type();
-        let addr: Option<IpAddr> = match (mode, qtype) {
-            (BlockMode::Nxdomain, _) => {
-                md.response_code = ResponseCode::NXDomain;
-                return rh.send_response(builder.build_no_records(md)).await;
-            }
-            (BlockMode::Page, RecordType::A) => self.page_v4.map(IpAddr::V4),
-            (BlockMode::Page, RecordType::AAAA) => self.page_v6.map(IpAddr::V6),
-            (BlockMode::Null, RecordType::A) => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            (BlockMode::Null, RecordType::AAAA) => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-            // Other types of a blocked name: an empty answer (NODATA).
-            _ => None,
-        };
-        let name = info.query.original().name().clone();
-        let answers: Vec<Record> = addr
-            .map(|ip| {
-                let rdata = match ip {
-                    IpAddr::V4(a) => RData::A(A(a)),
-                    IpAddr::V6(a) => RData::AAAA(AAAA(a)),
-                };
-                Record::from_rdata(name, BLOCK_TTL, rdata)
-            })
-            .into_iter()
-            .collect();
-        let response = builder.build(
-            md,
-            answers.iter(),
-            std::iter::empty(),
-            std::iter::empty(),
-            std::iter::empty(),
-        );
-        rh.send_response(response).await
-    }
-}
-
-/// The query-log record of one answered query.
-pub(super) fn log_record(
-    e: Entry,
-    verdict: &str,
-    upstream: Option<String>,
-    answers: &[IpAddr],
-    rcode: &str,
-) -> crate::store::Query {
-    let (pc, group, rule) = match e.decision {
-        Some(d) => (d.pc, d.group, d.rule.map(|r| r.summary())),
-        None => (None, String::new(), None),
-    };
-    crate::store::Query {
-        at_ms: crate::store::now_ms(),
-        client: e.client.to_string(),
-        pc,
-        group,
-        name: e.name,
-        qtype: e.qtype,
-        verdict: verdict.to_string(),
-        rule,
-        answers: answers.iter().map(|a| a.to_string()).collect(),
-        upstream,
-        latency_us: e.start.elapsed().as_micros() as i64,
-        rcode: rcode.to_string(),
-        count: 1,
     }
 }

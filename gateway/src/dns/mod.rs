@@ -1,26 +1,44 @@
 //! The DNS filter: answers the office's queries on the gateway's LAN addresses, blocks per
 //! the policy, forwards the rest to the upstream resolvers.
 //!
-//! Owns: sockets on port 53 (UDP and TCP), the request chain (`handler`) and its UDP
-//! fast path for blocked names and cached answers (`fast`, `wire`, `udp`), upstream
-//! connections (`upstream`). Must not: change the policy or the datapath.
+//! Owns: sockets on port 53 (UDP and TCP), the request chain — its stages one per file
+//! (`access`, `decide`, `block`, `cache`/`upstream`, `guard`, `remember`, `record`;
+//! assembled in `filter`) — and the two paths through it: the UDP fast path for blocked
+//! names and cached answers (`fast`, `wire`, `udp`), and hickory's decode for the rest
+//! and for TCP (`handler`). Must not: change the policy or the datapath.
 //!
-//! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring). The answer
-//! cache (`cache`), per-client rate limit and rebinding protection (`guard`) sit in the
-//! handler's chain; every answered query goes to the query log (the store).
+//! Upstreams: plain DNS, DNS over TLS, DNS over HTTPS (rustls with ring). Every answered
+//! query goes to the query log (the store), its verdict one `Outcome`.
 
-mod answered;
+// The chain's stages, one per file (the order a query meets them: see `filter`).
+mod access;
+mod block;
 mod cache;
-mod fast;
+mod decide;
 mod guard;
+mod record;
+mod remember;
+mod upstream;
+// What the stages share.
+mod filter;
+mod outcome;
+mod stats;
+// The two paths through them, and the UDP loop that picks one per datagram.
+mod fast;
 mod handler;
+mod udp;
+// Helpers of the stages.
+mod answered;
 mod repeats;
 mod safe_search;
-mod udp;
-mod upstream;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use answered::Answered;
+pub use outcome::Outcome;
+pub use stats::DnsStats;
 pub use upstream::{Transport, UpstreamSpec, tls_config};
 
 use std::{
@@ -88,58 +106,6 @@ pub struct DnsHandle {
     pub stats: Arc<DnsStats>,
 }
 
-/// Counters of the filter since start, for `/metrics`.
-#[derive(Default)]
-pub struct DnsStats {
-    verdicts: [std::sync::atomic::AtomicU64; VERDICTS.len()],
-    cache_hits: std::sync::atomic::AtomicU64,
-    cache_misses: std::sync::atomic::AtomicU64,
-}
-
-/// Every verdict a query can get (the query log's `verdict`, plus `refused`: outside the
-/// LAN or over its rate limit).
-const VERDICTS: [&str; 6] = [
-    "allowed",
-    "blocked",
-    "blocked_cname",
-    "rebinding",
-    "failed",
-    "refused",
-];
-
-impl DnsStats {
-    pub(crate) fn count(&self, verdict: &str) {
-        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
-            self.verdicts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn cache(&self, hit: bool) {
-        let c = if hit {
-            &self.cache_hits
-        } else {
-            &self.cache_misses
-        };
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn by_verdict(&self) -> Vec<(&'static str, u64)> {
-        VERDICTS
-            .iter()
-            .zip(&self.verdicts)
-            .map(|(v, n)| (*v, n.load(std::sync::atomic::Ordering::Relaxed)))
-            .collect()
-    }
-
-    pub fn cache_hits(&self) -> u64 {
-        self.cache_hits.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn cache_misses(&self) -> u64 {
-        self.cache_misses.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
 /// Resolves names through the filter's upstreams, outside any client's query (the
 /// daemon resolving `resolve` lists), recording the answers like the filter does.
 #[derive(Clone)]
@@ -197,20 +163,19 @@ pub async fn serve(
         answered: settings.answered.clone(),
     };
     let stats = Arc::new(DnsStats::default());
-    let filter = Arc::new(handler::Filter {
-        stats: stats.clone(),
+    let filter = Arc::new(filter::Filter {
         policy,
-        upstreams,
-        answered: settings.answered,
-        lookups: settings.lookups,
         clock: settings.clock,
-        allow: settings.allow,
-        page_v4: settings.page_v4,
-        page_v6: settings.page_v6,
-        repeats: settings.log.clone().map(repeats::Repeats::new),
-        log: settings.log,
+        access: access::Access {
+            allow: settings.allow,
+            rate: access::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
+        },
+        block: block::Block {
+            page_v4: settings.page_v4,
+            page_v6: settings.page_v6,
+        },
         cache: cache::Cache::new(settings.cache_entries),
-        rate: guard::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
+        upstreams,
         rebinding: guard::Rebinding {
             enabled: settings.rebinding_protection,
             allow: settings
@@ -218,6 +183,15 @@ pub async fn serve(
                 .iter()
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
+        },
+        remember: remember::Remember {
+            answered: settings.answered,
+            lookups: settings.lookups,
+        },
+        log: record::Log {
+            stats: stats.clone(),
+            repeats: settings.log.clone().map(repeats::Repeats::new),
+            store: settings.log,
         },
     });
     let mut server = Server::new(handler::Shared(filter.clone()));
@@ -253,7 +227,7 @@ pub async fn serve(
                 _ = t.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            if let Some(r) = &f.repeats {
+            if let Some(r) = &f.log.repeats {
                 r.flush(false);
             }
         }
@@ -261,7 +235,7 @@ pub async fn serve(
         for l in udp_loops {
             let _ = l.await;
         }
-        if let Some(r) = &f.repeats {
+        if let Some(r) = &f.log.repeats {
             r.flush(true);
         }
     });

@@ -7,6 +7,9 @@
 //! within `WINDOW` add one to the first record's `count`, and the record is written when
 //! its window is over. Forwarded queries (the cache misses) are logged at once, as are
 //! all records when the filter stops.
+//!
+//! Owns: the fast path's records waiting for their repeats. Must not: lose a count (all
+//! are written when the filter stops).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -80,7 +83,7 @@ pub struct Key<'a> {
     pub client: IpAddr,
     pub name: &'a str,
     pub qtype: u16,
-    pub verdict: &'a str,
+    pub verdict: super::outcome::Outcome,
     pub policy: u64,
     pub answer: u64,
 }
@@ -172,7 +175,7 @@ mod tests {
             client: "10.10.0.11".parse().unwrap(),
             name,
             qtype: 1,
-            verdict: "blocked",
+            verdict: super::super::outcome::Outcome::Blocked,
             policy: 1,
             answer: 0,
         };

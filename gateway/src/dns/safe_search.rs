@@ -2,6 +2,8 @@
 //! serves only its safe results; a PC whose group enforces safe search gets the engine's
 //! name answered as a CNAME to that name (how Google, Bing, DuckDuckGo and YouTube document
 //! network-wide enforcement).
+//!
+//! Owns: the engines' safe names. Must not: know which PCs want them (the policy says).
 
 /// Google's country domains people actually land on (google.<tld>), besides google.com.
 const GOOGLE_TLDS: &[&str] = &[

@@ -3,6 +3,9 @@
 //! (`fast`, answered in place, no task), and only the rest is decoded by hickory and run
 //! through the full chain (`handler`) in a task of its own, answered through
 //! `Reply`. TCP stays with hickory-server.
+//!
+//! Owns: the UDP sockets' loop and their batches. Must not: decide anything (it picks a
+//! path per datagram; the stages decide).
 
 use std::{
     io::{ErrorKind, IoSliceMut},
@@ -26,7 +29,7 @@ use tokio::{io::Interest, net::UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::handler::Filter;
+use super::filter::Filter;
 
 /// Datagrams per `recvmmsg`, and batches per wake-up before the loop lets the runtime
 /// run other tasks (TCP clients, the slow path's forwards, the API).
@@ -44,7 +47,7 @@ pub(super) async fn serve(socket: UdpSocket, filter: Arc<Filter>, token: Cancell
     let mut io = Batch::new();
     let mut replies: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
     loop {
-        if let Some(r) = &filter.repeats {
+        if let Some(r) = &filter.log.repeats {
             r.flush_due();
         }
         tokio::select! {

@@ -2,6 +2,8 @@
 //! a truncated UDP answer is asked again over TCP. Not hickory-resolver: it turns
 //! NXDOMAIN/SERVFAIL into errors, caches and rewrites answers, while a filter must relay
 //! the upstream's answer as it is (see gateway/docs/hickory-0.26.md).
+//!
+//! Owns: the upstream connections and their order. Must not: change an upstream's answer.
 
 use std::{
     net::SocketAddr,

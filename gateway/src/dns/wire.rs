@@ -8,6 +8,9 @@
 //! one question of class IN, no compression, at most an OPT record — and everything else
 //! (and every query this module declines) goes through hickory unchanged, so nothing
 //! the full parser accepts is refused. The parser is fuzzed (`tests/fuzz`, `dns_query`).
+//!
+//! Owns: the bytes of the fast path's queries and answers. Must not: decide anything (a
+//! shape it doesn't handle is `None`, never an error).
 
 /// Largest DNS name in presentation form (RFC 1035: 255 octets on the wire).
 const MAX_NAME: usize = 253;

@@ -1,0 +1,125 @@
+//! The measurement rounds: every server queried in turns with each query file, the
+//! ratio against Unbound taken per run; then p50/p99 latency at a fixed rate.
+
+use std::time::Duration;
+
+use officegate_lab::{Lab, Role};
+
+use super::{FIXED_QPS, blast::blast, names::QueryFiles, peers::Server};
+
+#[derive(Default, Debug, Clone)]
+pub(super) struct Figures {
+    pub allowed: f64,
+    pub blocked: f64,
+    pub mix: f64,
+    /// Per query file (allowed, blocked, mix), the median over runs of this server's qps
+    /// divided by Unbound's in the same run (NaN without Unbound).
+    pub ratio: [f64; 3],
+    pub rss_per_name: f64,
+    pub load_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Every running server but dnsmasq, queried in turns: for each file and run, each server
+/// once, the order rotating from run to run (dnsmasq afterwards, on its own). This VM drifts between faster and slower spells within
+/// a benchmark; measured one after the other, a server could get all the fast ones. The
+/// ratio against Unbound is therefore taken per run (both measured moments apart) and
+/// its median reported.
+pub(super) fn measure(
+    lab: &Lab,
+    servers: &mut [(&'static str, Server, Figures)],
+    files: &QueryFiles,
+    secs: f64,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let ns = lab.netns_path(Role::Pc(1));
+    // dnsmasq forwards every allowed name (its cache is smaller than the file), and the
+    // upstream is still answering that flood after its turn: a server queried right after
+    // it measured ~30% low. So the others take turns with each other, and dnsmasq runs on
+    // its own afterwards.
+    let (paired, solo): (Vec<usize>, Vec<usize>) =
+        (0..servers.len()).partition(|&k| servers[k].0 != "dnsmasq");
+    let mut groups = vec![paired];
+    groups.extend(solo.into_iter().map(|k| vec![k]));
+    for group in &groups {
+        let n = group.len();
+        let unbound = group.iter().position(|&k| servers[k].0 == "unbound");
+        for (file, (label, q)) in [
+            ("allowed", &files.allowed),
+            ("blocked", &files.blocked),
+            ("mix", &files.mix),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut qps = vec![Vec::new(); n];
+            let mut ratio = vec![Vec::new(); n];
+            for r in 0..runs {
+                let mut got = vec![0.0; n];
+                for i in 0..n {
+                    let j = (i + r) % n;
+                    let server = &servers[group[j]].1;
+                    if file != 1 {
+                        // Warm this server's cache: every allowed name once, slowly
+                        // enough that the upstream keeps up. Just before each run, as the
+                        // lab's answers live 60 s and the turns take longer.
+                        blast(&ns, server.target, &files.allowed, 2.5, Some(10_000.0))?;
+                    }
+                    // Let the upstream's backlog drain first.
+                    std::thread::sleep(Duration::from_secs(1));
+                    let b = blast(&ns, server.target, q, secs, None)?;
+                    eprintln!(
+                        "  {:<11} {label:<8} run {r}: {:>9.0} qps ({} lost)",
+                        server.name, b.qps, b.lost
+                    );
+                    got[j] = b.qps;
+                }
+                for j in 0..n {
+                    qps[j].push(got[j]);
+                    ratio[j].push(unbound.map_or(f64::NAN, |u| got[j] / got[u]));
+                }
+            }
+            for (j, &k) in group.iter().enumerate() {
+                let f = &mut servers[k].2;
+                let v = crate::median(&mut qps[j]);
+                match file {
+                    0 => f.allowed = v,
+                    1 => f.blocked = v,
+                    _ => f.mix = v,
+                }
+                f.ratio[file] = crate::median(&mut ratio[j]);
+            }
+        }
+    }
+    for (_, server, f) in servers.iter_mut() {
+        // OFFICEGATE_BENCH_PERF=<file>: profile Officegate during one more run of the mix
+        // (or of OFFICEGATE_BENCH_PERF_QUERIES: allowed, blocked).
+        if let (Some(out), Some(_)) = (std::env::var_os("OFFICEGATE_BENCH_PERF"), &server.og) {
+            let q = match std::env::var("OFFICEGATE_BENCH_PERF_QUERIES").as_deref() {
+                Ok("allowed") => &files.allowed,
+                Ok("blocked") => &files.blocked,
+                _ => &files.mix,
+            };
+            let mut perf = std::process::Command::new("perf")
+                .args(["record", "-g", "-p", &server.pid().to_string(), "-o"])
+                .arg(&out)
+                .args(["--", "sleep", "4"])
+                .spawn()?;
+            blast(&ns, server.target, q, 5.0, None)?;
+            perf.wait()?;
+        }
+        // Warm again (answers live 60 s) and let the upstream settle: the latency of
+        // cached and blocked answers is what this measures, not of a cold cache.
+        blast(&ns, server.target, &files.allowed, 2.5, Some(10_000.0))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let b = blast(&ns, server.target, &files.mix, 5.0, Some(FIXED_QPS))?;
+        f.p50_ms = b.p50_ms;
+        f.p99_ms = b.p99_ms;
+        eprintln!(
+            "  {:<11} at {FIXED_QPS} qps: p50 {:.3} ms, p99 {:.3} ms",
+            server.name, b.p50_ms, b.p99_ms
+        );
+    }
+    Ok(())
+}
