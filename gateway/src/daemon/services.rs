@@ -1,0 +1,217 @@
+//! The services started beside the datapath, each a named field of `Services`, and how
+//! each is started: the DNS filter (and the resolver of `resolve` lists), the block page.
+//! `Services::stop` states the order they stop in.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::{config::Config, datapath::interface_nets, policy::Policy, store::Store};
+
+/// How often names of `resolve` lists are resolved again (also after every reload).
+const RESOLVE_EVERY: Duration = Duration::from_secs(600);
+
+/// The DNS filter's handle.
+pub struct DnsService {
+    pub stop: CancellationToken,
+    /// Wakes the resolver of `resolve` lists (after a reload).
+    pub resolve_now: Arc<tokio::sync::Notify>,
+    /// Resolves when the filter has queued its last query-log records.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+pub struct WanService {
+    pub stop: CancellationToken,
+    pub monitor: tokio::task::JoinHandle<()>,
+    /// Manual failback requests (SIGUSR1).
+    pub failback: tokio::sync::mpsc::Sender<()>,
+}
+
+/// Everything started beside the datapath, each `None` when its section is off.
+pub struct Services {
+    /// Reads the opening packets of web connections (site names).
+    pub sniffer: CancellationToken,
+    pub dns: Option<DnsService>,
+    pub wan: Option<WanService>,
+    pub block_page: Option<CancellationToken>,
+    pub api: Option<CancellationToken>,
+}
+
+impl Services {
+    pub fn failback(&self) {
+        if let Some(w) = &self.wan {
+            let _ = w.failback.try_send(());
+        }
+    }
+
+    /// Stops in an order that loses nothing: the sniffer; the DNS filter, awaited, so its
+    /// last query-log records (repeats still counting) are queued before the store's
+    /// final sync; the block page and the API; the WAN monitor, awaited.
+    pub async fn stop(self) {
+        self.sniffer.cancel();
+        if let Some(d) = self.dns {
+            d.stop.cancel();
+            let _ = d.done.await;
+        }
+        for t in [&self.api, &self.block_page].into_iter().flatten() {
+            t.cancel();
+        }
+        if let Some(w) = self.wan {
+            w.stop.cancel();
+            let _ = w.monitor.await;
+        }
+    }
+}
+
+/// What the DNS filter shares with the rest of the daemon.
+pub struct Extras {
+    pub store: Store,
+    pub answered: crate::dns::Answered,
+    pub lookups: crate::sites::Lookups,
+    pub clock: crate::clock::Clock,
+}
+
+/// Starts the DNS filter: by default on the LAN interface's addresses, for its networks,
+/// with the block page at its first IPv4 and first non-link-local IPv6 address.
+pub async fn start_dns(
+    cfg: &crate::config::DnsConfig,
+    lan: &str,
+    policy: Arc<ArcSwap<Policy>>,
+    extras: Extras,
+) -> anyhow::Result<crate::dns::DnsHandle> {
+    let nets = interface_nets(lan);
+    let listen = if cfg.listen.is_empty() {
+        nets.iter()
+            .filter(|(a, _)| usable(a))
+            .map(|(a, _)| SocketAddr::new(*a, 53))
+            .collect()
+    } else {
+        cfg.listen.clone()
+    };
+    let allow = if cfg.allow.is_empty() {
+        nets.iter().map(|(a, p)| (*a, *p)).collect()
+    } else {
+        cfg.allow
+            .iter()
+            .filter_map(|n| crate::parse::parse_net(n).ok())
+            .collect()
+    };
+    let page_v4 = nets.iter().find_map(|(a, _)| match a {
+        IpAddr::V4(v4) => Some(*v4),
+        _ => None,
+    });
+    let page_v6 = nets.iter().find_map(|(a, _)| match a {
+        IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
+        _ => None,
+    });
+    let upstreams = cfg.upstream_specs().map_err(anyhow::Error::msg)?;
+    let tls = crate::dns::tls_config(cfg.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let settings = crate::dns::DnsSettings {
+        listen: listen.clone(),
+        upstreams,
+        tls,
+        allow,
+        page_v4,
+        page_v6,
+        log: Some(extras.store),
+        answered: extras.answered,
+        lookups: Some(extras.lookups),
+        clock: extras.clock,
+        cache_entries: cfg.cache_entries,
+        rate_limit_qps: cfg.rate_limit_qps,
+        rate_limit_burst: cfg.rate_limit_burst,
+        rebinding_protection: cfg.rebinding_protection,
+        rebinding_allow: cfg.rebinding_allow.clone(),
+    };
+    let handle = crate::dns::serve(settings, policy).await?;
+    info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");
+    Ok(handle)
+}
+
+/// An address services listen on by default: IPv4, or IPv6 that is not link-local.
+fn usable(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+    }
+}
+
+/// The block page, where blocked names lead (only useful with the DNS filter).
+pub async fn start_block_page(
+    config: &Config,
+    policy: &Arc<ArcSwap<Policy>>,
+    store: &Store,
+    clock: crate::clock::Clock,
+) -> anyhow::Result<Option<CancellationToken>> {
+    let bp = &config.block_page;
+    if config.dns.is_none() || !bp.enabled {
+        return Ok(None);
+    }
+    let listen = if bp.listen.is_empty() {
+        interface_nets(&config.datapath.lan_interface)
+            .into_iter()
+            .filter(|(a, _)| usable(a))
+            .map(|(a, _)| SocketAddr::new(a, 80))
+            .collect()
+    } else {
+        bp.listen.clone()
+    };
+    let state = crate::blockpage::PageState {
+        policy: policy.clone(),
+        store: store.clone(),
+        storage_dir: config.storage.dir.clone(),
+        clock,
+        contact: bp.contact.clone(),
+        db: Default::default(),
+    };
+    let minter = match (&bp.ca_cert, &bp.ca_key) {
+        (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),
+        (None, None) => None,
+        _ => anyhow::bail!("[block_page] needs both ca_cert and ca_key, or neither"),
+    };
+    let t = crate::blockpage::serve(&listen, minter, state).await?;
+    info!(listen = ?listen, "block page listening");
+    Ok(Some(t))
+}
+
+/// Resolves the names of `resolve` lists now, every `RESOLVE_EVERY`, and when `now` is
+/// notified (a reload); the answers land in the answered set, hence in the next plan.
+pub async fn resolve_lists(
+    resolver: crate::dns::Resolver,
+    policy: Arc<ArcSwap<Policy>>,
+    now: Arc<tokio::sync::Notify>,
+) {
+    use futures_util::StreamExt;
+    loop {
+        let names = policy.load().names_to_resolve();
+        if !names.is_empty() {
+            let started = std::time::Instant::now();
+            let found: usize = futures_util::stream::iter(names.clone())
+                .map(|n| {
+                    let r = resolver.clone();
+                    async move { r.resolve(&n).await.len() }
+                })
+                .buffer_unordered(16)
+                .collect::<Vec<usize>>()
+                .await
+                .into_iter()
+                .sum();
+            info!(
+                names = names.len(),
+                addresses = found,
+                ms = started.elapsed().as_millis() as u64,
+                "resolved the names of `resolve` lists"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RESOLVE_EVERY) => {}
+            _ = now.notified() => {}
+        }
+    }
+}
