@@ -1,28 +1,44 @@
 //! Officegate: an office internet gateway.
 //!
 //! # Layout
+//! Each module opens with a `//!` header saying what it owns and what it must not touch.
+//! Imports between modules form no circle: `store`, `clock`, `parse` and `datapath` are
+//! leaves the others build on; `daemon` is the one module that wires them all.
+//!
 //! - [`datapath`]: the kernel side seen from here — load and attach the eBPF programs
 //!   (`gateway-ebpf`), typed handles on their pinned maps (per-PC and per-flow counters,
 //!   per-group blocked sets, PC states, drop reasons).
 //! - [`lists`]: blocklist files in every common format, parsed line by line, matched
-//!   through a compact hashed name set (~17 B/name) and regexes.
+//!   through a compact hashed name set (~17 B/name) and regexes; URL lists downloaded
+//!   and kept fresh.
 //! - [`policy`]: the employer's policy directory (`office.toml` + lists): groups as a
 //!   tree, rules, categories, schedules; evaluated per (PC, name, time) with the rule
-//!   that decided (`officegate check`, `officegate explain`).
-//! - [`dns`]: the DNS filter on the LAN (hickory-server): refuse non-LAN clients, answer
-//!   blocked names per the policy, forward the rest, block CNAME targets.
+//!   that decided (`officegate check`, `officegate explain`); changes written back
+//!   (`policy::edit`).
+//! - [`dns`]: the DNS filter on the LAN (hickory-server): a chain of stages (access,
+//!   decide, block answer, cache or upstream, rebinding guard, remember, record) walked by
+//!   a UDP fast path and by the hickory path alike.
 //! - [`wan`]: internet channels and failover — probes through each channel, health with
 //!   hysteresis, route switching over rtnetlink, conntrack flush, events.
-//! - [`store`]: the SQLite database (events, query log, usage; one batching writer
-//!   thread).
+//! - [`store`]: the SQLite database — connections, the schema (every migration), one
+//!   batching writer thread, events, the query log, statistics (ingest, roll-up,
+//!   retention, periods, reads).
 //! - [`usage`]: traffic per PC per day and month from the datapath's counters, for
 //!   traffic limits; survives restarts without double counting.
-//! - [`api`]: the admin API (axum): PCs with traffic, the query log, events, channels,
-//!   CSV, Prometheus `/metrics`, the OpenAPI document; bearer token.
+//! - [`sites`]: sites per PC — server names from opening packets (SNI, Host), flows named
+//!   and counted per (PC, host), unexplained flows.
+//! - [`pcnames`]: what a PC is called (policy name, DHCP lease name, address).
+//! - [`auth`]: users, roles, sessions, lock-out, the action history.
+//! - [`requests`]: access requests filed on the block page, and their decisions.
+//! - [`alerts`]: chosen events POSTed to a webhook (subscribed through `Store::on_event`).
+//! - [`blockpage`]: the page blocked names lead to, and the access-request form.
+//! - [`api`]: the admin API (axum) and the embedded UI: one module per resource, each
+//!   route stated once with the roles that may call it; the OpenAPI document; `/metrics`.
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
-//! - [`daemon`]: `officegate run` — load, apply the plan, attach, wait for a signal,
-//!   detach.
-//! - [`cli`]: `officegate check` and `explain`.
+//! - [`parse`]: small parsers `config` and `policy` share (lines, networks).
+//! - [`clock`]: the policy clock (real, or started elsewhere for tests and demos).
+//! - [`daemon`]: `officegate run` — start, a tick every second, reloads, stop, in order.
+//! - [`cli`]: `officegate check`, `explain`, `user`, `queries`, `wan status`, ….
 //! - [`report`]: human and JSON views of the datapath's counters for the CLI.
 //!
 //! Types shared with the kernel programs live in the `gateway-common` crate.
