@@ -5,6 +5,8 @@
 //! - `lab_*`: the daemon in the office lab, real packets through real namespaces
 //!   (`lab_wan`: failover between the two ISPs).
 //! - `lists`: the shared blocklists parse and compile.
+//! - `layout`: the source's house rules (no import circle between modules, no file too
+//!   long to read).
 //! - `support`: the fixtures the files above share (the office lab, DNS and HTTP from a
 //!   PC, bpffs pins); test files import from `support` only, never from each other.
 
@@ -15,6 +17,7 @@ mod lab_enforce;
 mod lab_sites;
 mod lab_ui;
 mod lab_wan;
+mod layout;
 mod lists;
 mod support;
 mod test_run;
