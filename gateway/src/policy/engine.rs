@@ -101,6 +101,7 @@ impl RuleRef {
         )
     }
 }
+
 impl Policy {
     /// The decision for a PC at `addr` asking for `name` at `at`.
     /// `name` may carry upper case and a trailing dot; it is normalised here.

@@ -17,6 +17,7 @@ pub struct PlanMemo {
     key: Option<(u64, u128)>,
     verdicts: HashMap<(usize, std::sync::Arc<str>), bool>,
 }
+
 impl Policy {
     /// Which schedules are on at `now`, as a bit set: with the policy itself, all that a
     /// group's verdict on a name depends on.

@@ -25,9 +25,11 @@ pub struct FlowEntry {
     pub remote_port: u16,
     pub counters: Counters,
 }
+
 fn sum<T: aya::Pod>(values: &PerCpuValues<T>, mut f: impl FnMut(&T)) {
     values.iter().for_each(&mut f);
 }
+
 impl Maps {
     /// A WAN interface's counters summed over CPUs (zero before its first packet).
     pub fn wan_counters(&self, ifindex: u32) -> WanCounters {

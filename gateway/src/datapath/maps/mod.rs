@@ -39,6 +39,7 @@ pub fn v4_key(a: std::net::Ipv4Addr) -> u32 {
 fn v4_from_key(k: u32) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(k.to_ne_bytes())
 }
+
 pub struct Maps {
     pcs4: HashMap<MapData, u32, PcInfo>,
     pcs6: HashMap<MapData, Addr6, PcInfo>,
