@@ -42,6 +42,9 @@ fn web() -> anyhow::Result<()> {
 }
 
 fn ebpf() -> anyhow::Result<()> {
+    // The kernel programs are built from gateway-common's types too: a change there alone
+    // must rebuild them (aya-build watches only the eBPF crate's own directory).
+    println!("cargo:rerun-if-changed=../gateway-common/src");
     let metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .exec()

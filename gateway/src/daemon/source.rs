@@ -1,6 +1,6 @@
 //! Where the policy comes from and how it is reloaded: the policy directory beside the
-//! configuration file, its files' modification times, and the URL lists the downloader
-//! keeps fresh. A reload that fails keeps the previous policy in force and says why (an
+//! configuration file, its files' modification times, and the URL lists whose copies
+//! `lists::keep_fresh` keeps fresh. A reload that fails keeps the previous policy in force and says why (an
 //! event the UI shows).
 //!
 //! File changes are noticed by comparing modification times on the daemon's one-second
@@ -11,7 +11,6 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -76,7 +75,7 @@ impl Source {
         let (policy, watched, urls) =
             load_policy(&dir, &cache, &compiled).context("the policy must be valid at start")?;
         let (urls_tx, urls_rx) = tokio::sync::watch::channel(urls);
-        tokio::spawn(keep_lists_fresh(urls_rx));
+        tokio::spawn(crate::lists::keep_fresh(urls_rx));
         let source = Source {
             dir,
             cache,
@@ -166,70 +165,5 @@ impl Watched {
 
     fn changed(&self) -> bool {
         self.files.iter().any(|(f, t)| Self::mtime(f) != *t)
-    }
-}
-
-/// How often URL lists are checked for staleness, and how soon a failed download is
-/// tried again.
-const FETCH_CHECK: Duration = Duration::from_secs(60);
-const FETCH_RETRY: Duration = Duration::from_secs(600);
-
-/// Keeps the copies of URL lists fresh: downloads those missing or older than their
-/// refresh interval. A new copy is picked up by the file watch (a reload); a failed
-/// download keeps the previous copy in use, and says so.
-async fn keep_lists_fresh(mut sources: tokio::sync::watch::Receiver<Vec<policy::UrlSource>>) {
-    let mut failed: std::collections::HashMap<String, std::time::Instant> = Default::default();
-    loop {
-        let current = sources.borrow_and_update().clone();
-        for src in current {
-            let age = std::fs::metadata(&src.copy)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok());
-            let stale = age.is_none_or(|a| a >= src.refresh);
-            let resting = failed
-                .get(&src.url)
-                .is_some_and(|t| t.elapsed() < FETCH_RETRY.min(src.refresh));
-            if !stale || resting {
-                continue;
-            }
-            info!(list = %src.list, url = %src.url, "downloading list");
-            let started = std::time::Instant::now();
-            let (url, copy) = (src.url.clone(), src.copy.clone());
-            let result =
-                tokio::task::spawn_blocking(move || crate::lists::fetch::download(&url, &copy))
-                    .await;
-            match result {
-                Ok(Ok(bytes)) => {
-                    failed.remove(&src.url);
-                    info!(
-                        list = %src.list,
-                        url = %src.url,
-                        bytes,
-                        ms = started.elapsed().as_millis() as u64,
-                        "list downloaded"
-                    );
-                }
-                Ok(Err(e)) => {
-                    failed.insert(src.url.clone(), std::time::Instant::now());
-                    match age {
-                        Some(a) => tracing::warn!(
-                            list = %src.list,
-                            "list download failed, keeping the previous copy ({} min old): {e}",
-                            a.as_secs() / 60
-                        ),
-                        None => tracing::warn!(
-                            list = %src.list,
-                            "list download failed and there is no previous copy: the list is empty for now: {e}"
-                        ),
-                    }
-                }
-                Err(e) => error!("list download task failed: {e}"),
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(FETCH_CHECK) => {}
-            r = sources.changed() => if r.is_err() { return },
-        }
     }
 }

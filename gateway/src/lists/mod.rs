@@ -1,9 +1,21 @@
 //! Blocklists: parsing list files in the formats Pi-hole, AdGuard Home, dnsmasq, Unbound and
-//! DNSCrypt users share, and matching names against them in little memory.
+//! DNSCrypt users share, matching names against them in little memory, and keeping them
+//! (compiled files between loads, downloaded copies of URL lists fresh).
 //!
-//! Owns: line syntax, name normalisation, the compact name set, regex rules.
-//! Must not: decide who a list applies to or when (that is the policy engine's job), or
-//! fetch anything (downloads are separate, so a failed download never touches parsing).
+//! Pieces, kept apart as blocky keeps its `lists/{downloader,parsers,list_cache}`:
+//! - `parse.rs` reads one line in any format; `set.rs` is the compact name set; here,
+//!   `compile` turns a file into a `Matcher` for its rules and one for its `@@`
+//!   exceptions;
+//! - `cache.rs`: compiled files reused while unchanged (`ListCache`), and where a URL's
+//!   downloaded copy lives (`url_copy`);
+//! - `fetch.rs` downloads one URL into its copy; `refresh.rs` is the daemon's task that
+//!   keeps every copy fresh (`keep_fresh`), with the strategy for failed downloads.
+//!
+//! Owns: line syntax, name normalisation, the compact name set, regex rules, the life of a
+//! list file (download, cache, refresh).
+//! Must not: decide who a list applies to or when (that is the policy engine's job), nor
+//! reload the policy (a fresh copy is noticed by the daemon's file watch). Parsing never
+//! fetches anything, so a failed download never touches parsing.
 //!
 //! Semantics (documented for users in policies/README.md): every name rule blocks the name
 //! **and its subdomains**, whatever the format it came in — `example.com`,
@@ -12,11 +24,15 @@
 //! several formats gives the same verdicts. `@@` rules are exceptions, which win over
 //! blocks. `/regex/` and AdBlock patterns with `*` are matched as regular expressions.
 
+mod cache;
 pub mod fetch;
 mod parse;
+mod refresh;
 mod set;
 
+pub use cache::{ListCache, compiled, url_copy};
 pub use parse::{LineError, ListStats, Rule, normalize, parse_line, parse_list};
+pub use refresh::{UrlSource, keep_fresh};
 pub use set::{DomainSet, name_hash};
 
 /// Names and patterns, matched together.

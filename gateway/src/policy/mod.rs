@@ -5,25 +5,35 @@
 //!
 //! Owns: the policy format, its validation with `file:line` errors, group inheritance,
 //! schedules, rule matching and the explanation of a decision.
-//! Must not: touch the network or the datapath; the daemon applies decisions.
+//! Must not: touch the network or the datapath; the daemon applies decisions. List files
+//! are read through `crate::lists` (its cache); downloading them is `lists/`'s job too.
+//!
+//! Layout: `model.rs` (the file format), `load/` (reading and checking it, all errors
+//! collected), `compiled.rs` (the policy as loaded: indices, accessors), `schedule.rs`
+//! (weekly windows), `engine.rs` (`evaluate`/`verdict`/`explain`), `plan.rs` (the
+//! kernel's sets at a moment), `limits.rs` (who is over a traffic limit), `edit/`
+//! (changes written back into `office.toml`).
 
+mod compiled;
 pub mod edit;
 mod engine;
+mod limits;
 mod load;
 mod model;
+mod plan;
 mod schedule;
 
-pub use engine::{
-    BlockTarget, DEFAULT_GROUP, Decision, LimitTarget, Matched, PcUsage, PlanMemo, Policy, RuleRef,
-    Verdict,
-};
+pub use compiled::{BlockTarget, DEFAULT_GROUP, LimitTarget, PcUsage, Policy};
+pub use engine::{Decision, Matched, RuleRef, Verdict};
 pub use load::{
-    ListCache, LoadReport, PolicyError, UrlSource, load_dir, load_dir_with, load_text,
-    load_text_with, render, url_copy,
+    LoadReport, PolicyError, load_dir, load_dir_with, load_text, load_text_with, render,
 };
 pub use model::Period;
 pub use model::{Action, BlockMode};
+pub use plan::PlanMemo;
 pub use schedule::Schedule;
+// The list life cycle is `lists/`'s; kept here too, where the daemon first found them.
+pub use crate::lists::{ListCache, UrlSource, url_copy};
 
 /// The policy file inside a policy directory.
 pub const POLICY_FILE: &str = "office.toml";

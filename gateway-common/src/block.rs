@@ -1,0 +1,19 @@
+//! Blocked addresses and ranges (`BLOCK_*`, `BLOCK_CIDR_*`) and the per-group flags
+//! (`GROUPS`).
+
+/// Value of the `GROUPS` array, indexed by group id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// `GROUP_HAS_RANGES_*` bits: skip the range trie for groups that have no ranges.
+    pub flags: u32,
+}
+
+pub const GROUP_HAS_RANGES_V4: u32 = 1;
+pub const GROUP_HAS_RANGES_V6: u32 = 2;
+
+/// Bit of a group in a blocklist value.
+#[inline(always)]
+pub const fn group_bit(group: u8) -> u64 {
+    1u64 << (group as u32 & 63)
+}

@@ -1,0 +1,125 @@
+//! Reading the counters: per PC, per flow, drops, datapath events, WAN links. Per-CPU
+//! values are summed here.
+
+use std::net::IpAddr;
+
+use aya::maps::{MapData, PerCpuArray, PerCpuValues};
+use gateway_common::{Counters, DropReason, FlowKeyV4, FlowKeyV6, PcInfo, Stat, WanCounters};
+
+use super::{Maps, v4_from_key, v6_from_key};
+
+/// One PC address as the datapath knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcEntry {
+    pub addr: IpAddr,
+    pub info: PcInfo,
+    pub counters: Counters,
+}
+
+/// One flow with its counters summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowEntry {
+    pub pc: IpAddr,
+    pub remote: IpAddr,
+    pub proto: u8,
+    pub remote_port: u16,
+    pub counters: Counters,
+}
+
+fn sum<T: aya::Pod>(values: &PerCpuValues<T>, mut f: impl FnMut(&T)) {
+    values.iter().for_each(&mut f);
+}
+
+impl Maps {
+    /// A WAN interface's counters summed over CPUs (zero before its first packet).
+    pub fn wan_counters(&self, ifindex: u32) -> WanCounters {
+        let mut total = WanCounters::default();
+        if let Ok(values) = self.wan.get(&ifindex, 0) {
+            sum(&values, |c| total.add(c));
+        }
+        total
+    }
+    fn counters(&self, slot: u32) -> Counters {
+        let mut total = Counters::default();
+        if let Ok(values) = self.pc_stats.get(&slot, 0) {
+            sum(&values, |c| total.add(c));
+        }
+        total
+    }
+
+    /// Every PC address with its counters, in address order.
+    pub fn pcs(&self) -> Vec<PcEntry> {
+        let mut out: Vec<PcEntry> = self
+            .pc_infos()
+            .into_iter()
+            .map(|(addr, info)| PcEntry {
+                addr,
+                info,
+                // Slot 0 is shared by every address that found no slot: its total is
+                // nobody's own (see `unattributed`).
+                counters: if info.slot == gateway_common::UNATTRIBUTED_SLOT {
+                    Counters::default()
+                } else {
+                    self.counters(info.slot)
+                },
+            })
+            .collect();
+        out.sort_by_key(|e| e.addr);
+        out
+    }
+    /// Counters of traffic that belongs to no PC (slot 0).
+    pub fn unattributed(&self) -> Counters {
+        self.counters(gateway_common::UNATTRIBUTED_SLOT)
+    }
+
+    /// Every flow, counters summed over CPUs.
+    pub fn flows(&self) -> Vec<FlowEntry> {
+        let mut out = Vec::new();
+        for (words, counters) in self.flows4.flows() {
+            // SAFETY: the words hold a `FlowKeyV4` (plain integers) at their start.
+            let k: FlowKeyV4 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
+            out.push(FlowEntry {
+                pc: IpAddr::V4(v4_from_key(k.pc)),
+                remote: IpAddr::V4(v4_from_key(k.remote)),
+                proto: k.proto,
+                remote_port: k.remote_port,
+                counters,
+            });
+        }
+        for (words, counters) in self.flows6.flows() {
+            // SAFETY: as above, a `FlowKeyV6`.
+            let k: FlowKeyV6 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
+            out.push(FlowEntry {
+                pc: IpAddr::V6(v6_from_key(k.pc)),
+                remote: IpAddr::V6(v6_from_key(k.remote)),
+                proto: k.proto,
+                remote_port: k.remote_port,
+                counters,
+            });
+        }
+        out
+    }
+    /// Dropped packets by reason, summed over CPUs.
+    pub fn drops(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| **r != DropReason::None)
+            .map(|r| (*r, self.percpu_sum(&self.drops, *r as u32)))
+            .collect()
+    }
+
+    pub fn stats(&self) -> Vec<(Stat, u64)> {
+        Stat::ALL
+            .iter()
+            .map(|s| (*s, self.percpu_sum(&self.stats, *s as u32)))
+            .collect()
+    }
+
+    fn percpu_sum(&self, map: &PerCpuArray<MapData, u64>, idx: u32) -> u64 {
+        let mut total = 0;
+        if let Ok(values) = map.get(&idx, 0) {
+            sum(&values, |v| total += *v);
+        }
+        total
+    }
+}

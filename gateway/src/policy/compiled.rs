@@ -1,0 +1,304 @@
+//! The policy as the loader builds it: names resolved to indices (groups, lists,
+//! schedules, PCs), list files compiled, every cross-reference already checked. Holds the
+//! plain accessors and the lookups the other parts share (a PC's address, a group's
+//! ancestry, manual blocks and timed exceptions in force).
+//!
+//! Evaluating a name is `engine.rs`'s job, the kernel's sets `plan.rs`'s, traffic limits
+//! `limits.rs`'s; building it is `load/`'s.
+
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+
+use jiff::{Timestamp, tz::TimeZone};
+
+use super::{
+    model::{Action, BlockMode},
+    schedule::Schedule,
+};
+use crate::lists::{CompiledList, DomainSet};
+
+/// The group of PCs nobody listed. It has no rules.
+pub const DEFAULT_GROUP: &str = "default";
+
+pub struct NamedList {
+    pub name: String,
+    pub description: String,
+    pub files: Vec<(PathBuf, std::sync::Arc<CompiledList>)>,
+    /// The plain names of a list marked `resolve` (the daemon resolves them so their
+    /// addresses are blocked in the datapath too); empty otherwise.
+    pub resolve_names: Vec<String>,
+}
+
+pub struct Rule {
+    pub action: Action,
+    /// (is_category, index) into the policy's lists or categories.
+    pub refs: Vec<(bool, usize)>,
+    pub domains: DomainSet,
+    pub domain_names: Vec<String>,
+    /// (address, prefix length), enforced in the datapath.
+    pub addresses: Vec<(IpAddr, u8)>,
+    pub schedule: Option<usize>,
+    pub mode: BlockMode,
+    /// Line of the rule in `office.toml`.
+    pub line: usize,
+}
+
+pub struct Group {
+    pub name: String,
+    pub parent: Option<usize>,
+    pub rules: Vec<Rule>,
+    /// `None`: as the parent.
+    pub safe_search: Option<bool>,
+}
+
+pub struct Pc {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    pub group: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockTarget {
+    Pc(usize),
+    Group(usize),
+}
+
+pub enum LimitTarget {
+    Pc(usize),
+    Group(usize),
+    Company,
+}
+
+pub struct Limit {
+    pub target: LimitTarget,
+    pub per: super::model::Period,
+    pub bytes: u64,
+    /// Line of the limit in `office.toml`.
+    pub line: usize,
+}
+
+/// A PC's traffic so far in the current day and month (bytes up and down).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PcUsage {
+    pub day: u64,
+    pub month: u64,
+}
+
+pub struct ManualBlock {
+    pub target: BlockTarget,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub reason: String,
+}
+
+impl ManualBlock {
+    fn active(&self, at: Timestamp) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.until.is_none_or(|u| at < u)
+    }
+}
+
+/// A timed exception (`[[exceptions]]`): `domains` allowed for a PC or a group until
+/// `until`, before any group rule is asked.
+pub struct Exception {
+    pub target: BlockTarget,
+    pub domains: DomainSet,
+    pub domain_names: Vec<String>,
+    pub until: Timestamp,
+    pub reason: String,
+    pub granted_by: String,
+    /// Line of the entry in `office.toml`.
+    pub line: usize,
+}
+
+pub struct Policy {
+    /// Unique per loaded policy (never reused, unlike an address): keys `PlanMemo`.
+    pub(super) id: u64,
+    pub(super) tz: TimeZone,
+    pub(super) blocks: Vec<ManualBlock>,
+    pub(super) exceptions: Vec<Exception>,
+    pub(super) limits: Vec<Limit>,
+    pub(super) lists: Vec<NamedList>,
+    pub(super) categories: Vec<NamedList>,
+    pub(super) schedules: Vec<Schedule>,
+    pub(super) groups: Vec<Group>,
+    pub(super) pcs: Vec<Pc>,
+    pub(super) by_addr: HashMap<IpAddr, usize>,
+}
+
+impl Policy {
+    // Called once, by the loader, with everything it built: a struct would only rename it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        tz: TimeZone,
+        lists: Vec<NamedList>,
+        categories: Vec<NamedList>,
+        schedules: Vec<Schedule>,
+        groups: Vec<Group>,
+        pcs: Vec<Pc>,
+        blocks: Vec<ManualBlock>,
+        exceptions: Vec<Exception>,
+        limits: Vec<Limit>,
+    ) -> Self {
+        let mut by_addr = HashMap::new();
+        for (i, pc) in pcs.iter().enumerate() {
+            for a in &pc.addresses {
+                by_addr.insert(*a, i);
+            }
+        }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Policy {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            tz,
+            blocks,
+            exceptions,
+            limits,
+            lists,
+            categories,
+            schedules,
+            groups,
+            pcs,
+            by_addr,
+        }
+    }
+
+    /// The PC that owns `addr`, by index.
+    pub fn pc_at(&self, addr: IpAddr) -> Option<usize> {
+        self.by_addr.get(&addr).copied()
+    }
+
+    /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
+    /// nearest ancestor's; off for `default` and when nobody says.
+    pub fn safe_search(&self, addr: IpAddr) -> bool {
+        let mut g = self.by_addr.get(&addr).and_then(|i| self.pcs[*i].group);
+        let mut hops = 0;
+        while let Some(gi) = g {
+            if let Some(on) = self.groups[gi].safe_search {
+                return on;
+            }
+            g = self.groups[gi].parent;
+            hops += 1;
+            if hops > self.groups.len() {
+                break;
+            }
+        }
+        false
+    }
+
+    /// Names of every list and category marked `resolve`.
+    pub fn names_to_resolve(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lists
+            .iter()
+            .chain(&self.categories)
+            .flat_map(|l| l.resolve_names.iter().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// A PC by name or by one of its addresses.
+    pub fn find_pc(&self, who: &str) -> Option<&Pc> {
+        match who.parse::<IpAddr>() {
+            Ok(a) => self.by_addr.get(&a).map(|i| &self.pcs[*i]),
+            Err(_) => self.pcs.iter().find(|p| p.name == who),
+        }
+    }
+
+    pub fn pcs(&self) -> &[Pc] {
+        &self.pcs
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// This policy's identity: unique per load in this process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The manual block in force for PC number `pc` at `at`, if any.
+    pub fn manual_block(&self, pc: usize, at: Timestamp) -> Option<&ManualBlock> {
+        let group = self.pcs.get(pc)?.group;
+        self.blocks
+            .iter()
+            .filter(|b| b.active(at))
+            .find(|b| match b.target {
+                BlockTarget::Pc(i) => i == pc,
+                BlockTarget::Group(g) => self.in_group(group, g),
+            })
+    }
+
+    /// The timed exception that lets PC number `pc` reach `name` (normalised) at `at`, and
+    /// the listed name that matched.
+    pub fn exception_for(
+        &self,
+        pc: usize,
+        name: &str,
+        at: Timestamp,
+    ) -> Option<(&Exception, String)> {
+        let group = self.pcs.get(pc)?.group;
+        self.exceptions
+            .iter()
+            .filter(|e| at < e.until)
+            .filter(|e| match e.target {
+                BlockTarget::Pc(i) => i == pc,
+                BlockTarget::Group(g) => self.in_group(group, g),
+            })
+            .find_map(|e| {
+                let s = e.domains.matching_suffix(name.as_bytes())?;
+                Some((e, String::from_utf8_lossy(s).into_owned()))
+            })
+    }
+
+    pub fn lists(&self) -> &[NamedList] {
+        &self.lists
+    }
+
+    pub fn categories(&self) -> &[NamedList] {
+        &self.categories
+    }
+
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+
+    pub fn blocks(&self) -> &[ManualBlock] {
+        &self.blocks
+    }
+
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
+    }
+
+    /// Every timed exception, expired ones included (until they are cleaned up).
+    pub fn exceptions(&self) -> &[Exception] {
+        &self.exceptions
+    }
+
+    /// The index of a PC found by `find_pc`.
+    pub fn pc_index(&self, pc: &Pc) -> Option<usize> {
+        self.pcs.iter().position(|p| std::ptr::eq(p, pc))
+    }
+
+    /// Whether group `g` is `start` or one of its ancestors.
+    pub(super) fn in_group(&self, start: Option<usize>, g: usize) -> bool {
+        let mut at = start;
+        let mut steps = 0;
+        while let Some(i) = at {
+            if i == g {
+                return true;
+            }
+            at = self.groups[i].parent;
+            steps += 1;
+            if steps > self.groups.len() {
+                return false;
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,81 @@
+//! Changes made from the API (and later the UI) written back into `office.toml`, the one
+//! source of truth: `toml_edit` keeps the admin's layout and comments, the edited text is
+//! loaded and validated as a whole before anything is written, and the file is replaced
+//! atomically (write beside, rename), so the daemon's file watch applies it within a
+//! second and a failed edit changes nothing.
+//!
+//! Here the error, the one-edit-at-a-time lock, reading and the validated atomic commit;
+//! `pcs.rs` edits what applies to one PC (blocks, granted exceptions), `rules.rs` what
+//! applies to groups (rules, limits, schedules).
+
+use std::path::Path;
+
+use toml_edit::DocumentMut;
+
+use super::{POLICY_FILE, PolicyError, load_text_with};
+
+mod pcs;
+mod rules;
+
+pub use pcs::{Grant, Grantee, block_pc, grant, unblock_pc};
+pub use rules::{LimitFor, NewRule, add_rule, remove_rule, set_limit, set_schedule};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("office.toml does not parse as TOML: {0}")]
+    Toml(String),
+    #[error("no PC or group `{0}` in the policy")]
+    NoSuchPc(String),
+    #[error("no group `{0}` in the policy")]
+    NoSuchGroup(String),
+    #[error("group `{0}` has no rule number {1}")]
+    NoSuchRule(String, usize),
+    #[error("`until`: {0}")]
+    BadTime(String),
+    #[error("the change would make the policy invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<PolicyError>),
+}
+
+/// One edit at a time: each reads, changes and replaces the whole file, so two at once
+/// would lose one. Held from `read` to the end of the edit (the returned guard).
+static EDITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn read(dir: &Path) -> Result<(std::sync::MutexGuard<'static, ()>, DocumentMut), EditError> {
+    let guard = EDITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let doc = read_doc(dir)?;
+    Ok((guard, doc))
+}
+
+fn read_doc(dir: &Path) -> Result<DocumentMut, EditError> {
+    let path = dir.join(POLICY_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    text.parse::<DocumentMut>()
+        .map_err(|e| EditError::Toml(e.to_string()))
+}
+
+/// Validates `doc` as a whole policy, then puts it in place atomically.
+fn commit(dir: &Path, list_cache: &Path, doc: &DocumentMut) -> Result<(), EditError> {
+    let text = doc.to_string();
+    load_text_with(dir, &text, Some(list_cache), None).map_err(EditError::Invalid)?;
+    let path = dir.join(POLICY_FILE);
+    let tmp = dir.join(format!(".{POLICY_FILE}.edit"));
+    let io = |source| EditError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::write(&tmp, &text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests;
