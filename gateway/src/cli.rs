@@ -183,7 +183,7 @@ pub fn queries(
             .map(|t| t.to_string())
             .unwrap_or_default();
         println!(
-            "{at}  {:<15} {:<10} {:<5} {:<14} {:<40} {:>5} {:>7.1} ms  {}{}",
+            "{at}  {:<15} {:<10} {:<5} {:<14} {:<40} {:>5} {:>7.1} ms  {}{}{}",
             q.client,
             q.pc.as_deref().unwrap_or("-"),
             q.qtype,
@@ -192,7 +192,8 @@ pub fn queries(
             format!("×{}", q.count),
             q.latency_us as f64 / 1000.0,
             q.answers.join(" "),
-            q.rule.map(|r| format!("  [{r}]")).unwrap_or_default()
+            q.rule.map(|r| format!("  [{r}]")).unwrap_or_default(),
+            if q.intercepted { "  (intercepted)" } else { "" }
         );
     }
     Ok(())

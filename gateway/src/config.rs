@@ -177,6 +177,44 @@ pub struct DnsConfig {
     /// Default: none.
     #[serde(default)]
     pub rebinding_allow: Vec<String>,
+    /// DNS a PC sends through the gateway to any other resolver (UDP and TCP port 53):
+    /// `answer` — the gateway's filter answers it, and the PC sees the answer come from the
+    /// server it asked; `refuse` — answered REFUSED; `off` — passed on untouched. Answered
+    /// or refused, it is counted and logged as intercepted. Default: answer.
+    #[serde(default)]
+    pub intercept: Intercept,
+    /// The gateway's port intercepted queries are redirected to (on the DNS filter's
+    /// addresses), so the filter knows them from queries asked of it. Default: 10053.
+    #[serde(default = "default_intercept_port")]
+    pub intercept_port: u16,
+    /// DNS over TLS and DNS over QUIC (port 853, TCP and UDP) from the LAN to any server:
+    /// `refuse` — a TCP reset or an ICMP administratively-prohibited at once, so the PC
+    /// falls back to plain DNS, which is intercepted; `allow`. Default: refuse.
+    #[serde(default)]
+    pub encrypted_dns: EncryptedDns,
+}
+
+/// `[dns] intercept`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intercept {
+    #[default]
+    Answer,
+    Refuse,
+    Off,
+}
+
+/// `[dns] encrypted_dns`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptedDns {
+    #[default]
+    Refuse,
+    Allow,
+}
+
+fn default_intercept_port() -> u16 {
+    10053
 }
 
 fn default_cache() -> u64 {
@@ -242,6 +280,9 @@ impl Config {
             let problem = match dns.upstream_specs() {
                 Err(e) => Some(e),
                 Ok(u) if u.is_empty() => Some("[dns] needs at least one upstream".to_string()),
+                Ok(_) if dns.intercept_port == 53 || dns.intercept_port == 0 => Some(
+                    "[dns] intercept_port must be a port other than 53 (and not 0)".to_string(),
+                ),
                 Ok(_) => dns.allow.iter().find_map(|n| {
                     parse_net(n)
                         .err()

@@ -18,6 +18,9 @@
 //! - [`dns`]: the DNS filter on the LAN (hickory-server): a chain of stages (access,
 //!   decide, block answer, cache or upstream, rebinding guard, remember, record) walked by
 //!   a UDP fast path and by the hickory path alike.
+//! - [`bypass`]: no way around the filter — DNS to other resolvers redirected to the
+//!   filter (or refused), DNS over TLS/QUIC refused at once (an nftables table).
+//! - [`nft`]: the daemon's nftables tables, each written whole in one batch.
 //! - [`wan`]: internet channels and failover — probes through each channel, health with
 //!   hysteresis, route switching over rtnetlink, conntrack flush, events.
 //! - [`store`]: the SQLite database — connections, the schema (every migration), one
@@ -47,6 +50,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod blockpage;
+pub mod bypass;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -54,6 +58,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod dns;
 pub mod lists;
+pub mod nft;
 pub mod parse;
 pub mod pcnames;
 pub mod policy;

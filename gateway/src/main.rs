@@ -77,6 +77,9 @@ enum Command {
         /// Only this verdict: allowed, blocked, blocked_cname, failed.
         #[arg(long)]
         verdict: Option<String>,
+        /// Only queries sent to another resolver and intercepted by the gateway.
+        #[arg(long)]
+        intercepted: bool,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[arg(long, default_value_t = 0)]
@@ -207,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             client,
             name,
             verdict,
+            intercepted,
             limit,
             offset,
             json,
@@ -215,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 client,
                 name,
                 verdict,
+                intercepted: intercepted.then_some(true),
                 ..Default::default()
             };
             officegate::cli::queries(&config, &filter, limit, offset, json)

@@ -4,7 +4,7 @@
 use officegate_lab::{Role, addr};
 
 use crate::support::{
-    dns::{dig, short},
+    dns::{dig, logged, short},
     office::{Office, office, office_with, start},
     pins::PinDir,
 };
@@ -199,25 +199,6 @@ fn a_dead_upstream_falls_through_to_the_next() {
     assert_eq!(out.trim(), addr::SITE_NEWS_V4.to_string());
 }
 
-/// `officegate queries --json` for the office's daemon, filtered by `args`.
-fn logged(o: &Office, args: &[&str]) -> Vec<serde_json::Value> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"))
-        .args(["queries", "--json", "--config"])
-        .arg(o.og.config_path())
-        .args(args)
-        .output()
-        .expect("officegate queries");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
-
 #[test]
 fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
     let o = office();
@@ -231,7 +212,7 @@ fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
     // The writer commits in batches: wait for the three records.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let all = loop {
-        let all = logged(&o, &[]);
+        let all = logged(&o.og, &[]);
         if all.len() >= 3 || std::time::Instant::now() > deadline {
             break all;
         }
@@ -258,10 +239,10 @@ fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
     assert_eq!(video["qtype"], "AAAA");
     assert_eq!(video["group"], "guests");
     // Search: by client, by verdict, by part of the name.
-    let by_pc3 = logged(&o, &["--client", &addr::pc_v4(3).to_string()]);
+    let by_pc3 = logged(&o.og, &["--client", &addr::pc_v4(3).to_string()]);
     assert_eq!(by_pc3.len(), 1);
-    assert_eq!(logged(&o, &["--verdict", "blocked"]).len(), 2);
-    assert_eq!(logged(&o, &["--name", "social"]).len(), 1);
+    assert_eq!(logged(&o.og, &["--verdict", "blocked"]).len(), 2);
+    assert_eq!(logged(&o.og, &["--name", "social"]).len(), 1);
 }
 
 #[test]
@@ -294,7 +275,7 @@ fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
     assert!(ttl < 60, "TTL counted down: {second}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let news = loop {
-        let rows = logged(&o, &["--name", "news.example"]);
+        let rows = logged(&o.og, &["--name", "news.example"]);
         if rows.len() >= 2 || std::time::Instant::now() > deadline {
             break rows;
         }
@@ -304,7 +285,7 @@ fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
         news[0]["upstream"].as_str().unwrap().starts_with("cache"),
         "{news:#?}"
     );
-    let rebind = logged(&o, &["--verdict", "rebinding"]);
+    let rebind = logged(&o.og, &["--verdict", "rebinding"]);
     assert_eq!(rebind.len(), 1, "{rebind:#?}");
     // 100 queries at once from pc1: some are refused; pc3 is not affected.
     let names: Vec<String> = (0..100).map(|i| format!("n{i}.flood.example")).collect();

@@ -11,6 +11,7 @@
 //!   PC, bpffs pins); test files import from `support` only, never from each other.
 
 mod lab_api;
+mod lab_bypass;
 mod lab_datapath;
 mod lab_dns;
 mod lab_enforce;

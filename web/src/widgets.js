@@ -218,7 +218,15 @@ export function QueryTable({ rows }) {
     { key: 'qtype', label: 'Type' },
     // Identical queries of a PC within a second are one row (browsers repeat themselves).
     { key: 'count', label: 'Times', num: true, render: (r) => (r.count > 1 ? `×${r.count}` : '') },
-    { key: 'verdict', label: 'Verdict', render: (r) => html`<${Tag} value=${r.verdict} />` },
+    // Intercepted: the PC asked another resolver; the gateway answered (or refused) instead.
+    {
+      key: 'verdict',
+      label: 'Verdict',
+      render: (r) =>
+        html`<${Tag} value=${r.verdict} />${r.intercepted
+          ? html` <span class="tag" title="Sent to another resolver; answered by the gateway">intercepted</span>`
+          : ''}`,
+    },
     { key: 'rule', label: 'Rule', render: (r) => r.rule || '' },
     { key: 'latency_us', label: 'ms', num: true, render: (r) => (r.latency_us / 1000).toFixed(1) },
   ]} />`;

@@ -128,6 +128,13 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
         misses.inc_by(dns.cache_misses());
         reg.register("dns_cache_hits", "Answers served from the cache", hits);
         reg.register("dns_cache_misses", "Answers asked of an upstream", misses);
+        let intercepted: Counter = Counter::default();
+        intercepted.inc_by(dns.intercepted());
+        reg.register(
+            "dns_intercepted",
+            "Queries PCs sent to another resolver, answered or refused by the filter",
+            intercepted,
+        );
     }
 
     if let Ok(s) = crate::wan::status::read(&st.storage_dir) {

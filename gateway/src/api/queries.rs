@@ -34,6 +34,9 @@ pub struct QueryParams {
     pub since_ms: Option<i64>,
     /// Until this time (Unix ms), exclusive.
     pub until_ms: Option<i64>,
+    /// `true`: only queries sent to another resolver and intercepted; `false`: only
+    /// those asked of the gateway.
+    pub intercepted: Option<bool>,
     /// Page size, at most 1000. Default 100.
     pub limit: Option<usize>,
     /// Rows to skip (paging). Default 0.
@@ -60,6 +63,8 @@ pub struct QueryRow {
     pub rcode: String,
     /// Identical queries of this client within about a second, logged as this one row.
     pub count: u32,
+    /// Sent to another resolver and answered (or refused) by the gateway instead.
+    pub intercepted: bool,
 }
 
 /// The DNS query log, newest first.
@@ -75,6 +80,7 @@ pub async fn queries(
         verdict: q.verdict,
         since_ms: q.since_ms,
         until_ms: q.until_ms,
+        intercepted: q.intercepted,
     };
     let limit = q.limit.unwrap_or(100).min(1000);
     let offset = q.offset.unwrap_or(0);
@@ -95,6 +101,7 @@ pub async fn queries(
             latency_us: r.latency_us,
             rcode: r.rcode,
             count: r.count,
+            intercepted: r.intercepted,
         })
         .collect();
     respond(rows, &Format { format: q.format })

@@ -12,7 +12,14 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::{config::Config, datapath::interface_nets, policy::Policy, store::Store};
+use anyhow::Context;
+
+use crate::{
+    config::{Config, Intercept},
+    datapath::interface_nets,
+    policy::Policy,
+    store::Store,
+};
 
 /// How often names of `resolve` lists are resolved again (also after every reload).
 const RESOLVE_EVERY: Duration = Duration::from_secs(600);
@@ -58,6 +65,10 @@ impl Services {
         if let Some(d) = self.dns {
             d.stop.cancel();
             let _ = d.done.await;
+            // Nothing answers the redirected queries any more.
+            if let Err(e) = crate::bypass::remove().await {
+                tracing::warn!(error = %e, "could not remove the bypass rules");
+            }
         }
         for t in [&self.api, &self.block_page].into_iter().flatten() {
             t.cancel();
@@ -110,6 +121,11 @@ pub async fn start_dns(
         IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
         _ => None,
     });
+    // The intercept listeners: the filter's own addresses, another port.
+    let intercept_on: Vec<SocketAddr> = listen
+        .iter()
+        .map(|a| SocketAddr::new(a.ip(), cfg.intercept_port))
+        .collect();
     let upstreams = cfg.upstream_specs().map_err(anyhow::Error::msg)?;
     let tls = crate::dns::tls_config(cfg.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
     let settings = crate::dns::DnsSettings {
@@ -128,9 +144,24 @@ pub async fn start_dns(
         rate_limit_burst: cfg.rate_limit_burst,
         rebinding_protection: cfg.rebinding_protection,
         rebinding_allow: cfg.rebinding_allow.clone(),
+        intercept: (cfg.intercept != Intercept::Off).then(|| crate::dns::InterceptSettings {
+            listen: intercept_on.clone(),
+            refuse: cfg.intercept == Intercept::Refuse,
+        }),
     };
     let handle = crate::dns::serve(settings, policy).await?;
     info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");
+    // Only once the intercept listeners are up: a redirect to nothing would be refused.
+    let rules = crate::bypass::Rules {
+        lan: lan.to_string(),
+        intercept: cfg.intercept,
+        to: intercept_on,
+        encrypted_dns: cfg.encrypted_dns,
+    };
+    crate::bypass::install(&rules)
+        .await
+        .context("writing the rules that keep PCs from going around the filter (nft)")?;
+    info!(intercept = ?cfg.intercept, encrypted_dns = ?cfg.encrypted_dns, "bypass rules in place");
     Ok(handle)
 }
 

@@ -8,6 +8,9 @@
 //! path (`fast`) only once it is about to answer: a query it leaves to `handler` is
 //! checked there, and must not spend two of the client's tokens.
 //!
+//! An intercepted query (`Via::Intercepted`) may be refused as a matter of policy
+//! (`refuse_intercepted`); that refusal is the full path's and is logged.
+//!
 //! Owns: the allowed networks and the per-client limiter. Must not: look at the query.
 
 use std::{
@@ -22,6 +25,10 @@ pub struct Access {
     /// Networks allowed to ask (address, prefix length).
     pub allow: Vec<(IpAddr, u8)>,
     pub rate: RateLimit,
+    /// `[dns] intercept = "refuse"`: a query sent to another resolver and intercepted
+    /// (`Via::Intercepted`) is answered REFUSED — and logged, unlike the refusals above:
+    /// the admin wants to see who tried (the rate limit still comes first).
+    pub refuse_intercepted: bool,
 }
 
 impl Access {
@@ -90,6 +97,7 @@ mod tests {
         let a = Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
             rate: RateLimit::new(0, 0),
+            refuse_intercepted: false,
         };
         assert!(a.on_lan("10.10.0.11".parse().unwrap()));
         assert!(!a.on_lan("10.10.1.11".parse().unwrap()));

@@ -25,6 +25,8 @@ pub(super) struct Ask<'a> {
     pub policy: &'a Policy,
     pub client: IpAddr,
     pub now: Timestamp,
+    /// Asked of the gateway, or intercepted on its way to another resolver.
+    pub via: super::filter::Via,
 }
 
 impl Ask<'_> {

@@ -21,7 +21,7 @@ use hickory_proto::rr::RecordType;
 use super::{
     cache,
     decide::{self, Ask},
-    filter::Filter,
+    filter::{Filter, Via},
     outcome::Outcome,
     record::Asked,
     wire,
@@ -36,6 +36,7 @@ impl Filter {
         &self,
         pkt: &[u8],
         src: SocketAddr,
+        via: Via,
         start: Instant,
         out: &mut Vec<u8>,
     ) -> bool {
@@ -55,6 +56,10 @@ impl Filter {
         if !self.access.on_lan(client) {
             return refuse(out);
         }
+        // An intercepted query to be refused is the full path's: it is logged.
+        if via == Via::Intercepted && self.access.refuse_intercepted {
+            return false;
+        }
         let name = q.name();
         let qtype = RecordType::from(q.qtype);
         let policy = self.policy.load();
@@ -62,6 +67,7 @@ impl Filter {
             policy: &policy,
             client,
             now: self.clock.now(),
+            via,
         };
         let asked = Asked {
             name,

@@ -27,6 +27,15 @@ use super::{
 };
 use crate::policy::Policy;
 
+/// How a query reached the filter: asked of the gateway, or sent by the PC to another
+/// resolver and redirected here by the gateway's nftables rules (`crate::bypass`), which
+/// land it on listeners of its own so the two are told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Via {
+    Asked,
+    Intercepted,
+}
+
 pub struct Filter {
     /// Read at each query, so a reload is seen by the next query and none is dropped
     /// during the swap.

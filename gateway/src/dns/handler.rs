@@ -36,10 +36,16 @@ use hickory_server::{
 };
 use tracing::{debug, warn};
 
-use super::{decide::Ask, filter::Filter, outcome::Outcome, record::Entry};
+use super::{
+    decide::Ask,
+    filter::{Filter, Via},
+    outcome::Outcome,
+    record::Entry,
+};
 
-/// The filter shared by the UDP loop (`udp`) and hickory-server's TCP side.
-pub struct Shared(pub Arc<Filter>);
+/// The filter as hickory-server's TCP side calls it: one per listener kind, so an
+/// intercepted query is known from one asked of the gateway.
+pub struct Shared(pub Arc<Filter>, pub Via);
 
 #[async_trait::async_trait]
 impl RequestHandler for Shared {
@@ -48,18 +54,20 @@ impl RequestHandler for Shared {
         request: &Request,
         rh: R,
     ) -> ResponseInfo {
-        self.0.handle_request::<R, T>(request, rh).await
+        self.0.respond(request, rh, self.1).await
     }
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Filter {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+impl Filter {
+    /// Runs `request` through the full chain and answers it through `rh` (the UDP slow
+    /// path and TCP).
+    pub(super) async fn respond<R: ResponseHandler>(
         &self,
         request: &Request,
         mut rh: R,
+        via: Via,
     ) -> ResponseInfo {
-        match self.handle(request, &mut rh).await {
+        match self.handle(request, &mut rh, via).await {
             Ok(info) => info,
             Err(e) => {
                 warn!(error = %e, "could not send a DNS response");
@@ -79,6 +87,7 @@ impl Filter {
         &self,
         request: &Request,
         rh: &mut R,
+        via: Via,
     ) -> Result<ResponseInfo, NetError> {
         // Our answer carries EDNS when the question did (UDP size as the client offers,
         // DO copied); without it answers would be cut at 512 bytes.
@@ -100,6 +109,7 @@ impl Filter {
             decision: None,
             name: String::new(),
             qtype: String::new(),
+            via,
         };
         if !self.access.on_lan(client) {
             debug!(%client, "refused: not on the LAN");
@@ -125,6 +135,15 @@ impl Filter {
         let qtype = query.query_type();
         let lname = query.name().to_string();
         let name = lname.trim_end_matches('.');
+        if via == Via::Intercepted && self.access.refuse_intercepted {
+            // Logged (unlike the refusals above): who went around the filter is news.
+            debug!(%client, name, "refused: intercepted on its way to another resolver");
+            entry.name = name.to_string();
+            entry.qtype = qtype.to_string();
+            let r = rh.send_response(error(ResponseCode::Refused)).await;
+            self.log.record(entry, Outcome::Refused, None, &[], None);
+            return r;
+        }
 
         // 2. The policy on the name asked.
         entry.name = name.to_string();
@@ -134,6 +153,7 @@ impl Filter {
             policy: &policy,
             client,
             now: self.clock.now(),
+            via,
         };
         let (decision, flow) = ask.decide(name);
         entry.decision = Some(decision);

@@ -37,6 +37,7 @@ pub mod wire;
 mod tests;
 
 pub use answered::Answered;
+pub use filter::Via;
 pub use outcome::Outcome;
 pub use stats::DnsStats;
 pub use upstream::{Transport, UpstreamSpec, tls_config};
@@ -94,6 +95,16 @@ pub struct DnsSettings {
     pub lookups: Option<crate::sites::Lookups>,
     /// "Now" for policy decisions.
     pub clock: crate::clock::Clock,
+    /// Listeners for queries the gateway intercepts on their way to other resolvers.
+    pub intercept: Option<InterceptSettings>,
+}
+
+/// Where intercepted queries land (`crate::bypass` redirects them to these addresses)
+/// and what they get.
+pub struct InterceptSettings {
+    pub listen: Vec<SocketAddr>,
+    /// REFUSED instead of the filter's answer (`[dns] intercept = "refuse"`).
+    pub refuse: bool,
 }
 
 /// The running filter: cancel `token` to stop it; `resolver` asks the same upstreams;
@@ -143,6 +154,19 @@ impl Resolver {
     }
 }
 
+/// A UDP socket and a TCP listener on `addr`.
+async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> {
+    let err = |source| DnsError::Bind { addr, source };
+    let udp = UdpSocket::bind(addr).await.map_err(err)?;
+    let tcp = TcpListener::bind(addr).await.map_err(err)?;
+    // Room for bursts while the one core is busy elsewhere (the defaults drop a few
+    // hundred queued queries); as Unbound's so-rcvbuf.
+    let sock = socket2::SockRef::from(&udp);
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    let _ = sock.set_send_buffer_size(4 << 20);
+    Ok((udp, tcp))
+}
+
 /// Binds every listen address (UDP and TCP) and serves until the returned token is
 /// cancelled. The policy is read through `policy` at each query, so a reload is seen by
 /// the next query and none is dropped during the swap.
@@ -169,6 +193,7 @@ pub async fn serve(
         access: access::Access {
             allow: settings.allow,
             rate: access::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
+            refuse_intercepted: settings.intercept.as_ref().is_some_and(|i| i.refuse),
         },
         block: block::Block {
             page_v4: settings.page_v4,
@@ -194,30 +219,37 @@ pub async fn serve(
             store: settings.log,
         },
     });
-    let mut server = Server::new(handler::Shared(filter.clone()));
+    // One hickory server per kind of listener (its handler says which kind); the UDP
+    // loops are ours. One token stops them all.
+    let mut server = Server::new(handler::Shared(filter.clone(), Via::Asked));
     let mut udp_loops = Vec::new();
     let token = server.shutdown_token().clone();
     for addr in &settings.listen {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| DnsError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DnsError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        // Room for bursts while the one core is busy elsewhere (the defaults drop a few
-        // hundred queued queries); as Unbound's so-rcvbuf.
-        let sock = socket2::SockRef::from(&udp);
-        let _ = sock.set_recv_buffer_size(4 << 20);
-        let _ = sock.set_send_buffer_size(4 << 20);
-        udp_loops.push(tokio::spawn(udp::serve(udp, filter.clone(), token.clone())));
+        let (udp, tcp) = bind(*addr).await?;
+        udp_loops.push(tokio::spawn(udp::serve(
+            udp,
+            filter.clone(),
+            Via::Asked,
+            token.clone(),
+        )));
         server.register_listener(tcp, TCP_IDLE, 32);
     }
+    let mut intercepted = Server::new(handler::Shared(filter.clone(), Via::Intercepted));
+    for addr in settings.intercept.iter().flat_map(|i| &i.listen) {
+        let (udp, tcp) = bind(*addr).await?;
+        udp_loops.push(tokio::spawn(udp::serve(
+            udp,
+            filter.clone(),
+            Via::Intercepted,
+            token.clone(),
+        )));
+        intercepted.register_listener(tcp, TCP_IDLE, 32);
+    }
+    let (t, it) = (token.clone(), intercepted.shutdown_token().clone());
+    tokio::spawn(async move {
+        t.cancelled().await;
+        it.cancel();
+    });
     // Repeats counted on an idle filter are written too; all of them when it stops.
     let (f, t) = (filter.clone(), token.clone());
     let done = tokio::spawn(async move {
@@ -239,11 +271,13 @@ pub async fn serve(
             r.flush(true);
         }
     });
-    tokio::spawn(async move {
-        if let Err(e) = server.block_until_done().await {
-            tracing::error!(error = %e, "DNS server stopped");
-        }
-    });
+    for mut server in [server, intercepted] {
+        tokio::spawn(async move {
+            if let Err(e) = server.block_until_done().await {
+                tracing::error!(error = %e, "DNS server stopped");
+            }
+        });
+    }
     Ok(DnsHandle {
         token,
         done,

@@ -8,7 +8,7 @@
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
 
-use super::{cache, decide::Ask, outcome::Outcome, repeats, stats::DnsStats};
+use super::{cache, decide::Ask, filter::Via, outcome::Outcome, repeats, stats::DnsStats};
 
 /// What the log needs to know of one query, filled in as the chain runs.
 pub(super) struct Entry {
@@ -17,6 +17,7 @@ pub(super) struct Entry {
     pub decision: Option<crate::policy::Decision>,
     pub name: String,
     pub qtype: String,
+    pub via: Via,
 }
 
 /// The fast path's query as the log sees it: the name (lower case, no trailing dot), the
@@ -53,6 +54,7 @@ impl Log {
         rcode: Option<&str>,
     ) {
         self.stats.count(outcome);
+        self.stats.via(e.via);
         let Some(log) = &self.store else { return };
         log.query(log_record(e, outcome, upstream, answers, rcode));
     }
@@ -71,6 +73,7 @@ impl Log {
         answer: Option<&cache::Wire>,
     ) {
         self.stats.count(outcome);
+        self.stats.via(ask.via);
         let Some(repeats) = &self.repeats else { return };
         let key = repeats::Key {
             client: ask.client,
@@ -79,6 +82,7 @@ impl Log {
             verdict: outcome,
             policy: ask.policy.id(),
             answer: answer.map_or(0, |w| w.serial),
+            via: ask.via,
         };
         repeats.add(&key, q.start, || {
             let entry = Entry {
@@ -87,6 +91,7 @@ impl Log {
                 decision: Some(ask.policy.evaluate(ask.client, decided, ask.now)),
                 name: q.name.to_string(),
                 qtype: hickory_proto::rr::RecordType::from(q.qtype).to_string(),
+                via: ask.via,
             };
             let source = answer.map(|w| w.source.clone());
             match answer {
@@ -129,5 +134,6 @@ pub(super) fn log_record(
             .unwrap_or_default()
             .to_string(),
         count: 1,
+        intercepted: e.via == Via::Intercepted,
     }
 }

@@ -86,6 +86,8 @@ pub struct Key<'a> {
     pub verdict: super::outcome::Outcome,
     pub policy: u64,
     pub answer: u64,
+    /// An intercepted query is never merged with one asked of the gateway.
+    pub via: super::filter::Via,
 }
 
 impl Repeats {
@@ -163,6 +165,7 @@ mod tests {
             latency_us: 5,
             rcode: "BLOCKED".into(),
             count: 1,
+            intercepted: false,
         }
     }
 
@@ -178,6 +181,7 @@ mod tests {
             verdict: super::super::outcome::Outcome::Blocked,
             policy: 1,
             answer: 0,
+            via: super::super::filter::Via::Asked,
         };
         for _ in 0..5 {
             r.add(&key("ads.example"), Instant::now(), || {

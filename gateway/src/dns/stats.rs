@@ -14,12 +14,21 @@ pub struct DnsStats {
     verdicts: [AtomicU64; Outcome::ALL.len()],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// Answered queries that were on their way to another resolver.
+    intercepted: AtomicU64,
 }
 
 impl DnsStats {
     #[inline]
     pub(crate) fn count(&self, outcome: Outcome) {
         self.verdicts[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn via(&self, via: super::filter::Via) {
+        if via == super::filter::Via::Intercepted {
+            self.intercepted.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     #[inline]
@@ -43,6 +52,11 @@ impl DnsStats {
 
     pub fn cache_hits(&self) -> u64 {
         self.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// Queries sent to another resolver and answered (or refused) by the filter.
+    pub fn intercepted(&self) -> u64 {
+        self.intercepted.load(Ordering::Relaxed)
     }
 
     pub fn cache_misses(&self) -> u64 {

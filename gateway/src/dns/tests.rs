@@ -48,6 +48,7 @@ fn filter() -> (Filter, Arc<DnsStats>) {
         access: access::Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
             rate: access::RateLimit::new(0, 0),
+            refuse_intercepted: false,
         },
         block: block::Block {
             page_v4: Some("10.10.0.1".parse().unwrap()),
@@ -88,8 +89,14 @@ fn query(name: &str) -> Vec<u8> {
 fn ask(f: &Filter, client: &str, name: &str) -> Option<Message> {
     let src = SocketAddr::new(client.parse().unwrap(), 40000);
     let mut out = Vec::new();
-    f.fast(&query(name), src, Instant::now(), &mut out)
-        .then(|| Message::from_vec(&out).unwrap())
+    f.fast(
+        &query(name),
+        src,
+        super::filter::Via::Asked,
+        Instant::now(),
+        &mut out,
+    )
+    .then(|| Message::from_vec(&out).unwrap())
 }
 
 fn count(stats: &DnsStats, o: Outcome) -> u64 {

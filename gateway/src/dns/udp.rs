@@ -14,14 +14,14 @@ use std::{
     sync::Arc,
 };
 
-use hickory_net::{NetError, runtime::TokioTime, xfer::Protocol};
+use hickory_net::{NetError, xfer::Protocol};
 use hickory_proto::{
     op::{Header, HeaderCounts, Metadata, ResponseCode},
     rr::Record,
     serialize::binary::BinEncoder,
 };
 use hickory_server::{
-    server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
+    server::{Request, ResponseHandler, ResponseInfo},
     zone_handler::MessageResponse,
 };
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
@@ -29,7 +29,7 @@ use tokio::{io::Interest, net::UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::filter::Filter;
+use super::filter::{Filter, Via};
 
 /// Datagrams per `recvmmsg`, and batches per wake-up before the loop lets the runtime
 /// run other tasks (TCP clients, the slow path's forwards, the API).
@@ -41,7 +41,12 @@ const MAX_DATAGRAM: usize = 4096;
 /// retries) rather than growing without bound under a flood of cache misses.
 const MAX_SLOW: usize = 4096;
 
-pub(super) async fn serve(socket: UdpSocket, filter: Arc<Filter>, token: CancellationToken) {
+pub(super) async fn serve(
+    socket: UdpSocket,
+    filter: Arc<Filter>,
+    via: Via,
+    token: CancellationToken,
+) {
     let socket = Arc::new(socket);
     let slow = Arc::new(tokio::sync::Semaphore::new(MAX_SLOW));
     let mut io = Batch::new();
@@ -76,10 +81,10 @@ pub(super) async fn serve(socket: UdpSocket, filter: Arc<Filter>, token: Cancell
                     continue;
                 };
                 let (pkt, out) = (&io.bufs[i][..n], &mut io.outs[i]);
-                if filter.fast(pkt, src, std::time::Instant::now(), out) {
+                if filter.fast(pkt, src, via, std::time::Instant::now(), out) {
                     replies.push((i, src));
                 } else {
-                    slow_path(&socket, &filter, &slow, pkt, src);
+                    slow_path(&socket, &filter, &slow, pkt, src, via);
                 }
             }
             io.send(&socket, &replies);
@@ -95,6 +100,7 @@ fn slow_path(
     slow: &Arc<tokio::sync::Semaphore>,
     pkt: &[u8],
     src: SocketAddr,
+    via: Via,
 ) {
     let Ok(permit) = slow.clone().try_acquire_owned() else {
         debug!(%src, "slow path full: query dropped");
@@ -108,7 +114,7 @@ fn slow_path(
             };
             let filter = filter.clone();
             tokio::spawn(async move {
-                filter.handle_request::<_, TokioTime>(&req, reply).await;
+                filter.respond(&req, reply, via).await;
                 drop(permit);
             });
         }

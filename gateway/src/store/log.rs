@@ -29,13 +29,16 @@ pub struct Query {
     /// and answer within about a second are logged once (`dns::repeats`). `at_ms` and
     /// `latency_us` are the first one's.
     pub count: u32,
+    /// Sent by the PC to another resolver and answered (or refused) by the gateway's
+    /// filter instead (`[dns] intercept`).
+    pub intercepted: bool,
 }
 
 /// The writer's statement for `insert`, prepared once per batch.
 pub(super) const INSERT: &str =
     "INSERT INTO queries (at_ms, client, pc, grp, name, qtype, verdict, rule, answers,
-             upstream, latency_us, rcode, count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+             upstream, latency_us, rcode, count, intercepted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 pub(super) fn insert(stmt: &mut Statement, q: &Query) -> rusqlite::Result<()> {
     stmt.execute(params![
@@ -51,7 +54,8 @@ pub(super) fn insert(stmt: &mut Statement, q: &Query) -> rusqlite::Result<()> {
         q.upstream,
         q.latency_us,
         q.rcode,
-        q.count
+        q.count,
+        q.intercepted
     ])?;
     Ok(())
 }
@@ -65,6 +69,8 @@ pub struct QueryFilter {
     pub verdict: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// Only intercepted queries (true) or only those asked of the gateway (false).
+    pub intercepted: Option<bool>,
 }
 
 /// Query-log records matching `f`, newest first, `limit` from `offset`.
@@ -98,6 +104,9 @@ pub fn queries(
     if let Some(t) = f.until_ms {
         add("at_ms < ?", V::Integer(t));
     }
+    if let Some(i) = f.intercepted {
+        add("intercepted = ?", V::Integer(i as i64));
+    }
     args.push(V::Integer(limit as i64));
     args.push(V::Integer(offset as i64));
     let filter = if conds.is_empty() {
@@ -107,7 +116,7 @@ pub fn queries(
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT at_ms, client, pc, grp, name, qtype, verdict, rule, answers, upstream,
-                latency_us, rcode, count
+                latency_us, rcode, count, intercepted
          FROM queries {filter}
          ORDER BY at_ms DESC, id DESC LIMIT ? OFFSET ?"
     ))?;
@@ -127,6 +136,7 @@ pub fn queries(
             latency_us: r.get(10)?,
             rcode: r.get(11)?,
             count: r.get(12)?,
+            intercepted: r.get(13)?,
         })
     })?
     .collect()

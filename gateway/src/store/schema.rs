@@ -87,6 +87,8 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(HOST_KEYS),
         // A site's PCs by hour in a table of their own: see `SITE_PC_HOURS`.
         M::up(SITE_PC_HOURS),
+        // Queries a PC sent to another resolver, answered by the filter (`[dns] intercept`).
+        M::up("ALTER TABLE queries ADD COLUMN intercepted INTEGER NOT NULL DEFAULT 0;"),
     ])
 }
 

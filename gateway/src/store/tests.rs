@@ -49,6 +49,7 @@ fn queries_are_logged_and_searched() {
             latency_us: 900,
             rcode: "NOERROR".into(),
             count: 1 + i as u32,
+            intercepted: false,
         });
     }
     store.sync();

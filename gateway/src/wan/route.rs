@@ -218,30 +218,11 @@ pub const NAT_TABLE: &str = "officegate_nat";
 
 /// Masquerades the office's traffic out of every channel's interface, in a table of the
 /// daemon's own (replaced whole, so a restart with other channels leaves nothing stale).
-///
-/// Through the `nft` tool: one atomic batch, written once at start; the nftables crates
-/// wrap the same tool.
 pub async fn ensure_nat(interfaces: &[String]) -> Result<(), std::io::Error> {
-    use tokio::io::AsyncWriteExt;
     let names: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
-    let script = format!(
-        "table inet {NAT_TABLE}\ndelete table inet {NAT_TABLE}\ntable inet {NAT_TABLE} {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname {{ {} }} masquerade\n\t}}\n}}\n",
+    let body = format!(
+        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname {{ {} }} masquerade\n\t}}\n",
         names.join(", ")
     );
-    let mut child = tokio::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).await?;
-    }
-    let out = child.wait_with_output().await?;
-    if !out.status.success() {
-        return Err(std::io::Error::other(format!(
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    crate::nft::replace_table(NAT_TABLE, &body).await
 }

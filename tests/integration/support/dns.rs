@@ -1,6 +1,6 @@
-//! The gateway's DNS as a PC asks it: `dig` from a PC's namespace.
+//! The gateway's DNS as a PC asks it: `dig` from a PC's namespace; the query log.
 
-use officegate_lab::{Role, addr};
+use officegate_lab::{Role, addr, officegate::Officegate};
 
 /// `dig +short` from a PC to the gateway; the answer lines.
 pub fn dig(lab: &officegate_lab::Lab, pc: usize, args: &[&str]) -> String {
@@ -14,4 +14,23 @@ pub fn dig(lab: &officegate_lab::Lab, pc: usize, args: &[&str]) -> String {
 /// `dig +short name qtype` from PC `pc`: the answers, trimmed.
 pub fn short(lab: &officegate_lab::Lab, pc: usize, name: &str, qtype: &str) -> String {
     dig(lab, pc, &["+short", name, qtype]).trim().to_string()
+}
+
+/// `officegate queries --json` for the daemon `og`, filtered by `args`.
+pub fn logged(og: &Officegate, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"))
+        .args(["queries", "--json", "--config"])
+        .arg(og.config_path())
+        .args(args)
+        .output()
+        .expect("officegate queries");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }

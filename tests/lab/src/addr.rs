@@ -131,6 +131,9 @@ pub const DOH_V6: Ipv6Addr = svc_v6(0x254);
 pub const DOT_V4: Ipv4Addr = DOH_V4;
 pub const DOT_V6: Ipv6Addr = DOH_V6;
 pub const DOH_NAME: &str = "dns.bypass.example";
+/// A name of the real public `doh-vpn-proxy-bypass` list, which the lab's resolver
+/// answers with the bypass resolver's addresses: the endpoint an employee would try.
+pub const DOH_LISTED_NAME: &str = "cloudflare-dns.com";
 pub const DOH_PATH: &str = "/dns-query";
 pub const DOT_PORT: u16 = 853;
 pub const DOH_PORT: u16 = 443;

@@ -145,6 +145,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                             latency_us: 900,
                             rcode: "NOERROR".into(),
                             count: 1,
+                            intercepted: false,
                         });
                         query_rows += 1;
                     }

@@ -244,18 +244,27 @@ fn top_sites_count_each_sites_pcs() {
 fn site_pc_hours_are_filled_from_an_older_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(crate::store::DB_FILE);
-    let latest = {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut c)
-            .unwrap();
-        c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .unwrap()
-    };
+    // The last version without `site_pc_hour` (later migrations may follow it).
+    let before = (1..)
+        .take_while(|v| {
+            let mut c = Connection::open_in_memory().unwrap();
+            crate::store::schema::migrations()
+                .to_version(&mut c, *v)
+                .is_ok()
+        })
+        .filter(|v| {
+            let mut c = Connection::open_in_memory().unwrap();
+            crate::store::schema::migrations()
+                .to_version(&mut c, *v)
+                .unwrap();
+            c.prepare("SELECT 1 FROM site_pc_hour").is_err()
+        })
+        .last()
+        .unwrap();
     {
         let mut c = Connection::open(&path).unwrap();
         crate::store::schema::migrations()
-            .to_version(&mut c, latest as usize - 1)
+            .to_version(&mut c, before)
             .unwrap();
         // Hours 100 and 101 closed, 102 in progress (rolled at minute 102 * 60 + 7).
         c.execute_batch(

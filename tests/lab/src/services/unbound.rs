@@ -94,6 +94,7 @@ fn config(dir: &Path, kind: Kind) -> String {
     let mut named: Vec<(&str, std::net::Ipv4Addr, std::net::Ipv6Addr)> =
         addr::SITES.iter().map(|s| (s.name, s.v4, s.v6)).collect();
     named.push((addr::DOH_NAME, addr::DOH_V4, addr::DOH_V6));
+    named.push((addr::DOH_LISTED_NAME, addr::DOH_V4, addr::DOH_V6));
     for (name, v4, v6) in named {
         let _ = writeln!(c, "  local-zone: \"{name}.\" redirect");
         let _ = writeln!(c, "  local-data: \"{name}. 60 IN A {v4}\"");
