@@ -5,12 +5,15 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroupInfo {
-    /// `GROUP_HAS_RANGES_*` bits: skip the range trie for groups that have no ranges.
+    /// `GROUP_HAS_RANGES_*` bits: skip the range trie for groups that have no ranges;
+    /// `GROUP_BLOCK_QUIC`.
     pub flags: u32,
 }
 
 pub const GROUP_HAS_RANGES_V4: u32 = 1;
 pub const GROUP_HAS_RANGES_V6: u32 = 2;
+/// The group blocks QUIC (UDP to port 443).
+pub const GROUP_BLOCK_QUIC: u32 = 4;
 
 /// Bit of a group in a blocklist value.
 #[inline(always)]

@@ -18,18 +18,22 @@ pub enum DropReason {
     PcOverQuota = 4,
     /// A header claimed more bytes than the frame holds, or made no sense.
     Malformed = 5,
+    /// QUIC (UDP to port 443) from a PC whose group blocks it, so browsers use TCP, where
+    /// the site's name is seen.
+    Quic = 6,
 }
 
 impl DropReason {
     /// Size of the `DROPS` array; room for codes not yet defined.
     pub const SLOTS: u32 = 16;
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::None,
         DropReason::BlockedAddress,
         DropReason::BlockedRange,
         DropReason::PcBlocked,
         DropReason::PcOverQuota,
         DropReason::Malformed,
+        DropReason::Quic,
     ];
 
     pub fn from_code(code: u8) -> Option<Self> {
@@ -44,6 +48,7 @@ impl DropReason {
             DropReason::PcBlocked => "pc_blocked",
             DropReason::PcOverQuota => "pc_over_quota",
             DropReason::Malformed => "malformed",
+            DropReason::Quic => "quic",
         }
     }
 }

@@ -8,8 +8,8 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::maps::{Array, lpm_trie::Key};
 use gateway_common::{
     Counters, DEFAULT_GROUP, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6, FlowSet,
-    FlowValue, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, UNATTRIBUTED_SLOT,
-    capacity, flow_set_index, group_bit,
+    FlowValue, GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat,
+    UNATTRIBUTED_SLOT, capacity, flow_set_index, group_bit,
 };
 
 use crate::maps::{
@@ -326,6 +326,21 @@ fn verdict_v6(info: &PcInfo, remote: &Addr6) -> u8 {
     v
 }
 
+/// QUIC (UDP, remote port 443) for a group that blocks it: browsers then use TCP, where
+/// the site's name is seen (SNI). Asked only on a flow miss, after the address verdict.
+#[inline(always)]
+fn quic_verdict(v: u8, info: &PcInfo, remote_port: u16, proto: u8) -> u8 {
+    if v == DropReason::None as u8
+        && proto == crate::parse::IPPROTO_UDP
+        && remote_port == 443
+        && group_has(info.group, GROUP_BLOCK_QUIC)
+    {
+        DropReason::Quic as u8
+    } else {
+        v
+    }
+}
+
 /// Counts one IPv4 packet and returns its verdict (a `DropReason` code; 0 passes).
 #[inline(always)]
 pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
@@ -337,7 +352,8 @@ pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
         pkt,
         || {
             let info = pc_entry(&PCS_V4, &k.pc, pkt);
-            (info.slot, verdict_v4(&info, k.remote))
+            let v = verdict_v4(&info, k.remote);
+            (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },
     )
 }
@@ -353,7 +369,8 @@ pub fn ipv6(key: &KeyV6, pkt: &Pkt) -> u8 {
         pkt,
         || {
             let info = pc_entry(&PCS_V6, &k.pc, pkt);
-            (info.slot, verdict_v6(&info, &k.remote))
+            let v = verdict_v6(&info, &k.remote);
+            (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },
     )
 }

@@ -24,7 +24,7 @@ const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
 
 pub const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_UDP: u8 = 17;
 const IPPROTO_SCTP: u8 = 132;
 const IPPROTO_UDPLITE: u8 = 136;
 

@@ -181,7 +181,7 @@ fn another_resolver_gets_the_filtered_answer_and_encrypted_dns_is_refused_at_onc
 }
 
 #[test]
-fn doh_endpoints_of_the_real_bypass_list_are_blocked_by_name_and_by_address() {
+fn doh_endpoints_of_the_real_bypass_list_and_quic_are_blocked_for_the_group() {
     let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
     let shared = std::env::var_os("OFFICEGATE_SHARED")
@@ -192,7 +192,7 @@ fn doh_endpoints_of_the_real_bypass_list_are_blocked_by_name_and_by_address() {
             .expect("the shared doh-vpn-proxy-bypass list");
     assert!(list.lines().any(|l| l.trim() == addr::DOH_LISTED_NAME));
     std::fs::write(lab.dir().join("bypass.txt"), &list).unwrap();
-    let groups = "[lists.bypass]\nfiles = [\"bypass.txt\"]\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"bypass\"]\n";
+    let groups = "[lists.bypass]\nfiles = [\"bypass.txt\"]\n\n[[groups]]\nname = \"staff\"\nblock_quic = true\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"bypass\"]\n";
     let _og = start(&lab, &pins, groups, &[]);
     let doh = |pc: usize, endpoint: &str| {
         exit_code(
@@ -227,6 +227,38 @@ fn doh_endpoints_of_the_real_bypass_list_are_blocked_by_name_and_by_address() {
     }
     // pc2 still gets through.
     assert_eq!(doh(2, &addr::DOH_V4.to_string()).0, 0);
+
+    // QUIC (UDP 443): dropped for staff, so browsers use TCP; nothing listens on UDP 443
+    // in the lab, so a PC that gets through hears "port unreachable" from the site.
+    let quic = |pc: usize| {
+        exit_code(
+            &lab,
+            pc,
+            &format!(
+                "dig +time=2 +tries=1 -p 443 @{} news.example",
+                addr::SITE_NEWS_V4
+            ),
+        )
+        .1
+    };
+    let maps = officegate::datapath::Maps::open(&pins.0).unwrap();
+    let quic_drops = || {
+        maps.drops()
+            .into_iter()
+            .find(|(r, _)| *r == gateway_common::DropReason::Quic)
+            .map_or(0, |(_, n)| n)
+    };
+    assert!(
+        quic(2).contains("connection refused"),
+        "pc2 reaches the site"
+    );
+    assert_eq!(quic_drops(), 0);
+    let out = quic(1);
+    assert!(
+        out.contains("timed out") && !out.contains("refused"),
+        "{out}"
+    );
+    assert_eq!(quic_drops(), 1);
 }
 
 #[test]

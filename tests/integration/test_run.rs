@@ -186,7 +186,7 @@ fn policy(maps: &mut Maps) {
     blocked.insert((ip(&[198, 51, 100, 0]), 24), group_bit(RESTRICTED));
     // A range that covers the gateway: the gateway must still be reachable.
     blocked.insert((ip(&[10, 10, 0, 0]), 30), group_bit(RESTRICTED));
-    maps.sync_blocked(&blocked).unwrap();
+    maps.sync_blocked(&blocked, 0).unwrap();
     maps.set_gateway_addrs(&[ip(&GW)]).unwrap();
     maps.set_pc(ip(&PC), RESTRICTED, PcState::Allowed).unwrap();
     maps.set_pc(ip(&PC6), RESTRICTED, PcState::Allowed).unwrap();
@@ -248,6 +248,32 @@ fn blocked_address_drops_for_its_group_only() {
 }
 
 #[test]
+fn quic_is_dropped_for_groups_that_block_it_and_nothing_else_is() {
+    let (_dir, dp, mut maps) = load("quic", true);
+    policy(&mut maps);
+    // The restricted group now blocks QUIC too (written with the blocked sets).
+    let mut blocked = BTreeMap::new();
+    blocked.insert((ip(&BLOCKED), 32), group_bit(RESTRICTED));
+    maps.sync_blocked(&blocked, group_bit(RESTRICTED)).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 40000, 443, 1200), 3), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::Quic), 3);
+    assert_eq!(xdp(&dp, &udp6(PC6, SITE6, 40000, 443), 1), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::Quic), 4);
+    // TCP to 443 (where the name is seen), other UDP, and the open group: untouched.
+    assert_eq!(xdp(&dp, &tcp4(PC, SITE, 40001, 443), 1), XDP_PASS);
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 40002, 4433, 100), 1), XDP_PASS);
+    assert_eq!(xdp(&dp, &udp4(PC2, SITE, 40000, 443, 1200), 1), XDP_PASS);
+    // An address block still reads as one.
+    assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 40003, 443, 100), 1), XDP_DROP);
+    assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 1);
+    // Lifted: the open flow's cached verdict goes with the next generation.
+    maps.sync_blocked(&blocked, 0).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 40000, 443, 1200), 1), XDP_PASS);
+}
+
+#[test]
 fn pc_state_blocks_everything_but_the_gateway() {
     let (_dir, dp, mut maps) = load("state", true);
     policy(&mut maps);
@@ -285,7 +311,7 @@ fn new_block_applies_to_open_flows_after_generation_bump() {
     assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
     let mut blocked = BTreeMap::new();
     blocked.insert((ip(&SITE), 32), group_bit(RESTRICTED));
-    maps.sync_blocked(&blocked).unwrap();
+    maps.sync_blocked(&blocked, 0).unwrap();
     // Until the daemon bumps the generation, the flow keeps its cached verdict.
     assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
     maps.bump_generation().unwrap();
@@ -618,7 +644,7 @@ fn nested_ranges_of_different_groups_both_apply() {
     // the /24, which must still carry RESTRICTED's bit.
     blocked.insert((ip(&[198, 51, 0, 0]), 16), group_bit(RESTRICTED));
     blocked.insert((ip(&[198, 51, 100, 0]), 24), group_bit(OPEN));
-    maps.sync_blocked(&blocked).unwrap();
+    maps.sync_blocked(&blocked, 0).unwrap();
     maps.bump_generation().unwrap();
     assert_eq!(
         xdp(&dp, &tcp4(PC, RANGE_HOST, 1, 443), 1),

@@ -227,7 +227,7 @@ fn zone_offset_min(p: &Policy, now: jiff::Timestamp) -> i64 {
 /// verdict is re-evaluated against the new sets.
 pub fn apply(maps: &mut Maps, plan: &Plan, gateway: &[IpAddr]) -> anyhow::Result<()> {
     maps.set_gateway_addrs(gateway)?;
-    maps.sync_blocked(&plan.blocked)?;
+    maps.sync_blocked(&plan.blocked, plan.quic_blocked)?;
     for (addr, (group, state)) in &plan.pcs {
         maps.set_pc(*addr, *group, *state)?;
     }

@@ -292,4 +292,6 @@ pub struct Plan {
     pub blocked: std::collections::BTreeMap<(IpAddr, u8), u64>,
     /// PC address → (datapath group id, state).
     pub pcs: std::collections::BTreeMap<IpAddr, (u8, gateway_common::PcState)>,
+    /// Mask of the groups that block QUIC (`group_bit` of the datapath group id).
+    pub quic_blocked: u64,
 }

@@ -48,6 +48,8 @@ pub struct Group {
     pub rules: Vec<Rule>,
     /// `None`: as the parent.
     pub safe_search: Option<bool>,
+    /// `None`: as the parent.
+    pub block_quic: Option<bool>,
 }
 
 pub struct Pc {
@@ -168,10 +170,21 @@ impl Policy {
     /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
     /// nearest ancestor's; off for `default` and when nobody says.
     pub fn safe_search(&self, addr: IpAddr) -> bool {
-        let mut g = self.by_addr.get(&addr).and_then(|i| self.pcs[*i].group);
+        let g = self.by_addr.get(&addr).and_then(|i| self.pcs[*i].group);
+        self.inherited(g, |g| g.safe_search)
+    }
+
+    /// Whether group `gi` blocks QUIC: its setting, else the nearest ancestor's; off when
+    /// nobody says.
+    pub fn block_quic(&self, gi: usize) -> bool {
+        self.inherited(Some(gi), |g| g.block_quic)
+    }
+
+    /// A group's on/off setting, else its nearest ancestor's; off when nobody says.
+    fn inherited(&self, mut g: Option<usize>, setting: impl Fn(&Group) -> Option<bool>) -> bool {
         let mut hops = 0;
         while let Some(gi) = g {
-            if let Some(on) = self.groups[gi].safe_search {
+            if let Some(on) = setting(&self.groups[gi]) {
                 return on;
             }
             g = self.groups[gi].parent;

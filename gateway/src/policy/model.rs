@@ -205,6 +205,10 @@ pub struct GroupDef {
     /// endpoints). Default: inherited from the parent; off at the root.
     #[serde(default)]
     pub safe_search: Option<bool>,
+    /// Block QUIC (UDP to port 443): browsers fall back to TCP, where the gateway sees
+    /// the site's name. Default: inherited from the parent; off at the root.
+    #[serde(default)]
+    pub block_quic: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

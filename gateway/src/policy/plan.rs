@@ -52,6 +52,9 @@ impl Policy {
             memo.verdicts.clear();
         }
         for (gi, _) in self.groups.iter().enumerate() {
+            if self.block_quic(gi) {
+                plan.quic_blocked |= group_bit(gi as u8 + 1);
+            }
             let mut chain = vec![gi];
             while let Some(p) = self.groups[*chain.last().unwrap_or(&gi)].parent {
                 if chain.contains(&p) {

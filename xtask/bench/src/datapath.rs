@@ -182,7 +182,7 @@ fn load_officegate(flow_cache: bool) -> anyhow::Result<(PinGuard, Datapath)> {
     for n in 0..BLOCKED {
         blocked.insert((IpAddr::from(blocked_v4(n)), 32u8), group_bit(1));
     }
-    maps.sync_blocked(&blocked)?;
+    maps.sync_blocked(&blocked, 0)?;
     for i in 0..PCS {
         maps.set_pc(IpAddr::from(pc_v4(i)), 1, PcState::Allowed)?;
         maps.set_pc(IpAddr::from(pc_v6(i)), 1, PcState::Allowed)?;

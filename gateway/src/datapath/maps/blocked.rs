@@ -1,13 +1,13 @@
 //! The blocked sets: exact addresses (`BLOCK_*`), ranges (`BLOCK_CIDR_*`) with the
-//! per-group flags saying who has ranges (`GROUPS`), and the gateway's own addresses
+//! per-group flags saying who has ranges and who blocks QUIC (`GROUPS`), and the gateway's own addresses
 //! (`GW_ADDR_*`), which no drop applies to.
 
 use std::{collections::BTreeMap, net::IpAddr};
 
 use aya::maps::{HashMap, MapData, lpm_trie::Key, lpm_trie::LpmTrie};
 use gateway_common::{
-    Addr6, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, GroupInfo, addr6_from_octets, capacity,
-    maps as names,
+    Addr6, GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, GroupInfo,
+    addr6_from_octets, capacity, maps as names,
 };
 
 use super::{Maps, map_err, v4_from_key, v4_key, v6_from_key};
@@ -16,10 +16,12 @@ use crate::datapath::DatapathError;
 impl Maps {
     /// Replaces the whole blocked set: `wanted` maps each address or range
     /// (address, prefix length) to the mask of groups it is blocked for. Entries not in
-    /// `wanted` are removed. Returns how many entries were written.
+    /// `wanted` are removed. `quic`: the mask of groups that block QUIC. Returns how many
+    /// entries were written.
     pub fn sync_blocked(
         &mut self,
         wanted: &BTreeMap<(IpAddr, u8), u64>,
+        quic: u64,
     ) -> Result<usize, DatapathError> {
         let err4 = map_err(names::BLOCK_V4);
         let err6 = map_err(names::BLOCK_V6);
@@ -83,6 +85,7 @@ impl Maps {
                 }
             }
         }
+        mark(&mut range_groups, quic, GROUP_BLOCK_QUIC);
         for (id, flags) in range_groups.iter().enumerate() {
             let info = GroupInfo { flags: *flags };
             self.groups

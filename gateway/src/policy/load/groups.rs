@@ -163,6 +163,7 @@ pub(super) fn groups(
             parent,
             rules,
             safe_search: g.safe_search,
+            block_quic: g.block_quic,
         });
     }
     (groups, group_ids)
