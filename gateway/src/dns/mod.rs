@@ -222,28 +222,20 @@ pub async fn serve(
     // One hickory server per kind of listener (its handler says which kind); the UDP
     // loops are ours. One token stops them all.
     let mut server = Server::new(handler::Shared(filter.clone(), Via::Asked));
+    let mut intercepted = Server::new(handler::Shared(filter.clone(), Via::Intercepted));
     let mut udp_loops = Vec::new();
     let token = server.shutdown_token().clone();
-    for addr in &settings.listen {
+    let intercept_on = settings.intercept.iter().flat_map(|i| &i.listen);
+    let listeners = (settings.listen.iter().map(|a| (a, Via::Asked)))
+        .chain(intercept_on.map(|a| (a, Via::Intercepted)));
+    for (addr, via) in listeners {
         let (udp, tcp) = bind(*addr).await?;
-        udp_loops.push(tokio::spawn(udp::serve(
-            udp,
-            filter.clone(),
-            Via::Asked,
-            token.clone(),
-        )));
-        server.register_listener(tcp, TCP_IDLE, 32);
-    }
-    let mut intercepted = Server::new(handler::Shared(filter.clone(), Via::Intercepted));
-    for addr in settings.intercept.iter().flat_map(|i| &i.listen) {
-        let (udp, tcp) = bind(*addr).await?;
-        udp_loops.push(tokio::spawn(udp::serve(
-            udp,
-            filter.clone(),
-            Via::Intercepted,
-            token.clone(),
-        )));
-        intercepted.register_listener(tcp, TCP_IDLE, 32);
+        let (f, t) = (filter.clone(), token.clone());
+        udp_loops.push(tokio::spawn(udp::serve(udp, f, via, t)));
+        match via {
+            Via::Asked => server.register_listener(tcp, TCP_IDLE, 32),
+            Via::Intercepted => intercepted.register_listener(tcp, TCP_IDLE, 32),
+        }
     }
     let (t, it) = (token.clone(), intercepted.shutdown_token().clone());
     tokio::spawn(async move {
