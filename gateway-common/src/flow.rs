@@ -91,7 +91,10 @@ pub struct Config {
     /// Bumped by the daemon after every change of PCs, groups, states or blocklists, so
     /// that cached flow verdicts are recomputed. Starts at 1.
     pub generation: u32,
-    pub _reserved: u32,
+    /// The group the kernel gives an address it learns (a device the policy does not
+    /// list): the policy's `unknown_devices`, 0 (`default`) when it names none. (Was a
+    /// reserved zero: maps pinned before it read as `default`.)
+    pub unknown_group: u32,
     /// Odd multipliers of the flow tables' hash, one per key word, drawn at random when
     /// the maps are created and kept with them (a restarted daemon must find its flows
     /// where they are). Random, so that no PC can choose addresses and ports that all

@@ -175,7 +175,8 @@ pub fn count_slot(slot: u32, pkt: &Pkt) {
     }
 }
 
-/// A PC's entry, created on first sight with a slot from the kernel's range.
+/// A PC's entry, created on first sight with a slot from the kernel's range and the
+/// group for devices the policy does not list (`Config::unknown_group`).
 #[inline(always)]
 pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, pkt: &Pkt) -> PcInfo {
     if let Some(p) = pcs.get_ptr_mut(addr) {
@@ -189,10 +190,15 @@ pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, pkt: &Pkt
         }
     }
     let slot = alloc_slot();
+    // A device the policy does not list: the group it names for those.
+    let group = match CONFIG.get(0) {
+        Some(c) if c.unknown_group < capacity::GROUPS => c.unknown_group as u8,
+        _ => DEFAULT_GROUP,
+    };
     let info = PcInfo {
         slot,
         mac: pkt.pc_mac(),
-        group: DEFAULT_GROUP,
+        group,
         state: PcState::Allowed as u8,
     };
     if pcs.insert(addr, &info, BPF_NOEXIST as u64).is_err() {

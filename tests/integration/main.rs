@@ -13,6 +13,7 @@
 mod lab_api;
 mod lab_bypass;
 mod lab_datapath;
+mod lab_devices;
 mod lab_dns;
 mod lab_enforce;
 mod lab_sites;

@@ -499,6 +499,33 @@ fn unknown_pcs_are_learned_with_their_mac() {
 }
 
 #[test]
+fn unknown_devices_are_learned_into_the_policys_group_and_follow_its_change() {
+    let (_dir, dp, mut maps) = load("unknown", true);
+    policy(&mut maps);
+    maps.set_unknown_group(RESTRICTED).unwrap();
+    maps.bump_generation().unwrap();
+    let stranger = [10, 10, 0, 98];
+    // At once, from its first packet: the restricted group's blocked address drops.
+    assert_eq!(xdp(&dp, &udp4(stranger, BLOCKED, 1, 2, 10), 1), XDP_DROP);
+    let group = |maps: &Maps| {
+        maps.pcs()
+            .into_iter()
+            .find(|e| e.addr == ip(&stranger))
+            .expect("learned")
+            .info
+            .group
+    };
+    assert_eq!(group(&maps), RESTRICTED);
+    // The policy names another group: learned devices move on the next apply.
+    maps.set_unknown_group(OPEN).unwrap();
+    // (Every other entry is the policy's own PCs: kept.)
+    maps.reset_unlisted(&|a| *a != ip(&stranger), OPEN).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(group(&maps), OPEN);
+    assert_eq!(xdp(&dp, &udp4(stranger, BLOCKED, 1, 2, 10), 1), XDP_PASS);
+}
+
+#[test]
 fn counters_survive_a_reload_on_the_same_pins() {
     let (dir, dp, mut maps) = load("reload", true);
     policy(&mut maps);

@@ -118,7 +118,8 @@ fn rows(st: &ApiState, who: &Principal) -> Result<Vec<PcRow>, ApiError> {
     for e in maps.pcs() {
         let name = st.names.label(&policy, e.addr);
         let row = rows.entry(name.clone()).or_insert_with(|| {
-            let group = crate::policy::DEFAULT_GROUP.to_string();
+            // A device the policy does not list: the group it names for those.
+            let group = policy.unknown_group_name().to_string();
             PcRow::empty(name, group, vec![e.addr.to_string()])
         });
         let c = &e.counters;

@@ -231,8 +231,10 @@ pub fn apply(maps: &mut Maps, plan: &Plan, gateway: &[IpAddr]) -> anyhow::Result
     for (addr, (group, state)) in &plan.pcs {
         maps.set_pc(*addr, *group, *state)?;
     }
-    // A PC taken out of the policy must not keep its old group or block; its counters stay.
-    maps.reset_unlisted(&|a| plan.pcs.contains_key(a))?;
+    // A PC taken out of the policy must not keep its old group or block, and devices it
+    // does not list follow its `unknown_devices`; counters stay.
+    maps.set_unknown_group(plan.unknown_group)?;
+    maps.reset_unlisted(&|a| plan.pcs.contains_key(a), plan.unknown_group)?;
     maps.bump_generation()?;
     Ok(())
 }

@@ -294,4 +294,6 @@ pub struct Plan {
     pub pcs: std::collections::BTreeMap<IpAddr, (u8, gateway_common::PcState)>,
     /// Mask of the groups that block QUIC (`group_bit` of the datapath group id).
     pub quic_blocked: u64,
+    /// The datapath group of devices the policy does not list (`unknown_devices`).
+    pub unknown_group: u8,
 }

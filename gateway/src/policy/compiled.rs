@@ -124,6 +124,9 @@ pub struct Policy {
     pub(super) groups: Vec<Group>,
     pub(super) pcs: Vec<Pc>,
     pub(super) by_addr: HashMap<IpAddr, usize>,
+    /// The group of devices the policy does not list (`unknown_devices`); `None`:
+    /// `default`.
+    pub(super) unknown_group: Option<usize>,
 }
 
 impl Policy {
@@ -159,7 +162,23 @@ impl Policy {
             groups,
             pcs,
             by_addr,
+            unknown_group: None,
         }
+    }
+
+    /// The group a device at `addr` starts from: a listed PC's own (`None`: `default`),
+    /// else the policy's group for devices it does not list.
+    pub(super) fn start_group(&self, addr: IpAddr) -> Option<usize> {
+        match self.by_addr.get(&addr) {
+            Some(&i) => self.pcs[i].group,
+            None => self.unknown_group,
+        }
+    }
+
+    /// The name of the group devices the policy does not list fall into.
+    pub fn unknown_group_name(&self) -> &str {
+        self.unknown_group
+            .map_or(DEFAULT_GROUP, |g| self.groups[g].name.as_str())
     }
 
     /// The PC that owns `addr`, by index.
@@ -170,8 +189,7 @@ impl Policy {
     /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
     /// nearest ancestor's; off for `default` and when nobody says.
     pub fn safe_search(&self, addr: IpAddr) -> bool {
-        let g = self.by_addr.get(&addr).and_then(|i| self.pcs[*i].group);
-        self.inherited(g, |g| g.safe_search)
+        self.inherited(self.start_group(addr), |g| g.safe_search)
     }
 
     /// Whether group `gi` blocks QUIC: its setting, else the nearest ancestor's; off when

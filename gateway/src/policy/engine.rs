@@ -113,7 +113,10 @@ impl Policy {
     pub fn evaluate_for(&self, pc: Option<&Pc>, name: &str, at: Timestamp) -> Decision {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let now = at.to_zoned_datetime(self.tz.clone());
-        let start = pc.and_then(|p| p.group);
+        let start = match pc {
+            Some(p) => p.group,
+            None => self.unknown_group,
+        };
         let group_name = start
             .map(|g| self.groups[g].name.clone())
             .unwrap_or_else(|| DEFAULT_GROUP.into());
@@ -187,7 +190,10 @@ impl Policy {
         {
             return (Verdict::Allowed, false);
         }
-        let start = pc.and_then(|i| self.pcs[i].group);
+        let start = match pc {
+            Some(i) => self.pcs[i].group,
+            None => self.unknown_group,
+        };
         let mut timed = false;
         let rule = self.first_rule(start, name, || {
             timed = true;
@@ -203,7 +209,7 @@ impl Policy {
     /// group a PC at `addr` starts from. Never 0 (the memo's "unknown"); `None` past
     /// 65,534 groups.
     pub fn rules_class(&self, addr: IpAddr) -> Option<u64> {
-        let group = match self.by_addr.get(&addr).and_then(|&i| self.pcs[i].group) {
+        let group = match self.start_group(addr) {
             None => 0,
             Some(g) if g < 0xffff => g as u64 + 1,
             Some(_) => return None,

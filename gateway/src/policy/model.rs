@@ -66,6 +66,11 @@ pub struct PolicyFile {
     /// Known PCs. Default: none.
     #[serde(default)]
     pub pcs: Vec<PcDef>,
+    /// The group of every device the policy does not list (a guest's phone, a PC with a
+    /// new address): its rules, safe search, QUIC setting. Default: `default`, which has
+    /// no rules — name the company's root group so nothing escapes them.
+    #[serde(default)]
+    pub unknown_devices: Option<Spanned<String>>,
     /// PCs or groups cut off by hand: all their traffic stops except to the gateway
     /// itself (DNS, block page). Default: none.
     #[serde(default)]

@@ -51,6 +51,7 @@ impl Policy {
             memo.key = Some(memo_key);
             memo.verdicts.clear();
         }
+        plan.unknown_group = self.unknown_group.map_or(0, |g| g as u8 + 1);
         for (gi, _) in self.groups.iter().enumerate() {
             if self.block_quic(gi) {
                 plan.quic_blocked |= group_bit(gi as u8 + 1);

@@ -71,13 +71,49 @@ fn the_shipped_example_loads_and_decides() {
             .verdict,
         Verdict::Allowed
     );
-    // Unknown PCs are in `default`: nothing blocked.
+    // Devices the example does not list get the company's rules (`unknown_devices`).
     let d = p.evaluate(
         "10.10.0.99".parse().unwrap(),
         "doubleclick.net",
         at("2026-11-26T10:00"),
     );
-    assert_eq!((d.verdict, d.group.as_str()), (Verdict::Allowed, "default"));
+    assert!(matches!(d.verdict, Verdict::Blocked(_)), "{d:?}");
+    assert_eq!(d.group, "company");
+    assert!(p.safe_search("10.10.0.99".parse().unwrap()));
+}
+
+#[test]
+fn unlisted_devices_follow_unknown_devices_and_an_unknown_name_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ads.txt"), "ads.example\n").unwrap();
+    let text = "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n[lists.ads]\nfiles = [\"ads.txt\"]\n[[groups]]\nname = \"staff\"\nblock_quic = true\n[[groups.rules]]\naction = \"block\"\nlists = [\"ads\"]\n[[pcs]]\nname = \"boss\"\naddresses = [\"10.0.0.1\"]\n";
+    let (p, _) = crate::policy::load_text(dir.path(), text).unwrap();
+    let now = at("2026-11-26T10:00");
+    let guest = "10.0.0.77".parse().unwrap();
+    assert!(matches!(
+        p.verdict(guest, "ads.example", now),
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(p.evaluate(guest, "ads.example", now).group, "staff");
+    // A listed PC without a group stays in `default`.
+    let boss = "10.0.0.1".parse().unwrap();
+    assert_eq!(p.verdict(boss, "ads.example", now), Verdict::Allowed);
+    assert_ne!(p.rules_class(guest), p.rules_class(boss));
+    // The datapath gives new addresses the group (datapath id 1 + index) and its QUIC flag.
+    let plan = p.datapath_plan(now, &[], &mut Default::default(), &|_| false);
+    assert_eq!(plan.unknown_group, 1);
+    assert_eq!(plan.quic_blocked, gateway_common::group_bit(1));
+    let bad = text.replace(
+        "unknown_devices = \"staff\"",
+        "unknown_devices = \"nobody\"",
+    );
+    let err = crate::policy::load_text(dir.path(), &bad)
+        .err()
+        .expect("an error");
+    assert!(
+        format!("{err:?}").contains("unknown_devices: unknown group `nobody`"),
+        "{err:?}"
+    );
 }
 
 const BASE: &str = r#"

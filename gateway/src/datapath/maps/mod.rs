@@ -120,6 +120,16 @@ impl Maps {
 
     /// Makes the kernel re-evaluate every flow's cached verdict. Call after any change of
     /// PCs, groups or blocklists (the setters here do not, so a batch costs one bump).
+    /// The group the kernel gives addresses it learns (devices the policy does not list).
+    pub fn set_unknown_group(&mut self, group: u8) -> Result<(), DatapathError> {
+        let mut c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
+        if c.unknown_group != u32::from(group) {
+            c.unknown_group = group.into();
+            self.config.set(0, c, 0).map_err(map_err(names::CONFIG))?;
+        }
+        Ok(())
+    }
+
     pub fn bump_generation(&mut self) -> Result<u32, DatapathError> {
         let mut c = self.config.get(&0, 0).map_err(map_err(names::CONFIG))?;
         // Skip 0: it means "never evaluated" to the kernel.

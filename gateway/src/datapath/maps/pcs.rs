@@ -72,25 +72,25 @@ impl Maps {
         }
     }
 
-    /// PC addresses holding a daemon slot (configured once) that `keep` does not list: the
-    /// daemon resets them to the default group, allowed, keeping their counters.
+    /// PC addresses that `keep` does not list — configured once, or learned by the
+    /// kernel — are reset to `unknown` (the group for devices the policy does not list),
+    /// allowed, keeping their counters.
     pub fn reset_unlisted(
         &mut self,
         keep: &dyn Fn(&IpAddr) -> bool,
+        unknown: u8,
     ) -> Result<usize, DatapathError> {
         // Entries only: this runs on every plan change, counters are not needed.
         let stale: Vec<IpAddr> = self
             .pc_infos()
             .into_iter()
-            .filter(|(_, i)| i.slot != 0 && i.slot < capacity::LEARNED_SLOT_BASE)
-            .filter(|(_, i)| {
-                i.group != gateway_common::DEFAULT_GROUP || i.state != PcState::Allowed as u8
-            })
+            .filter(|(_, i)| i.slot != gateway_common::UNATTRIBUTED_SLOT)
+            .filter(|(_, i)| i.group != unknown || i.state != PcState::Allowed as u8)
             .map(|(a, _)| a)
             .filter(|a| !keep(a))
             .collect();
         for a in &stale {
-            self.set_pc(*a, gateway_common::DEFAULT_GROUP, PcState::Allowed)?;
+            self.set_pc(*a, unknown, PcState::Allowed)?;
         }
         Ok(stale.len())
     }

@@ -163,7 +163,19 @@ fn build(dir: &Path, p: PolicyFile, cx: &mut Ctx, report: &mut LoadReport) -> Po
     let blocks = entries::blocks(&p, cx, &pcs, &group_ids, &tz);
     let limits = entries::limits(&p, cx, &pcs, &group_ids);
     let exceptions = entries::exceptions(&p, cx, &pcs, &group_ids, &tz);
-    Policy::new(
+    let unknown = p.unknown_devices.as_ref().and_then(|gn| {
+        let id = group_ids.get(gn.get_ref()).copied();
+        if id.is_none() && gn.get_ref() != crate::policy::DEFAULT_GROUP {
+            cx.err(
+                gn,
+                format!("unknown_devices: unknown group `{}`", gn.get_ref()),
+            );
+        }
+        id
+    });
+    let mut policy = Policy::new(
         tz, lists, categories, schedules, groups, pcs, blocks, exceptions, limits,
-    )
+    );
+    policy.unknown_group = unknown;
+    policy
 }

@@ -1,0 +1,92 @@
+//! Devices the policy does not list: they get the group the policy names for them, in
+//! the DNS filter and in the datapath, and move when the admin places them.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    officegate::{Officegate, lab_config, pin_dir_for},
+};
+
+use crate::support::{dns::short, office::BIN, pins::PinDir};
+
+/// staff blocks social.example by name and the video site by address; `open` has no
+/// rule. pc1 is listed without a group (`default`); pc2 is listed only in `pc2`.
+fn policy(pc2: &str) -> String {
+    format!(
+        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
+         [[groups]]\nname = \"staff\"\n\n\
+         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
+         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
+         [[groups]]\nname = \"open\"\n\n\
+         [[pcs]]\nname = \"pc1\"\naddresses = [\"{}\"]\n\n{pc2}",
+        addr::SITE_VIDEO_V4,
+        addr::pc_v4(1),
+    )
+}
+
+/// Whether PC `pc` gets an HTTP answer from `url` (a dropped SYN times out).
+fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
+    let out = lab
+        .exec(
+            Role::Pc(pc),
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--connect-timeout",
+                "2",
+                "-m",
+                "4",
+                url,
+            ],
+        )
+        .expect("run curl");
+    out.status.success()
+}
+
+#[test]
+fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let og = Officegate::start(&lab, Path::new(BIN), &lab_config(&pins.0), &policy(""))
+        .expect("officegate start");
+    let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
+    let page = addr::GW_LAN_V4.to_string();
+    // pc2 is nowhere in the policy: staff's rules, by name and by address.
+    assert_eq!(short(&lab, 2, "social.example", "A"), page);
+    assert!(!reaches(&lab, 2, &video), "the datapath drops it for pc2");
+    // pc1 is listed, in no group: `default`, no rules.
+    assert_ne!(short(&lab, 1, "social.example", "A"), page);
+    assert!(reaches(&lab, 1, &video));
+    // The admin places pc2 in `open`: its rules apply within a second of the reload.
+    let placed = format!(
+        "[[pcs]]\nname = \"pc2\"\naddresses = [\"{}\"]\ngroup = \"open\"\n",
+        addr::pc_v4(2)
+    );
+    std::fs::write(og.policy_path(), policy(&placed)).unwrap();
+    og.reload().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while short(&lab, 2, "social.example", "A") == page {
+        assert!(
+            Instant::now() < deadline,
+            "pc2 still in staff: {}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reaches(&lab, 2, &video), "open for pc2 now");
+    // Taken out of the policy again: back to the group for unlisted devices.
+    std::fs::write(og.policy_path(), policy("")).unwrap();
+    og.reload().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while reaches(&lab, 2, &video) {
+        assert!(Instant::now() < deadline, "pc2 not back in staff");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(short(&lab, 2, "social.example", "A"), page);
+}
