@@ -80,11 +80,13 @@ pub enum Stat {
     Sniffed = 8,
     /// … and those lost because the ring buffer was full.
     SniffLost = 9,
+    /// Dropped TCP segments answered with a reset from the datapath (fail fast).
+    Resets = 10,
 }
 
 impl Stat {
     pub const SLOTS: u32 = 16;
-    pub const ALL: [Stat; 10] = [
+    pub const ALL: [Stat; 11] = [
         Stat::NonIp,
         Stat::SlotsExhausted,
         Stat::FlowMiss,
@@ -95,6 +97,7 @@ impl Stat {
         Stat::EgressUnparsed,
         Stat::Sniffed,
         Stat::SniffLost,
+        Stat::Resets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +112,7 @@ impl Stat {
             Stat::EgressUnparsed => "egress_unparsed",
             Stat::Sniffed => "sniffed",
             Stat::SniffLost => "sniff_lost",
+            Stat::Resets => "resets",
         }
     }
 }

@@ -21,6 +21,9 @@ pub const DROPS: &str = "OG_DROPS";
 pub const STATS: &str = "OG_STATS";
 pub const WAN: &str = "OG_WAN";
 pub const SNIFF: &str = "OG_SNIFF";
+/// The reset program `og_lan_ingress` tail-calls on a drop (slot 0). Not pinned: each
+/// load fills its own.
+pub const RESET: &str = "OG_RESET";
 
 /// Maps an older version pinned whose layout changed (the flow tables were LRU hash
 /// maps; the config grew the flow hash's multipliers). Removed at load, so they don't

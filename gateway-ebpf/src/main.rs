@@ -1,7 +1,8 @@
 //! Officegate's kernel programs.
 //!
 //! - `og_lan_ingress` (XDP, LAN interface): every frame a PC sends. Counts it on the PC
-//!   and on its flow, and drops it when the PC's policy says so.
+//!   and on its flow, and drops it when the PC's policy says so (a TCP segment is
+//!   answered with a reset instead: `reset`).
 //! - `og_lan_egress` (TC/TCX egress, LAN interface): every frame a PC receives, after NAT
 //!   was undone. Same accounting, the PC being the destination.
 //! - `og_wan_egress` / `og_wan_ingress` (TC/TCX, each WAN interface): per-channel traffic
@@ -15,6 +16,7 @@
 mod account;
 mod maps;
 mod parse;
+mod reset;
 mod sniff;
 mod wan;
 
@@ -33,7 +35,14 @@ pub fn og_lan_ingress(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
     match handle(ctx.data(), ctx.data_end(), Dir::Up, 1, len, Some(&ctx)) {
         Ok(0) => xdp_action::XDP_PASS,
-        Ok(_) => xdp_action::XDP_DROP,
+        Ok(_) => {
+            // A dropped TCP segment is answered with a reset, so the PC fails at once:
+            // `og_lan_reset`, a tail call (a program of its own, with a stack of its
+            // own). Returns only if it could not be called: then a plain drop.
+            // SAFETY: the context is this program's; the map holds only `og_lan_reset`.
+            let _ = unsafe { maps::RESET.tail_call(&ctx, 0) };
+            xdp_action::XDP_DROP
+        }
         Err(Malformed) => {
             maps::count_drop(DropReason::Malformed as u8, 1);
             xdp_action::XDP_DROP
@@ -94,7 +103,7 @@ fn handle(
     bytes: u64,
     xdp: Option<&XdpContext>,
 ) -> Result<u8, Malformed> {
-    let frame = parse::parse(start, end)?;
+    let frame = parse::parse::<true>(start, end)?;
     let up = dir == Dir::Up;
     let mac_off = if up {
         parse::SRC_MAC_OFF
@@ -201,6 +210,24 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+/// A frame `og_lan_ingress` drops: a TCP segment is rewritten into its reset and sent
+/// back out of the interface it came in by; anything else is dropped. Reached only by
+/// the tail call.
+///
+/// Sent with a redirect to that same interface, not XDP_TX: a veth (the lab, containers)
+/// hands XDP_TX frames to its peer only once something else wakes the peer, unless the
+/// peer runs an XDP program itself; a redirect is flushed at the end of the poll and
+/// needs only the peer's NAPI. Real NICs take either; this is the drop path only.
+#[xdp]
+pub fn og_lan_reset(ctx: XdpContext) -> u32 {
+    if !reset::answer(&ctx) {
+        return xdp_action::XDP_DROP;
+    }
+    // SAFETY: the context pointer is valid for the program's run; plain helper call.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    unsafe { aya_ebpf::helpers::generated::bpf_redirect(ifindex, 0) as u32 }
+}
 
 /// Does nothing. Never attached by the daemon: it is the benchmark's floor, the cost of
 /// running any XDP program at all (BENCHMARKS.md reports it beside ours).

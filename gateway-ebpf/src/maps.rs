@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use gateway_common::{
     Config, Counters, DropReason, FlowSetV4, FlowSetV6, GroupInfo, PcInfo, Stat, WanCounters,
@@ -93,3 +93,8 @@ pub fn count_drop(reason: u8, packets: u64) {
         unsafe { *p += packets };
     }
 }
+
+/// Slot 0: `og_lan_reset`, tail-called for dropped frames (filled at each load; never
+/// pinned). Empty, the tail call fails and the frame is simply dropped.
+#[map(name = "OG_RESET")]
+pub static RESET: ProgramArray = ProgramArray::with_max_entries(1, 0);

@@ -67,6 +67,7 @@ unsafe fn field<T: Copy>(header: usize, offset: usize) -> T {
     unsafe { core::ptr::read((header + offset) as *const T) }
 }
 
+#[derive(Clone, Copy)]
 pub struct Ports {
     pub proto: u8,
     pub src: u16,
@@ -76,6 +77,7 @@ pub struct Ports {
     pub l4: usize,
 }
 
+#[derive(Clone, Copy)]
 pub enum Net {
     V4 {
         src: u32,
@@ -96,17 +98,21 @@ pub enum Net {
     Other,
 }
 
+#[derive(Clone, Copy)]
 pub struct Frame {
     pub net: Net,
     pub ports: Ports,
+    /// Offset of the network header (after any VLAN tags); read only by `reset`.
+    pub l3: usize,
 }
 
 /// Offsets of the MAC addresses in the frame; read only when a PC entry is created.
 pub const DST_MAC_OFF: usize = 0;
 pub const SRC_MAC_OFF: usize = 6;
 
+/// `COUNT`: count VLAN tags and fragments (`Stat`); false when a frame is read again.
 #[inline(always)]
-pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
+pub fn parse<const COUNT: bool>(start: usize, end: usize) -> Result<Frame, Malformed> {
     let mut ether_type = u16::from_be(load::<u16>(start, end, 12)?);
     let mut off = EthHdr::LEN;
     // Up to two tags (802.1ad outer, 802.1Q inner). A third tag is left as "other".
@@ -116,7 +122,9 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         }
         ether_type = u16::from_be(load::<u16>(start, end, off + 2)?);
         off += VlanHdr::LEN;
-        bump(Stat::Vlan);
+        if COUNT {
+            bump(Stat::Vlan);
+        }
     }
     let no_ports = Ports {
         proto: 0,
@@ -125,8 +133,8 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         l4: 0,
     };
     let (net, ports) = match ether_type {
-        ETH_P_IP => parse_v4(start, end, off)?,
-        ETH_P_IPV6 => parse_v6(start, end, off)?,
+        ETH_P_IP => parse_v4::<COUNT>(start, end, off)?,
+        ETH_P_IPV6 => parse_v6::<COUNT>(start, end, off)?,
         ETH_P_ARP => {
             let h = ptr_at::<ArpHdr>(start, end, off)? as usize;
             // Only Ethernet/IPv4 ARP carries addresses we can attribute.
@@ -150,11 +158,19 @@ pub fn parse(start: usize, end: usize) -> Result<Frame, Malformed> {
         }
         _ => (Net::Other, no_ports),
     };
-    Ok(Frame { net, ports })
+    Ok(Frame {
+        net,
+        ports,
+        l3: off,
+    })
 }
 
 #[inline(always)]
-fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malformed> {
+fn parse_v4<const COUNT: bool>(
+    start: usize,
+    end: usize,
+    off: usize,
+) -> Result<(Net, Ports), Malformed> {
     let h = ptr_at::<Ipv4Hdr>(start, end, off)? as usize;
     // SAFETY: the 20-byte header is in bounds; offsets per RFC 791.
     let (vihl, tot_len, frags, proto, src, dst) = unsafe {
@@ -174,7 +190,9 @@ fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
     let net = Net::V4 { src, dst };
     if frags & 0x1fff != 0 {
         // Later fragments carry no transport header; they are still the same PC and remote.
-        bump(Stat::Fragment);
+        if COUNT {
+            bump(Stat::Fragment);
+        }
         return Ok((
             net,
             Ports {
@@ -190,7 +208,11 @@ fn parse_v4(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
 }
 
 #[inline(always)]
-fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malformed> {
+fn parse_v6<const COUNT: bool>(
+    start: usize,
+    end: usize,
+    off: usize,
+) -> Result<(Net, Ports), Malformed> {
     let h = ptr_at::<Ipv6Hdr>(start, end, off)? as usize;
     // SAFETY: the 40-byte header is in bounds; addresses at 8 and 24 (RFC 8200), read as
     // two words each.
@@ -223,7 +245,9 @@ fn parse_v6(start: usize, end: usize, off: usize) -> Result<(Net, Ports), Malfor
                 let h: [u8; 4] = load(start, end, l4)?;
                 next = h[0];
                 if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
-                    bump(Stat::Fragment);
+                    if COUNT {
+                        bump(Stat::Fragment);
+                    }
                     return Ok((
                         net,
                         Ports {

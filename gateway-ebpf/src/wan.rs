@@ -47,7 +47,7 @@ pub fn count(ctx: &TcContext, side: Side) -> i32 {
     // Handshake flags: only the headers in the linear part are looked at. A SYN or SYN-ACK
     // carries no payload worth paging in, so it is always linear in practice.
     let (start, end) = (ctx.data(), ctx.data_end());
-    let Ok(frame) = parse::parse(start, end) else {
+    let Ok(frame) = parse::parse::<true>(start, end) else {
         return TC_ACT_UNSPEC;
     };
     if frame.ports.proto != parse::IPPROTO_TCP || frame.ports.l4 == 0 {

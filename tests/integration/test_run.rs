@@ -16,6 +16,9 @@ use crate::support::pins::load;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
+/// A dropped TCP segment comes back as its reset (`og_lan_reset`: redirected out of the
+/// interface it came in by).
+const XDP_BACK: u32 = 4;
 /// TC_ACT_UNSPEC (-1): pass, and let the next TCX program run.
 const TC_ACT_PASS: u32 = u32::MAX;
 const TC_ACT_SHOT: u32 = 2;
@@ -236,13 +239,13 @@ fn blocked_address_drops_for_its_group_only() {
     // The same destination from a PC of the open group passes.
     assert_eq!(xdp(&dp, &udp4(PC2, BLOCKED, 40000, 443, 10), 1), XDP_PASS);
     // A range: blocked for the restricted group, open for the other.
-    assert_eq!(xdp(&dp, &tcp4(PC, RANGE_HOST, 1234, 443), 1), XDP_DROP);
+    assert_eq!(xdp(&dp, &tcp4(PC, RANGE_HOST, 1234, 443), 1), XDP_BACK);
     assert_eq!(drop_count(&maps, DropReason::BlockedRange), 1);
     assert_eq!(xdp(&dp, &tcp4(PC2, RANGE_HOST, 1234, 443), 1), XDP_PASS);
     // The gateway is inside a blocked range, yet always reachable.
     assert_eq!(xdp(&dp, &udp4(PC, GW, 40000, 53, 30), 1), XDP_PASS);
     // IPv6 exact block.
-    assert_eq!(xdp(&dp, &tcp6(PC6, BLOCKED6, 40000, 443), 1), XDP_DROP);
+    assert_eq!(xdp(&dp, &tcp6(PC6, BLOCKED6, 40000, 443), 1), XDP_BACK);
     assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 6);
     assert_eq!(xdp(&dp, &tcp6(PC6, SITE6, 40000, 443), 1), XDP_PASS);
 }
@@ -271,6 +274,113 @@ fn quic_is_dropped_for_groups_that_block_it_and_nothing_else_is() {
     maps.sync_blocked(&blocked, 0).unwrap();
     maps.bump_generation().unwrap();
     assert_eq!(xdp(&dp, &udp4(PC, SITE, 40000, 443, 1200), 1), XDP_PASS);
+}
+
+/// The frame the program sent back, and its action.
+fn xdp_out(dp: &Datapath, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; 1600];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    let r = dp.xdp().test_run(opts).expect("XDP test run");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+#[test]
+fn a_blocked_tcp_segment_is_answered_with_a_reset_and_other_drops_stay_silent() {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let (_dir, dp, mut maps) = load("reset", true);
+    policy(&mut maps);
+    // A SYN with data to a blocked address: a RST+ACK acknowledging the SYN and the data.
+    let mut syn = Vec::new();
+    etherparse::PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv4(PC, BLOCKED, 64)
+        .tcp(40000, 443, 1000, 64000)
+        .syn()
+        .write(&mut syn, &[7; 30])
+        .unwrap();
+    let (action, out) = xdp_out(&dp, &syn);
+    assert_eq!(action, XDP_BACK);
+    assert_eq!(out.len(), 14 + 20 + 20, "cut after the TCP header");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let eth = p.link.as_ref().unwrap().to_header().unwrap();
+    let eth = match eth {
+        etherparse::LinkHeader::Ethernet2(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((eth.source, eth.destination), (GW_MAC, PC_MAC));
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    let iph = ip.header().to_header();
+    assert_eq!((iph.source, iph.destination), (BLOCKED, PC));
+    assert_eq!(
+        iph.header_checksum,
+        iph.calc_header_checksum(),
+        "IP checksum"
+    );
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        panic!("not TCP")
+    };
+    let th = tcp.to_header();
+    assert!(th.rst && th.ack && !th.syn);
+    assert_eq!((th.source_port, th.destination_port), (443, 40000));
+    assert_eq!(
+        (th.sequence_number, th.acknowledgment_number),
+        (0, 1000 + 1 + 30)
+    );
+    assert_eq!(
+        th.checksum,
+        th.calc_checksum_ipv4(&iph, &[]).unwrap(),
+        "TCP checksum"
+    );
+    // An ACK (a connection open before the block): RST with their ack as sequence.
+    let mut ack = Vec::new();
+    etherparse::PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv6(PC6, BLOCKED6, 64)
+        .tcp(40001, 443, 5000, 64000)
+        .ack(777)
+        .write(&mut ack, &[1; 10])
+        .unwrap();
+    let (action, out) = xdp_out(&dp, &ack);
+    assert_eq!(action, XDP_BACK);
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    let iph = ip.header().to_header();
+    assert_eq!(
+        (iph.source, iph.destination, iph.payload_length),
+        (BLOCKED6, PC6, 20)
+    );
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        panic!("not TCP")
+    };
+    let th = tcp.to_header();
+    assert!(th.rst && !th.ack);
+    assert_eq!(th.sequence_number, 777);
+    assert_eq!(
+        th.checksum,
+        th.calc_checksum_ipv6(&iph, &[]).unwrap(),
+        "TCP checksum"
+    );
+    assert_eq!(stat(&maps, Stat::Resets), 2);
+    // Dropped UDP and a dropped reset get no answer.
+    assert_eq!(xdp(&dp, &udp4(PC, BLOCKED, 40000, 443, 10), 1), XDP_DROP);
+    let mut rst = Vec::new();
+    etherparse::PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+        .ipv4(PC, BLOCKED, 64)
+        .tcp(40002, 443, 1, 0)
+        .rst()
+        .write(&mut rst, &[])
+        .unwrap();
+    assert_eq!(xdp(&dp, &rst, 1), XDP_DROP);
+    assert_eq!(stat(&maps, Stat::Resets), 2);
+    // Every one counted as dropped, on its PC.
+    assert_eq!(drop_count(&maps, DropReason::BlockedAddress), 4);
 }
 
 #[test]
@@ -315,7 +425,7 @@ fn new_block_applies_to_open_flows_after_generation_bump() {
     // Until the daemon bumps the generation, the flow keeps its cached verdict.
     assert_eq!(xdp(&dp, &f, 1), XDP_PASS);
     maps.bump_generation().unwrap();
-    assert_eq!(xdp(&dp, &f, 1), XDP_DROP);
+    assert_eq!(xdp(&dp, &f, 1), XDP_BACK, "dropped, answered with a reset");
     // And the sync removed the old entries: BLOCKED is open now.
     assert_eq!(xdp(&dp, &tcp4(PC, BLOCKED, 40000, 443), 1), XDP_PASS);
 }
@@ -675,12 +785,12 @@ fn nested_ranges_of_different_groups_both_apply() {
     maps.bump_generation().unwrap();
     assert_eq!(
         xdp(&dp, &tcp4(PC, RANGE_HOST, 1, 443), 1),
-        XDP_DROP,
+        XDP_BACK,
         "restricted, inside both"
     );
     assert_eq!(
         xdp(&dp, &tcp4(PC2, RANGE_HOST, 1, 443), 1),
-        XDP_DROP,
+        XDP_BACK,
         "open, inside its /24"
     );
     assert_eq!(
@@ -690,7 +800,7 @@ fn nested_ranges_of_different_groups_both_apply() {
     );
     assert_eq!(
         xdp(&dp, &tcp4(PC, [198, 51, 7, 7], 1, 443), 1),
-        XDP_DROP,
+        XDP_BACK,
         "restricted, in the /16"
     );
 }
@@ -720,8 +830,8 @@ fn a_blocked_pc_keeps_neighbour_discovery_and_dhcp() {
         xdp(&dp, &udp4(PC, [255, 255, 255, 255], 68, 67, 200), 1),
         XDP_PASS
     );
-    // Anything else stays blocked.
-    assert_eq!(xdp(&dp, &tcp6(PC6, SITE6, 1, 443), 1), XDP_DROP);
+    // Anything else stays blocked (TCP: answered with a reset).
+    assert_eq!(xdp(&dp, &tcp6(PC6, SITE6, 1, 443), 1), XDP_BACK);
 }
 
 #[test]

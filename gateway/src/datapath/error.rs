@@ -67,6 +67,9 @@ pub enum DatapathError {
 
     #[error("cannot read the number of CPUs: {0}")]
     Cpus(String),
+
+    #[error("cannot set up the reset program's slot: {0}")]
+    Reset(String),
 }
 
 /// The verifier's log, when the kernel gave one: the only way to know why it refused.

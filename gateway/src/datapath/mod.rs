@@ -87,6 +87,7 @@ impl Datapath {
             program: programs::LAN_INGRESS,
             source,
         })?;
+        load_reset(&mut ebpf)?;
         for name in [
             programs::LAN_EGRESS,
             programs::WAN_EGRESS,
@@ -296,4 +297,34 @@ pub struct Plan {
     pub quic_blocked: u64,
     /// The datapath group of devices the policy does not list (`unknown_devices`).
     pub unknown_group: u8,
+}
+
+/// Loads `og_lan_reset` and puts it in the slot `og_lan_ingress` tail-calls for a dropped
+/// frame (fail fast: a blocked TCP connection gets a reset, not silence).
+fn load_reset(ebpf: &mut Ebpf) -> Result<(), DatapathError> {
+    let reset: &mut Xdp = program(ebpf, programs::LAN_RESET)?;
+    reset.load().map_err(|source| DatapathError::Program {
+        program: programs::LAN_RESET,
+        source,
+    })?;
+    let fd = reset
+        .fd()
+        .map_err(|source| DatapathError::Program {
+            program: programs::LAN_RESET,
+            source,
+        })?
+        .try_clone()
+        .map_err(|e| DatapathError::Reset(e.to_string()))?;
+    let map = ebpf
+        .map_mut(gateway_common::maps::RESET)
+        .ok_or_else(|| DatapathError::Reset("the object has no reset map".into()))?;
+    let mut slots =
+        aya::maps::ProgramArray::try_from(map).map_err(|source| DatapathError::Map {
+            name: gateway_common::maps::RESET,
+            source,
+        })?;
+    slots.set(0, &fd, 0).map_err(|source| DatapathError::Map {
+        name: gateway_common::maps::RESET,
+        source,
+    })
 }

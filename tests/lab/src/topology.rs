@@ -316,8 +316,16 @@ fn offloads_off(lab: &Lab, role: Role) -> Result<()> {
         .iter()
         .map(|v| format!("ethtool -K {v} tso off gso off gro off 2>/dev/null; "))
         .collect();
+    // The gateway's datapath answers a dropped TCP segment with a reset redirected back
+    // out of its LAN veth, which a veth delivers only when its peer runs NAPI: GRO on the
+    // switch's port does that (a real NIC needs nothing).
+    let napi = if role == Role::Switch {
+        format!("ethtool -K {} gro on; ", addr::SWITCH_PORT_GW)
+    } else {
+        String::new()
+    };
     let mut cmd = lab.command(role, "sh");
-    cmd.args(["-c", &format!("{script}true")]);
+    cmd.args(["-c", &format!("{script}{napi}true")]);
     netns::run(&mut cmd).map(drop)
 }
 
