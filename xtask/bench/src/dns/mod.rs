@@ -3,7 +3,9 @@
 //! does) and dnsmasq (Pi-hole's engine, `address=/name/`) in the same run: same lab, same
 //! core (every server pinned to CPU 1, the load generator to CPU 0), same upstream (the lab
 //! internet's resolver), same query files: allowed names (cached answers after a warm-up
-//! pass before each run), blocked names (30% of them subdomains of listed names), and an 80/20 mix. The
+//! pass before each run), blocked names (30% of them subdomains of listed names), an 80/20
+//! mix, and the mix once more sent to the lab's resolver instead, which the gateway
+//! intercepts (Officegate's `[dns] intercept`; the others are asked directly). The
 //! servers run side by side (different ports) and are queried in turns, so each ratio
 //! against Unbound is taken per run, the two measured moments apart (see `rounds::measure`).
 //!
