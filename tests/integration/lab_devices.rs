@@ -7,11 +7,11 @@ use std::{
 };
 
 use officegate_lab::{
-    Lab, LabConfig, Role, addr,
+    Lab, LabConfig, addr,
     officegate::{Officegate, lab_config, pin_dir_for},
 };
 
-use crate::support::{dns::short, office::BIN, pins::PinDir};
+use crate::support::{dns::short, http::reaches, office::BIN, pins::PinDir};
 
 /// staff blocks social.example by name and the video site by address; `open` has no
 /// rule. pc1 is listed without a group (`default`); pc2 is listed only in `pc2`.
@@ -26,27 +26,6 @@ fn policy(pc2: &str) -> String {
         addr::SITE_VIDEO_V4,
         addr::pc_v4(1),
     )
-}
-
-/// Whether PC `pc` gets an HTTP answer from `url` (a dropped SYN times out).
-fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
-    let out = lab
-        .exec(
-            Role::Pc(pc),
-            &[
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "--connect-timeout",
-                "2",
-                "-m",
-                "4",
-                url,
-            ],
-        )
-        .expect("run curl");
-    out.status.success()
 }
 
 #[test]

@@ -16,30 +16,10 @@ use officegate_lab::{
 
 use crate::support::{
     dns::short,
+    http::reaches,
     office::{BIN, start},
     pins::PinDir,
 };
-
-/// `curl` from a PC with a short connect timeout: whether an HTTP answer came back.
-fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
-    let out = lab
-        .exec(
-            Role::Pc(pc),
-            &[
-                "curl",
-                "-sk",
-                "-o",
-                "/dev/null",
-                "--connect-timeout",
-                "2",
-                "-m",
-                "4",
-                url,
-            ],
-        )
-        .expect("run curl");
-    out.status.success()
-}
 
 #[test]
 fn a_schedule_starting_blocks_the_addresses_already_answered_but_not_shared_ones() {

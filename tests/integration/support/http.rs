@@ -1,7 +1,7 @@
 //! The admin API as a PC on the LAN sees it: `curl` from pc2 to the gateway's port 8080,
 //! with the bearer token or with a user's cookie session (a cookie jar per user).
 
-use officegate_lab::{Role, addr};
+use officegate_lab::{Lab, Role, addr};
 use serde_json::Value;
 
 use super::office::{Office, office_with};
@@ -108,4 +108,26 @@ pub fn login(o: &Office, name: &str, password: &str) -> (u16, Value) {
     let body = serde_json::json!({"name": name, "password": password}).to_string();
     let (code, reply) = call(o, name, "POST", "/api/v1/login", Some(&body), None);
     (code, serde_json::from_str(&reply).unwrap_or(Value::Null))
+}
+
+/// `curl` from PC `pc` with a short connect timeout: whether an HTTP answer came back
+/// (a blocked connection is reset at once, a dead one times out: both are `false`).
+pub fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
+    let out = lab
+        .exec(
+            Role::Pc(pc),
+            &[
+                "curl",
+                "-sk",
+                "-o",
+                "/dev/null",
+                "--connect-timeout",
+                "2",
+                "-m",
+                "4",
+                url,
+            ],
+        )
+        .expect("run curl");
+    out.status.success()
 }

@@ -8,7 +8,8 @@
 //!   with its configuration or groups rewritten.
 //! - `dns`: asking the gateway's DNS from a PC (`dig`, `short`).
 //! - `http`: the admin API from a PC: the bearer `TOKEN`, `get`, users and their
-//!   cookie sessions (`add_user`, `login`, `call`).
+//!   cookie sessions (`add_user`, `login`, `call`); `reaches`, whether a PC gets an HTTP
+//!   answer from a URL.
 //!
 //! Within `support`, `office` builds on `pins`, `http` on `office`; nothing points back.
 
