@@ -52,6 +52,10 @@ enum Command {
     Pcs {
         #[arg(long, default_value = "/sys/fs/bpf/officegate")]
         pin_dir: PathBuf,
+        /// The policy directory, for the names of PCs and groups (without a loadable
+        /// policy there: addresses and group numbers only).
+        #[arg(long, default_value = "/etc/officegate")]
+        policy: PathBuf,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -197,8 +201,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             policy,
         } => officegate::cli::explain(&policy, &pc, &domain, at.as_deref()),
-        Command::Pcs { pin_dir, json } => {
-            print!("{}", report::pcs(&Maps::open(&pin_dir)?, json));
+        Command::Pcs {
+            pin_dir,
+            policy,
+            json,
+        } => {
+            let policy = match officegate::policy::load_dir(&policy) {
+                Ok((p, _)) => Some(p),
+                Err(_) => {
+                    eprintln!(
+                        "no policy loads from {}: groups shown by number (--policy DIR)",
+                        policy.display()
+                    );
+                    None
+                }
+            };
+            print!(
+                "{}",
+                report::pcs(&Maps::open(&pin_dir)?, json, policy.as_ref())
+            );
             Ok(())
         }
         Command::Drops { pin_dir, json } => {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use gateway_common::{Counters, PcState};
 
-use crate::datapath::Maps;
+use crate::{datapath::Maps, policy::Policy};
 
 fn mac(m: &[u8; 6]) -> String {
     m.iter()
@@ -29,14 +29,16 @@ fn json_counters(c: &Counters) -> String {
     )
 }
 
-/// One line per PC address.
-pub fn pcs(maps: &Maps, json: bool) -> String {
+/// One line per PC address. With the `policy`, each address is named (the PC the policy
+/// lists it as, or `-`) and its group is named; without, the group is its datapath id.
+pub fn pcs(maps: &Maps, json: bool, policy: Option<&Policy>) -> String {
     let mut out = String::new();
     if !json {
         let _ = writeln!(
             out,
-            "{:<28} {:<17} {:>5} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
+            "{:<28} {:<12} {:<17} {:<12} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
             "address",
+            "pc",
             "mac",
             "group",
             "state",
@@ -49,10 +51,26 @@ pub fn pcs(maps: &Maps, json: bool) -> String {
     }
     for e in maps.pcs() {
         let c = &e.counters;
+        let pc = policy
+            .and_then(|p| p.pc_at(e.addr).map(|i| p.pcs()[i].name.clone()))
+            .unwrap_or_else(|| "-".into());
+        let group = policy
+            .and_then(|p| p.datapath_group_name(e.info.group))
+            .map(str::to_string)
+            .unwrap_or_else(|| e.info.group.to_string());
         if json {
+            // `group` stays the datapath id (what scripts compare); the names beside it.
+            let names = match policy {
+                Some(_) => format!(
+                    ",\"pc\":{},\"group_name\":{}",
+                    serde_json::Value::from(pc.as_str()),
+                    serde_json::Value::from(group.as_str())
+                ),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{{\"address\":\"{}\",\"mac\":\"{}\",\"group\":{},\"state\":\"{}\",\"slot\":{},{}}}",
+                "{{\"address\":\"{}\",\"mac\":\"{}\",\"group\":{},\"state\":\"{}\",\"slot\":{}{names},{}}}",
                 e.addr,
                 mac(&e.info.mac),
                 e.info.group,
@@ -63,10 +81,11 @@ pub fn pcs(maps: &Maps, json: bool) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "{:<28} {:<17} {:>5} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
+                "{:<28} {:<12} {:<17} {:<12} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
                 e.addr.to_string(),
+                pc,
                 mac(&e.info.mac),
-                e.info.group,
+                group,
                 state(e.info.state),
                 c.up_packets,
                 c.up_bytes,

@@ -42,6 +42,32 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
     // pc1 is listed, in no group: `default`, no rules.
     assert_ne!(short(&lab, 1, "social.example", "A"), page);
     assert!(reaches(&lab, 1, &video));
+    // `officegate pcs` names them: pc1 by the policy, both groups by name.
+    let dir = og.policy_path().parent().unwrap().display().to_string();
+    let table = og.tool(&["pcs", "--policy", &dir]).unwrap();
+    let row = |addr: String| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{addr} ")))
+            .unwrap_or_else(|| panic!("{addr} in\n{table}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (pc1, pc2) = (
+        row(addr::pc_v4(1).to_string()),
+        row(addr::pc_v4(2).to_string()),
+    );
+    assert_eq!(
+        (pc1[1].as_str(), pc1[3].as_str()),
+        ("pc1", "default"),
+        "{table}"
+    );
+    assert_eq!(
+        (pc2[1].as_str(), pc2[3].as_str()),
+        ("-", "staff"),
+        "{table}"
+    );
     // The admin places pc2 in `open`: its rules apply within a second of the reload.
     let placed = format!(
         "[[pcs]]\nname = \"pc2\"\naddresses = [\"{}\"]\ngroup = \"open\"\n",

@@ -175,6 +175,15 @@ impl Policy {
         }
     }
 
+    /// The name of a datapath group id (`datapath_plan`: 0 is `default`, else 1 + the
+    /// group's index); `None` for an id this policy has no group for.
+    pub fn datapath_group_name(&self, id: u8) -> Option<&str> {
+        match id {
+            0 => Some(DEFAULT_GROUP),
+            n => self.groups.get(n as usize - 1).map(|g| g.name.as_str()),
+        }
+    }
+
     /// The name of the group devices the policy does not list fall into.
     pub fn unknown_group_name(&self) -> &str {
         self.unknown_group
