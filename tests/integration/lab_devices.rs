@@ -7,11 +7,16 @@ use std::{
 };
 
 use officegate_lab::{
-    Lab, LabConfig, addr,
+    Lab, LabConfig, Role, addr,
     officegate::{Officegate, lab_config, pin_dir_for},
 };
 
-use crate::support::{dns::short, http::reaches, office::BIN, pins::PinDir};
+use crate::support::{
+    dns::short,
+    http::{TOKEN, reaches},
+    office::BIN,
+    pins::PinDir,
+};
 
 /// staff blocks social.example by name and the video site by address; `open` has no
 /// rule. pc1 is listed without a group (`default`); pc2 is listed only in `pc2`.
@@ -32,8 +37,13 @@ fn policy(pc2: &str) -> String {
 fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() {
     let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let og = Officegate::start(&lab, Path::new(BIN), &lab_config(&pins.0), &policy(""))
-        .expect("officegate start");
+    let config = format!(
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4
+    );
+    let og =
+        Officegate::start(&lab, Path::new(BIN), &config, &policy("")).expect("officegate start");
     let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
     let page = addr::GW_LAN_V4.to_string();
     // pc2 is nowhere in the policy: staff's rules, by name and by address.
@@ -67,6 +77,33 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         (pc2[1].as_str(), pc2[3].as_str()),
         ("-", "staff"),
         "{table}"
+    );
+    // The devices API lists it by its MAC, in staff, not named by the policy.
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let url = format!("http://{}:8080/api/v1/devices", addr::GW_LAN_V4);
+    let body = lab
+        .sh(Role::Pc(1), &["curl", "-sf", "-m", "5", "-H", &auth, &url])
+        .expect("GET /api/v1/devices");
+    let devices: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let device = |mac: String| {
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["mac"] == mac.as_str())
+            .unwrap_or_else(|| panic!("{mac} in {devices:#}"))
+            .clone()
+    };
+    let d2 = device(addr::mac_string(addr::pc_mac(2)));
+    assert_eq!(d2["group"], "staff", "{d2:#}");
+    assert!(d2["pc"].is_null(), "{d2:#}");
+    let v4 = addr::pc_v4(2).to_string();
+    let addrs = d2["addresses"].as_array().unwrap();
+    assert!(addrs.iter().any(|a| a == v4.as_str()), "{d2:#}");
+    let d1 = device(addr::mac_string(addr::pc_mac(1)));
+    assert_eq!(
+        (&d1["pc"], &d1["group"]),
+        (&"pc1".into(), &"default".into())
     );
     // The admin places pc2 in `open`: its rules apply within a second of the reload.
     let placed = format!(

@@ -9,6 +9,7 @@
 mod access;
 mod changes;
 mod db;
+mod devices;
 mod error;
 mod events;
 mod format;
@@ -177,6 +178,7 @@ fn api_routes() -> access::ApiRouter {
         .merge(session::routes())
         .merge(users::routes())
         .merge(pcs::routes())
+        .merge(devices::routes())
         .merge(traffic::routes())
         .merge(queries::routes())
         .merge(events::routes())

@@ -61,7 +61,7 @@ impl PcRow {
     }
 }
 
-fn state_name(code: u8) -> &'static str {
+pub(super) fn state_name(code: u8) -> &'static str {
     match gateway_common::PcState::from_code(code) {
         Some(gateway_common::PcState::Allowed) => "allowed",
         Some(gateway_common::PcState::Blocked) => "blocked",
