@@ -721,9 +721,10 @@ fn in_the_browser_an_admin_blocks_a_pc_and_approves_an_employees_request() {
 }
 
 /// The nav of every role that reads the whole office (admin, auditor), in order.
-const NAV_ALL: [&str; 10] = [
+const NAV_ALL: [&str; 11] = [
     "Dashboard",
     "PCs",
+    "Devices",
     "Sites",
     "Query log",
     "Requests",
@@ -768,6 +769,7 @@ fn in_the_browser_every_page_opens_for_every_role_without_an_error() {
     let pages = [
         "dashboard",
         "pcs",
+        "devices",
         "pc",
         "sites",
         "site",
@@ -828,6 +830,7 @@ fn in_the_browser_every_page_opens_for_every_role_without_an_error() {
         for (page, testid, expected) in [
             ("dashboard", "traffic-chart", !manager),
             ("dashboard", "pcs-pie", true),
+            ("devices", "devices-table", !manager),
             ("pc", "block-pc", admin || manager),
             ("pc", "unblock-pc", admin || manager),
             ("policy", "explain-pc", true),

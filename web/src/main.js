@@ -11,6 +11,7 @@ import './style.css';
 import { get, post, setCsrf, may, officeWide } from './api.js';
 import { Dashboard } from './pages/dashboard.js';
 import { Pcs } from './pages/pcs.js';
+import { Devices } from './pages/devices.js';
 import { PcPage } from './pages/pc.js';
 import { Sites } from './pages/sites.js';
 import { SitePage } from './pages/site.js';
@@ -28,6 +29,7 @@ import { Users } from './pages/users.js';
 const PAGES = [
   { path: '', label: 'Dashboard', open: () => true, view: (me) => html`<${Dashboard} me=${me} />` },
   { path: 'pcs', label: 'PCs', open: (me) => may(me, 'GET /api/v1/pcs'), view: (me) => html`<${Pcs} me=${me} />` },
+  { path: 'devices', label: 'Devices', open: (me) => may(me, 'GET /api/v1/devices'), view: () => html`<${Devices} />` },
   { path: 'pc', open: (me) => may(me, 'GET /api/v1/pcs/{pc}/hosts'), view: (me, arg) => html`<${PcPage} name=${arg} me=${me} key=${arg} />` },
   // The sites of the whole office: not for a manager, though the route is open to them
   // for their own PCs (`officeWide`).

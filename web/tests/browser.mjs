@@ -168,7 +168,7 @@ const steps = {
     await login();
     await settle();
     const nav = await page.$$eval('nav.side a', (as) => as.map((a) => a.textContent.trim()));
-    const hashes = ['#/', '#/pcs', `#/pc/${encodeURIComponent(p.pc)}`, '#/sites', `#/site/${encodeURIComponent(p.site)}`,
+    const hashes = ['#/', '#/pcs', '#/devices', `#/pc/${encodeURIComponent(p.pc)}`, '#/sites', `#/site/${encodeURIComponent(p.site)}`,
       '#/queries', '#/requests', '#/policy', '#/channels', '#/reports', '#/history', '#/users'];
     const pages = {};
     for (const hash of hashes) {
