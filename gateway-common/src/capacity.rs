@@ -6,14 +6,19 @@
 pub const BLOCK_V4: u32 = 1 << 20;
 pub const BLOCK_V6: u32 = 1 << 18;
 pub const BLOCK_CIDR: u32 = 16_384;
-/// PC addresses (a PC has one entry per address: IPv4, global IPv6, link-local).
+/// Device addresses (one entry per address: IPv4, global IPv6, privacy, link-local).
+/// Full, a new address is still its device's by MAC, only not listed.
 pub const PCS: u32 = 65_536;
+/// Devices by MAC.
+pub const MACS: u32 = 65_536;
 /// Counter slots. Slot 0 collects traffic of addresses that found no free slot.
 pub const PC_SLOTS: u32 = 65_536;
 /// Slots `[1, LEARNED_SLOT_BASE)` are given by the daemon to PCs it knows from its
 /// configuration; slots `[LEARNED_SLOT_BASE, PC_SLOTS)` are taken by the kernel for
-/// addresses it sees first. Two ranges, so neither side ever races the other for one.
+/// devices it meets first (from `FREE_SLOTS`, which the daemon refills). Two ranges, so neither side ever races the other for one.
 pub const LEARNED_SLOT_BASE: u32 = 16_384;
+/// Entries of `FREE_SLOTS`: the whole kernel range.
+pub const FREE_SLOTS: u32 = PC_SLOTS - LEARNED_SLOT_BASE;
 /// Flows per CPU: `2^FLOW_SET_BITS_*` sets of `FLOW_WAYS` flows each.
 pub const FLOWS_V4: u32 = (1 << FLOW_SET_BITS_V4) * crate::FLOW_WAYS as u32;
 pub const FLOWS_V6: u32 = (1 << FLOW_SET_BITS_V6) * crate::FLOW_WAYS as u32;

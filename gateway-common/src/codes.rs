@@ -82,11 +82,14 @@ pub enum Stat {
     SniffLost = 9,
     /// Dropped TCP segments answered with a reset from the datapath (fail fast).
     Resets = 10,
+    /// New flows sent with an address bound to another device's MAC: counted on the
+    /// sender's own device, with its own rights (see `DeviceInfo::spoofed`).
+    Spoofed = 11,
 }
 
 impl Stat {
     pub const SLOTS: u32 = 16;
-    pub const ALL: [Stat; 11] = [
+    pub const ALL: [Stat; 12] = [
         Stat::NonIp,
         Stat::SlotsExhausted,
         Stat::FlowMiss,
@@ -98,6 +101,7 @@ impl Stat {
         Stat::Sniffed,
         Stat::SniffLost,
         Stat::Resets,
+        Stat::Spoofed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -113,6 +117,7 @@ impl Stat {
             Stat::Sniffed => "sniffed",
             Stat::SniffLost => "sniff_lost",
             Stat::Resets => "resets",
+            Stat::Spoofed => "spoofed",
         }
     }
 }

@@ -13,7 +13,7 @@
 //! - `capacity`: how big each map is, and why;
 //! - `addr`: `Addr6`, an IPv6 address as keys hold it;
 //! - `codes`: `DropReason` and `Stat`;
-//! - `pc`: `PCS_*` entries, `PcState`, per-slot `Counters`;
+//! - `pc`: `ADDRS_*`, `MACS` and `DEVICES` entries, `PcState`, per-slot `Counters`;
 //! - `flow`: the flow tables' keys, sets and values, their hash, and `Config`;
 //! - `block`: `GROUPS` flags and group bits of blocked addresses;
 //! - `wan`: `WanCounters`; `sniff`: `Sniff`.
@@ -41,7 +41,9 @@ pub use flow::{
     Config, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6,
     FlowSet, FlowSetV4, FlowSetV6, FlowValue, flow_key_words, flow_set_index,
 };
-pub use pc::{Counters, DEFAULT_GROUP, PcInfo, PcState, UNATTRIBUTED_SLOT};
+pub use pc::{
+    AddrInfo, Counters, DEFAULT_GROUP, DeviceInfo, PcInfo, PcState, UNATTRIBUTED_SLOT, mac_key,
+};
 pub use sniff::{SNIFF_BYTES, Sniff};
 pub use wan::WanCounters;
 
@@ -50,7 +52,8 @@ mod pod {
     use super::*;
     // SAFETY: all of these are repr(C), Copy, contain only integers and byte arrays, and
     // have no implicit padding (checked by the size assertions below).
-    unsafe impl aya::Pod for PcInfo {}
+    unsafe impl aya::Pod for AddrInfo {}
+    unsafe impl aya::Pod for DeviceInfo {}
     unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for WanCounters {}
     unsafe impl aya::Pod for FlowKeyV4 {}
@@ -63,7 +66,8 @@ mod pod {
 }
 
 // No implicit padding anywhere: a size that is not the sum of the fields fails the build.
-const _: () = assert!(core::mem::size_of::<PcInfo>() == 12);
+const _: () = assert!(core::mem::size_of::<AddrInfo>() == 16);
+const _: () = assert!(core::mem::size_of::<DeviceInfo>() == 16);
 const _: () = assert!(core::mem::size_of::<Counters>() == 48);
 const _: () = assert!(core::mem::size_of::<WanCounters>() == 48);
 const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 12);

@@ -1,5 +1,6 @@
-//! PCs as the kernel knows them: `PCS_V4`/`PCS_V6` entries, their state and group, and
-//! the per-slot counters of `PC_STATS`.
+//! Devices as the kernel knows them: addresses (`ADDRS_V4`/`ADDRS_V6`) and MACs (`MACS`)
+//! pointing at a device's slot, the device's group and state by slot (`DEVICES`), and the
+//! per-slot counters of `PC_STATS`. A device is one slot, whatever its addresses.
 
 /// The slot that collects traffic no other slot could take.
 pub const UNATTRIBUTED_SLOT: u32 = 0;
@@ -29,13 +30,54 @@ impl PcState {
 /// The group a PC belongs to when nobody said otherwise.
 pub const DEFAULT_GROUP: u8 = 0;
 
-/// Value of `PCS_V4` / `PCS_V6`, keyed by the PC's address.
+/// Value of `ADDRS_V4` / `ADDRS_V6`, keyed by an address a device used: which device
+/// (its counter slot) and the MAC the address was first seen with. Several addresses
+/// (IPv4, IPv6, privacy and link-local addresses, a new DHCP lease) point at one slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// Index into `PC_STATS` and `DEVICES`.
+    pub slot: u32,
+    /// Source MAC of the first frame seen with this address (zero if not yet seen). A
+    /// frame with this address and another MAC is not this device's (spoofing).
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    /// When a new flow last used the address: `bpf_ktime_get_ns() >> 30` (~seconds of
+    /// CLOCK_MONOTONIC), so the daemon can forget addresses no longer used.
+    pub seen: u32,
+}
+
+/// Value of `DEVICES`, indexed by slot: what one device may do. Written by the daemon
+/// (policy, limits, blocks), and by the kernel for a device it meets first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The MAC the kernel met the device with (zero for a device the daemon declared).
+    pub mac: [u8; 6],
+    /// Policy group, `< capacity::GROUPS`.
+    pub group: u8,
+    /// A `PcState` code.
+    pub state: u8,
+    /// New flows this device sent with an address bound to another device's MAC. Not
+    /// atomic: a report, not an account.
+    pub spoofed: u32,
+    pub _pad: u32,
+}
+
+/// A MAC as the key of `MACS`: its six bytes in the low bytes of a u64.
+#[inline(always)]
+pub fn mac_key(mac: [u8; 6]) -> u64 {
+    u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
+}
+
+/// One address of a device as the daemon reads it: the address entry joined with its
+/// device's group and state. (Not a map value.)
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PcInfo {
-    /// Index into `PC_STATS`. Never changes once the entry exists.
+    /// The device's counter slot.
     pub slot: u32,
-    /// Source MAC of the last frame that created or refreshed the entry (zero if unseen).
+    /// The MAC the address was seen with (zero if unseen).
     pub mac: [u8; 6],
     /// Policy group, `< capacity::GROUPS`.
     pub group: u8,

@@ -4,17 +4,18 @@
 //! The same code serves both directions: on LAN ingress the PC is the source, on LAN
 //! egress the destination (NAT has already been undone there).
 
-use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::bindings::{BPF_ANY, BPF_NOEXIST};
 use aya_ebpf::maps::{Array, lpm_trie::Key};
 use gateway_common::{
-    Counters, DEFAULT_GROUP, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6, FlowSet,
-    FlowValue, GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat,
-    UNATTRIBUTED_SLOT, capacity, flow_set_index, group_bit,
+    AddrInfo, Counters, DEFAULT_GROUP, DeviceInfo, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4,
+    FlowKeyV6, FlowSet, FlowValue, GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6,
+    PcInfo, PcState, Stat, UNATTRIBUTED_SLOT, capacity, flow_set_index, group_bit, mac_key,
 };
 
 use crate::maps::{
-    Addr6, BLOCK_CIDR_V4, BLOCK_CIDR_V6, BLOCK_V4, BLOCK_V6, CONFIG, FLOWS_V4, FLOWS_V6, GROUPS,
-    GW_ADDR_V4, GW_ADDR_V6, PC_STATS, PCS_V4, PCS_V6, SLOT_ALLOC, bump, count_drop,
+    ADDRS_V4, ADDRS_V6, Addr6, BLOCK_CIDR_V4, BLOCK_CIDR_V6, BLOCK_V4, BLOCK_V6, CONFIG, DEVICES,
+    FLOWS_V4, FLOWS_V6, FREE_SLOTS, GROUPS, GW_ADDR_V4, GW_ADDR_V6, MACS, PC_STATS, bump,
+    count_drop,
 };
 
 /// A flow key as the flow maps' lookup reads it: built from whole 64-bit words.
@@ -105,10 +106,6 @@ pub fn addr6(w: [u64; 2]) -> Addr6 {
 #[unsafe(no_mangle)]
 static FLOW_CACHE: u8 = 1;
 
-/// Set at load time: the number of possible CPUs, for slot allocation.
-#[unsafe(no_mangle)]
-static NUM_CPUS: u32 = 1;
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
     /// From the PC (LAN ingress).
@@ -175,70 +172,174 @@ pub fn count_slot(slot: u32, pkt: &Pkt) {
     }
 }
 
-/// A PC's entry, created on first sight with a slot from the kernel's range and the
-/// group for devices the policy does not list (`Config::unknown_group`).
+/// The device behind a packet's PC address, met for the first time or not: the address's
+/// entry when its MAC is the frame's, else the device of the frame's MAC (a new address
+/// of a known device, or a device sending with an address bound to another: spoofing,
+/// which gets the sender's own rights and is counted). A device met first gets a slot
+/// from `FREE_SLOTS` and the group the policy names for devices it does not list
+/// (`Config::unknown_group`). Runs on a flow miss only.
 #[inline(always)]
-pub fn pc_entry<K>(pcs: &aya_ebpf::maps::HashMap<K, PcInfo>, addr: &K, pkt: &Pkt) -> PcInfo {
-    if let Some(p) = pcs.get_ptr_mut(addr) {
-        // SAFETY: the entry lives in a preallocated hash map; a concurrent delete by the
-        // daemon at worst makes us read a recycled entry once.
-        unsafe {
-            if (*p).mac == [0; 6] {
-                (*p).mac = pkt.pc_mac();
+pub fn pc_entry<K>(addrs: &aya_ebpf::maps::HashMap<K, AddrInfo>, addr: &K, pkt: &Pkt) -> PcInfo {
+    let mac = pkt.pc_mac();
+    let known = mac != [0; 6];
+    let seen = now_secs();
+    let slot = match addrs.get_ptr_mut(addr) {
+        Some(p) => {
+            // SAFETY: the entry lives in a preallocated hash map; a concurrent delete by
+            // the daemon at worst makes us read a recycled entry once.
+            let a = unsafe { *p };
+            if a.seen != seen {
+                // SAFETY: as above; a plain store of a u32.
+                unsafe { (*p).seen = seen };
             }
-            return *p;
+            if a.mac == [0; 6] {
+                if known {
+                    // SAFETY: as above.
+                    unsafe { (*p).mac = mac };
+                    bind_mac(mac, a.slot);
+                }
+                a.slot
+            } else if !known || mac == a.mac {
+                a.slot
+            } else {
+                bump(Stat::Spoofed);
+                let s = device_of_mac(mac);
+                if let Some(d) = DEVICES.get_ptr_mut(s) {
+                    // SAFETY: as above; a report, so a lost increment is harmless.
+                    unsafe { (*d).spoofed = (*d).spoofed.wrapping_add(1) };
+                }
+                s
+            }
         }
-    }
-    let slot = alloc_slot();
-    // A device the policy does not list: the group it names for those.
-    let group = match CONFIG.get(0) {
-        Some(c) if c.unknown_group < capacity::GROUPS => c.unknown_group as u8,
-        _ => DEFAULT_GROUP,
+        None if known => {
+            let s = device_of_mac(mac);
+            // Full, or another CPU was first: the device is still found by its MAC.
+            let _ = addrs.insert(
+                addr,
+                &AddrInfo {
+                    slot: s,
+                    mac,
+                    _pad: [0; 2],
+                    seen,
+                },
+                BPF_NOEXIST as u64,
+            );
+            s
+        }
+        None => {
+            // No MAC to know it by (never for frames the LAN sends): a device of its own,
+            // only if its address can be kept, or every flow would take a slot.
+            let s = new_device([0; 6]);
+            let info = AddrInfo {
+                slot: s,
+                mac,
+                _pad: [0; 2],
+                seen,
+            };
+            if s != UNATTRIBUTED_SLOT && addrs.insert(addr, &info, BPF_NOEXIST as u64).is_err() {
+                let _ = FREE_SLOTS.push(s, 0);
+                // SAFETY: value copied out at once.
+                match unsafe { addrs.get(addr) } {
+                    Some(a) => a.slot,
+                    None => UNATTRIBUTED_SLOT,
+                }
+            } else {
+                s
+            }
+        }
     };
-    let info = PcInfo {
+    let (group, state) = match DEVICES.get(slot) {
+        Some(d) if slot != UNATTRIBUTED_SLOT => (d.group, d.state),
+        _ => (unknown_group(), PcState::Allowed as u8),
+    };
+    PcInfo {
         slot,
-        mac: pkt.pc_mac(),
+        mac,
         group,
-        state: PcState::Allowed as u8,
-    };
-    if pcs.insert(addr, &info, BPF_NOEXIST as u64).is_err() {
-        // Another CPU (or the daemon) created it first: theirs wins, our slot is wasted.
-        if let Some(p) = pcs.get_ptr(addr) {
-            // SAFETY: as above.
-            return unsafe { *p };
-        }
-        // The table is full: no address will ever point at that slot, so count on 0.
-        bump(Stat::SlotsExhausted);
-        return PcInfo {
-            slot: UNATTRIBUTED_SLOT,
-            ..info
-        };
+        state,
     }
-    info
 }
 
-/// Hands out a counter slot from the kernel's range without atomics: each CPU owns the
-/// slots `LEARNED_SLOT_BASE + k * NUM_CPUS + cpu` and counts its own `k` in a per-CPU
-/// array (pinned, so a restart continues where it stopped instead of reusing slots).
+/// ~Seconds of the monotonic clock, as `AddrInfo::seen` holds them.
 #[inline(always)]
-fn alloc_slot() -> u32 {
-    // SAFETY: plain helper call, and reads of load-time constants.
-    let cpu = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
-    let ncpus = unsafe { core::ptr::read_volatile(&NUM_CPUS) }.max(1);
-    let Some(k) = SLOT_ALLOC.get_ptr_mut(0) else {
-        return UNATTRIBUTED_SLOT;
-    };
-    // SAFETY: per-CPU value.
-    let k_now = unsafe { *k };
-    let slot = capacity::LEARNED_SLOT_BASE as u64 + k_now as u64 * ncpus as u64 + cpu as u64;
-    if slot >= capacity::PC_SLOTS as u64 {
-        // Exhausted: stop counting up, so `k` can never wrap into slots PCs still own.
-        bump(Stat::SlotsExhausted);
-        return UNATTRIBUTED_SLOT;
+fn now_secs() -> u32 {
+    // SAFETY: plain helper call.
+    (unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() } >> 30) as u32
+}
+
+#[inline(always)]
+fn unknown_group() -> u8 {
+    match CONFIG.get(0) {
+        Some(c) if c.unknown_group < capacity::GROUPS => c.unknown_group as u8,
+        _ => DEFAULT_GROUP,
     }
-    // SAFETY: per-CPU value.
-    unsafe { *k = k_now + 1 };
-    slot as u32
+}
+
+/// Binds a MAC first seen on a known address to that address's device. A device the
+/// daemon declared (a listed PC's slot) takes the MAC over from one the kernel met first
+/// under another address (a link-local address before the listed one); a kernel-met one
+/// keeps an existing binding.
+#[inline(always)]
+fn bind_mac(mac: [u8; 6], slot: u32) {
+    if slot == UNATTRIBUTED_SLOT {
+        return;
+    }
+    let flags = if slot < capacity::LEARNED_SLOT_BASE {
+        BPF_ANY
+    } else {
+        BPF_NOEXIST
+    };
+    let _ = MACS.insert(&mac_key(mac), &slot, flags as u64);
+}
+
+/// The device of a MAC, met now if it is new.
+#[inline(always)]
+fn device_of_mac(mac: [u8; 6]) -> u32 {
+    let key = mac_key(mac);
+    // SAFETY: value copied out at once.
+    if let Some(s) = unsafe { MACS.get(&key) } {
+        return *s;
+    }
+    let s = new_device(mac);
+    if s == UNATTRIBUTED_SLOT {
+        return s;
+    }
+    if MACS.insert(&key, &s, BPF_NOEXIST as u64).is_err() {
+        // Another CPU met it first (or the table is full): theirs, and the slot goes back.
+        let _ = FREE_SLOTS.push(s, 0);
+        // SAFETY: as above.
+        return match unsafe { MACS.get(&key) } {
+            Some(s) => *s,
+            None => UNATTRIBUTED_SLOT,
+        };
+    }
+    s
+}
+
+/// A slot for a device met now, from the free slots the daemon keeps in `FREE_SLOTS`
+/// (a queue: one spinlock, only for a device's first packet), with the unknown devices'
+/// group. None left: counted on slot 0.
+#[inline(always)]
+fn new_device(mac: [u8; 6]) -> u32 {
+    let slot = match FREE_SLOTS.pop() {
+        Ok(Some(s)) if s >= capacity::LEARNED_SLOT_BASE && s < capacity::PC_SLOTS => s,
+        _ => {
+            bump(Stat::SlotsExhausted);
+            return UNATTRIBUTED_SLOT;
+        }
+    };
+    if let Some(d) = DEVICES.get_ptr_mut(slot) {
+        let info = DeviceInfo {
+            mac,
+            group: unknown_group(),
+            state: PcState::Allowed as u8,
+            spoofed: 0,
+            _pad: 0,
+        };
+        // SAFETY: a free slot is nobody's: only this CPU writes it now.
+        unsafe { *d = info };
+    }
+    slot
 }
 
 /// 224.0.0.0/24 (link-local multicast) or 255.255.255.255.
@@ -357,7 +458,7 @@ pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
         capacity::FLOW_SET_BITS_V4,
         pkt,
         || {
-            let info = pc_entry(&PCS_V4, &k.pc, pkt);
+            let info = pc_entry(&ADDRS_V4, &k.pc, pkt);
             let v = verdict_v4(&info, k.remote);
             (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },
@@ -374,7 +475,7 @@ pub fn ipv6(key: &KeyV6, pkt: &Pkt) -> u8 {
         capacity::FLOW_SET_BITS_V6,
         pkt,
         || {
-            let info = pc_entry(&PCS_V6, &k.pc, pkt);
+            let info = pc_entry(&ADDRS_V6, &k.pc, pkt);
             let v = verdict_v6(&info, &k.remote);
             (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },

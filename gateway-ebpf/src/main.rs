@@ -167,11 +167,11 @@ fn handle(
             // A PC's own ARP (ingress) may create its entry; the gateway asking for an
             // address (egress) says nothing about whether a PC is there, so only look up.
             let slot = if up && sender != 0 {
-                account::pc_entry(&maps::PCS_V4, &sender, &pkt).slot
+                account::pc_entry(&maps::ADDRS_V4, &sender, &pkt).slot
             } else {
                 let pc = if up { sender } else { target };
                 // SAFETY: value copied out at once.
-                match unsafe { maps::PCS_V4.get(&pc) } {
+                match unsafe { maps::ADDRS_V4.get(&pc) } {
                     Some(info) => info.slot,
                     None => UNATTRIBUTED_SLOT,
                 }

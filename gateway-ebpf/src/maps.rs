@@ -4,29 +4,37 @@
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray, Queue, RingBuf},
 };
 use gateway_common::{
-    Config, Counters, DropReason, FlowSetV4, FlowSetV6, GroupInfo, PcInfo, Stat, WanCounters,
-    capacity,
+    AddrInfo, Config, Counters, DeviceInfo, DropReason, FlowSetV4, FlowSetV6, GroupInfo, Stat,
+    WanCounters, capacity,
 };
 
 pub use gateway_common::Addr6;
 
-#[map(name = "OG_PCS4")]
-pub static PCS_V4: HashMap<u32, PcInfo> = HashMap::pinned(capacity::PCS, 0);
-#[map(name = "OG_PCS6")]
-pub static PCS_V6: HashMap<Addr6, PcInfo> = HashMap::pinned(capacity::PCS, 0);
+/// Address → device. Only a new flow looks here: the flow tables cache the slot.
+#[map(name = "OG_ADDR4")]
+pub static ADDRS_V4: HashMap<u32, AddrInfo> = HashMap::pinned(capacity::PCS, 0);
+#[map(name = "OG_ADDR6")]
+pub static ADDRS_V6: HashMap<Addr6, AddrInfo> = HashMap::pinned(capacity::PCS, 0);
+/// MAC (`mac_key`) → device slot: a device's new address (a DHCP lease, an IPv6 privacy
+/// address) joins the device its MAC already is.
+#[map(name = "OG_MACS")]
+pub static MACS: HashMap<u64, u32> = HashMap::pinned(capacity::MACS, 0);
+/// Slot → what the device may do. An array: the group and state of a device are one
+/// write for the daemon, whatever the number of its addresses.
+#[map(name = "OG_DEVICES")]
+pub static DEVICES: Array<DeviceInfo> = Array::pinned(capacity::PC_SLOTS, 0);
+/// Free slots of the kernel's range (see `account::new_device`).
+#[map(name = "OG_FREESLOTS")]
+pub static FREE_SLOTS: Queue<u32> = Queue::pinned(capacity::FREE_SLOTS, 0);
 
 /// Per-PC counters by slot. A per-CPU *array* rather than a per-CPU hash keyed by address:
 /// the kernel inlines array lookups, so counting costs a few ns instead of a second hash
 /// lookup (~40 ns) — that was the cost a first prototype had to win back.
 #[map(name = "OG_PCSTATS")]
 pub static PC_STATS: PerCpuArray<Counters> = PerCpuArray::pinned(capacity::PC_SLOTS, 0);
-
-/// Each CPU's count of slots it has handed out (see `account::alloc_slot`).
-#[map(name = "OG_SLOTALLOC")]
-pub static SLOT_ALLOC: PerCpuArray<u32> = PerCpuArray::pinned(1, 0);
 
 #[map(name = "OG_CONFIG2")]
 pub static CONFIG: Array<Config> = Array::pinned(1, 0);

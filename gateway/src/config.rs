@@ -60,10 +60,38 @@ pub struct Config {
     /// Where names of PCs the policy does not list come from. Default: their addresses.
     #[serde(default)]
     pub names: crate::pcnames::NamesConfig,
+    /// Devices the datapath meets. Default: forgotten after 7 days unused.
+    #[serde(default)]
+    pub devices: DevicesConfig,
     /// The page employees see for a blocked site, and their access requests. Default: on,
     /// on the LAN addresses, port 80.
     #[serde(default)]
     pub block_page: crate::blockpage::BlockPageConfig,
+}
+
+/// `[devices]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// Seconds after which a device the policy does not list, whose counters stood still
+    /// that long, is forgotten (its slot goes back for new devices; its history stays),
+    /// and after which an address no new connection used is dropped from its device (a
+    /// listed address never is). Address and MAC churn can so never fill the datapath's
+    /// tables. Default 604800 (7 days).
+    #[serde(default = "default_forget_after")]
+    pub forget_after_s: u32,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        DevicesConfig {
+            forget_after_s: default_forget_after(),
+        }
+    }
+}
+
+fn default_forget_after() -> u32 {
+    7 * 24 * 3600
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
-//! Names of PCs: the policy's name when it lists the address, otherwise the host name the
-//! office's DHCP server leased the address with, otherwise the address itself. Every
+//! Names of PCs: the policy's name when it lists the address or the device's MAC,
+//! otherwise the host name the office's DHCP server leased it with, otherwise the
+//! device's MAC (or, never seen with one, the address itself). Every
 //! place that names a PC (usage, statistics, the API, `/metrics`) asks `PcNames::label`,
 //! so a PC is the same row everywhere.
 //!
@@ -31,7 +32,7 @@ pub struct NamesConfig {
 
 #[derive(Clone, Default)]
 pub struct PcNames {
-    leased: Arc<RwLock<HashMap<IpAddr, String>>>,
+    leased: Arc<RwLock<Leases>>,
     file: Option<PathBuf>,
     read_at: Arc<RwLock<Option<SystemTime>>>,
 }
@@ -57,7 +58,7 @@ impl PcNames {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let leases = parse_leases(&text);
-                tracing::debug!(file = %path.display(), leases = leases.len(), "DHCP leases read");
+                tracing::debug!(file = %path.display(), leases = leases.by_addr.len(), "DHCP leases read");
                 *self.leased.write().expect("not poisoned") = leases;
             }
             Err(e) => tracing::warn!(file = %path.display(), "DHCP leases unreadable: {e}"),
@@ -71,7 +72,20 @@ impl PcNames {
         if let Some(i) = policy.pc_at(addr) {
             return policy.pcs()[i].name.clone();
         }
-        if let Some(name) = self.leased.read().expect("not poisoned").get(&addr) {
+        // A device the datapath knows by MAC: the same name as its row (`device_label`).
+        if let Some(mac) = crate::policy::bindings::mac_of(addr) {
+            let d = crate::datapath::DeviceEntry {
+                slot: 0,
+                macs: vec![mac],
+                addrs: vec![addr],
+                group: 0,
+                state: 0,
+                spoofed: 0,
+                counters: Default::default(),
+            };
+            return self.device_label(policy, &d);
+        }
+        if let Some(name) = self.leased.read().expect("not poisoned").by_addr.get(&addr) {
             if policy.pcs().iter().any(|p| &p.name == name) {
                 return format!("{name} ({addr})");
             }
@@ -81,10 +95,57 @@ impl PcNames {
     }
 }
 
+/// Leased host names by address and by MAC.
+#[derive(Default)]
+struct Leases {
+    by_addr: HashMap<IpAddr, String>,
+    by_mac: HashMap<[u8; 6], String>,
+}
+
+impl PcNames {
+    /// The name a device goes by: the policy's PC (by MAC, else by address), else the host
+    /// name its DHCP lease gave (by MAC, else by address), else its MAC, else its first
+    /// address. Unlisted devices are known by MAC, so a new address never splits one.
+    pub fn device_label(&self, policy: &Policy, d: &crate::datapath::DeviceEntry) -> String {
+        if let Some(i) = d
+            .macs
+            .iter()
+            .find_map(|m| policy.pc_with_mac(m))
+            .or_else(|| d.addrs.iter().find_map(|a| policy.pc_at(*a)))
+        {
+            return policy.pcs()[i].name.clone();
+        }
+        let leased = self.leased.read().expect("not poisoned");
+        let name = d
+            .macs
+            .iter()
+            .find_map(|m| leased.by_mac.get(m))
+            .or_else(|| d.addrs.iter().find_map(|a| leased.by_addr.get(a)));
+        let id = match d.macs.first() {
+            Some(m) => crate::datapath::mac_text(m),
+            None => d.addrs.first().map(|a| a.to_string()).unwrap_or_default(),
+        };
+        match name {
+            Some(n) if policy.pcs().iter().any(|p| &p.name == n) => format!("{n} ({id})"),
+            Some(n) => n.clone(),
+            None => id,
+        }
+    }
+
+    /// The DHCP host name leased to a device with one of these MACs or addresses.
+    pub fn leased_name(&self, macs: &[[u8; 6]], addrs: &[IpAddr]) -> Option<String> {
+        let leased = self.leased.read().expect("not poisoned");
+        macs.iter()
+            .find_map(|m| leased.by_mac.get(m))
+            .or_else(|| addrs.iter().find_map(|a| leased.by_addr.get(a)))
+            .cloned()
+    }
+}
+
 /// `expiry mac address hostname client-id` per line; `*` is "no host name". Lines that
 /// don't parse are skipped (a lease file is written by another program while we read).
-fn parse_leases(text: &str) -> HashMap<IpAddr, String> {
-    let mut out = HashMap::new();
+fn parse_leases(text: &str) -> Leases {
+    let mut out = Leases::default();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 4 || f[3] == "*" {
@@ -100,7 +161,11 @@ fn parse_leases(text: &str) -> HashMap<IpAddr, String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            out.insert(addr, name.to_ascii_lowercase());
+            let name = name.to_ascii_lowercase();
+            if let Some(mac) = crate::datapath::parse_mac(f[1]) {
+                out.by_mac.insert(mac, name.clone());
+            }
+            out.by_addr.insert(addr, name);
         }
     }
     out

@@ -29,8 +29,9 @@ fn json_counters(c: &Counters) -> String {
     )
 }
 
-/// One line per PC address. With the `policy`, each address is named (the PC the policy
-/// lists it as, or `-`) and its group is named; without, the group is its datapath id.
+/// One line per device (every address and MAC pointing at one counter slot). With the
+/// `policy`, each device is named (the PC the policy lists it as, or `-`) and its group
+/// is named; without, the group is its datapath id.
 pub fn pcs(maps: &Maps, json: bool, policy: Option<&Policy>) -> String {
     let mut out = String::new();
     if !json {
@@ -49,15 +50,23 @@ pub fn pcs(maps: &Maps, json: bool, policy: Option<&Policy>) -> String {
             "dropped"
         );
     }
-    for e in maps.pcs() {
-        let c = &e.counters;
+    for d in maps.devices() {
+        let c = &d.counters;
+        let first = d.addrs.first().map(|a| a.to_string()).unwrap_or_default();
+        let mac = d.macs.first().map(mac).unwrap_or_else(|| mac(&[0; 6]));
         let pc = policy
-            .and_then(|p| p.pc_at(e.addr).map(|i| p.pcs()[i].name.clone()))
+            .and_then(|p| {
+                d.macs
+                    .iter()
+                    .find_map(|m| p.pc_with_mac(m))
+                    .or_else(|| d.addrs.iter().find_map(|a| p.pc_at(*a)))
+                    .map(|i| p.pcs()[i].name.clone())
+            })
             .unwrap_or_else(|| "-".into());
         let group = policy
-            .and_then(|p| p.datapath_group_name(e.info.group))
+            .and_then(|p| p.datapath_group_name(d.group))
             .map(str::to_string)
-            .unwrap_or_else(|| e.info.group.to_string());
+            .unwrap_or_else(|| d.group.to_string());
         if json {
             // `group` stays the datapath id (what scripts compare); the names beside it.
             let names = match policy {
@@ -68,31 +77,36 @@ pub fn pcs(maps: &Maps, json: bool, policy: Option<&Policy>) -> String {
                 ),
                 None => String::new(),
             };
+            let addrs =
+                serde_json::Value::from(d.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>());
             let _ = writeln!(
                 out,
-                "{{\"address\":\"{}\",\"mac\":\"{}\",\"group\":{},\"state\":\"{}\",\"slot\":{}{names},{}}}",
-                e.addr,
-                mac(&e.info.mac),
-                e.info.group,
-                state(e.info.state),
-                e.info.slot,
+                "{{\"address\":\"{first}\",\"addresses\":{addrs},\"mac\":\"{mac}\",\"group\":{},\"state\":\"{}\",\"slot\":{},\"spoofed\":{}{names},{}}}",
+                d.group,
+                state(d.state),
+                d.slot,
+                d.spoofed,
                 json_counters(c)
             );
         } else {
+            // A device's other addresses on lines of their own below it.
             let _ = writeln!(
                 out,
                 "{:<28} {:<12} {:<17} {:<12} {:<10} {:>10} {:>12} {:>10} {:>12} {:>8}",
-                e.addr.to_string(),
+                first,
                 pc,
-                mac(&e.info.mac),
+                mac,
                 group,
-                state(e.info.state),
+                state(d.state),
                 c.up_packets,
                 c.up_bytes,
                 c.down_packets,
                 c.down_bytes,
                 c.dropped_packets
             );
+            for a in d.addrs.iter().skip(1) {
+                let _ = writeln!(out, "  {a}");
+            }
         }
     }
     out

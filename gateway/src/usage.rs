@@ -1,4 +1,4 @@
-//! Traffic per PC: the datapath's per-address counters (monotonic totals, pinned) turned
+//! Traffic per PC: the datapath's per-device counters (monotonic totals, pinned) turned
 //! into deltas against the totals last counted, summed per PC, and persisted with those
 //! totals in one transaction — so a restart or a crash neither loses nor double-counts a
 //! byte. They feed the day/month usage of traffic limits and the per-minute rows of the
@@ -6,18 +6,19 @@
 //!
 //! Periods are calendar days and months in the policy's time zone.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::collections::HashMap;
 
 use crate::{
-    datapath::PcEntry,
+    datapath::DeviceEntry,
     policy::{PcUsage, Policy},
     store::{Store, UsageDelta},
 };
 
 pub struct Usage {
     store: Store,
-    /// Counter totals (bytes up, bytes down) last counted, per address.
-    marks: HashMap<IpAddr, (u64, u64)>,
+    /// Counter totals (bytes up, bytes down) last counted, per device slot (stored as
+    /// `#slot`; an address-keyed mark of an older version is ignored).
+    marks: HashMap<u32, (u64, u64)>,
     day: String,
     month: String,
     /// Per PC name (or address, for addresses no PC claims): bytes this day, this month.
@@ -47,9 +48,9 @@ impl Usage {
             for (pc, b) in crate::store::usage_in(&conn, &month).unwrap_or_default() {
                 per_pc.entry(pc).or_default().month = b;
             }
-            for (addr, up, down) in crate::store::counter_marks(&conn).unwrap_or_default() {
-                if let Ok(a) = addr.parse() {
-                    marks.insert(a, (up, down));
+            for (key, up, down) in crate::store::counter_marks(&conn).unwrap_or_default() {
+                if let Some(slot) = key.strip_prefix('#').and_then(|s| s.parse().ok()) {
+                    marks.insert(slot, (up, down));
                 }
             }
         }
@@ -65,7 +66,7 @@ impl Usage {
     /// Counts what the datapath counted since the last call.
     pub fn update(
         &mut self,
-        entries: &[PcEntry],
+        entries: &[DeviceEntry],
         policy: &Policy,
         names: &crate::pcnames::PcNames,
         now: &jiff::ZonedDateTime,
@@ -92,19 +93,19 @@ impl Usage {
         let mut deltas: HashMap<String, Delta> = HashMap::new();
         for e in entries {
             let (up, down) = (e.counters.up_bytes, e.counters.down_bytes);
-            let (mu, md) = self.marks.get(&e.addr).copied().unwrap_or((0, 0));
+            let (mu, md) = self.marks.get(&e.slot).copied().unwrap_or((0, 0));
             // Totals only grow; a smaller one means the maps were recreated.
             let du = if up >= mu { up - mu } else { up };
             let dd = if down >= md { down - md } else { down };
             if du == 0 && dd == 0 {
                 continue;
             }
-            self.marks.insert(e.addr, (up, down));
-            let who = names.label(policy, e.addr);
+            self.marks.insert(e.slot, (up, down));
+            let who = names.device_label(policy, e);
             let d = deltas.entry(who).or_default();
             d.up += du;
             d.down += dd;
-            d.marks.push((e.addr.to_string(), up, down));
+            d.marks.push((format!("#{}", e.slot), up, down));
         }
         // Minute rows are in real time (the policy clock only decides days and months).
         let minute = crate::store::now_ms().div_euclid(60_000);
@@ -121,6 +122,14 @@ impl Usage {
                 down: d.down,
                 marks: d.marks,
             });
+        }
+    }
+
+    /// Forgets the marks of slots the datapath forgot (their counters start again from
+    /// zero for the next device).
+    pub fn forget(&mut self, slots: &[u32]) {
+        for s in slots {
+            self.marks.remove(s);
         }
     }
 

@@ -49,9 +49,29 @@ fn ip(b: &[u8]) -> IpAddr {
     }
 }
 
+/// A LAN device's MAC, from its address's last byte (PC's is `PC_MAC`).
+fn mac_of(addr: &[u8]) -> [u8; 6] {
+    [0x02, 0, 0x0a, 0x0a, 0, *addr.last().unwrap()]
+}
+
+fn on_lan(addr: &[u8]) -> bool {
+    addr.starts_with(&[10, 10]) || addr.starts_with(&[0xfd, 0x0a])
+}
+
+/// The frame's MACs as the LAN carries them: a device's own towards the gateway, the
+/// device's as the destination on the way back.
+fn macs(src: &[u8], dst: &[u8]) -> ([u8; 6], [u8; 6]) {
+    if on_lan(src) || !on_lan(dst) {
+        (mac_of(src), GW_MAC)
+    } else {
+        (GW_MAC, mac_of(dst))
+    }
+}
+
 fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: usize) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+    let (from, to) = macs(&src, &dst);
+    PacketBuilder::ethernet2(from, to)
         .ipv4(src, dst, 64)
         .udp(sport, dport)
         .write(&mut v, &vec![0u8; payload])
@@ -61,7 +81,8 @@ fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: usize) -> V
 
 fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+    let (from, to) = macs(&src, &dst);
+    PacketBuilder::ethernet2(from, to)
         .ipv4(src, dst, 64)
         .tcp(sport, dport, 1, 1000)
         .write(&mut v, &[1, 2, 3])
@@ -71,7 +92,8 @@ fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
 
 fn icmp4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+    let (from, to) = macs(&src, &dst);
+    PacketBuilder::ethernet2(from, to)
         .ipv4(src, dst, 64)
         .icmpv4_echo_request(7, 1)
         .write(&mut v, &[0; 56])
@@ -81,7 +103,8 @@ fn icmp4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
 
 fn tcp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+    let (from, to) = macs(&src, &dst);
+    PacketBuilder::ethernet2(from, to)
         .ipv6(src, dst, 64)
         .tcp(sport, dport, 1, 1000)
         .write(&mut v, &[])
@@ -91,7 +114,8 @@ fn tcp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
 
 fn udp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(PC_MAC, GW_MAC)
+    let (from, to) = macs(&src, &dst);
+    PacketBuilder::ethernet2(from, to)
         .ipv6(src, dst, 64)
         .udp(sport, dport)
         .write(&mut v, &[9; 20])
@@ -129,9 +153,9 @@ fn vlan4(double: bool) -> Vec<u8> {
 fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut v = Vec::new();
     v.extend_from_slice(&[0xff; 6]);
-    v.extend_from_slice(&PC_MAC);
+    v.extend_from_slice(&mac_of(&sender));
     v.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
-    v.extend_from_slice(&PC_MAC);
+    v.extend_from_slice(&mac_of(&sender));
     v.extend_from_slice(&sender);
     v.extend_from_slice(&[0; 6]);
     v.extend_from_slice(&target);
@@ -602,7 +626,7 @@ fn unknown_pcs_are_learned_with_their_mac() {
         .into_iter()
         .find(|e| e.addr == ip(&stranger))
         .expect("learned");
-    assert_eq!(e.info.mac, PC_MAC);
+    assert_eq!(e.info.mac, mac_of(&stranger));
     assert_eq!(e.info.group, gateway_common::DEFAULT_GROUP);
     assert!(e.info.slot >= gateway_common::capacity::LEARNED_SLOT_BASE);
     assert_eq!(e.counters.up_packets, 4);
@@ -628,8 +652,14 @@ fn unknown_devices_are_learned_into_the_policys_group_and_follow_its_change() {
     assert_eq!(group(&maps), RESTRICTED);
     // The policy names another group: learned devices move on the next apply.
     maps.set_unknown_group(OPEN).unwrap();
-    // (Every other entry is the policy's own PCs: kept.)
-    maps.reset_unlisted(&|a| *a != ip(&stranger), OPEN).unwrap();
+    // (Every other device is the policy's own PCs: kept.)
+    let listed: std::collections::HashSet<u32> = maps
+        .pcs()
+        .into_iter()
+        .filter(|e| e.addr != ip(&stranger))
+        .map(|e| e.info.slot)
+        .collect();
+    maps.reset_unlisted(&listed, OPEN).unwrap();
     maps.bump_generation().unwrap();
     assert_eq!(group(&maps), OPEN);
     assert_eq!(xdp(&dp, &udp4(stranger, BLOCKED, 1, 2, 10), 1), XDP_PASS);
@@ -853,4 +883,129 @@ fn egress_arp_requests_do_not_invent_pcs_or_macs() {
     assert_eq!(tc(&dp, &req), TC_ACT_PASS);
     let e = maps.pcs().into_iter().find(|e| e.addr == ip(&PC2)).unwrap();
     assert_eq!((e.info.mac, e.counters.down_packets), ([0; 6], 1));
+}
+
+/// A frame from `src` with the MAC `mac`.
+fn udp4_from(mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(mac, GW_MAC)
+        .ipv4(src, dst, 64)
+        .udp(sport, 53)
+        .write(&mut v, &[0; 10])
+        .unwrap();
+    v
+}
+
+#[test]
+fn a_device_is_one_slot_whatever_its_addresses() {
+    let (_dir, dp, mut maps) = load("one-device", true);
+    policy(&mut maps);
+    // A device the policy does not list: a first lease, a new lease, an IPv6 address.
+    let m = [0x02, 0xee, 0, 0, 0, 1];
+    let (a1, a2) = ([10, 10, 0, 50], [10, 10, 0, 51]);
+    assert_eq!(xdp(&dp, &udp4_from(m, a1, SITE, 1), 3), XDP_PASS);
+    assert_eq!(xdp(&dp, &udp4_from(m, a2, SITE, 2), 2), XDP_PASS);
+    let mut v6 = Vec::new();
+    PacketBuilder::ethernet2(m, GW_MAC)
+        .ipv6(
+            [
+                0xfd, 0x0a, 0, 0x10, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0x99,
+            ],
+            SITE6,
+            64,
+        )
+        .udp(3, 53)
+        .write(&mut v6, &[0; 10])
+        .unwrap();
+    assert_eq!(xdp(&dp, &v6, 1), XDP_PASS);
+    let devices: Vec<_> = maps
+        .devices()
+        .into_iter()
+        .filter(|d| d.macs.contains(&m))
+        .collect();
+    assert_eq!(devices.len(), 1, "one device: {devices:?}");
+    assert_eq!(devices[0].addrs.len(), 3);
+    assert_eq!(devices[0].counters.up_packets, 6, "one set of counters");
+    assert!(devices[0].slot >= capacity::LEARNED_SLOT_BASE);
+
+    // A PC the policy names by MAC only: any address it takes has its group's rules.
+    let listed = [0x02, 0xee, 0, 0, 0, 2];
+    let slot = maps
+        .declare_pc(&[], &[listed], RESTRICTED, PcState::Allowed)
+        .unwrap();
+    maps.bump_generation().unwrap();
+    let a3 = [10, 10, 0, 77];
+    assert_eq!(xdp(&dp, &udp4_from(listed, a3, BLOCKED, 4), 1), XDP_DROP);
+    assert_eq!(xdp(&dp, &udp4_from(listed, a3, SITE, 5), 1), XDP_PASS);
+    let d = maps.devices().into_iter().find(|d| d.slot == slot).unwrap();
+    assert_eq!(d.addrs, vec![ip(&a3)]);
+    assert_eq!((d.counters.up_packets, d.counters.dropped_packets), (1, 1));
+    // Blocked by hand: one write for the device, every address of it.
+    maps.set_pc_state(ip(&a3), PcState::Blocked).unwrap();
+    maps.bump_generation().unwrap();
+    let a4 = [10, 10, 0, 78];
+    assert_eq!(xdp(&dp, &udp4_from(listed, a4, SITE, 6), 1), XDP_DROP);
+}
+
+#[test]
+fn a_device_forging_anothers_address_gets_only_its_own_rights() {
+    let (_dir, dp, mut maps) = load("spoof", true);
+    policy(&mut maps);
+    // Both PCs are seen first with their own MACs: each address is bound.
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 53, 10), 1), XDP_PASS);
+    assert_eq!(xdp(&dp, &udp4(PC2, SITE, 1, 53, 10), 1), XDP_PASS);
+    let before = pc(&maps, ip(&PC2));
+    // PC (restricted) sends as PC2 (open) to an address its own group blocks.
+    let forged = udp4_from(mac_of(&PC), PC2, BLOCKED, 2);
+    assert_eq!(xdp(&dp, &forged, 5), XDP_DROP, "PC's rights, not PC2's");
+    assert_eq!(pc(&maps, ip(&PC2)), before, "nothing charged to PC2");
+    assert_eq!(stat(&maps, Stat::Spoofed), 1, "one new flow, counted once");
+    let me = maps
+        .devices()
+        .into_iter()
+        .find(|d| d.addrs.contains(&ip(&PC)))
+        .unwrap();
+    assert_eq!(me.spoofed, 1, "reported on the sender");
+    assert_eq!(me.counters.dropped_packets, 5);
+}
+
+#[test]
+fn address_and_mac_churn_leave_the_tables_usable() {
+    use officegate::datapath::Reclaimer;
+    let (_dir, dp, mut maps) = load("churn", true);
+    policy(&mut maps);
+    let mut reclaimer = Reclaimer::default();
+    let listed: std::collections::HashSet<u32> = maps.devices().iter().map(|d| d.slot).collect();
+    let listed_addr = |a: &IpAddr| [ip(&PC), ip(&PC2), ip(&PC6)].contains(a);
+    // 100,000 devices, each with its own MAC and address, more than there are slots
+    // (49,152 for devices the kernel meets); the daemon's reclaimer runs between batches
+    // (forgetting at once: idle time 0).
+    let mut forgotten = 0;
+    for i in 0u32..100_000 {
+        let b = i.to_be_bytes();
+        let mac = [0x02, 0xcc, 0, b[1], b[2], b[3]];
+        let addr = [10, 100 + b[1], b[2], b[3]];
+        assert_eq!(xdp(&dp, &udp4_from(mac, addr, SITE, 9), 1), XDP_PASS);
+        if i % 5_000 == 4_999 {
+            let r = reclaimer
+                .reclaim(&mut maps, 0, &listed, &listed_addr)
+                .unwrap();
+            forgotten += r.devices.len();
+        }
+    }
+    assert_eq!(stat(&maps, Stat::SlotsExhausted), 0);
+    assert_eq!(forgotten, 100_000, "every churned device forgotten");
+    // The policy's PCs are untouched, and a new device gets a slot of its own.
+    assert!(maps.pcs().iter().any(|e| e.addr == ip(&PC)));
+    let newcomer = [0x02, 0xdd, 0, 0, 0, 1];
+    assert_eq!(
+        xdp(&dp, &udp4_from(newcomer, [10, 10, 0, 200], SITE, 9), 1),
+        XDP_PASS
+    );
+    let d = maps
+        .devices()
+        .into_iter()
+        .find(|d| d.macs.contains(&newcomer))
+        .expect("met");
+    assert!(d.slot >= capacity::LEARNED_SLOT_BASE && d.counters.up_packets == 1);
 }

@@ -1,12 +1,13 @@
-//! Devices as the datapath sees them: every address it knows, grouped by the MAC its
-//! frames carry (a PC's IPv4, IPv6 and link-local addresses are one device), with the
+//! Devices as the datapath sees them: one per device slot, with every address and MAC
+//! pointing at it (a PC's IPv4, IPv6, privacy and link-local addresses, a new DHCP lease,
+//! are one device), with the
 //! name the policy or the DHCP lease gives it, its group and its live counters. Devices
 //! the policy does not list are here too: that is how an admin finds them.
 //!
 //! Owns: the devices view. Must not: change the policy (placing a device is an edit of
 //! `office.toml`, like every change).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     extract::{Query, State},
@@ -35,12 +36,17 @@ pub struct DeviceRow {
     pub addresses: Vec<String>,
     /// The PC the policy lists it as, if any.
     pub pc: Option<String>,
-    /// What it is called: the policy's name, else its DHCP host name, else an address.
+    /// What it is called: the policy's name, else its DHCP host name, else its MAC.
     pub name: String,
+    /// The host name its DHCP lease gave, if any.
+    pub dhcp_name: Option<String>,
     /// Its group (for a device the policy does not list: `unknown_devices`' group).
     pub group: String,
-    /// allowed, blocked, over-quota (the strictest of its addresses).
+    /// allowed, blocked, over-quota.
     pub state: String,
+    /// New connections it sent with another device's address (spoofing), counted as its
+    /// own.
+    pub spoofed: u32,
     pub up_bytes: u64,
     pub down_bytes: u64,
     pub dropped_bytes: u64,
@@ -61,53 +67,38 @@ pub async fn devices(
 fn rows(st: &ApiState) -> Result<Vec<DeviceRow>, ApiError> {
     let maps = crate::datapath::Maps::open(&st.pin_dir)?;
     let policy = st.policy.load();
-    let mut by_mac: BTreeMap<String, DeviceRow> = BTreeMap::new();
-    for e in maps.pcs() {
-        let mac = if e.info.mac == [0; 6] {
-            String::new()
-        } else {
-            e.info
-                .mac
+    let mut rows: Vec<DeviceRow> = maps
+        .devices()
+        .into_iter()
+        .map(|d| {
+            let pc = d
+                .macs
                 .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
-        // An address without a MAC is a device of its own until its MAC is seen.
-        let key = if mac.is_empty() {
-            e.addr.to_string()
-        } else {
-            mac.clone()
-        };
-        let row = by_mac.entry(key).or_insert_with(|| DeviceRow {
-            mac,
-            addresses: Vec::new(),
-            pc: None,
-            name: st.names.label(&policy, e.addr),
-            group: policy
-                .datapath_group_name(e.info.group)
-                .unwrap_or("?")
-                .to_string(),
-            state: "allowed".into(),
-            up_bytes: 0,
-            down_bytes: 0,
-            dropped_bytes: 0,
-        });
-        row.addresses.push(e.addr.to_string());
-        if let Some(i) = policy.pc_at(e.addr) {
-            // A listed address names the device, whatever address was met first.
-            let name = policy.pcs()[i].name.clone();
-            row.name = name.clone();
-            row.pc = Some(name);
-        }
-        if e.info.state != gateway_common::PcState::Allowed as u8 {
-            row.state = state_name(e.info.state).to_string();
-        }
-        row.up_bytes += e.counters.up_bytes;
-        row.down_bytes += e.counters.down_bytes;
-        row.dropped_bytes += e.counters.dropped_bytes;
-    }
-    let mut rows: Vec<DeviceRow> = by_mac.into_values().collect();
+                .find_map(|m| policy.pc_with_mac(m))
+                .or_else(|| d.addrs.iter().find_map(|a| policy.pc_at(*a)))
+                .map(|i| policy.pcs()[i].name.clone());
+            DeviceRow {
+                mac: d
+                    .macs
+                    .first()
+                    .map(crate::datapath::mac_text)
+                    .unwrap_or_default(),
+                addresses: d.addrs.iter().map(|a| a.to_string()).collect(),
+                name: st.names.device_label(&policy, &d),
+                dhcp_name: st.names.leased_name(&d.macs, &d.addrs),
+                pc,
+                group: policy
+                    .datapath_group_name(d.group)
+                    .unwrap_or("?")
+                    .to_string(),
+                state: state_name(d.state).to_string(),
+                spoofed: d.spoofed,
+                up_bytes: d.counters.up_bytes,
+                down_bytes: d.counters.down_bytes,
+                dropped_bytes: d.counters.dropped_bytes,
+            }
+        })
+        .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.up_bytes + r.down_bytes));
     Ok(rows)
 }

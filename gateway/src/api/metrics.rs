@@ -67,6 +67,8 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
     let packets = Family::<PcDir, Counter>::default();
     let dropped = Family::<Pc, Counter>::default();
     let drops = Family::<Reason, Counter>::default();
+    let events = Family::<Reason, Counter>::default();
+    let spoofed = Family::<Pc, Counter>::default();
     reg.register(
         "pc_bytes",
         "Bytes passed per PC and direction",
@@ -79,11 +81,21 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
     );
     reg.register("pc_dropped_bytes", "Bytes dropped per PC", dropped.clone());
     reg.register("datapath_drops", "Packets dropped by reason", drops.clone());
+    reg.register(
+        "datapath_events",
+        "Datapath events (new flows, resets, spoofed addresses, ...), by reason",
+        events.clone(),
+    );
+    reg.register(
+        "pc_spoofed",
+        "New connections a device sent with another device's address",
+        spoofed.clone(),
+    );
     if let Ok(maps) = crate::datapath::Maps::open(&st.pin_dir) {
         let policy = st.policy.load();
-        for e in maps.pcs() {
-            let pc = st.names.label(&policy, e.addr);
-            let c = &e.counters;
+        for d in maps.devices() {
+            let pc = st.names.device_label(&policy, &d);
+            let c = &d.counters;
             for (dir, b, p) in [
                 ("up", c.up_bytes, c.up_packets),
                 ("down", c.down_bytes, c.down_packets),
@@ -98,6 +110,18 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
             dropped
                 .get_or_create(&Pc { pc: pc.clone() })
                 .inc_by(c.dropped_bytes);
+            if d.spoofed > 0 {
+                spoofed
+                    .get_or_create(&Pc { pc: pc.clone() })
+                    .inc_by(d.spoofed.into());
+            }
+        }
+        for (stat, n) in maps.stats() {
+            events
+                .get_or_create(&Reason {
+                    reason: stat.name().to_string(),
+                })
+                .inc_by(n);
         }
         for (reason, n) in maps.drops() {
             drops

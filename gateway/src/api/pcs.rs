@@ -115,25 +115,26 @@ fn rows(st: &ApiState, who: &Principal) -> Result<Vec<PcRow>, ApiError> {
             PcRow::empty(pc.name.clone(), group, addresses),
         );
     }
-    for e in maps.pcs() {
-        let name = st.names.label(&policy, e.addr);
+    for d in maps.devices() {
+        let name = st.names.device_label(&policy, &d);
         let row = rows.entry(name.clone()).or_insert_with(|| {
             // A device the policy does not list: the group it names for those.
             let group = policy.unknown_group_name().to_string();
-            PcRow::empty(name, group, vec![e.addr.to_string()])
+            PcRow::empty(name, group, Vec::new())
         });
-        let c = &e.counters;
+        let c = &d.counters;
         row.up_bytes += c.up_bytes;
         row.down_bytes += c.down_bytes;
         row.up_packets += c.up_packets;
         row.down_packets += c.down_packets;
         row.dropped_bytes += c.dropped_bytes;
-        if !row.addresses.contains(&e.addr.to_string()) {
-            row.addresses.push(e.addr.to_string());
+        for a in &d.addrs {
+            if !row.addresses.contains(&a.to_string()) {
+                row.addresses.push(a.to_string());
+            }
         }
-        // The strictest state of any of its addresses.
-        if e.info.state != gateway_common::PcState::Allowed as u8 {
-            row.state = state_name(e.info.state).to_string();
+        if d.state != gateway_common::PcState::Allowed as u8 {
+            row.state = state_name(d.state).to_string();
         }
     }
     for row in rows.values_mut() {

@@ -194,6 +194,7 @@ impl Daemon {
             memo,
             applied,
             over: Default::default(),
+            devices: super::tick::DeviceWatch::new(config.devices.forget_after_s),
         };
         Ok(Daemon {
             clock,

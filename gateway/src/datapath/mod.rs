@@ -21,7 +21,9 @@ use aya::{
 use gateway_common::programs;
 
 pub use error::DatapathError;
-pub use maps::{FlowEntry, Maps, PcEntry, net_contains, v4_key};
+pub use maps::{
+    DeviceEntry, FlowEntry, Maps, PcEntry, Reclaimer, mac_text, net_contains, parse_mac, v4_key,
+};
 
 /// The object `gateway/build.rs` built from `gateway-ebpf`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway"));
@@ -69,7 +71,6 @@ impl Datapath {
         let flow_cache: u8 = opts.flow_cache.into();
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&opts.pin_dir)
-            .override_global("NUM_CPUS", &ncpus, true)
             .override_global("FLOW_CACHE", &flow_cache, true)
             // The flow tables hold one part per CPU (see `gateway_common::FlowSet`).
             .map_max_entries(
@@ -106,6 +107,8 @@ impl Datapath {
         };
         let mut maps = dp.maps()?;
         maps.ensure_flow_seed()?;
+        // Before any program is attached, so no device is met while the queue is refilled.
+        maps.refill_free_slots()?;
         if maps.generation()? == 0 {
             maps.bump_generation()?;
         }
@@ -286,6 +289,15 @@ pub fn interface_nets(interface: &str) -> Vec<(IpAddr, u8)> {
         .collect()
 }
 
+/// One PC of the policy as the datapath declares it (`Maps::declare_pc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPc {
+    pub addrs: Vec<IpAddr>,
+    pub macs: Vec<[u8; 6]>,
+    pub group: u8,
+    pub state: gateway_common::PcState,
+}
+
 /// What the datapath's sets must hold, as computed by the policy for a moment.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -293,6 +305,8 @@ pub struct Plan {
     pub blocked: std::collections::BTreeMap<(IpAddr, u8), u64>,
     /// PC address → (datapath group id, state).
     pub pcs: std::collections::BTreeMap<IpAddr, (u8, gateway_common::PcState)>,
+    /// Each listed PC as one device: its addresses and MACs, group and state.
+    pub devices: Vec<PlannedPc>,
     /// Mask of the groups that block QUIC (`group_bit` of the datapath group id).
     pub quic_blocked: u64,
     /// The datapath group of devices the policy does not list (`unknown_devices`).

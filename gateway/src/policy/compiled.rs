@@ -55,6 +55,8 @@ pub struct Group {
 pub struct Pc {
     pub name: String,
     pub addresses: Vec<IpAddr>,
+    /// Its MACs (`mac` in the file): every address seen with one of them is this PC's.
+    pub macs: Vec<[u8; 6]>,
     pub group: Option<usize>,
 }
 
@@ -124,6 +126,7 @@ pub struct Policy {
     pub(super) groups: Vec<Group>,
     pub(super) pcs: Vec<Pc>,
     pub(super) by_addr: HashMap<IpAddr, usize>,
+    pub(super) by_mac: HashMap<[u8; 6], usize>,
     /// The group of devices the policy does not list (`unknown_devices`); `None`:
     /// `default`.
     pub(super) unknown_group: Option<usize>,
@@ -144,7 +147,11 @@ impl Policy {
         limits: Vec<Limit>,
     ) -> Self {
         let mut by_addr = HashMap::new();
+        let mut by_mac = HashMap::new();
         for (i, pc) in pcs.iter().enumerate() {
+            for m in &pc.macs {
+                by_mac.insert(*m, i);
+            }
             for a in &pc.addresses {
                 by_addr.insert(*a, i);
             }
@@ -162,6 +169,7 @@ impl Policy {
             groups,
             pcs,
             by_addr,
+            by_mac,
             unknown_group: None,
         }
     }
@@ -169,8 +177,8 @@ impl Policy {
     /// The group a device at `addr` starts from: a listed PC's own (`None`: `default`),
     /// else the policy's group for devices it does not list.
     pub(super) fn start_group(&self, addr: IpAddr) -> Option<usize> {
-        match self.by_addr.get(&addr) {
-            Some(&i) => self.pcs[i].group,
+        match self.pc_at(addr) {
+            Some(i) => self.pcs[i].group,
             None => self.unknown_group,
         }
     }
@@ -190,9 +198,21 @@ impl Policy {
             .map_or(DEFAULT_GROUP, |g| self.groups[g].name.as_str())
     }
 
-    /// The PC that owns `addr`, by index.
+    /// The PC that owns `addr`, by index: the PC that lists the address, else the PC
+    /// whose MAC the datapath saw the address with (`bindings`).
     pub fn pc_at(&self, addr: IpAddr) -> Option<usize> {
-        self.by_addr.get(&addr).copied()
+        if let Some(i) = self.by_addr.get(&addr) {
+            return Some(*i);
+        }
+        if self.by_mac.is_empty() {
+            return None;
+        }
+        super::bindings::mac_of(addr).and_then(|m| self.by_mac.get(&m).copied())
+    }
+
+    /// The PC a MAC names, by index.
+    pub fn pc_with_mac(&self, mac: &[u8; 6]) -> Option<usize> {
+        self.by_mac.get(mac).copied()
     }
 
     /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the
@@ -243,7 +263,7 @@ impl Policy {
     /// A PC by name or by one of its addresses.
     pub fn find_pc(&self, who: &str) -> Option<&Pc> {
         match who.parse::<IpAddr>() {
-            Ok(a) => self.by_addr.get(&a).map(|i| &self.pcs[*i]),
+            Ok(a) => self.pc_at(a).map(|i| &self.pcs[i]),
             Err(_) => self.pcs.iter().find(|p| p.name == who),
         }
     }

@@ -106,7 +106,7 @@ impl Policy {
     /// The decision for a PC at `addr` asking for `name` at `at`.
     /// `name` may carry upper case and a trailing dot; it is normalised here.
     pub fn evaluate(&self, addr: IpAddr, name: &str, at: Timestamp) -> Decision {
-        let pc = self.by_addr.get(&addr).map(|i| &self.pcs[*i]);
+        let pc = self.pc_at(addr).map(|i| &self.pcs[i]);
         self.evaluate_for(pc, name, at)
     }
 
@@ -184,7 +184,7 @@ impl Policy {
     /// was met on the way (so the time can't change it). An exception's allowance is
     /// never remembered: it is one PC's, and it ends.
     pub fn verdict_memo(&self, addr: IpAddr, name: &str, at: Timestamp) -> (Verdict, bool) {
-        let pc = self.by_addr.get(&addr).copied();
+        let pc = self.pc_at(addr);
         if !self.exceptions.is_empty()
             && pc.is_some_and(|i| self.exception_for(i, name, at).is_some())
         {

@@ -14,6 +14,7 @@
 //! kernel's sets at a moment), `limits.rs` (who is over a traffic limit), `edit/`
 //! (changes written back into `office.toml`).
 
+pub mod bindings;
 mod compiled;
 pub mod edit;
 mod engine;

@@ -267,8 +267,14 @@ pub struct RuleDef {
 pub struct PcDef {
     /// Unique name. Required.
     pub name: Spanned<String>,
-    /// Its addresses, IPv4 and IPv6. Required, at least one.
-    pub addresses: Spanned<Vec<IpAddr>>,
+    /// Its MAC (`aa:bb:cc:dd:ee:ff`): the device, whatever addresses it takes (DHCP
+    /// leases, IPv6 privacy addresses). `mac` or `addresses`, or both.
+    #[serde(default)]
+    pub mac: Option<Spanned<String>>,
+    /// Its addresses, IPv4 and IPv6 (fixed ones). Addresses are bound to the MAC they are
+    /// first seen with.
+    #[serde(default)]
+    pub addresses: Option<Spanned<Vec<IpAddr>>>,
     /// Its group. Default: the implicit root `default`, which has no rules.
     #[serde(default)]
     pub group: Option<Spanned<String>>,

@@ -136,6 +136,12 @@ impl Policy {
             for a in &pc.addresses {
                 plan.pcs.insert(*a, (group, state));
             }
+            plan.devices.push(crate::datapath::PlannedPc {
+                addrs: pc.addresses.clone(),
+                macs: pc.macs.clone(),
+                group,
+                state,
+            });
         }
         plan
     }

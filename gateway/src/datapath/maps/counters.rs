@@ -1,14 +1,32 @@
 //! Reading the counters: per PC, per flow, drops, datapath events, WAN links. Per-CPU
 //! values are summed here.
 
-use std::net::IpAddr;
+use std::{collections::BTreeMap, net::IpAddr};
 
 use aya::maps::{MapData, PerCpuArray, PerCpuValues};
-use gateway_common::{Counters, DropReason, FlowKeyV4, FlowKeyV6, PcInfo, Stat, WanCounters};
+use gateway_common::{
+    Counters, DropReason, FlowKeyV4, FlowKeyV6, PcInfo, Stat, UNATTRIBUTED_SLOT, WanCounters,
+};
 
 use super::{Maps, v4_from_key, v6_from_key};
 
-/// One PC address as the datapath knows it.
+/// One device as the datapath knows it: every address and MAC pointing at its slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceEntry {
+    pub slot: u32,
+    /// Its MACs (the one its frames carry; a listed PC may name more).
+    pub macs: Vec<[u8; 6]>,
+    /// Its addresses, IPv4 first.
+    pub addrs: Vec<IpAddr>,
+    pub group: u8,
+    pub state: u8,
+    /// New flows it sent with an address bound to another device.
+    pub spoofed: u32,
+    pub counters: Counters,
+}
+
+/// One PC address as the datapath knows it. Addresses of one device share its slot and
+/// so its counters: sum devices (`Maps::devices`), not addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcEntry {
     pub addr: IpAddr,
@@ -39,7 +57,7 @@ impl Maps {
         }
         total
     }
-    fn counters(&self, slot: u32) -> Counters {
+    pub(super) fn slot_counters(&self, slot: u32) -> Counters {
         let mut total = Counters::default();
         if let Ok(values) = self.pc_stats.get(&slot, 0) {
             sum(&values, |c| total.add(c));
@@ -60,16 +78,64 @@ impl Maps {
                 counters: if info.slot == gateway_common::UNATTRIBUTED_SLOT {
                     Counters::default()
                 } else {
-                    self.counters(info.slot)
+                    self.slot_counters(info.slot)
                 },
             })
             .collect();
         out.sort_by_key(|e| e.addr);
         out
     }
+    /// Every device (every slot an address or a MAC points at), in slot order.
+    pub fn devices(&self) -> Vec<DeviceEntry> {
+        let mut by_slot: BTreeMap<u32, DeviceEntry> = BTreeMap::new();
+        for (addr, info) in self.addr_entries() {
+            if info.slot == UNATTRIBUTED_SLOT {
+                continue;
+            }
+            let e = self.device_entry(&mut by_slot, info.slot);
+            e.addrs.push(addr);
+            if info.mac != [0; 6] && !e.macs.contains(&info.mac) {
+                e.macs.push(info.mac);
+            }
+        }
+        for (mac, slot) in self.mac_entries() {
+            if slot == UNATTRIBUTED_SLOT {
+                continue;
+            }
+            let e = self.device_entry(&mut by_slot, slot);
+            if !e.macs.contains(&mac) {
+                e.macs.push(mac);
+            }
+        }
+        let mut out: Vec<DeviceEntry> = by_slot.into_values().collect();
+        for d in &mut out {
+            d.addrs.sort();
+        }
+        out
+    }
+
+    fn device_entry<'a>(
+        &self,
+        by_slot: &'a mut BTreeMap<u32, DeviceEntry>,
+        slot: u32,
+    ) -> &'a mut DeviceEntry {
+        by_slot.entry(slot).or_insert_with(|| {
+            let d = self.device_info(slot);
+            DeviceEntry {
+                slot,
+                macs: Vec::new(),
+                addrs: Vec::new(),
+                group: d.group,
+                state: d.state,
+                spoofed: d.spoofed,
+                counters: self.slot_counters(slot),
+            }
+        })
+    }
+
     /// Counters of traffic that belongs to no PC (slot 0).
     pub fn unattributed(&self) -> Counters {
-        self.counters(gateway_common::UNATTRIBUTED_SLOT)
+        self.slot_counters(UNATTRIBUTED_SLOT)
     }
 
     /// Every flow, counters summed over CPUs.

@@ -1,7 +1,8 @@
 //! Typed handles on the pinned maps, opened by path. The daemon, the CLI and the tests all
 //! go through this one type, whether or not they loaded the programs themselves.
 //!
-//! Split by what is touched: `pcs.rs` (PC entries and the daemon's counter slots),
+//! Split by what is touched: `pcs.rs` (devices: addresses, MACs, slots, forgetting idle
+//! ones),
 //! `blocked.rs` (the blocked sets, ranges and the gateway's own addresses), `counters.rs`
 //! (reading counters: PCs, flows, drops, events, WAN links); here the handles, the
 //! generation and the flow tables' hash multipliers.
@@ -10,10 +11,12 @@
 
 use std::path::Path;
 
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, lpm_trie::LpmTrie};
+use aya::maps::{
+    Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, Queue, lpm_trie::LpmTrie,
+};
 use gateway_common::{
-    Config, Counters, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, GroupInfo, PcInfo, WanCounters,
-    maps as names,
+    AddrInfo, Config, Counters, DeviceInfo, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, GroupInfo,
+    WanCounters, maps as names,
 };
 
 use super::{DatapathError, flowtab::FlowTable};
@@ -25,7 +28,8 @@ mod counters;
 mod pcs;
 
 pub use blocked::net_contains;
-pub use counters::{FlowEntry, PcEntry};
+pub use counters::{DeviceEntry, FlowEntry, PcEntry};
+pub use pcs::{Reclaimer, mac_text, parse_mac};
 
 fn v6_from_key(k: Addr6) -> std::net::Ipv6Addr {
     std::net::Ipv6Addr::from(addr6_octets(k))
@@ -41,8 +45,11 @@ fn v4_from_key(k: u32) -> std::net::Ipv4Addr {
 }
 
 pub struct Maps {
-    pcs4: HashMap<MapData, u32, PcInfo>,
-    pcs6: HashMap<MapData, Addr6, PcInfo>,
+    addrs4: HashMap<MapData, u32, AddrInfo>,
+    addrs6: HashMap<MapData, Addr6, AddrInfo>,
+    macs: HashMap<MapData, u64, u32>,
+    devices: Array<MapData, DeviceInfo>,
+    free_slots: Queue<MapData, u32>,
     pc_stats: PerCpuArray<MapData, Counters>,
     config: Array<MapData, Config>,
     flows4: FlowTable<FLOW_KEY_WORDS_V4>,
@@ -72,8 +79,11 @@ impl Maps {
     /// Opens every map pinned under `dir`.
     pub fn open(dir: &Path) -> Result<Self, DatapathError> {
         Ok(Self {
-            pcs4: open(dir, names::PCS_V4, Map::HashMap)?,
-            pcs6: open(dir, names::PCS_V6, Map::HashMap)?,
+            addrs4: open(dir, names::ADDRS_V4, Map::HashMap)?,
+            addrs6: open(dir, names::ADDRS_V6, Map::HashMap)?,
+            macs: open(dir, names::MACS, Map::HashMap)?,
+            devices: open(dir, names::DEVICES, Map::Array)?,
+            free_slots: open(dir, names::FREE_SLOTS, Map::Queue)?,
             pc_stats: open(dir, names::PC_STATS, Map::PerCpuArray)?,
             config: open(dir, names::CONFIG, Map::Array)?,
             flows4: FlowTable::open(dir, names::FLOWS_V4)?,

@@ -1,6 +1,9 @@
 //! PCs and the entries that name them: `[[blocks]]`, `[[limits]]`, `[[exceptions]]`.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+};
 
 use jiff::tz::TimeZone;
 use toml::Spanned;
@@ -19,6 +22,7 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
     let mut pcs = Vec::new();
     let mut names = HashSet::new();
     let mut addrs = HashMap::new();
+    let mut macs = HashMap::new();
     for pc in &p.pcs {
         if !names.insert(pc.name.get_ref().clone()) {
             cx.err(
@@ -26,15 +30,40 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
                 format!("PC `{}` is defined twice", pc.name.get_ref()),
             );
         }
-        if pc.addresses.get_ref().is_empty() {
+        let mac = pc.mac.as_ref().and_then(|m| {
+            let parsed = crate::datapath::parse_mac(m.get_ref());
+            match parsed {
+                None => cx.err(
+                    m,
+                    format!(
+                        "PC `{}`: `{}` is not a device's MAC (aa:bb:cc:dd:ee:ff)",
+                        pc.name.get_ref(),
+                        m.get_ref()
+                    ),
+                ),
+                Some(mac) => {
+                    if let Some(other) = macs.insert(mac, pc.name.get_ref().clone()) {
+                        cx.err(m, format!("MAC {} is also PC `{other}`'s", m.get_ref()));
+                    }
+                }
+            }
+            parsed
+        });
+        let addresses: &[IpAddr] = pc.addresses.as_ref().map_or(&[], |a| a.get_ref());
+        if addresses.is_empty() && pc.mac.is_none() {
             cx.err(
-                &pc.addresses,
-                format!("PC `{}` has no address", pc.name.get_ref()),
+                &pc.name,
+                format!(
+                    "PC `{}` has neither a MAC nor an address",
+                    pc.name.get_ref()
+                ),
             );
         }
-        for a in pc.addresses.get_ref() {
-            if let Some(other) = addrs.insert(*a, pc.name.get_ref().clone()) {
-                cx.err(&pc.addresses, format!("address {a} is also PC `{other}`'s"));
+        for a in addresses {
+            if let Some(other) = addrs.insert(*a, pc.name.get_ref().clone())
+                && let Some(span) = &pc.addresses
+            {
+                cx.err(span, format!("address {a} is also PC `{other}`'s"));
             }
         }
         let group = pc.group.as_ref().and_then(|gn| {
@@ -53,7 +82,8 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
         });
         pcs.push(Pc {
             name: pc.name.get_ref().clone(),
-            addresses: pc.addresses.get_ref().clone(),
+            addresses: addresses.to_vec(),
+            macs: mac.into_iter().collect(),
             group,
         });
     }
