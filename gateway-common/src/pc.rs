@@ -61,7 +61,10 @@ pub struct DeviceInfo {
     /// New flows this device sent with an address bound to another device's MAC. Not
     /// atomic: a report, not an account.
     pub spoofed: u32,
-    pub _pad: u32,
+    /// 0, or the slot this device now is: a device met under one address whose MAC
+    /// turned out to be a listed PC's (its link-local address seen before its listed
+    /// one). Its addresses' new flows count on, and follow the rules of, that slot.
+    pub alias: u32,
 }
 
 /// A MAC as the key of `MACS`: its six bytes in the low bytes of a u64.

@@ -248,6 +248,11 @@ pub fn pc_entry<K>(addrs: &aya_ebpf::maps::HashMap<K, AddrInfo>, addr: &K, pkt: 
             }
         }
     };
+    // One level of alias (see `DeviceInfo::alias`): the daemon never chains them.
+    let slot = match DEVICES.get(slot) {
+        Some(d) if d.alias != 0 && d.alias < capacity::PC_SLOTS => d.alias,
+        _ => slot,
+    };
     let (group, state) = match DEVICES.get(slot) {
         Some(d) if slot != UNATTRIBUTED_SLOT => (d.group, d.state),
         _ => (unknown_group(), PcState::Allowed as u8),
@@ -334,7 +339,7 @@ fn new_device(mac: [u8; 6]) -> u32 {
             group: unknown_group(),
             state: PcState::Allowed as u8,
             spoofed: 0,
-            _pad: 0,
+            alias: 0,
         };
         // SAFETY: a free slot is nobody's: only this CPU writes it now.
         unsafe { *d = info };

@@ -82,6 +82,7 @@ impl PcNames {
                 state: 0,
                 spoofed: 0,
                 counters: Default::default(),
+                parts: Vec::new(),
             };
             return self.device_label(policy, &d);
         }

@@ -92,20 +92,23 @@ impl Usage {
         }
         let mut deltas: HashMap<String, Delta> = HashMap::new();
         for e in entries {
-            let (up, down) = (e.counters.up_bytes, e.counters.down_bytes);
-            let (mu, md) = self.marks.get(&e.slot).copied().unwrap_or((0, 0));
-            // Totals only grow; a smaller one means the maps were recreated.
-            let du = if up >= mu { up - mu } else { up };
-            let dd = if down >= md { down - md } else { down };
-            if du == 0 && dd == 0 {
-                continue;
+            let mut who = None;
+            for (slot, c) in &e.parts {
+                let (up, down) = (c.up_bytes, c.down_bytes);
+                let (mu, md) = self.marks.get(slot).copied().unwrap_or((0, 0));
+                // Totals only grow; a smaller one means the slot started again.
+                let du = if up >= mu { up - mu } else { up };
+                let dd = if down >= md { down - md } else { down };
+                if du == 0 && dd == 0 {
+                    continue;
+                }
+                self.marks.insert(*slot, (up, down));
+                let who = who.get_or_insert_with(|| names.device_label(policy, e));
+                let d = deltas.entry(who.clone()).or_default();
+                d.up += du;
+                d.down += dd;
+                d.marks.push((format!("#{slot}"), up, down));
             }
-            self.marks.insert(e.slot, (up, down));
-            let who = names.device_label(policy, e);
-            let d = deltas.entry(who).or_default();
-            d.up += du;
-            d.down += dd;
-            d.marks.push((format!("#{}", e.slot), up, down));
         }
         // Minute rows are in real time (the policy clock only decides days and months).
         let minute = crate::store::now_ms().div_euclid(60_000);

@@ -1009,3 +1009,35 @@ fn address_and_mac_churn_leave_the_tables_usable() {
         .expect("met");
     assert!(d.slot >= capacity::LEARNED_SLOT_BASE && d.counters.up_packets == 1);
 }
+
+#[test]
+fn a_listed_pc_met_first_under_another_address_becomes_one_device() {
+    let (_dir, dp, mut maps) = load("join", true);
+    policy(&mut maps);
+    // PC's IPv6 privacy address speaks before its listed IPv4 one: a device of its own,
+    // in the unknown devices' group (default here), so BLOCKED6 passes.
+    let privacy = [
+        0xfd, 0x0a, 0, 0x10, 0, 0, 0, 0, 0xab, 0xcd, 0, 0, 0, 0, 0, 0x0b,
+    ];
+    assert_eq!(xdp(&dp, &udp6(privacy, BLOCKED6, 1, 53), 2), XDP_PASS);
+    // Then its listed address, with the same MAC: the MAC is the listed PC's now.
+    assert_eq!(xdp(&dp, &udp4(PC, SITE, 1, 53, 10), 1), XDP_PASS);
+    assert_eq!(maps.join_by_mac().unwrap(), 1);
+    maps.bump_generation().unwrap();
+    // The privacy address follows the PC's rules and counts on the PC.
+    assert_eq!(xdp(&dp, &udp6(privacy, BLOCKED6, 2, 53), 1), XDP_DROP);
+    let mine: Vec<_> = maps
+        .devices()
+        .into_iter()
+        .filter(|d| d.addrs.contains(&ip(&PC)))
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0].addrs.contains(&ip(&privacy)), "{mine:?}");
+    let c = mine[0].counters;
+    assert_eq!(
+        (c.up_packets, c.dropped_packets),
+        (3, 1),
+        "nothing lost in the join"
+    );
+    assert_eq!(mine[0].parts.len(), 2);
+}

@@ -22,7 +22,11 @@ pub struct DeviceEntry {
     pub state: u8,
     /// New flows it sent with an address bound to another device.
     pub spoofed: u32,
+    /// Its counters: the sum of `parts`.
     pub counters: Counters,
+    /// Each slot it counts on (its own, and those of devices joined to it, see
+    /// `DeviceInfo::alias`) with that slot's counters: what usage marks are kept by.
+    pub parts: Vec<(u32, Counters)>,
 }
 
 /// One PC address as the datapath knows it. Addresses of one device share its slot and
@@ -107,6 +111,27 @@ impl Maps {
                 e.macs.push(mac);
             }
         }
+        // Devices joined to another (`DeviceInfo::alias`) are part of it.
+        let aliased: Vec<(u32, u32)> = by_slot
+            .keys()
+            .map(|s| (*s, self.device_info(*s).alias))
+            .filter(|(s, a)| *a != 0 && a != s)
+            .collect();
+        for (slot, target) in aliased {
+            let Some(part) = by_slot.remove(&slot) else {
+                continue;
+            };
+            let t = self.device_entry(&mut by_slot, target);
+            t.addrs.extend(part.addrs);
+            for m in part.macs {
+                if !t.macs.contains(&m) {
+                    t.macs.push(m);
+                }
+            }
+            t.spoofed += part.spoofed;
+            t.counters.add(&part.counters);
+            t.parts.extend(part.parts);
+        }
         let mut out: Vec<DeviceEntry> = by_slot.into_values().collect();
         for d in &mut out {
             d.addrs.sort();
@@ -121,6 +146,7 @@ impl Maps {
     ) -> &'a mut DeviceEntry {
         by_slot.entry(slot).or_insert_with(|| {
             let d = self.device_info(slot);
+            let counters = self.slot_counters(slot);
             DeviceEntry {
                 slot,
                 macs: Vec::new(),
@@ -128,7 +154,8 @@ impl Maps {
                 group: d.group,
                 state: d.state,
                 spoofed: d.spoofed,
-                counters: self.slot_counters(slot),
+                counters,
+                parts: vec![(slot, counters)],
             }
         })
     }

@@ -225,27 +225,34 @@ impl Maps {
         Ok(n)
     }
 
-    /// Points every address whose MAC is now bound to another device at that device:
-    /// a listed PC met first under an unlisted address (its link-local one) becomes one
-    /// device once its listed address is seen. Returns how many moved (the caller bumps
-    /// the generation when any did, so cached flows follow).
+    /// Makes a device met under one address (its link-local one) the listed PC its MAC
+    /// turned out to be (`DeviceInfo::alias`): its addresses' new flows count on the PC
+    /// and follow its rules, while what it counted so far stays on its own slot, shown as
+    /// part of the PC (`devices`). Returns how many devices were joined (the caller bumps
+    /// the generation when any were, so cached flows follow).
     pub fn join_by_mac(&mut self) -> Result<usize, DatapathError> {
         let macs: StdHashMap<[u8; 6], u32> = self.mac_entries().into_iter().collect();
-        let mut n = 0;
-        for (a, mut info) in self.addr_entries() {
-            if info.mac == [0; 6] {
+        let mut joined = HashSet::new();
+        for (_, info) in self.addr_entries() {
+            let Some(&target) = macs.get(&info.mac) else {
+                continue;
+            };
+            if info.mac == [0; 6]
+                || target == info.slot
+                || info.slot < capacity::LEARNED_SLOT_BASE
+                || joined.contains(&info.slot)
+            {
                 continue;
             }
-            if let Some(&s) = macs.get(&info.mac)
-                && s != info.slot
-                && info.slot >= capacity::LEARNED_SLOT_BASE
-            {
-                info.slot = s;
-                self.put_addr(a, info)?;
-                n += 1;
+            let mut d = self.device_info(info.slot);
+            // Never a chain: the target must be no alias itself.
+            if d.alias != target && self.device_info(target).alias == 0 {
+                d.alias = target;
+                self.set_device(info.slot, d)?;
+                joined.insert(info.slot);
             }
         }
-        Ok(n)
+        Ok(joined.len())
     }
 
     pub(super) fn zero_slot(&mut self, slot: u32) -> Result<(), DatapathError> {
@@ -380,8 +387,14 @@ impl Reclaimer {
         slots.extend(macs.keys().copied());
         slots.remove(&UNATTRIBUTED_SLOT);
         self.moved.retain(|s, _| slots.contains(s));
+        // A device others are joined to lives as long as they do.
+        let targets: HashSet<u32> = slots
+            .iter()
+            .map(|s| maps.device_info(*s).alias)
+            .filter(|a| *a != 0)
+            .collect();
         for slot in slots {
-            if listed.contains(&slot) {
+            if listed.contains(&slot) || targets.contains(&slot) {
                 continue;
             }
             let c = maps.slot_counters(slot);
