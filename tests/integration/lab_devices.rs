@@ -7,7 +7,7 @@ use std::{
 };
 
 use officegate_lab::{
-    Lab, LabConfig, Role, addr,
+    Lab, LabConfig, Role, addr, link_stats,
     officegate::{Officegate, lab_config, pin_dir_for},
 };
 
@@ -131,4 +131,256 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(short(&lab, 2, "social.example", "A"), page);
+}
+
+/// `officegate pcs --json`, one line per device, by MAC.
+fn devices_by_mac(og: &Officegate) -> std::collections::HashMap<String, serde_json::Value> {
+    og.tool(&["pcs", "--json"])
+        .expect("officegate pcs")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .map(|v| (v["mac"].as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn counts(v: &serde_json::Value) -> [u64; 6] {
+    [
+        "up_packets",
+        "up_bytes",
+        "down_packets",
+        "down_bytes",
+        "dropped_packets",
+        "dropped_bytes",
+    ]
+    .map(|k| v[k].as_u64().unwrap())
+}
+
+fn get_json(lab: &Lab, path: &str) -> serde_json::Value {
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
+    let body = lab
+        .sh(Role::Pc(3), &["curl", "-sf", "-m", "5", "-H", &auth, &url])
+        .unwrap_or_else(|e| panic!("GET {path}: {e:#}"));
+    serde_json::from_str(&body).expect("json")
+}
+
+/// pc1 is listed by MAC only, in `open`; everything else falls into `staff`, which
+/// blocks the video site by address and social.example by name. pc1 takes a new DHCP
+/// lease and a new IPv6 privacy address: it stays pc1 — one device, one row, its rules,
+/// counts exact against its interface, its limit enforced. pc2 then forges pc1's
+/// address: it gets its own rights, is charged for it, and is reported.
+#[test]
+fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing() {
+    let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let config = format!(
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4
+    );
+    let mac1 = addr::mac_string(addr::pc_mac(1));
+    let policy = format!(
+        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
+         [[groups]]\nname = \"staff\"\n\n\
+         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
+         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
+         [[groups]]\nname = \"open\"\n\n\
+         [[pcs]]\nname = \"pc1\"\nmac = \"{mac1}\"\ngroup = \"open\"\n\n\
+         [[limits]]\npc = \"pc1\"\nper = \"day\"\nbytes = \"3 MB\"\n",
+        addr::SITE_VIDEO_V4,
+    );
+    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
+    let pc1 = Role::Pc(1);
+    let sh = |role: Role, cmd: &str| {
+        lab.sh(role, &["sh", "-c", cmd])
+            .unwrap_or_else(|e| panic!("{cmd}: {e:#}"))
+    };
+    let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
+    let page = addr::GW_LAN_V4.to_string();
+    // Its first addresses: open's rules, by MAC alone.
+    let wait_open = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while short(&lab, 1, "social.example", "A") == page {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: pc1 not in open\n{}",
+                og.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_open("first address");
+    assert!(reaches(&lab, 1, &video));
+
+    // The new lease and privacy address exist beside the old ones for a moment (as a
+    // renewing client has them); each is warmed up so the gateway knows its neighbour
+    // before the counted window (its multicast solicitations belong to no PC).
+    let (new4, new6) = ("10.10.0.111", "fd0a:10::ab:cd:11");
+    let (old4, old6) = (addr::pc_v4(1).to_string(), addr::pc_v6(1).to_string());
+    sh(
+        pc1,
+        &format!(
+            "sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1 && \
+             ip addr add {new4}/24 dev eth0 && ip -6 addr add {new6}/64 dev eth0 nodad"
+        ),
+    );
+    for (src, dst) in [
+        (old4.as_str(), addr::GW_LAN_V4.to_string()),
+        (new4, addr::GW_LAN_V4.to_string()),
+        (old6.as_str(), addr::GW_LAN_V6.to_string()),
+        (new6, addr::GW_LAN_V6.to_string()),
+    ] {
+        sh(pc1, &format!("ping -c 1 -W 2 -I {src} {dst}"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before_if = link_stats(&lab, pc1, addr::PC_IF).unwrap();
+    let before = counts(&devices_by_mac(&og)[&mac1]);
+    // Traffic from the old addresses, the old ones dropped (the lease moved on), traffic
+    // from the new ones only.
+    sh(
+        pc1,
+        &format!("ping -c 5 -i 0.05 -W 2 -I {old4} {}", addr::SITE_VIDEO_V4),
+    );
+    sh(
+        pc1,
+        &format!(
+            "ip addr del {old4}/24 dev eth0 && ip -6 addr del {old6}/64 dev eth0 && \
+             ip route replace default via {} && ip -6 route replace default via {}",
+            addr::GW_LAN_V4,
+            addr::GW_LAN_V6
+        ),
+    );
+    sh(
+        pc1,
+        &format!("ping -c 5 -i 0.05 -W 2 {}", addr::SITE_VIDEO_V4),
+    );
+    sh(
+        pc1,
+        &format!("ping -6 -c 5 -i 0.05 -W 2 {}", addr::SITE_VIDEO_V6),
+    );
+    assert!(reaches(&lab, 1, &video), "open's rules on the new lease");
+    std::thread::sleep(Duration::from_millis(300));
+    let after_if = link_stats(&lab, pc1, addr::PC_IF)
+        .unwrap()
+        .since(&before_if);
+    let d1 = devices_by_mac(&og)[&mac1].clone();
+    let after = counts(&d1);
+    let ours: Vec<u64> = (0..6).map(|k| after[k] - before[k]).collect();
+    assert_eq!(
+        [ours[0], ours[1], ours[2], ours[3]],
+        [
+            after_if.tx_packets,
+            after_if.tx_bytes,
+            after_if.rx_packets,
+            after_if.rx_bytes
+        ],
+        "one device's counts, exact across the change: {d1}"
+    );
+    let addrs: Vec<&str> = d1["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(addrs.contains(&new4) && addrs.contains(&new6), "{d1}");
+    // The DNS filter knows the new address as pc1 too (open: not the block page).
+    wait_open("new lease");
+    // One row: in the PCs view and on the Devices page.
+    let rows = get_json(&lab, "/api/v1/pcs");
+    let pc1_rows: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "pc1")
+        .collect();
+    assert_eq!(pc1_rows.len(), 1, "{rows:#}");
+    assert!(
+        pc1_rows[0]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == new4),
+        "{rows:#}"
+    );
+    let devices = get_json(&lab, "/api/v1/devices");
+    let mine: Vec<_> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["pc"] == "pc1")
+        .collect();
+    assert_eq!(mine.len(), 1, "{devices:#}");
+    assert_eq!(mine[0]["group"], "open");
+
+    // Its limit holds on the new address: 3 MB, then cut off.
+    let file = format!("http://{}{}", addr::SITE_NEWS_V4, addr::FILE_1M);
+    for _ in 0..4 {
+        let _ = reaches(&lab, 1, &file);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while devices_by_mac(&og)[&mac1]["state"] != "over-quota" {
+        assert!(
+            Instant::now() < deadline,
+            "pc1 not over quota: {}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!reaches(&lab, 1, &video), "over its limit on the new lease");
+
+    // pc2 (staff) forges pc1's new address to reach what only open may.
+    let mac2 = addr::mac_string(addr::pc_mac(2));
+    sh(Role::Pc(2), &format!("ping -c 1 -W 2 {}", addr::GW_LAN_V4));
+    let (p1, p2) = (
+        counts(&devices_by_mac(&og)[&mac1]),
+        counts(&devices_by_mac(&og)[&mac2]),
+    );
+    sh(Role::Pc(2), &format!("ip addr add {new4}/32 dev eth0"));
+    let _ = lab.exec(
+        Role::Pc(2),
+        &[
+            "ping",
+            "-c",
+            "5",
+            "-i",
+            "0.05",
+            "-W",
+            "1",
+            "-I",
+            new4,
+            &addr::SITE_VIDEO_V4.to_string(),
+        ],
+    );
+    let now = devices_by_mac(&og);
+    let (q1, q2) = (counts(&now[&mac1]), counts(&now[&mac2]));
+    assert!(
+        q2[4] >= p2[4] + 5,
+        "pc2's own rights: its pings dropped, on it: {}",
+        now[&mac2]
+    );
+    assert_eq!(q1[0], p1[0], "nothing charged to pc1: {}", now[&mac1]);
+    assert!(
+        now[&mac2]["spoofed"].as_u64().unwrap() >= 1,
+        "{}",
+        now[&mac2]
+    );
+    // Reported: the event and the Devices page.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let events = get_json(&lab, "/api/v1/events?source=devices");
+        let text = events.to_string();
+        if text.contains("spoofing") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no spoofing event: {events:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let devices = get_json(&lab, "/api/v1/devices");
+    let d2 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mac"] == mac2.as_str())
+        .unwrap();
+    assert!(d2["spoofed"].as_u64().unwrap() >= 1, "{d2:#}");
 }
