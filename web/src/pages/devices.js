@@ -1,4 +1,4 @@
-// Every device the gateway has seen on the LAN, by MAC: the PCs the policy lists and the
+// Every device the gateway knows on the LAN (one per MAC, with all its addresses): the PCs the policy lists and the
 // ones it does not (a guest's phone, a PC with a new address), which fall into the group
 // the policy names for unknown devices. Placing one in a group is an edit of office.toml.
 
@@ -23,10 +23,13 @@ export function Devices() {
   <div class="card"><${Table} testid="devices-table" rows=${rows} columns=${[
     { key: 'name', label: 'Name', render: (r) => (r.pc ? pcLink(r.pc) : r.name) },
     { key: 'mac', label: 'MAC', render: (r) => r.mac || '—' },
+    { key: 'dhcp_name', label: 'DHCP name', render: (r) => r.dhcp_name || '—' },
     { key: 'addresses', label: 'Addresses', render: (r) => r.addresses.join(', ') },
     { key: 'pc', label: 'In the policy', render: (r) => (r.pc ? 'yes' : html`<${Tag} value="unlisted" />`) },
     { key: 'group', label: 'Group' },
     { key: 'traffic', label: 'Traffic', num: true, render: (r) => bytes(total(r)) },
     { key: 'state', label: 'State', render: (r) => html`<${Tag} value=${r.state} />` },
+    // New connections it sent with another device's address: counted as its own.
+    { key: 'spoofed', label: 'Forged addresses', num: true, render: (r) => (r.spoofed ? html`<${Tag} value="spoofing" /> ${r.spoofed}` : '—') },
   ]} /></div>`;
 }
