@@ -14,6 +14,7 @@
 #![no_main]
 
 mod account;
+mod device;
 mod maps;
 mod parse;
 mod reset;
