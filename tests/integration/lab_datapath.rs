@@ -52,8 +52,10 @@ fn ok(lab: &Lab, role: Role, args: &[&str]) -> String {
 }
 
 /// true: the page loaded; false: the connection was refused at once (curl exit 7: the
-/// datapath answers a dropped SYN with a reset). Anything else — a time-out (28) above
-/// all: a block must fail fast — is a failure of the test. A page that connects gets time.
+/// datapath answers a dropped SYN with a reset) or reset while it ran (56: the block
+/// came between the handshake and the answer, and the datapath reset the connection).
+/// Anything else — a time-out (28) above all: a block must fail fast — is a failure of
+/// the test. A page that connects gets time.
 fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
     let out = lab
         .exec(
@@ -74,7 +76,7 @@ fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
         .expect("spawn curl");
     match out.status.code() {
         Some(0) => true,
-        Some(7) => false,
+        Some(7) | Some(56) => false,
         other => panic!(
             "pc{pc} curl {url}: {other:?} {}",
             String::from_utf8_lossy(&out.stderr)
