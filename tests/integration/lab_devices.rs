@@ -12,8 +12,9 @@ use officegate_lab::{
 };
 
 use crate::support::{
+    browser::browser,
     dns::short,
-    http::{TOKEN, reaches},
+    http::{TOKEN, add_user_to, reaches},
     office::BIN,
     pins::PinDir,
 };
@@ -105,13 +106,55 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         (&d1["pc"], &d1["group"]),
         (&"pc1".into(), &"default".into())
     );
-    // The admin places pc2 in `open`: its rules apply within a second of the reload.
-    let placed = format!(
-        "[[pcs]]\nname = \"pc2\"\naddresses = [\"{}\"]\ngroup = \"open\"\n",
-        addr::pc_v4(2)
+    // Seen: first and last seen from the store (written by the next tick for a new
+    // device), and reported as new.
+    let mac2 = addr::mac_string(addr::pc_mac(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let d2 = loop {
+        let all = get_json(&lab, 1, "/api/v1/devices");
+        let d2 = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["mac"] == mac2.as_str())
+            .cloned()
+            .unwrap_or_default();
+        if d2["first_seen_ms"].is_i64() || Instant::now() > deadline {
+            break d2;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(d2["first_seen_ms"].as_i64().is_some(), "{d2:#}");
+    assert!(d2["last_seen_ms"].as_i64() >= d2["first_seen_ms"].as_i64(), "{d2:#}");
+    let events = get_json(&lab, 1, "/api/v1/events?source=devices");
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "new" && e["details"]["mac"] == mac2.as_str()),
+        "{events:#}"
     );
-    std::fs::write(og.policy_path(), policy(&placed)).unwrap();
-    og.reload().unwrap();
+    // The admin names pc2 on the Devices page and places it in `open`: written into
+    // office.toml as a PC known by its MAC, its rules apply at once.
+    add_user_to(&og, "boss", "admin", None, "boss password 1");
+    let placed = browser(
+        &lab,
+        1,
+        "place_device",
+        serde_json::json!({"user": "boss", "password": "boss password 1",
+            "mac": mac2, "name": "guest-laptop", "group": "open"}),
+    );
+    assert!(
+        placed["message"].as_str().unwrap().contains("placed in open"),
+        "{placed:#}"
+    );
+    assert!(placed["row"].as_str().unwrap().contains("open"), "{placed:#}");
+    let written = std::fs::read_to_string(og.policy_path()).unwrap();
+    assert!(
+        written.contains(&format!("name = \"guest-laptop\"\nmac = \"{mac2}\"\ngroup = \"open\"")),
+        "{written}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while short(&lab, 2, "social.example", "A") == page {
         assert!(
@@ -155,11 +198,12 @@ fn counts(v: &serde_json::Value) -> [u64; 6] {
     .map(|k| v[k].as_u64().unwrap())
 }
 
-fn get_json(lab: &Lab, path: &str) -> serde_json::Value {
+/// An API answer with the bearer token, asked from `pc`.
+fn get_json(lab: &Lab, pc: usize, path: &str) -> serde_json::Value {
     let auth = format!("Authorization: Bearer {TOKEN}");
     let url = format!("http://{}:8080{path}", addr::GW_LAN_V4);
     let body = lab
-        .sh(Role::Pc(3), &["curl", "-sf", "-m", "5", "-H", &auth, &url])
+        .sh(Role::Pc(pc), &["curl", "-sf", "-m", "5", "-H", &auth, &url])
         .unwrap_or_else(|e| panic!("GET {path}: {e:#}"));
     serde_json::from_str(&body).expect("json")
 }
@@ -286,7 +330,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
     // The DNS filter knows the new address as pc1 too (open: not the block page).
     wait_open("new lease");
     // One row: in the PCs view and on the Devices page.
-    let rows = get_json(&lab, "/api/v1/pcs");
+    let rows = get_json(&lab, 3, "/api/v1/pcs");
     let pc1_rows: Vec<_> = rows
         .as_array()
         .unwrap()
@@ -302,7 +346,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
             .any(|a| a == new4),
         "{rows:#}"
     );
-    let devices = get_json(&lab, "/api/v1/devices");
+    let devices = get_json(&lab, 3, "/api/v1/devices");
     let mine: Vec<_> = devices
         .as_array()
         .unwrap()
@@ -367,7 +411,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
     // Reported: the event and the Devices page.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let events = get_json(&lab, "/api/v1/events?source=devices");
+        let events = get_json(&lab, 3, "/api/v1/events?source=devices");
         let text = events.to_string();
         if text.contains("spoofing") {
             break;
@@ -375,7 +419,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
         assert!(Instant::now() < deadline, "no spoofing event: {events:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let devices = get_json(&lab, "/api/v1/devices");
+    let devices = get_json(&lab, 3, "/api/v1/devices");
     let d2 = devices
         .as_array()
         .unwrap()

@@ -16,6 +16,7 @@ use officegate_lab::{
 use serde_json::Value;
 
 use crate::support::{
+    browser::browser,
     http::{TOKEN, add_user, call, login},
     office::{BIN, Office},
     pins::PinDir,
@@ -560,36 +561,6 @@ fn an_employer_changes_restrictions_through_the_api_and_they_apply_at_once() {
     }
 }
 
-/// Where the browser tests leave their screenshots.
-fn shots_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/browser");
-    std::fs::create_dir_all(&d).expect("artifacts dir");
-    d
-}
-
-/// Runs one step of `web/tests/browser.mjs` in a PC's namespace; its JSON answer.
-fn browser(lab: &Lab, pc: usize, step: &str, params: Value) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/browser.mjs");
-    let mut params = params;
-    params["shots"] = Value::String(shots_dir().display().to_string());
-    params["ui"] = Value::String(format!("http://{}:8080", addr::GW_LAN_V4));
-    let arg = params.to_string();
-    let out = lab
-        .exec(
-            Role::Pc(pc),
-            &["node", &script.display().to_string(), step, &arg],
-        )
-        .expect("spawn node");
-    assert!(
-        out.status.success(),
-        "browser step {step}: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("")).expect("step answer")
-}
-
 /// true: pc reaches the lab's news site; false: the connection is refused at once (the
 /// datapath's reset for a dropped TCP segment: curl 7, never a 28 time-out).
 fn reaches_news(lab: &Lab, pc: usize) -> bool {
@@ -827,10 +798,12 @@ fn in_the_browser_every_page_opens_for_every_role_without_an_error() {
                 .any(|t| t == testid)
         };
         let (admin, manager) = (role == "admin", role == "manager");
+        let place_pc1 = format!("place-{}", addr::mac_string(addr::pc_mac(1)));
         for (page, testid, expected) in [
             ("dashboard", "traffic-chart", !manager),
             ("dashboard", "pcs-pie", true),
             ("devices", "devices-table", !manager),
+            ("devices", place_pc1.as_str(), admin),
             ("pc", "block-pc", admin || manager),
             ("pc", "unblock-pc", admin || manager),
             ("policy", "explain-pc", true),

@@ -29,7 +29,7 @@ import { Users } from './pages/users.js';
 const PAGES = [
   { path: '', label: 'Dashboard', open: () => true, view: (me) => html`<${Dashboard} me=${me} />` },
   { path: 'pcs', label: 'PCs', open: (me) => may(me, 'GET /api/v1/pcs'), view: (me) => html`<${Pcs} me=${me} />` },
-  { path: 'devices', label: 'Devices', open: (me) => may(me, 'GET /api/v1/devices'), view: () => html`<${Devices} />` },
+  { path: 'devices', label: 'Devices', open: (me) => may(me, 'GET /api/v1/devices'), view: (me) => html`<${Devices} me=${me} />` },
   { path: 'pc', open: (me) => may(me, 'GET /api/v1/pcs/{pc}/hosts'), view: (me, arg) => html`<${PcPage} name=${arg} me=${me} key=${arg} />` },
   // The sites of the whole office: not for a manager, though the route is open to them
   // for their own PCs (`officeWide`).

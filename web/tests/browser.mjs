@@ -146,6 +146,26 @@ const steps = {
     await snap('rule-added');
     return { message: msg };
   },
+  // The admin names a device on the Devices page and places it in a group.
+  async place_device() {
+    await login();
+    await page.goto(`${p.ui}/#/devices`);
+    const button = `[data-testid="place-${p.mac}"]`;
+    await page.waitForSelector(button);
+    await snap('devices');
+    await page.click(button);
+    const form = '[data-testid=place-device]';
+    await page.fill(`${form} input[name=name]`, p.name);
+    await page.selectOption(`${form} select[name=group]`, p.group);
+    await page.click(`${form} button[type=submit]`);
+    await page.waitForSelector('[role=status]');
+    const msg = await page.textContent('[role=status]');
+    // The table shows it under its new name once the edit is applied.
+    await page.waitForSelector(`[data-testid=devices-table] a:text-is("${p.name}")`);
+    const row = await page.$eval(`[data-testid=devices-table] tr:has(a:text-is("${p.name}"))`, (tr) => tr.innerText);
+    await snap('placed');
+    return { message: msg, row };
+  },
   // The admin approves the request from the queue.
   async approve() {
     await login();

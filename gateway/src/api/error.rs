@@ -134,7 +134,9 @@ impl From<EditError> for ApiError {
             EditError::NoSuchPc(_) | EditError::NoSuchGroup(_) | EditError::NoSuchRule(..) => {
                 ApiError::NotFound(e.to_string())
             }
-            EditError::BadTime(_) | EditError::Invalid(_) => ApiError::bad(e),
+            EditError::BadTime(_) | EditError::Invalid(_) | EditError::Refused(_) => {
+                ApiError::bad(e)
+            }
             _ => ApiError::internal(e),
         }
     }

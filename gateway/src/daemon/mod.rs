@@ -10,6 +10,7 @@
 //!
 //! Owns: the order things start and stop in. Must not own what a service does.
 
+mod devices;
 mod services;
 mod source;
 mod start;

@@ -85,6 +85,14 @@ impl Daemon {
             let n = lookups.load_from_log(&conn, since);
             tracing::debug!(answers = n, "names per PC reloaded from the query log");
         }
+        // Every device this gateway ever met: a device is new once.
+        let seen = crate::store::open_read(&config.storage.dir)
+            .map_err(|e| e.to_string())
+            .and_then(|c| crate::store::seen_devices(&c).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| {
+                error!("devices seen before: {e}");
+                Vec::new()
+            });
         let (sniff_tx, sniff_rx) = tokio::sync::mpsc::channel(4096);
         let sniffer = CancellationToken::new();
         {
@@ -179,6 +187,7 @@ impl Daemon {
             }
             None => None,
         };
+        let held = maps.devices();
         let tick = Tick {
             maps,
             gw_addrs,
@@ -194,7 +203,7 @@ impl Daemon {
             memo,
             applied,
             over: Default::default(),
-            devices: super::tick::DeviceWatch::new(config.devices.forget_after_s),
+            devices: super::devices::DeviceWatch::new(config.devices.forget_after_s, seen, &held),
         };
         Ok(Daemon {
             clock,

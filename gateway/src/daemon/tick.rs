@@ -130,33 +130,7 @@ pub struct Tick {
     /// PCs over a traffic limit, with why.
     pub over: HashMap<usize, String>,
     /// Devices: who was met, forgetting idle ones.
-    pub devices: DeviceWatch,
-}
-
-/// What the tick keeps about devices: those already reported (by MAC, or by slot for
-/// one met without), their spoofing counts, and the reclaimer of idle ones.
-pub struct DeviceWatch {
-    /// None until the first tick, which reports nothing: the devices met before this
-    /// start were reported by the run that met them.
-    known: Option<std::collections::HashSet<String>>,
-    spoofed: HashMap<u32, u32>,
-    reclaimer: crate::datapath::Reclaimer,
-    pub reclaim_every: Every,
-    /// `[devices] forget_after_s`, in the maps' clock units (2^30 ns).
-    pub forget_after: u32,
-}
-
-impl DeviceWatch {
-    pub fn new(forget_after_s: u32) -> Self {
-        DeviceWatch {
-            known: None,
-            spoofed: HashMap::new(),
-            reclaimer: Default::default(),
-            reclaim_every: Every::now_then(Duration::from_secs(10)),
-            // 2^30 ns is 1.074 s.
-            forget_after: ((u64::from(forget_after_s) * 1_000_000_000) >> 30) as u32,
-        }
-    }
+    pub devices: super::devices::DeviceWatch,
 }
 
 impl Tick {
@@ -221,104 +195,6 @@ impl Tick {
                 &self.gw_addrs,
                 zone_offset_min(p, now),
             );
-        }
-    }
-
-    /// Records devices met for the first time (`devices.new`) and devices sending with
-    /// another's address (`devices.spoofing`); joins a listed PC's addresses met before its
-    /// MAC was bound; forgets idle devices and addresses now and then.
-    fn watch_devices(&mut self, p: &Policy, devices: &[crate::datapath::DeviceEntry]) {
-        let id = |d: &crate::datapath::DeviceEntry| match d.macs.first() {
-            Some(m) => crate::datapath::mac_text(m),
-            None => format!("slot {}", d.slot),
-        };
-        let event = |kind: &str, d: &crate::datapath::DeviceEntry, message: String| {
-            self.store.event(Event {
-                at_ms: crate::store::now_ms(),
-                source: "devices".into(),
-                kind: kind.into(),
-                subject: self.names.device_label(p, d),
-                message,
-                details: serde_json::json!({
-                    "mac": d.macs.first().map(crate::datapath::mac_text),
-                    "addresses": d.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                    "group": p.datapath_group_name(d.group),
-                }),
-            });
-        };
-        match &mut self.devices.known {
-            None => self.devices.known = Some(devices.iter().map(id).collect()),
-            Some(known) => {
-                for d in devices {
-                    if known.insert(id(d)) {
-                        let msg = format!(
-                            "new device {} ({}) in group {}",
-                            self.names.device_label(p, d),
-                            d.addrs
-                                .iter()
-                                .map(|a| a.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            p.datapath_group_name(d.group).unwrap_or("?")
-                        );
-                        info!("{msg}");
-                        event("new", d, msg);
-                    }
-                }
-            }
-        }
-        for d in devices {
-            let before = self.devices.spoofed.insert(d.slot, d.spoofed).unwrap_or(0);
-            if d.spoofed > before {
-                let msg = format!(
-                    "{} sent {} new connection(s) with another device's address; counted as its own",
-                    self.names.device_label(p, d),
-                    d.spoofed - before
-                );
-                tracing::warn!("{msg}");
-                event("spoofing", d, msg);
-            }
-        }
-        match self.maps.join_by_mac() {
-            Ok(0) => {}
-            Ok(_) => {
-                let _ = self.maps.bump_generation();
-            }
-            Err(e) => error!("joining addresses by MAC failed: {e:#}"),
-        }
-        if self.devices.reclaim_every.due(Instant::now()) {
-            let listed: std::collections::HashSet<u32> = devices
-                .iter()
-                .filter(|d| {
-                    d.macs.iter().any(|m| p.pc_with_mac(m).is_some())
-                        || d.addrs
-                            .iter()
-                            .any(|a| p.pcs().iter().any(|pc| pc.addresses.contains(a)))
-                })
-                .map(|d| d.slot)
-                .collect();
-            let listed_addr = |a: &IpAddr| p.pcs().iter().any(|pc| pc.addresses.contains(a));
-            match self.devices.reclaimer.reclaim(
-                &mut self.maps,
-                self.devices.forget_after,
-                &listed,
-                &listed_addr,
-            ) {
-                Ok(r) => {
-                    if r.addresses > 0 || !r.devices.is_empty() {
-                        info!(
-                            addresses = r.addresses,
-                            devices = r.devices.len(),
-                            "forgot idle devices and addresses"
-                        );
-                    }
-                    self.usage.forget(&r.devices);
-                    for s in &r.devices {
-                        self.devices.spoofed.remove(s);
-                    }
-                }
-                Err(e) => error!("forgetting idle devices failed: {e:#}"),
-            }
         }
     }
 

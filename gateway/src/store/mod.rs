@@ -9,7 +9,7 @@
 //! Files, by job: `conn.rs` (opening connections, pragmas), `schema.rs` (every table:
 //! the migrations, in order), `writer.rs` (the batching writer thread and the
 //! checkpointer), `event.rs` (events: a leaf type, so subscribers such as alerts need not
-//! be known here), `log.rs` (the query log), `stats/` (per-minute rows, roll-ups,
+//! be known here), `log.rs` (the query log), `devices.rs` (every device ever seen), `stats/` (per-minute rows, roll-ups,
 //! retention, reads).
 //!
 //! Owns: the schema, the writer, typed reads. Must not depend on the daemon's other
@@ -25,6 +25,7 @@ use std::{
 };
 
 mod conn;
+mod devices;
 mod event;
 mod log;
 mod schema;
@@ -34,6 +35,7 @@ mod tests;
 mod writer;
 
 pub use conn::{DB_FILE, open_read, open_rw_in};
+pub use devices::{DeviceSeen, SeenDevice, seen_devices};
 pub use event::{Event, recent_events};
 pub use log::{Query, QueryFilter, queries};
 pub use stats::{
@@ -163,6 +165,14 @@ impl Store {
         if self.tx.try_send(Write::Sites(b)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("database writer behind: a site-traffic batch was dropped");
+        }
+    }
+
+    /// Queues devices seen; never blocks.
+    pub fn devices_seen(&self, ds: Vec<DeviceSeen>) {
+        if !ds.is_empty() && self.tx.try_send(Write::Devices(ds)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("database writer behind: a devices-seen batch was dropped");
         }
     }
 

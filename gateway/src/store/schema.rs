@@ -89,6 +89,16 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(SITE_PC_HOURS),
         // Queries a PC sent to another resolver, answered by the filter (`[dns] intercept`).
         M::up("ALTER TABLE queries ADD COLUMN intercepted INTEGER NOT NULL DEFAULT 0;"),
+        // Every device ever seen on the LAN, by MAC: see `store::devices`.
+        M::up(
+            "CREATE TABLE devices (
+            mac TEXT PRIMARY KEY,
+            first_seen_ms INTEGER NOT NULL,
+            last_seen_ms INTEGER NOT NULL,
+            addresses TEXT NOT NULL,
+            name TEXT NOT NULL
+        ) WITHOUT ROWID;",
+        ),
     ])
 }
 

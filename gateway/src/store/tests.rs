@@ -73,3 +73,32 @@ fn queries_are_logged_and_searched() {
         "ads.tracker.example"
     );
 }
+
+#[test]
+fn a_device_keeps_its_first_sighting_and_moves_its_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let seen = |at_ms, addr: &str, name: &str| DeviceSeen {
+        mac: "02:00:00:00:00:01".into(),
+        at_ms,
+        addresses: vec![addr.into(), "fe80::1".into()],
+        name: name.into(),
+    };
+    store.devices_seen(vec![seen(1000, "10.0.0.5", "02:00:00:00:00:01")]);
+    store.devices_seen(vec![seen(5000, "10.0.0.9", "laptop")]);
+    // A late batch never moves last-seen back.
+    store.devices_seen(vec![seen(3000, "10.0.0.9", "laptop")]);
+    store.sync();
+    let conn = open_read(dir.path()).unwrap();
+    let all = seen_devices(&conn).unwrap();
+    assert_eq!(
+        all,
+        vec![SeenDevice {
+            mac: "02:00:00:00:00:01".into(),
+            first_seen_ms: 1000,
+            last_seen_ms: 5000,
+            addresses: vec!["10.0.0.9".into(), "fe80::1".into()],
+            name: "laptop".into(),
+        }]
+    );
+}

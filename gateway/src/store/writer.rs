@@ -3,7 +3,7 @@
 //! copies the WAL back into the database beside it.
 //!
 //! Owns: batching, thread priorities, the transaction. What a record becomes in SQL is the
-//! tables' own modules' (`event.rs`, `log.rs`, `stats/ingest.rs`); callers only ever see
+//! tables' own modules' (`event.rs`, `log.rs`, `devices.rs`, `stats/ingest.rs`); callers only ever see
 //! `Store`'s queue.
 
 use std::{
@@ -17,7 +17,8 @@ use std::{
 use rusqlite::Connection;
 
 use super::{
-    Event, Query, Retention, SitesBatch, StoreError, UsageDelta, conn, event, log, now_ms,
+    DeviceSeen, Event, Query, Retention, SitesBatch, StoreError, UsageDelta, conn, devices, event,
+    log, now_ms,
     stats::{self, Ingest, Memo},
 };
 
@@ -30,6 +31,7 @@ pub(super) enum Write {
     Query(Query),
     Usage(UsageDelta),
     Sites(SitesBatch),
+    Devices(Vec<DeviceSeen>),
     /// Delete what is past its retention.
     Prune(Retention),
     /// Answered once everything queued before it is committed.
@@ -159,12 +161,18 @@ fn commit(conn: &mut Connection, memo: &mut Memo, batch: &[Write]) -> rusqlite::
     {
         let mut ev = tx.prepare_cached(event::INSERT)?;
         let mut qs = tx.prepare_cached(log::INSERT)?;
+        let mut seen = tx.prepare_cached(devices::UPSERT)?;
         for w in batch {
             match w {
                 Write::Event(e) => event::insert(&mut ev, e)?,
                 Write::Query(q) => log::insert(&mut qs, q)?,
                 Write::Usage(u) => minutes.usage(u),
                 Write::Sites(b) => minutes.sites(&tx, memo, b)?,
+                Write::Devices(ds) => {
+                    for d in ds {
+                        devices::upsert(&mut seen, d)?;
+                    }
+                }
                 Write::Prune(r) => {
                     let n = stats::prune(&tx, now_ms(), r)?;
                     tracing::debug!(rows = n, "retention: old rows deleted");

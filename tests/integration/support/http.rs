@@ -35,6 +35,17 @@ pub fn get(o: &Office, path: &str, token: Option<&str>) -> (u16, String) {
 
 /// `officegate user add` with the password on stdin.
 pub fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, password: &str) {
+    add_user_to(&o.og, name, role, scope, password)
+}
+
+/// `add_user` for a daemon started without the `Office` wrapper.
+pub fn add_user_to(
+    og: &officegate_lab::officegate::Officegate,
+    name: &str,
+    role: &str,
+    scope: Option<&str>,
+    password: &str,
+) {
     use std::io::Write;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_officegate"));
     cmd.args([
@@ -46,7 +57,7 @@ pub fn add_user(o: &Office, name: &str, role: &str, scope: Option<&str>, passwor
         "--password-stdin",
         "--config",
     ])
-    .arg(o.og.config_path());
+    .arg(og.config_path());
     if let Some(s) = scope {
         cmd.args(["--scope", s]);
     }

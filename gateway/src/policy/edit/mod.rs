@@ -6,7 +6,8 @@
 //!
 //! Here the error, the one-edit-at-a-time lock, reading and the validated atomic commit;
 //! `pcs.rs` edits what applies to one PC (blocks, granted exceptions), `rules.rs` what
-//! applies to groups (rules, limits, schedules).
+//! applies to groups (rules, limits, schedules), `devices.rs` names a device and places it
+//! in a group.
 
 use std::path::Path;
 
@@ -14,9 +15,11 @@ use toml_edit::DocumentMut;
 
 use super::{POLICY_FILE, PolicyError, load_text_with};
 
+mod devices;
 mod pcs;
 mod rules;
 
+pub use devices::{Placement, place_device};
 pub use pcs::{Grant, Grantee, block_pc, grant, unblock_pc};
 pub use rules::{LimitFor, NewRule, add_rule, remove_rule, set_limit, set_schedule};
 
@@ -37,6 +40,9 @@ pub enum EditError {
     NoSuchRule(String, usize),
     #[error("`until`: {0}")]
     BadTime(String),
+    /// A value no policy could take (an empty name).
+    #[error("{0}")]
+    Refused(String),
     #[error("the change would make the policy invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<PolicyError>),
 }

@@ -265,3 +265,67 @@ fn blocks_are_written_back_keeping_comments_and_validated() {
     );
     assert_eq!(unblock_pc(dir.path(), &cache, "pc1").unwrap(), 0);
 }
+
+#[test]
+fn placing_a_device_adds_it_by_mac_or_names_the_pc_it_is_with_its_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let text = "version = 1\ntime_zone = \"UTC\"\n\n[[groups]]\nname = \"staff\"\n\n[[pcs]]\nname = \"pc1\" # the boss\naddresses = [\"10.10.0.11\"]\n\n[[blocks]]\npc = \"pc1\"\nreason = \"audit\"\n";
+    std::fs::write(dir.path().join(POLICY_FILE), text).unwrap();
+    let load = || super::super::load_dir(dir.path()).unwrap().0;
+    let mac = [0x02, 0, 0, 0, 0, 0x22];
+    let place = |p: &Placement<'_>| place_device(dir.path(), &cache, &load(), p);
+    // An unlisted device: a new PC known by its MAC, in staff.
+    place(&Placement {
+        mac,
+        listed_as: None,
+        name: " guest-phone ",
+        group: Some("staff"),
+    })
+    .unwrap();
+    let p = load();
+    let i = p.pc_with_mac(&mac).expect("listed by MAC");
+    assert_eq!(p.pcs()[i].name, "guest-phone");
+    assert_eq!(p.groups()[p.pcs()[i].group.unwrap()].name, "staff");
+    // pc1, listed by address, renamed and moved: its entry gains the MAC (no twin), its
+    // block follows the new name, the admin's comment stays.
+    let boss = [0x02, 0, 0, 0, 0, 0x11];
+    place(&Placement {
+        mac: boss,
+        listed_as: Some("pc1"),
+        name: "boss-laptop",
+        group: Some("staff"),
+    })
+    .unwrap();
+    let written = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
+    assert!(written.contains("# the boss"), "{written}");
+    assert!(written.contains("pc = \"boss-laptop\""), "{written}");
+    let p = load();
+    assert_eq!(p.pcs().len(), 2);
+    let i = p.pc_with_mac(&boss).expect("pc1's entry has its MAC");
+    assert_eq!(p.pcs()[i].name, "boss-laptop");
+    assert_eq!(p.pcs()[i].addresses, vec!["10.10.0.11".parse::<std::net::IpAddr>().unwrap()]);
+    // Back to no group.
+    place(&Placement {
+        mac,
+        listed_as: Some("guest-phone"),
+        name: "guest-phone",
+        group: Some("default"),
+    })
+    .unwrap();
+    let p = load();
+    assert_eq!(p.pcs()[p.pc_with_mac(&mac).unwrap()].group, None);
+    // Refused, the file untouched: an unknown group, an empty name, a name taken.
+    let before = std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap();
+    let other = [0x02, 0, 0, 0, 0, 0x33];
+    for (name, group) in [("x", Some("nope")), ("  ", None), ("boss-laptop", None)] {
+        let r = place(&Placement {
+            mac: other,
+            listed_as: None,
+            name,
+            group,
+        });
+        assert!(r.is_err(), "{name:?} {group:?}");
+    }
+    assert_eq!(before, std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap());
+}

@@ -1,0 +1,220 @@
+//! The tick's watch over devices: devices met for the first time ever (`devices.new`, and
+//! a row in the store's `devices` table), first/last seen kept there, devices sending
+//! with another's address (`devices.spoofing`), a listed PC's addresses met before its
+//! MAC was bound (joined), and idle devices and addresses forgotten now and then.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use tracing::{error, info};
+
+use super::tick::{Every, Tick};
+use crate::{
+    datapath::{DeviceEntry, mac_text},
+    policy::Policy,
+    store::{DeviceSeen, Event, SeenDevice},
+};
+
+/// How often a device's last-seen time is written while it keeps sending.
+const SEEN_EVERY: Duration = Duration::from_secs(30);
+
+/// What the watch remembers of a device it has met.
+struct Known {
+    /// What it was called when last written (a new name is written at once).
+    name: String,
+    /// Its packets when last written: more means seen again.
+    packets: u64,
+}
+
+/// What the tick keeps about devices: every device met (by MAC; seeded from the store, so
+/// "new" means never seen by this gateway), their spoofing counts, and the reclaimer of
+/// idle ones.
+pub struct DeviceWatch {
+    known: HashMap<String, Known>,
+    /// Devices to record without reporting them new: those the pinned maps held at start
+    /// when the store knew no device (a database from before the `devices` table): a
+    /// previous run met them.
+    silent: HashSet<String>,
+    spoofed: HashMap<u32, u32>,
+    seen_every: Every,
+    reclaimer: crate::datapath::Reclaimer,
+    reclaim_every: Every,
+    /// `[devices] forget_after_s`, in the maps' clock units (2^30 ns).
+    forget_after: u32,
+}
+
+impl DeviceWatch {
+    /// `seen`: the store's devices; `held`: the devices in the maps at start.
+    pub fn new(forget_after_s: u32, seen: Vec<SeenDevice>, held: &[DeviceEntry]) -> Self {
+        let silent = if seen.is_empty() {
+            held.iter().filter_map(|d| d.macs.first().map(mac_text)).collect()
+        } else {
+            HashSet::new()
+        };
+        DeviceWatch {
+            silent,
+            known: seen
+                .into_iter()
+                .map(|d| {
+                    let known = Known {
+                        name: d.name,
+                        packets: 0,
+                    };
+                    (d.mac, known)
+                })
+                .collect(),
+            spoofed: HashMap::new(),
+            seen_every: Every::after(SEEN_EVERY, Instant::now()),
+            reclaimer: Default::default(),
+            reclaim_every: Every::now_then(Duration::from_secs(10)),
+            // 2^30 ns is 1.074 s.
+            forget_after: ((u64::from(forget_after_s) * 1_000_000_000) >> 30) as u32,
+        }
+    }
+}
+
+fn packets(d: &DeviceEntry) -> u64 {
+    let c = &d.counters;
+    c.up_packets + c.down_packets + c.dropped_packets
+}
+
+impl Tick {
+    pub(super) fn watch_devices(&mut self, p: &Policy, devices: &[DeviceEntry]) {
+        self.record_seen(p, devices);
+        self.report_spoofing(p, devices);
+        match self.maps.join_by_mac() {
+            Ok(0) => {}
+            Ok(_) => {
+                let _ = self.maps.bump_generation();
+            }
+            Err(e) => error!("joining addresses by MAC failed: {e:#}"),
+        }
+        if self.devices.reclaim_every.due(Instant::now()) {
+            self.reclaim(p, devices);
+        }
+    }
+
+    fn event(&self, p: &Policy, kind: &str, d: &DeviceEntry, message: String) {
+        self.store.event(Event {
+            at_ms: crate::store::now_ms(),
+            source: "devices".into(),
+            kind: kind.into(),
+            subject: self.names.device_label(p, d),
+            message,
+            details: serde_json::json!({
+                "mac": d.macs.first().map(mac_text),
+                "addresses": d.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "group": p.datapath_group_name(d.group),
+            }),
+        });
+    }
+
+    /// New devices (event and row at once), renamed ones (at once), and those that sent
+    /// since they were last written (every `SEEN_EVERY`) into the store's `devices`.
+    fn record_seen(&mut self, p: &Policy, devices: &[DeviceEntry]) {
+        let now_ms = crate::store::now_ms();
+        let periodic = self.devices.seen_every.due(Instant::now());
+        let mut seen = Vec::new();
+        for d in devices {
+            let Some(mac) = d.macs.first().map(mac_text) else {
+                continue;
+            };
+            let name = self.names.device_label(p, d);
+            let n = packets(d);
+            let write = match self.devices.known.get_mut(&mac) {
+                None => {
+                    if !self.devices.silent.remove(&mac) {
+                        let msg = format!(
+                            "new device {name} ({mac}; {}) in group {}",
+                            d.addrs
+                                .iter()
+                                .map(|a| a.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            p.datapath_group_name(d.group).unwrap_or("?")
+                        );
+                        info!("{msg}");
+                        self.event(p, "new", d, msg);
+                    }
+                    let known = Known {
+                        name: name.clone(),
+                        packets: n,
+                    };
+                    self.devices.known.insert(mac.clone(), known);
+                    true
+                }
+                Some(k) => {
+                    let renamed = k.name != name;
+                    let sent = n != k.packets;
+                    k.name.clone_from(&name);
+                    if periodic && sent || renamed {
+                        k.packets = n;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if write {
+                seen.push(DeviceSeen {
+                    mac,
+                    at_ms: now_ms,
+                    addresses: d.addrs.iter().map(|a| a.to_string()).collect(),
+                    name,
+                });
+            }
+        }
+        self.store.devices_seen(seen);
+    }
+
+    fn report_spoofing(&mut self, p: &Policy, devices: &[DeviceEntry]) {
+        for d in devices {
+            let before = self.devices.spoofed.insert(d.slot, d.spoofed).unwrap_or(0);
+            if d.spoofed > before {
+                let msg = format!(
+                    "{} sent {} new connection(s) with another device's address; counted as its own",
+                    self.names.device_label(p, d),
+                    d.spoofed - before
+                );
+                tracing::warn!("{msg}");
+                self.event(p, "spoofing", d, msg);
+            }
+        }
+    }
+
+    /// Forgets unlisted devices and addresses idle for `forget_after`.
+    fn reclaim(&mut self, p: &Policy, devices: &[DeviceEntry]) {
+        let listed_addr = |a: &IpAddr| p.pcs().iter().any(|pc| pc.addresses.contains(a));
+        let listed: HashSet<u32> = devices
+            .iter()
+            .filter(|d| {
+                d.macs.iter().any(|m| p.pc_with_mac(m).is_some()) || d.addrs.iter().any(listed_addr)
+            })
+            .map(|d| d.slot)
+            .collect();
+        match self.devices.reclaimer.reclaim(
+            &mut self.maps,
+            self.devices.forget_after,
+            &listed,
+            &listed_addr,
+        ) {
+            Ok(r) => {
+                if r.addresses > 0 || !r.devices.is_empty() {
+                    info!(
+                        addresses = r.addresses,
+                        devices = r.devices.len(),
+                        "forgot idle devices and addresses"
+                    );
+                }
+                self.usage.forget(&r.devices);
+                for s in &r.devices {
+                    self.devices.spoofed.remove(s);
+                }
+            }
+            Err(e) => error!("forgetting idle devices failed: {e:#}"),
+        }
+    }
+}
