@@ -42,7 +42,8 @@ pub use flow::{
     FlowSet, FlowSetV4, FlowSetV6, FlowValue, flow_key_words, flow_set_index,
 };
 pub use pc::{
-    AddrInfo, Counters, DEFAULT_GROUP, DeviceInfo, PcInfo, PcState, UNATTRIBUTED_SLOT, mac_key,
+    AddrInfo, Counters, DEFAULT_GROUP, DeviceInfo, PcInfo, PcState, STATE_PAGE, UNATTRIBUTED_SLOT,
+    mac_key,
 };
 pub use sniff::{SNIFF_BYTES, Sniff};
 pub use wan::WanCounters;

@@ -16,9 +16,17 @@ pub enum PcState {
     OverQuota = 2,
 }
 
+/// A flag on a held (blocked, over-quota) device's state code: the daemon has made the
+/// kernel's NAT lead the device's HTTP to the block page (the device's MAC is in the
+/// `officegate_held` nftables set), so the datapath passes its TCP to port 80 instead of
+/// refusing it. Without the flag a held device's HTTP is refused like the rest: the
+/// datapath never passes what nothing would stop.
+pub const STATE_PAGE: u8 = 0x80;
+
 impl PcState {
+    /// The state of a code, with or without `STATE_PAGE`.
     pub fn from_code(code: u8) -> Option<Self> {
-        match code {
+        match code & !STATE_PAGE {
             0 => Some(PcState::Allowed),
             1 => Some(PcState::Blocked),
             2 => Some(PcState::OverQuota),

@@ -7,8 +7,8 @@
 use aya_ebpf::maps::{Array, lpm_trie::Key};
 use gateway_common::{
     Counters, DropReason, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6, FlowSet, FlowValue,
-    GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, Stat, capacity,
-    flow_set_index, group_bit,
+    GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, PcInfo, PcState, STATE_PAGE, Stat,
+    capacity, flow_set_index, group_bit,
 };
 
 use crate::maps::{
@@ -196,9 +196,10 @@ fn group_has(group: u8, flag: u32) -> bool {
 
 #[inline(always)]
 fn state_verdict(info: &PcInfo) -> u8 {
-    if info.state == PcState::Blocked as u8 {
+    let state = info.state & !STATE_PAGE;
+    if state == PcState::Blocked as u8 {
         DropReason::PcBlocked as u8
-    } else if info.state == PcState::OverQuota as u8 {
+    } else if state == PcState::OverQuota as u8 {
         DropReason::PcOverQuota as u8
     } else {
         DropReason::None as u8
@@ -278,6 +279,23 @@ fn quic_verdict(v: u8, info: &PcInfo, remote_port: u16, proto: u8) -> u8 {
     }
 }
 
+/// HTTP (TCP to port 80) of a held device whose state carries `STATE_PAGE`: passed, so
+/// the kernel's NAT (the daemon's `officegate_held` table) leads it to the block page,
+/// which says why the device is cut off and until when. Its forward chain drops whatever
+/// else such a device sends through, so a passed segment never leaves the LAN.
+#[inline(always)]
+fn page_verdict(v: u8, info: &PcInfo, remote_port: u16, proto: u8) -> u8 {
+    if (v == DropReason::PcBlocked as u8 || v == DropReason::PcOverQuota as u8)
+        && info.state & STATE_PAGE != 0
+        && proto == crate::parse::IPPROTO_TCP
+        && remote_port == 80
+    {
+        DropReason::None as u8
+    } else {
+        v
+    }
+}
+
 /// Counts one IPv4 packet and returns its verdict (a `DropReason` code; 0 passes).
 #[inline(always)]
 pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
@@ -290,6 +308,7 @@ pub fn ipv4(key: &KeyV4, pkt: &Pkt) -> u8 {
         || {
             let info = pc_entry(&ADDRS_V4, &k.pc, pkt);
             let v = verdict_v4(&info, k.remote);
+            let v = page_verdict(v, &info, k.remote_port, k.proto);
             (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },
     )
@@ -307,6 +326,7 @@ pub fn ipv6(key: &KeyV6, pkt: &Pkt) -> u8 {
         || {
             let info = pc_entry(&ADDRS_V6, &k.pc, pkt);
             let v = verdict_v6(&info, &k.remote);
+            let v = page_verdict(v, &info, k.remote_port, k.proto);
             (info.slot, quic_verdict(v, &info, k.remote_port, k.proto))
         },
     )

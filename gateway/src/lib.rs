@@ -51,6 +51,7 @@ pub mod api;
 pub mod auth;
 pub mod blockpage;
 pub mod bypass;
+pub mod held;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -287,6 +287,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{address} is not a known PC address");
             }
             maps.bump_generation()?;
+            if state == PcState::Allowed
+                && let Some(d) = maps.devices().into_iter().find(|d| d.addrs.contains(&address))
+            {
+                // Its HTTP no longer to the block page, at once.
+                officegate::held::unlist_blocking(&d.macs);
+            }
             Ok(())
         }
     }

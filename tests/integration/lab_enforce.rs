@@ -180,6 +180,21 @@ fn a_pc_over_its_daily_limit_is_cut_off_and_stays_so_across_a_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(!reaches(&lab, 1, &health), "pc1 is cut off");
+    // Its HTTP shows why: the block page, with the figures.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = lab
+            .sh(Role::Pc(1), &["curl", "-s", "-m", "4", &health])
+            .unwrap_or_default();
+        if page.contains("internet allowance") || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        page.contains("used its internet allowance") && page.contains("of its 1500000 bytes this day"),
+        "{page}"
+    );
     assert!(reaches(&lab, 2, &health), "pc2 is not");
     assert!(og.log_text().contains("over its traffic limit"));
     let deadline = Instant::now() + Duration::from_secs(10);

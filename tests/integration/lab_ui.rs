@@ -562,7 +562,8 @@ fn an_employer_changes_restrictions_through_the_api_and_they_apply_at_once() {
 }
 
 /// true: pc reaches the lab's news site; false: the connection is refused at once (the
-/// datapath's reset for a dropped TCP segment: curl 7, never a 28 time-out).
+/// datapath's reset for a dropped TCP segment: curl 7, never a 28 time-out) or a held
+/// PC's HTTP gets the block page (403).
 fn reaches_news(lab: &Lab, pc: usize) -> bool {
     let url = format!("http://{}/", addr::SITE_NEWS_V4);
     let (rc, code, _) = curl(lab, pc, &["--connect-timeout", "3", &url]);
@@ -633,6 +634,25 @@ fn in_the_browser_an_admin_blocks_a_pc_and_approves_an_employees_request() {
         within(5, || (!reaches_news(lab, 1)).then_some(())).is_some(),
         "pc1 is cut off once blocked in the UI"
     );
+    // Its employee, opening any plain-HTTP site, reads why and until when; HTTPS fails
+    // at once (a reset: curl 7, never a time-out).
+    let shown = within(5, || {
+        let v = browser(
+            lab,
+            1,
+            "open",
+            serde_json::json!({"url": "http://news.example/"}),
+        );
+        (v["status"] == 403).then_some(v)
+    })
+    .expect("pc1's browser gets the block page");
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("This computer is blocked"), "{text}");
+    assert!(text.contains("browser test"), "the reason: {text}");
+    assert!(text.contains("lifted by IT"), "until when: {text}");
+    let https = format!("https://{}/", addr::SITE_NEWS_V4);
+    let (rc, _, _) = curl(lab, 1, &["-k", "--connect-timeout", "3", &https]);
+    assert_eq!(rc, 7, "HTTPS of a blocked PC is refused at once");
     admin(
         "block_pc",
         serde_json::json!({"pc": "pc1", "unblock": true}),

@@ -82,6 +82,9 @@ impl Default for BlockPageConfig {
     }
 }
 
+/// PCs over a traffic limit, by name, with why (the tick's; the page says it).
+pub type Over = Arc<ArcSwap<std::collections::HashMap<String, String>>>;
+
 pub struct PageState {
     pub policy: Arc<ArcSwap<Policy>>,
     pub store: Store,
@@ -91,6 +94,7 @@ pub struct PageState {
     /// The page's own database connection, opened on first use and kept: every ad a
     /// blocked page embeds lands here too, so opening one per view would be the cost.
     pub db: std::sync::Mutex<Option<rusqlite::Connection>>,
+    pub over: Over,
 }
 
 impl PageState {
@@ -257,8 +261,14 @@ fn respond(status: StatusCode, markup: Markup) -> Response {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Says what answered, to a script as to an admin reading headers: the gateway's block
+    // page, not the site.
+    h.insert(PAGE_HEADER, HeaderValue::from_static("block-page"));
     r
 }
+
+/// The header every answer of the block page carries (`block-page`).
+pub const PAGE_HEADER: &str = "x-officegate";
 
 /// The PC's name as requests record it: the policy's name, or the address.
 fn pc_label(d: &Decision, addr: IpAddr) -> String {
@@ -293,6 +303,29 @@ async fn show(
             p { "Please contact " (st.contact) "." }
         };
         return respond(StatusCode::FORBIDDEN, page("Computer blocked", body));
+    }
+    // Over its traffic limit: cut off like a blocked PC until the limit's period ends.
+    if let Some(pc) = policy.pc_at(addr)
+        && let Some(why) = st.over.load().get(&policy.pcs()[pc].name)
+    {
+        // The tick's words are the admin's (they end with the policy line): the
+        // employee gets the figures.
+        let why = why.split(" (office.toml").next().unwrap_or(why);
+        let until = if why.ends_with("this day") {
+            "midnight, when a new day's allowance starts"
+        } else {
+            "the first of next month, when a new allowance starts"
+        };
+        let body = html! {
+            h1 { "This computer has used its internet allowance" }
+            dl {
+                dt { "Computer" } dd { (policy.pcs()[pc].name) }
+                dt { "Reason" } dd { (why) }
+                dt { "Until" } dd { (until) }
+            }
+            p { "Please contact " (st.contact) " if you need more." }
+        };
+        return respond(StatusCode::FORBIDDEN, page("Allowance used", body));
     }
     let Some(site) = site_of(&headers) else {
         let body = html! {

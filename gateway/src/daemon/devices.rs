@@ -1,10 +1,11 @@
 //! The tick's watch over devices: devices met for the first time ever (`devices.new`, and
 //! a row in the store's `devices` table), first/last seen kept there, devices sending
 //! with another's address (`devices.spoofing`), a listed PC's addresses met before its
-//! MAC was bound (joined), and idle devices and addresses forgotten now and then.
+//! MAC was bound (joined), idle devices and addresses forgotten now and then, and held
+//! devices' HTTP led to the block page (`crate::held`).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -14,6 +15,7 @@ use tracing::{error, info};
 use super::tick::{Every, Tick};
 use crate::{
     datapath::{DeviceEntry, mac_text},
+    held,
     policy::Policy,
     store::{DeviceSeen, Event, SeenDevice},
 };
@@ -76,6 +78,22 @@ impl DeviceWatch {
     }
 }
 
+/// Held devices' HTTP to the block page: the table's rules (None: no block page, held
+/// devices are only refused) and the MACs it lists now.
+pub struct HeldPage {
+    rules: Option<held::Rules>,
+    listed: BTreeSet<[u8; 6]>,
+}
+
+impl HeldPage {
+    pub fn new(rules: Option<held::Rules>) -> Self {
+        HeldPage {
+            rules,
+            listed: BTreeSet::new(),
+        }
+    }
+}
+
 fn packets(d: &DeviceEntry) -> u64 {
     let c = &d.counters;
     c.up_packets + c.down_packets + c.dropped_packets
@@ -94,6 +112,56 @@ impl Tick {
         }
         if self.devices.reclaim_every.due(Instant::now()) {
             self.reclaim(p, devices);
+        }
+        self.lead_held_to_the_page(devices);
+    }
+
+    /// Lists the held devices' MACs in the `officegate_held` table, then marks those
+    /// listed with `STATE_PAGE` so the datapath passes their HTTP to it (never the other
+    /// way round: a passed segment must meet the table).
+    pub(super) fn lead_held_to_the_page(&mut self, devices: &[DeviceEntry]) {
+        let Some(rules) = &self.held.rules else {
+            return;
+        };
+        let held: Vec<&DeviceEntry> = devices
+            .iter()
+            .filter(|d| d.state & !gateway_common::STATE_PAGE != 0 && !d.macs.is_empty())
+            .collect();
+        let macs: BTreeSet<[u8; 6]> = held.iter().flat_map(|d| d.macs.iter().copied()).collect();
+        if macs != self.held.listed {
+            if let Err(e) = rules.install(&macs) {
+                error!("leading held devices to the block page (nft): {e}");
+                return;
+            }
+            self.held.listed = macs;
+        }
+        let mut changed = false;
+        for d in held {
+            let listed = d.macs.iter().all(|m| self.held.listed.contains(m));
+            if d.state & gateway_common::STATE_PAGE == 0 && listed {
+                match self.maps.set_page(d.slot, true) {
+                    Ok(c) => changed |= c,
+                    Err(e) => error!("readying the block page for a held device: {e:#}"),
+                }
+            }
+        }
+        if changed {
+            let _ = self.maps.bump_generation();
+        }
+    }
+
+    /// The daemon stopping: no device passes HTTP for a table about to go, then the
+    /// table goes.
+    pub(super) fn release_held(&mut self) {
+        if self.held.rules.is_none() {
+            return;
+        }
+        if let Err(e) = self.maps.clear_page_flags() {
+            error!("clearing the block page marks: {e:#}");
+        }
+        let _ = self.maps.bump_generation();
+        if let Err(e) = crate::nft::remove_table_blocking(held::TABLE) {
+            tracing::warn!(error = %e, "could not remove the held devices' table");
         }
     }
 

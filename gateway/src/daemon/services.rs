@@ -173,16 +173,18 @@ fn usable(a: &IpAddr) -> bool {
     }
 }
 
-/// The block page, where blocked names lead (only useful with the DNS filter).
+/// The block page, where blocked names and held devices' HTTP lead (only useful with the
+/// DNS filter). Also returns where it listens on port 80 (empty: it does not run).
 pub async fn start_block_page(
     config: &Config,
     policy: &Arc<ArcSwap<Policy>>,
     store: &Store,
     clock: crate::clock::Clock,
-) -> anyhow::Result<Option<CancellationToken>> {
+    over: crate::blockpage::Over,
+) -> anyhow::Result<(Option<CancellationToken>, Vec<SocketAddr>)> {
     let bp = &config.block_page;
     if config.dns.is_none() || !bp.enabled {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let listen = if bp.listen.is_empty() {
         interface_nets(&config.datapath.lan_interface)
@@ -200,6 +202,7 @@ pub async fn start_block_page(
         clock,
         contact: bp.contact.clone(),
         db: Default::default(),
+        over,
     };
     let minter = match (&bp.ca_cert, &bp.ca_key) {
         (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),
@@ -208,7 +211,8 @@ pub async fn start_block_page(
     };
     let t = crate::blockpage::serve(&listen, minter, state).await?;
     info!(listen = ?listen, "block page listening");
-    Ok(Some(t))
+    let http = listen.into_iter().filter(|a| a.port() == 80).collect();
+    Ok((Some(t), http))
 }
 
 /// Resolves the names of `resolve` lists now, every `RESOLVE_EVERY`, and when `now` is

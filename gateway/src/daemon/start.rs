@@ -167,7 +167,15 @@ impl Daemon {
             blocked = applied.blocked.len(),
             "datapath attached"
         );
-        let block_page = start_block_page(&config, &policy, &store, clock).await?;
+        let over_page = crate::blockpage::Over::default();
+        let (block_page, page_on) =
+            start_block_page(&config, &policy, &store, clock, over_page.clone()).await?;
+        let held = super::devices::HeldPage::new((!page_on.is_empty()).then(|| {
+            crate::held::Rules {
+                lan: dp_cfg.lan_interface.clone(),
+                page: page_on,
+            }
+        }));
         let api = match &config.api {
             Some(a) => {
                 let state = crate::api::ApiState {
@@ -187,7 +195,7 @@ impl Daemon {
             }
             None => None,
         };
-        let held = maps.devices();
+        let met = maps.devices();
         let tick = Tick {
             maps,
             gw_addrs,
@@ -203,7 +211,9 @@ impl Daemon {
             memo,
             applied,
             over: Default::default(),
-            devices: super::devices::DeviceWatch::new(config.devices.forget_after_s, seen, &held),
+            devices: super::devices::DeviceWatch::new(config.devices.forget_after_s, seen, &met),
+            held,
+            over_page,
         };
         Ok(Daemon {
             clock,
@@ -248,6 +258,7 @@ impl Daemon {
         // is lost (the marks make the next start continue from exactly here).
         let p = self.policy.load_full();
         self.tick.count(&p, self.clock.now(), true);
+        self.tick.release_held();
         self.services.stop().await;
         self.store.sync();
         info!("shutting down: detaching the datapath (pinned maps and their counters stay)");

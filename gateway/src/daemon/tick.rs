@@ -131,6 +131,10 @@ pub struct Tick {
     pub over: HashMap<usize, String>,
     /// Devices: who was met, forgetting idle ones.
     pub devices: super::devices::DeviceWatch,
+    /// Held devices' HTTP to the block page.
+    pub held: super::devices::HeldPage,
+    /// PCs over a limit by name, with why, for the block page.
+    pub over_page: crate::blockpage::Over,
 }
 
 impl Tick {
@@ -149,6 +153,13 @@ impl Tick {
         }
         let now_over = p.over_limits(&|i| self.usage.of(&p.pcs()[i].name));
         self.report_limits(p, &now_over);
+        if now_over != self.over {
+            let by_name = now_over
+                .iter()
+                .map(|(i, why)| (p.pcs()[*i].name.clone(), why.clone()))
+                .collect();
+            self.over_page.store(Arc::new(by_name));
+        }
         self.over = now_over;
         if self.view.due(self.answered.generation(), p, at) {
             self.view = AnsweredView::read(&self.answered, p.clone(), at);
@@ -167,6 +178,10 @@ impl Tick {
                         "datapath plan applied"
                     );
                     self.applied = plan;
+                    // A PC blocked or let go now: its HTTP to or away from the block
+                    // page now too, not at the next second.
+                    let devices = self.maps.devices();
+                    self.lead_held_to_the_page(&devices);
                 }
                 Err(e) => error!("applying the plan failed: {e:#}"),
             }

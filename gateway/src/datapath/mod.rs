@@ -109,6 +109,7 @@ impl Datapath {
         maps.ensure_flow_seed()?;
         // Before any program is attached, so no device is met while the queue is refilled.
         maps.refill_free_slots()?;
+        maps.clear_page_flags()?;
         if maps.generation()? == 0 {
             maps.bump_generation()?;
         }

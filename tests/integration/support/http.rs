@@ -121,8 +121,9 @@ pub fn login(o: &Office, name: &str, password: &str) -> (u16, Value) {
     (code, serde_json::from_str(&reply).unwrap_or(Value::Null))
 }
 
-/// `curl` from PC `pc` with a short connect timeout: whether an HTTP answer came back
-/// (a blocked connection is reset at once, a dead one times out: both are `false`).
+/// `curl` from PC `pc` with a short connect timeout: whether the site's HTTP answer came
+/// back (a blocked connection is reset at once, a dead one times out, a held PC's HTTP
+/// gets the gateway's block page: all `false`).
 pub fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
     let out = lab
         .exec(
@@ -132,6 +133,8 @@ pub fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
                 "-sk",
                 "-o",
                 "/dev/null",
+                "-w",
+                "%header{x-officegate}",
                 "--connect-timeout",
                 "2",
                 "-m",
@@ -140,5 +143,5 @@ pub fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
             ],
         )
         .expect("run curl");
-    out.status.success()
+    out.status.success() && String::from_utf8_lossy(&out.stdout).trim() != "block-page"
 }

@@ -10,7 +10,7 @@ use std::{
 
 use aya::maps::PerCpuValues;
 use gateway_common::{
-    AddrInfo, Counters, DeviceInfo, PcInfo, PcState, UNATTRIBUTED_SLOT, addr6_from_octets,
+    AddrInfo, Counters, DeviceInfo, PcInfo, PcState, STATE_PAGE, UNATTRIBUTED_SLOT, addr6_from_octets,
     capacity, mac_key, maps as names,
 };
 
@@ -178,7 +178,10 @@ impl Maps {
         };
         let mut dev = self.device_info(slot);
         dev.group = group;
-        dev.state = state as u8;
+        // The same state keeps its `STATE_PAGE` (the held page stays readied).
+        if dev.state & !STATE_PAGE != state as u8 {
+            dev.state = state as u8;
+        }
         self.set_device(slot, dev)?;
         for a in addrs {
             let mut info = self.addr_info(*a).unwrap_or_default();
@@ -274,6 +277,34 @@ impl Maps {
         d.state = state as u8;
         self.set_device(info.slot, d)?;
         Ok(true)
+    }
+
+    /// Sets or clears `STATE_PAGE` on a device's state (`held`: the daemon's table leads
+    /// the device's HTTP to the block page). A device no longer held is left alone.
+    /// Returns whether it changed.
+    pub fn set_page(&mut self, slot: u32, on: bool) -> Result<bool, DatapathError> {
+        let mut d = self.device_info(slot);
+        let held = d.state & !STATE_PAGE != PcState::Allowed as u8;
+        let want = if on && held {
+            d.state | STATE_PAGE
+        } else {
+            d.state & !STATE_PAGE
+        };
+        if want == d.state {
+            return Ok(false);
+        }
+        d.state = want;
+        self.set_device(slot, d)?;
+        Ok(true)
+    }
+
+    /// Clears `STATE_PAGE` everywhere: at load, before anything is attached, since the
+    /// table that made it safe may be gone with the previous run.
+    pub fn clear_page_flags(&mut self) -> Result<(), DatapathError> {
+        for slot in self.used_slots() {
+            self.set_page(slot, false)?;
+        }
+        Ok(())
     }
 
     /// Every address with its device's slot, group and state, without reading counters.
