@@ -109,7 +109,13 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("iifname \"lan0\" ether saddr @held meta nfproto ipv4 tcp dport 80 fib daddr type != local dnat ip to 10.10.0.1:80"), "{body}");
-        assert!(!body.contains("ip6 to"), "no IPv6 page, no IPv6 redirect: {body}");
-        assert!(body.contains("ether saddr @held meta l4proto tcp reject with tcp reset"), "{body}");
+        assert!(
+            !body.contains("ip6 to"),
+            "no IPv6 page, no IPv6 redirect: {body}"
+        );
+        assert!(
+            body.contains("ether saddr @held meta l4proto tcp reject with tcp reset"),
+            "{body}"
+        );
     }
 }

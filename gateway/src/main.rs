@@ -288,7 +288,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             maps.bump_generation()?;
             if state == PcState::Allowed
-                && let Some(d) = maps.devices().into_iter().find(|d| d.addrs.contains(&address))
+                && let Some(d) = maps
+                    .devices()
+                    .into_iter()
+                    .find(|d| d.addrs.contains(&address))
             {
                 // Its HTTP no longer to the block page, at once.
                 officegate::held::unlist_blocking(&d.macs);

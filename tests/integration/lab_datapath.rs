@@ -53,7 +53,8 @@ fn ok(lab: &Lab, role: Role, args: &[&str]) -> String {
 
 /// true: the page loaded; false: the connection was refused at once (curl exit 7: the
 /// datapath answers a dropped SYN with a reset) or reset while it ran (56: the block
-/// came between the handshake and the answer, and the datapath reset the connection).
+/// came between the handshake and the answer, and the datapath reset the connection), or
+/// answered by the gateway's block page (22, a 403: a held PC's plain HTTP is led there).
 /// Anything else — a time-out (28) above all: a block must fail fast — is a failure of
 /// the test. A page that connects gets time.
 fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
@@ -77,6 +78,7 @@ fn reaches(lab: &Lab, pc: usize, url: &str) -> bool {
     match out.status.code() {
         Some(0) => true,
         Some(7) | Some(56) => false,
+        Some(22) if String::from_utf8_lossy(&out.stderr).contains("error: 403") => false,
         other => panic!(
             "pc{pc} curl {url}: {other:?} {}",
             String::from_utf8_lossy(&out.stderr)

@@ -125,7 +125,10 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(d2["first_seen_ms"].as_i64().is_some(), "{d2:#}");
-    assert!(d2["last_seen_ms"].as_i64() >= d2["first_seen_ms"].as_i64(), "{d2:#}");
+    assert!(
+        d2["last_seen_ms"].as_i64() >= d2["first_seen_ms"].as_i64(),
+        "{d2:#}"
+    );
     let events = get_json(&lab, 1, "/api/v1/events?source=devices");
     assert!(
         events
@@ -146,13 +149,21 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
             "mac": mac2, "name": "guest-laptop", "group": "open"}),
     );
     assert!(
-        placed["message"].as_str().unwrap().contains("placed in open"),
+        placed["message"]
+            .as_str()
+            .unwrap()
+            .contains("placed in open"),
         "{placed:#}"
     );
-    assert!(placed["row"].as_str().unwrap().contains("open"), "{placed:#}");
+    assert!(
+        placed["row"].as_str().unwrap().contains("open"),
+        "{placed:#}"
+    );
     let written = std::fs::read_to_string(og.policy_path()).unwrap();
     assert!(
-        written.contains(&format!("name = \"guest-laptop\"\nmac = \"{mac2}\"\ngroup = \"open\"")),
+        written.contains(&format!(
+            "name = \"guest-laptop\"\nmac = \"{mac2}\"\ngroup = \"open\""
+        )),
         "{written}"
     );
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -192,7 +192,8 @@ fn a_pc_over_its_daily_limit_is_cut_off_and_stays_so_across_a_restart() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        page.contains("used its internet allowance") && page.contains("of its 1500000 bytes this day"),
+        page.contains("used its internet allowance")
+            && page.contains("of its 1500000 bytes this day"),
         "{page}"
     );
     assert!(reaches(&lab, 2, &health), "pc2 is not");

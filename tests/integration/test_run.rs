@@ -437,6 +437,62 @@ fn pc_state_blocks_everything_but_the_gateway() {
     assert_eq!((c.up_packets, c.dropped_packets, c.down_packets), (3, 5, 1));
 }
 
+/// A held device's HTTP passes only once the daemon readied the block page for it
+/// (`STATE_PAGE`: its MAC is in the `officegate_held` table the kernel's NAT reads): then
+/// its TCP to port 80 and the page's answers pass, and nothing else does.
+#[test]
+fn a_held_device_passes_only_its_http_and_only_once_readied_for_the_page() {
+    let (_dir, dp, mut maps) = load("page", true);
+    policy(&mut maps);
+    let slot = maps
+        .pcs()
+        .into_iter()
+        .find(|p| p.addr == ip(&PC2))
+        .expect("pc2 declared")
+        .info
+        .slot;
+    assert!(
+        !maps.set_page(slot, true).unwrap(),
+        "an allowed device is never readied"
+    );
+    maps.set_pc_state(ip(&PC2), PcState::Blocked).unwrap();
+    maps.bump_generation().unwrap();
+    let http = tcp4(PC2, SITE, 40000, 80);
+    assert_ne!(
+        xdp(&dp, &http, 1),
+        XDP_PASS,
+        "not readied: refused like the rest"
+    );
+    assert!(maps.set_page(slot, true).unwrap());
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &http, 1), XDP_PASS);
+    assert_eq!(
+        tc(&dp, &tcp4(SITE, PC2, 80, 40000)),
+        TC_ACT_PASS,
+        "the page's answer"
+    );
+    assert_ne!(xdp(&dp, &tcp4(PC2, SITE, 40001, 443), 1), XDP_PASS, "HTTPS");
+    assert_eq!(
+        xdp(&dp, &udp4(PC2, SITE, 40002, 80, 10), 1),
+        XDP_DROP,
+        "UDP to 80"
+    );
+    // The policy saying the same again keeps it readied; a new state drops the mark.
+    maps.declare_pc(&[ip(&PC2)], &[], OPEN, PcState::Blocked)
+        .unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &tcp4(PC2, SITE, 40003, 80), 1), XDP_PASS);
+    maps.declare_pc(&[ip(&PC2)], &[], OPEN, PcState::OverQuota)
+        .unwrap();
+    maps.bump_generation().unwrap();
+    assert_ne!(xdp(&dp, &tcp4(PC2, SITE, 40004, 80), 1), XDP_PASS);
+    // Let go: everything passes, and the mark cannot come back.
+    maps.set_pc_state(ip(&PC2), PcState::Allowed).unwrap();
+    maps.bump_generation().unwrap();
+    assert_eq!(xdp(&dp, &tcp4(PC2, SITE, 40005, 443), 1), XDP_PASS);
+    assert!(!maps.set_page(slot, true).unwrap());
+}
+
 #[test]
 fn new_block_applies_to_open_flows_after_generation_bump() {
     let (_dir, dp, mut maps) = load("gen", true);

@@ -52,7 +52,9 @@ impl DeviceWatch {
     /// `seen`: the store's devices; `held`: the devices in the maps at start.
     pub fn new(forget_after_s: u32, seen: Vec<SeenDevice>, held: &[DeviceEntry]) -> Self {
         let silent = if seen.is_empty() {
-            held.iter().filter_map(|d| d.macs.first().map(mac_text)).collect()
+            held.iter()
+                .filter_map(|d| d.macs.first().map(mac_text))
+                .collect()
         } else {
             HashSet::new()
         };

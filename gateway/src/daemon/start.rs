@@ -170,12 +170,11 @@ impl Daemon {
         let over_page = crate::blockpage::Over::default();
         let (block_page, page_on) =
             start_block_page(&config, &policy, &store, clock, over_page.clone()).await?;
-        let held = super::devices::HeldPage::new((!page_on.is_empty()).then(|| {
-            crate::held::Rules {
+        let held =
+            super::devices::HeldPage::new((!page_on.is_empty()).then(|| crate::held::Rules {
                 lan: dp_cfg.lan_interface.clone(),
                 page: page_on,
-            }
-        }));
+            }));
         let api = match &config.api {
             Some(a) => {
                 let state = crate::api::ApiState {

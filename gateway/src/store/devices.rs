@@ -31,7 +31,8 @@ pub struct SeenDevice {
     pub name: String,
 }
 
-pub(super) const UPSERT: &str = "INSERT INTO devices (mac, first_seen_ms, last_seen_ms, addresses, name)
+pub(super) const UPSERT: &str =
+    "INSERT INTO devices (mac, first_seen_ms, last_seen_ms, addresses, name)
          VALUES (?1, ?2, ?2, ?3, ?4)
          ON CONFLICT (mac) DO UPDATE SET
              last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),

@@ -36,4 +36,3 @@ pub fn browser(lab: &Lab, pc: usize, step: &str, params: Value) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap_or("")).expect("step answer")
 }
-

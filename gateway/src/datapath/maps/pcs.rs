@@ -10,8 +10,8 @@ use std::{
 
 use aya::maps::PerCpuValues;
 use gateway_common::{
-    AddrInfo, Counters, DeviceInfo, PcInfo, PcState, STATE_PAGE, UNATTRIBUTED_SLOT, addr6_from_octets,
-    capacity, mac_key, maps as names,
+    AddrInfo, Counters, DeviceInfo, PcInfo, PcState, STATE_PAGE, UNATTRIBUTED_SLOT,
+    addr6_from_octets, capacity, mac_key, maps as names,
 };
 
 use super::{Maps, map_err, v4_from_key, v4_key, v6_from_key};

@@ -304,7 +304,10 @@ fn placing_a_device_adds_it_by_mac_or_names_the_pc_it_is_with_its_blocks() {
     assert_eq!(p.pcs().len(), 2);
     let i = p.pc_with_mac(&boss).expect("pc1's entry has its MAC");
     assert_eq!(p.pcs()[i].name, "boss-laptop");
-    assert_eq!(p.pcs()[i].addresses, vec!["10.10.0.11".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(
+        p.pcs()[i].addresses,
+        vec!["10.10.0.11".parse::<std::net::IpAddr>().unwrap()]
+    );
     // Back to no group.
     place(&Placement {
         mac,
@@ -327,5 +330,8 @@ fn placing_a_device_adds_it_by_mac_or_names_the_pc_it_is_with_its_blocks() {
         });
         assert!(r.is_err(), "{name:?} {group:?}");
     }
-    assert_eq!(before, std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap());
+    assert_eq!(
+        before,
+        std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap()
+    );
 }
