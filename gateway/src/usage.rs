@@ -136,6 +136,15 @@ impl Usage {
         }
     }
 
+    /// A device's new name takes its usage along (limits keep counting where they were).
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(u) = self.per_pc.remove(from) {
+            let t = self.per_pc.entry(to.to_string()).or_default();
+            t.day += u.day;
+            t.month += u.month;
+        }
+    }
+
     pub fn of(&self, pc: &str) -> PcUsage {
         self.per_pc.get(pc).copied().unwrap_or_default()
     }

@@ -106,6 +106,10 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         (&d1["pc"], &d1["group"]),
         (&"pc1".into(), &"default".into())
     );
+    // A megabyte counted under the name it has now (its MAC): its history, which must
+    // follow it to the name the admin gives it.
+    let file = format!("http://{}{}", addr::SITE_NEWS_V4, addr::FILE_1M);
+    assert!(reaches(&lab, 2, &file));
     // Seen: first and last seen from the store (written by the next tick for a new
     // device), and reported as new.
     let mac2 = addr::mac_string(addr::pc_mac(2));
@@ -176,6 +180,36 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(reaches(&lab, 2, &video), "open for pc2 now");
+    // Its history came along: today's megabyte is guest-laptop's, no row is left under
+    // its MAC, and the move is an event.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let today = loop {
+        let rows = get_json(&lab, 1, "/api/v1/pcs");
+        let rows = rows.as_array().unwrap();
+        assert!(
+            !rows.iter().any(|r| r["name"] == mac2.as_str()),
+            "{rows:#?}"
+        );
+        let today = rows
+            .iter()
+            .find(|r| r["name"] == "guest-laptop")
+            .and_then(|r| r["today_bytes"].as_u64())
+            .unwrap_or(0);
+        if today > 1_000_000 || Instant::now() > deadline {
+            break today;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(today > 1_000_000, "guest-laptop today: {today}");
+    let events = get_json(&lab, 1, "/api/v1/events?source=devices");
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "renamed" && e["subject"] == "guest-laptop"),
+        "{events:#}"
+    );
     // Taken out of the policy again: back to the group for unlisted devices.
     std::fs::write(og.policy_path(), policy("")).unwrap();
     og.reload().unwrap();

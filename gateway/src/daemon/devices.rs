@@ -182,17 +182,22 @@ impl Tick {
         });
     }
 
-    /// New devices (event and row at once), renamed ones (at once), and those that sent
-    /// since they were last written (every `SEEN_EVERY`) into the store's `devices`.
+    /// New devices (event and row at once), renamed ones (at once, their history moved
+    /// to the new name), and those that sent since they were last written (every
+    /// `SEEN_EVERY`) into the store's `devices`.
     fn record_seen(&mut self, p: &Policy, devices: &[DeviceEntry]) {
         let now_ms = crate::store::now_ms();
         let periodic = self.devices.seen_every.due(Instant::now());
+        let labels: Vec<String> = devices
+            .iter()
+            .map(|d| self.names.device_label(p, d))
+            .collect();
         let mut seen = Vec::new();
-        for d in devices {
+        let mut renamed = Vec::new();
+        for (d, name) in devices.iter().zip(&labels) {
             let Some(mac) = d.macs.first().map(mac_text) else {
                 continue;
             };
-            let name = self.names.device_label(p, d);
             let n = packets(d);
             let write = match self.devices.known.get_mut(&mac) {
                 None => {
@@ -217,10 +222,11 @@ impl Tick {
                     true
                 }
                 Some(k) => {
-                    let renamed = k.name != name;
                     let sent = n != k.packets;
-                    k.name.clone_from(&name);
-                    if periodic && sent || renamed {
+                    if k.name != *name {
+                        renamed.push((d, std::mem::replace(&mut k.name, name.clone())));
+                    }
+                    if periodic && sent || renamed.last().is_some_and(|(r, _)| r.slot == d.slot) {
                         k.packets = n;
                         true
                     } else {
@@ -233,9 +239,22 @@ impl Tick {
                     mac,
                     at_ms: now_ms,
                     addresses: d.addrs.iter().map(|a| a.to_string()).collect(),
-                    name,
+                    name: name.clone(),
                 });
             }
+        }
+        for (d, old) in renamed {
+            let name = self.names.device_label(p, d);
+            // A name another device still goes by (a PC with two network cards, listed
+            // by address) keeps its history: it is that device's too.
+            if labels.contains(&old) {
+                continue;
+            }
+            let msg = format!("{old} is now called {name}; its history follows it");
+            info!("{msg}");
+            self.event(p, "renamed", d, msg);
+            self.usage.rename(&old, &name);
+            self.store.rename_pc(&old, &name);
         }
         self.store.devices_seen(seen);
     }

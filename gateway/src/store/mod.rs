@@ -9,7 +9,8 @@
 //! Files, by job: `conn.rs` (opening connections, pragmas), `schema.rs` (every table:
 //! the migrations, in order), `writer.rs` (the batching writer thread and the
 //! checkpointer), `event.rs` (events: a leaf type, so subscribers such as alerts need not
-//! be known here), `log.rs` (the query log), `devices.rs` (every device ever seen), `stats/` (per-minute rows, roll-ups,
+//! be known here), `log.rs` (the query log), `devices.rs` (every device ever seen), `rename.rs` (a device's history moved
+//! to its new name), `stats/` (per-minute rows, roll-ups,
 //! retention, reads).
 //!
 //! Owns: the schema, the writer, typed reads. Must not depend on the daemon's other
@@ -28,6 +29,7 @@ mod conn;
 mod devices;
 mod event;
 mod log;
+mod rename;
 mod schema;
 mod stats;
 #[cfg(test)]
@@ -173,6 +175,22 @@ impl Store {
         if !ds.is_empty() && self.tx.try_send(Write::Devices(ds)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("database writer behind: a devices-seen batch was dropped");
+        }
+    }
+
+    /// Queues the move of PC name `from`'s history to `to` (a device's new name).
+    pub fn rename_pc(&self, from: &str, to: &str) {
+        let w = Write::Rename {
+            from: from.to_string(),
+            to: to.to_string(),
+        };
+        if self.tx.try_send(w).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                from,
+                to,
+                "database writer behind: a device's rename was dropped"
+            );
         }
     }
 

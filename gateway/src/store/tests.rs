@@ -102,3 +102,64 @@ fn a_device_keeps_its_first_sighting_and_moves_its_last() {
         }]
     );
 }
+
+#[test]
+fn a_renamed_device_takes_its_history_along_summed_into_the_new_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let usage = |pc: &str, minute: i64, up: u64| UsageDelta {
+        pc: pc.into(),
+        day: "d:2026-12-05".into(),
+        month: "m:2026-12".into(),
+        minute,
+        up,
+        down: 1,
+        marks: Vec::new(),
+    };
+    store.usage(usage("02:00:00:00:00:01", 100, 10));
+    store.usage(usage("laptop", 100, 5));
+    store.sync();
+    // Site rows of both names, for the same minute and host: summed.
+    {
+        let c = open_rw_in(dir.path()).unwrap();
+        c.execute_batch(
+            "INSERT INTO names (id, name) VALUES (901, '02:00:00:00:00:01'), (902, 'laptop'), (903, 'news.example');
+             INSERT INTO site_minute VALUES (100, 901, 903, 903, 0, 7, 70), (100, 902, 903, 903, 0, 1, 10);
+             INSERT INTO queries (at_ms, client, pc, grp, name, qtype, verdict, answers, latency_us, rcode)
+                 VALUES (1, '10.0.0.5', '02:00:00:00:00:01', 'staff', 'news.example', 'A', 'allowed', '', 1, 'NOERROR');",
+        )
+        .unwrap();
+    }
+    store.rename_pc("02:00:00:00:00:01", "laptop");
+    // A minute counted after the move lands under the new name only.
+    store.usage(usage("laptop", 101, 3));
+    store.sync();
+    let conn = open_read(dir.path()).unwrap();
+    assert_eq!(
+        usage_in(&conn, "d:2026-12-05").unwrap(),
+        vec![("laptop".to_string(), 10 + 1 + 5 + 1 + 3 + 1)]
+    );
+    let minutes: Vec<(String, i64, i64)> = conn
+        .prepare("SELECT pc, minute, up_bytes FROM pc_minute ORDER BY minute")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        minutes,
+        vec![("laptop".into(), 100, 15), ("laptop".into(), 101, 3)]
+    );
+    let sites: (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(up_bytes), sum(down_bytes) FROM site_minute WHERE pc = 902",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(sites, (1, 8, 80));
+    let pc: String = conn
+        .query_row("SELECT pc FROM queries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pc, "laptop");
+}

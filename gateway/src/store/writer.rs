@@ -18,7 +18,7 @@ use rusqlite::Connection;
 
 use super::{
     DeviceSeen, Event, Query, Retention, SitesBatch, StoreError, UsageDelta, conn, devices, event,
-    log, now_ms,
+    log, now_ms, rename,
     stats::{self, Ingest, Memo},
 };
 
@@ -32,6 +32,11 @@ pub(super) enum Write {
     Usage(UsageDelta),
     Sites(SitesBatch),
     Devices(Vec<DeviceSeen>),
+    /// A device's history moved from its old name to its new one (`rename.rs`).
+    Rename {
+        from: String,
+        to: String,
+    },
     /// Delete what is past its retention.
     Prune(Retention),
     /// Answered once everything queued before it is committed.
@@ -177,10 +182,22 @@ fn commit(conn: &mut Connection, memo: &mut Memo, batch: &[Write]) -> rusqlite::
                     let n = stats::prune(&tx, now_ms(), r)?;
                     tracing::debug!(rows = n, "retention: old rows deleted");
                 }
-                Write::Sync(_) => {}
+                Write::Sync(_) | Write::Rename { .. } => {}
             }
         }
     }
     minutes.finish(&tx, memo)?;
+    // After this batch's minutes are written, so none lands under the old name after the
+    // move; the memo's open minutes are keyed by name: read again.
+    let mut renamed = false;
+    for w in batch {
+        if let Write::Rename { from, to } = w {
+            rename::rename_pc(&tx, from, to)?;
+            renamed = true;
+        }
+    }
+    if renamed {
+        memo.clear();
+    }
     tx.commit()
 }
