@@ -9,53 +9,64 @@
 
 use rusqlite::{Transaction, params};
 
-/// Tables keyed by the PC's name as text: (table, key columns besides `pc`, summed
-/// columns).
-const BY_TEXT: [(&str, &[&str], &[&str]); 4] = [
-    ("usage", &["period"], &["bytes"]),
-    ("pc_minute", &["minute"], &["up_bytes", "down_bytes"]),
-    ("pc_hour", &["hour"], &["up_bytes", "down_bytes"]),
-    ("pc_day", &["day"], &["up_bytes", "down_bytes"]),
+/// A table that holds a PC's name (or its id in `names`) in its `pc` column.
+struct Keyed {
+    table: &'static str,
+    /// The key's columns besides `pc`.
+    keys: &'static [&'static str],
+    /// Columns moved as they are.
+    carried: &'static [&'static str],
+    /// Columns summed where the new name has the row already.
+    sums: &'static [&'static str],
+}
+
+const BYTES: &[&str] = &["up_bytes", "down_bytes"];
+
+const fn keyed(
+    table: &'static str,
+    keys: &'static [&'static str],
+    carried: &'static [&'static str],
+    sums: &'static [&'static str],
+) -> Keyed {
+    Keyed {
+        table,
+        keys,
+        carried,
+        sums,
+    }
+}
+
+/// Tables keyed by the PC's name as text.
+const BY_TEXT: [Keyed; 4] = [
+    keyed("usage", &["period"], &[], &["bytes"]),
+    keyed("pc_minute", &["minute"], &[], BYTES),
+    keyed("pc_hour", &["hour"], &[], BYTES),
+    keyed("pc_day", &["day"], &[], BYTES),
 ];
 
-/// Tables keyed by the PC's id in `names`: (table, key columns besides `pc`, columns
-/// carried as they are, summed columns).
-const BY_ID: [(&str, &[&str], &[&str], &[&str]); 5] = [
-    (
-        "site_minute",
-        &["minute", "host"],
-        &["site", "via"],
-        &["up_bytes", "down_bytes"],
-    ),
-    (
-        "site_hour",
-        &["hour", "host"],
-        &["site", "via"],
-        &["up_bytes", "down_bytes"],
-    ),
-    (
-        "site_day",
-        &["day", "host"],
-        &["site", "via"],
-        &["up_bytes", "down_bytes"],
-    ),
-    (
-        "site_pc_day",
-        &["site", "day"],
-        &[],
-        &["up_bytes", "down_bytes"],
-    ),
-    (
-        "site_pc_hour",
-        &["hour", "site"],
-        &[],
-        &["up_bytes", "down_bytes"],
-    ),
+/// Tables keyed by the PC's id in `names`.
+const BY_ID: [Keyed; 5] = [
+    keyed("site_minute", &["minute", "host"], &["site", "via"], BYTES),
+    keyed("site_hour", &["hour", "host"], &["site", "via"], BYTES),
+    keyed("site_day", &["day", "host"], &["site", "via"], BYTES),
+    keyed("site_pc_day", &["site", "day"], &[], BYTES),
+    keyed("site_pc_hour", &["hour", "site"], &[], BYTES),
 ];
 
 /// `INSERT … SELECT` of `from`'s rows under `to`, summing into rows `to` has already.
-fn merge_sql(table: &str, keys: &[&str], carried: &[&str], sums: &[&str]) -> String {
-    let cols: Vec<&str> = keys.iter().chain(carried).chain(sums).copied().collect();
+fn merge_sql(k: &Keyed) -> String {
+    let Keyed {
+        table,
+        keys,
+        carried,
+        sums,
+    } = k;
+    let cols: Vec<&str> = keys
+        .iter()
+        .chain(carried.iter())
+        .chain(sums.iter())
+        .copied()
+        .collect();
     let cols = cols.join(", ");
     let conflict = std::iter::once("pc")
         .chain(keys.iter().copied())
@@ -78,9 +89,9 @@ pub(super) fn rename_pc(tx: &Transaction, from: &str, to: &str) -> rusqlite::Res
     if from == to {
         return Ok(());
     }
-    for (table, keys, sums) in BY_TEXT {
-        tx.execute(&merge_sql(table, keys, &[], sums), params![from, to])?;
-        tx.execute(&format!("DELETE FROM {table} WHERE pc = ?1"), [from])?;
+    for k in &BY_TEXT {
+        tx.execute(&merge_sql(k), params![from, to])?;
+        tx.execute(&format!("DELETE FROM {} WHERE pc = ?1", k.table), [from])?;
     }
     tx.execute(
         "INSERT INTO unexplained (pc, remote, port, proto, reason, name, first_ms, last_ms,
@@ -116,9 +127,9 @@ pub(super) fn rename_pc(tx: &Transaction, from: &str, to: &str) -> rusqlite::Res
     };
     tx.execute("INSERT OR IGNORE INTO names (name) VALUES (?1)", [to])?;
     let new = id(to)?.expect("just inserted");
-    for (table, keys, carried, sums) in BY_ID {
-        tx.execute(&merge_sql(table, keys, carried, sums), params![old, new])?;
-        tx.execute(&format!("DELETE FROM {table} WHERE pc = ?1"), [old])?;
+    for k in &BY_ID {
+        tx.execute(&merge_sql(k), params![old, new])?;
+        tx.execute(&format!("DELETE FROM {} WHERE pc = ?1", k.table), [old])?;
     }
     Ok(())
 }
