@@ -40,6 +40,13 @@ pub fn pc_entry<K>(addrs: &aya_ebpf::maps::HashMap<K, AddrInfo>, addr: &K, pkt: 
                     bind_mac(mac, a.slot);
                 }
                 a.slot
+            } else if known && mac == a.mac && a.slot == UNATTRIBUTED_SLOT {
+                // Reserved by the daemon for this MAC (a DHCP lease) before the device
+                // was met: its owner is here now.
+                let s = device_of_mac(mac);
+                // SAFETY: as above; a plain store of a u32.
+                unsafe { (*p).slot = s };
+                s
             } else if !known || mac == a.mac {
                 a.slot
             } else {

@@ -96,11 +96,13 @@ impl PcNames {
     }
 }
 
-/// Leased host names by address and by MAC.
+/// Leased host names by address and by MAC, and every lease's address and MAC (with a
+/// host name or not).
 #[derive(Default)]
 struct Leases {
     by_addr: HashMap<IpAddr, String>,
     by_mac: HashMap<[u8; 6], String>,
+    bound: Vec<(IpAddr, [u8; 6])>,
 }
 
 impl PcNames {
@@ -133,6 +135,12 @@ impl PcNames {
         }
     }
 
+    /// Every lease's address and MAC: the DHCP server's word on who an address is
+    /// (`Maps::bind_leases`).
+    pub fn leases(&self) -> Vec<(IpAddr, [u8; 6])> {
+        self.leased.read().expect("not poisoned").bound.clone()
+    }
+
     /// The DHCP host name leased to a device with one of these MACs or addresses.
     pub fn leased_name(&self, macs: &[[u8; 6]], addrs: &[IpAddr]) -> Option<String> {
         let leased = self.leased.read().expect("not poisoned");
@@ -149,12 +157,19 @@ fn parse_leases(text: &str) -> Leases {
     let mut out = Leases::default();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 4 || f[3] == "*" {
+        if f.len() < 4 {
             continue;
         }
         let Ok(addr) = f[2].parse::<IpAddr>() else {
             continue;
         };
+        // IPv6 lines carry the client's DUID where IPv4 ones have the MAC: no binding.
+        if let Some(mac) = crate::datapath::parse_mac(f[1]) {
+            out.bound.push((addr, mac));
+        }
+        if f[3] == "*" {
+            continue;
+        }
         let name = f[3];
         // A host name as DHCP clients send it; anything else is not shown to admins.
         if name.len() <= 63

@@ -473,3 +473,92 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
         .unwrap();
     assert!(d2["spoofed"].as_u64().unwrap() >= 1, "{d2:#}");
 }
+
+/// The office's DHCP server leased 10.10.0.77 to pc1 (`[names] dhcp_leases`). pc2 taking
+/// it first, before pc1 ever used it, does not make it pc2's: the lease decides. pc2 is
+/// judged as itself and reported as spoofing; pc1, once it takes its lease, is the
+/// address's device.
+#[test]
+fn a_leased_address_is_its_lease_holders_whoever_sends_with_it_first() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let leased = "10.10.0.77";
+    let (mac1, mac2) = (
+        addr::mac_string(addr::pc_mac(1)),
+        addr::mac_string(addr::pc_mac(2)),
+    );
+    let leases = lab.dir().join("dnsmasq.leases");
+    std::fs::write(
+        &leases,
+        format!("4102444800 {mac1} {leased} pc1-laptop *\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n[names]\ndhcp_leases = \"{}\"\n",
+        lab_config(&pins.0),
+        leases.display()
+    );
+    let policy = "version = 1\ntime_zone = \"UTC\"\n";
+    let og = Officegate::start(&lab, Path::new(BIN), &config, policy).expect("officegate start");
+    let sh = |role: Role, cmd: &str| {
+        lab.sh(role, &["sh", "-c", cmd])
+            .unwrap_or_else(|e| panic!("{cmd}: {e:#}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !og.log_text().contains("bound leased addresses") {
+        assert!(Instant::now() < deadline, "no binding: {}", og.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Both met under their own addresses first.
+    for pc in [1, 2] {
+        sh(Role::Pc(pc), &format!("ping -c 1 -W 2 {}", addr::GW_LAN_V4));
+    }
+    sh(Role::Pc(2), &format!("ip addr add {leased}/32 dev eth0"));
+    let _ = lab.exec(
+        Role::Pc(2),
+        &[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.05",
+            "-W",
+            "1",
+            "-I",
+            leased,
+            &addr::SITE_NEWS_V4.to_string(),
+        ],
+    );
+    let now = devices_by_mac(&og);
+    let addresses = |d: &serde_json::Value| d["addresses"].to_string();
+    assert!(
+        now[&mac2]["spoofed"].as_u64().unwrap() >= 1,
+        "{}",
+        now[&mac2]
+    );
+    assert!(!addresses(&now[&mac2]).contains(leased), "{}", now[&mac2]);
+    // pc2 lets it go, pc1 takes its lease: the address is pc1's. (To another site: the
+    // flow pc2 opened is not judged again per packet.)
+    sh(Role::Pc(2), &format!("ip addr del {leased}/32 dev eth0"));
+    sh(Role::Pc(1), &format!("ip addr add {leased}/32 dev eth0"));
+    // The replies may still go to pc2's MAC (the gateway's neighbour entry for the
+    // address is older): what is judged here is what pc1 sends.
+    let _ = lab.exec(
+        Role::Pc(1),
+        &[
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.05",
+            "-W",
+            "1",
+            "-I",
+            leased,
+            &addr::SITE_VIDEO_V4.to_string(),
+        ],
+    );
+    let now = devices_by_mac(&og);
+    assert!(addresses(&now[&mac1]).contains(leased), "{}", now[&mac1]);
+    assert!(!addresses(&now[&mac2]).contains(leased), "{}", now[&mac2]);
+}

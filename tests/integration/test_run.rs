@@ -1025,6 +1025,49 @@ fn a_device_forging_anothers_address_gets_only_its_own_rights() {
     assert_eq!(me.counters.dropped_packets, 5);
 }
 
+/// A DHCP lease decides whose an address is: a device that grabbed a leased address
+/// before its owner spoke loses it to the owner (the daemon's `bind_leases`), is judged as
+/// itself when it sends with it again, and the owner's first packet finds the address
+/// reserved for it.
+#[test]
+fn a_leased_address_is_its_macs_whoever_sent_with_it_first() {
+    let (_dir, dp, mut maps) = load("lease", true);
+    policy(&mut maps);
+    let (owner, spoofer) = ([2, 0, 0, 0, 0, 0x51], [2, 0, 0, 0, 0, 0x52]);
+    let (leased, own) = ([10, 10, 0, 77], [10, 10, 0, 78]);
+    let device_with = |maps: &Maps, mac: [u8; 6]| {
+        maps.devices()
+            .into_iter()
+            .find(|d| d.macs.contains(&mac))
+            .unwrap_or_else(|| panic!("{mac:?} in {:#?}", maps.devices()))
+    };
+    assert_eq!(xdp(&dp, &udp4_from(spoofer, own, SITE, 1), 1), XDP_PASS);
+    // First seen with the spoofer: first-seen would make it the spoofer's for good.
+    assert_eq!(xdp(&dp, &udp4_from(spoofer, leased, SITE, 2), 1), XDP_PASS);
+    assert!(device_with(&maps, spoofer).addrs.contains(&ip(&leased)));
+    let lease = [(ip(&leased), owner)];
+    assert_eq!(maps.bind_leases(&lease).unwrap(), 1);
+    assert_eq!(maps.bind_leases(&lease).unwrap(), 0, "bound: nothing to do");
+    maps.bump_generation().unwrap();
+    assert!(!device_with(&maps, spoofer).addrs.contains(&ip(&leased)));
+    // The spoofer again: its own rights, counted as spoofing.
+    assert_eq!(xdp(&dp, &udp4_from(spoofer, leased, SITE, 3), 1), XDP_PASS);
+    assert_eq!(stat(&maps, Stat::Spoofed), 1);
+    assert_eq!(device_with(&maps, spoofer).spoofed, 1);
+    // The owner's first packet: a device of its own, holding the address. (To another
+    // remote: a flow already cached is not judged again per packet, whoever sends on it.)
+    let other = [203, 0, 113, 99];
+    assert_eq!(xdp(&dp, &udp4_from(owner, leased, other, 4), 2), XDP_PASS);
+    let o = device_with(&maps, owner);
+    assert_eq!(o.addrs, vec![ip(&leased)]);
+    assert_eq!(o.counters.up_packets, 2);
+    assert_eq!(stat(&maps, Stat::Spoofed), 1, "the owner is no spoofer");
+    // A lease for a device already known binds the address to it at once.
+    let next = [10, 10, 0, 79];
+    assert_eq!(maps.bind_leases(&[(ip(&next), owner)]).unwrap(), 1);
+    assert!(device_with(&maps, owner).addrs.contains(&ip(&next)));
+}
+
 #[test]
 fn address_and_mac_churn_leave_the_tables_usable() {
     use officegate::datapath::Reclaimer;

@@ -274,9 +274,25 @@ impl Tick {
         }
     }
 
-    /// Forgets unlisted devices and addresses idle for `forget_after`.
+    /// Binds leased addresses to their MACs (the DHCP server's word, not the first
+    /// sender's), then forgets unlisted devices and addresses idle for `forget_after`.
     fn reclaim(&mut self, p: &Policy, devices: &[DeviceEntry]) {
         let listed_addr = |a: &IpAddr| p.pcs().iter().any(|pc| pc.addresses.contains(a));
+        // Addresses the policy lists are the admin's to bind.
+        let leases: Vec<_> = self
+            .names
+            .leases()
+            .into_iter()
+            .filter(|(a, _)| !listed_addr(a))
+            .collect();
+        match self.maps.bind_leases(&leases) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(addresses = n, "bound leased addresses to their MACs");
+                let _ = self.maps.bump_generation();
+            }
+            Err(e) => error!("binding leased addresses failed: {e:#}"),
+        }
         let listed: HashSet<u32> = devices
             .iter()
             .filter(|d| {

@@ -25,6 +25,7 @@ use gateway_common::{Addr6, addr6_octets};
 
 mod blocked;
 mod counters;
+mod leases;
 mod pcs;
 
 pub use blocked::net_contains;

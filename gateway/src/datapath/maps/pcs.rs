@@ -58,14 +58,14 @@ pub fn now_secs() -> u32 {
 }
 
 impl Maps {
-    fn addr_info(&self, addr: IpAddr) -> Option<AddrInfo> {
+    pub(super) fn addr_info(&self, addr: IpAddr) -> Option<AddrInfo> {
         match addr {
             IpAddr::V4(a) => self.addrs4.get(&v4_key(a), 0).ok(),
             IpAddr::V6(a) => self.addrs6.get(&addr6_from_octets(a.octets()), 0).ok(),
         }
     }
 
-    fn put_addr(&mut self, addr: IpAddr, info: AddrInfo) -> Result<(), DatapathError> {
+    pub(super) fn put_addr(&mut self, addr: IpAddr, info: AddrInfo) -> Result<(), DatapathError> {
         match addr {
             IpAddr::V4(a) => self
                 .addrs4
