@@ -13,7 +13,7 @@ use officegate_lab::{
 
 use crate::support::{
     browser::browser,
-    dns::short,
+    dns::{dig, short},
     http::{TOKEN, add_user_to, reaches},
     office::BIN,
     pins::PinDir,
@@ -561,4 +561,61 @@ fn a_leased_address_is_its_lease_holders_whoever_sends_with_it_first() {
     let now = devices_by_mac(&og);
     assert!(addresses(&now[&mac1]).contains(leased), "{}", now[&mac1]);
     assert!(!addresses(&now[&mac2]).contains(leased), "{}", now[&mac2]);
+}
+
+/// Devices the policy does not list follow their network: `guests` names pc2's IPv4
+/// range, so pc2 gets guests' rules — by name in DNS, asked over IPv4 and over IPv6 (its
+/// device's addresses are one), and by address in the datapath — while pc1, in no
+/// network, gets `unknown_devices`' (staff).
+#[test]
+fn an_unlisted_device_in_a_groups_network_gets_that_group() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let policy = format!(
+        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
+         [[groups]]\nname = \"staff\"\n\n\
+         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
+         [[groups]]\nname = \"guests\"\nnetworks = [\"{}/31\"]\n\n\
+         [[groups.rules]]\naction = \"block\"\ndomains = [\"news.example\"]\n\n\
+         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n",
+        addr::pc_v4(2),
+        addr::SITE_VIDEO_V4,
+    );
+    let og = Officegate::start(&lab, Path::new(BIN), &lab_config(&pins.0), &policy)
+        .expect("officegate start");
+    let page = addr::GW_LAN_V4.to_string();
+    let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
+    // Both met (and the tick's address table read) before the checks.
+    for pc in [1, 2] {
+        let _ = short(&lab, pc, "example.org", "A");
+        let _ = lab.exec(
+            Role::Pc(pc),
+            &["ping6", "-c", "1", "-W", "2", &addr::GW_LAN_V6.to_string()],
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while reaches(&lab, 2, &video) {
+        assert!(
+            Instant::now() < deadline,
+            "pc2 not in guests: {}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(short(&lab, 2, "news.example", "A"), page);
+    assert_ne!(short(&lab, 2, "social.example", "A"), page);
+    let v6 = format!("@{}", addr::GW_LAN_V6);
+    let over_v6 = dig(&lab, 2, &[&v6, "+short", "news.example", "A"]);
+    assert!(over_v6.contains(&page), "asked over IPv6: {over_v6}");
+    // pc1: staff.
+    assert!(reaches(&lab, 1, &video));
+    assert_eq!(short(&lab, 1, "social.example", "A"), page);
+    assert_ne!(short(&lab, 1, "news.example", "A"), page);
+    let devices = devices_by_mac(&og);
+    // The datapath's group id of `guests` (1 + its place in the policy).
+    assert_eq!(
+        devices[&addr::mac_string(addr::pc_mac(2))]["group"],
+        2,
+        "{devices:#?}"
+    );
 }

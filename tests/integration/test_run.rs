@@ -715,7 +715,7 @@ fn unknown_devices_are_learned_into_the_policys_group_and_follow_its_change() {
         .filter(|e| e.addr != ip(&stranger))
         .map(|e| e.info.slot)
         .collect();
-    maps.reset_unlisted(&listed, OPEN).unwrap();
+    maps.reset_unlisted(&listed, &|_| OPEN).unwrap();
     maps.bump_generation().unwrap();
     assert_eq!(group(&maps), OPEN);
     assert_eq!(xdp(&dp, &udp4(stranger, BLOCKED, 1, 2, 10), 1), XDP_PASS);

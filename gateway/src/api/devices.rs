@@ -141,7 +141,13 @@ fn forgotten(policy: &crate::policy::Policy, d: crate::store::SeenDevice) -> Dev
         Some(pc) => pc.group.map_or(crate::policy::DEFAULT_GROUP, |g| {
             policy.groups()[g].name.as_str()
         }),
-        None => policy.unknown_group_name(),
+        None => {
+            let addrs: Vec<std::net::IpAddr> =
+                d.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+            policy
+                .unlisted_group(&addrs)
+                .map_or(crate::policy::DEFAULT_GROUP, |g| &policy.groups()[g].name)
+        }
     };
     DeviceRow {
         pc: pc.map(|p| p.name.clone()),

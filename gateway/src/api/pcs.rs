@@ -118,8 +118,12 @@ fn rows(st: &ApiState, who: &Principal) -> Result<Vec<PcRow>, ApiError> {
     for d in maps.devices() {
         let name = st.names.device_label(&policy, &d);
         let row = rows.entry(name.clone()).or_insert_with(|| {
-            // A device the policy does not list: the group it names for those.
-            let group = policy.unknown_group_name().to_string();
+            // A device the policy does not list: the group its network is, else the one
+            // the policy names for those.
+            let group = policy
+                .unlisted_group(&d.addrs)
+                .map_or(crate::policy::DEFAULT_GROUP, |g| &policy.groups()[g].name)
+                .to_string();
             PcRow::empty(name, group, Vec::new())
         });
         let c = &d.counters;

@@ -335,9 +335,9 @@ async fn show(
         };
         return respond(StatusCode::OK, page("Officegate", body));
     };
-    // `evaluate_for`, not `explain`: the page does not show the list's line, and every ad
+    // `evaluate`, not `explain`: the page does not show the list's line, and every ad
     // a blocked page embeds lands here — re-reading a list file per hit would be costly.
-    let d = policy.evaluate_for(policy.pc_at(addr).map(|i| &policy.pcs()[i]), &site, now);
+    let d = policy.evaluate(addr, &site, now);
     let pc = pc_label(&d, addr);
     let previous = {
         let (st, pc, site) = (st.clone(), pc.clone(), site.clone());
@@ -420,11 +420,7 @@ async fn file_request(
     let Ok(site) = crate::lists::normalize(&f.site) else {
         return refuse(StatusCode::BAD_REQUEST, "That is not a site name.");
     };
-    let d = policy.evaluate_for(
-        policy.pc_at(addr).map(|i| &policy.pcs()[i]),
-        &site,
-        st.clock.now(),
-    );
+    let d = policy.evaluate(addr, &site, st.clock.now());
     if d.verdict == Verdict::Allowed {
         return refuse(
             StatusCode::BAD_REQUEST,

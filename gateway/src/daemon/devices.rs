@@ -115,7 +115,32 @@ impl Tick {
         if self.devices.reclaim_every.due(Instant::now()) {
             self.reclaim(p, devices);
         }
+        self.place_by_network(p, devices);
         self.lead_held_to_the_page(devices);
+    }
+
+    /// Devices the policy does not list, met by the kernel in the unknown devices' group,
+    /// go to the group whose `networks` hold one of their addresses.
+    fn place_by_network(&mut self, p: &Policy, devices: &[DeviceEntry]) {
+        if !p.has_networks() {
+            return;
+        }
+        let mut changed = false;
+        for d in devices {
+            let listed = d.macs.iter().any(|m| p.pc_with_mac(m).is_some())
+                || d.addrs.iter().any(|a| p.pc_at(*a).is_some());
+            let want = p.unlisted_datapath_group(&d.addrs);
+            if listed || d.group == want {
+                continue;
+            }
+            match self.maps.set_group(d.slot, want) {
+                Ok(c) => changed |= c,
+                Err(e) => error!("placing a device by its network: {e:#}"),
+            }
+        }
+        if changed {
+            let _ = self.maps.bump_generation();
+        }
     }
 
     /// Lists the held devices' MACs in the `officegate_held` table, then marks those

@@ -261,7 +261,7 @@ pub fn apply(maps: &mut Maps, plan: &Plan, gateway: &[IpAddr]) -> anyhow::Result
     // A PC taken out of the policy must not keep its old group or block, and devices it
     // does not list follow its `unknown_devices`; counters stay.
     maps.set_unknown_group(plan.unknown_group)?;
-    maps.reset_unlisted(&listed, plan.unknown_group)?;
+    maps.reset_unlisted(&listed, &|addrs| plan.unlisted_group(addrs))?;
     maps.bump_generation()?;
     Ok(())
 }

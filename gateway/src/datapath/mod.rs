@@ -22,7 +22,8 @@ use gateway_common::programs;
 
 pub use error::DatapathError;
 pub use maps::{
-    DeviceEntry, FlowEntry, Maps, PcEntry, Reclaimer, mac_text, net_contains, parse_mac, v4_key,
+    DeviceEntry, FlowEntry, Maps, PcEntry, Reclaimer, mac_text, most_specific, net_contains,
+    parse_mac, v4_key,
 };
 
 /// The object `gateway/build.rs` built from `gateway-ebpf`.
@@ -312,6 +313,16 @@ pub struct Plan {
     pub quic_blocked: u64,
     /// The datapath group of devices the policy does not list (`unknown_devices`).
     pub unknown_group: u8,
+    /// Groups' `networks` with their datapath group ids: an unlisted device with an
+    /// address in one is that group's (the most specific range).
+    pub networks: Vec<((IpAddr, u8), u8)>,
+}
+
+impl Plan {
+    /// The datapath group of an unlisted device with these addresses.
+    pub fn unlisted_group(&self, addrs: &[IpAddr]) -> u8 {
+        most_specific(self.networks.iter().copied(), addrs).unwrap_or(self.unknown_group)
+    }
 }
 
 /// Loads `og_lan_reset` and puts it in the slot `og_lan_ingress` tail-calls for a dropped

@@ -23,3 +23,18 @@ pub fn set(table: HashMap<IpAddr, [u8; 6]>) {
 pub fn mac_of(addr: IpAddr) -> Option<[u8; 6]> {
     LEARNED.load().get(&addr).copied()
 }
+
+/// Every address seen with the MAC `addr` was seen with (`addr` alone if none): the
+/// device's addresses, so an unlisted device asking over IPv6 gets the group its IPv4
+/// network gives it. A scan: asked only when groups name `networks`.
+pub fn device_addrs(addr: IpAddr) -> Vec<IpAddr> {
+    let table = LEARNED.load();
+    match table.get(&addr) {
+        Some(mac) => table
+            .iter()
+            .filter(|(_, m)| *m == mac)
+            .map(|(a, _)| *a)
+            .collect(),
+        None => vec![addr],
+    }
+}

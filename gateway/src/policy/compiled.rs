@@ -50,6 +50,8 @@ pub struct Group {
     pub safe_search: Option<bool>,
     /// `None`: as the parent.
     pub block_quic: Option<bool>,
+    /// Ranges whose unlisted devices are this group's (`networks`).
+    pub networks: Vec<(IpAddr, u8)>,
 }
 
 pub struct Pc {
@@ -179,8 +181,41 @@ impl Policy {
     pub(super) fn start_group(&self, addr: IpAddr) -> Option<usize> {
         match self.pc_at(addr) {
             Some(i) => self.pcs[i].group,
-            None => self.unknown_group,
+            None => self.unlisted_group_at(addr),
         }
+    }
+
+    /// `unlisted_group` of the device at `addr` (all its addresses, `bindings`).
+    pub fn unlisted_group_at(&self, addr: IpAddr) -> Option<usize> {
+        if !self.has_networks() {
+            return self.unknown_group;
+        }
+        self.unlisted_group(&super::bindings::device_addrs(addr))
+    }
+
+    /// The group of a device the policy does not list, with these addresses: the group
+    /// of the most specific of the groups' `networks` one of them is in, else the
+    /// `unknown_devices` group.
+    pub fn unlisted_group(&self, addrs: &[IpAddr]) -> Option<usize> {
+        if !self.has_networks() {
+            return self.unknown_group;
+        }
+        let nets = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, g)| g.networks.iter().map(move |n| (*n, gi)));
+        crate::datapath::most_specific(nets, addrs).or(self.unknown_group)
+    }
+
+    /// The same as a datapath group id (0 `default`, else 1 + the group's index).
+    pub fn unlisted_datapath_group(&self, addrs: &[IpAddr]) -> u8 {
+        self.unlisted_group(addrs).map_or(0, |g| g as u8 + 1)
+    }
+
+    /// Whether any group names `networks`.
+    pub fn has_networks(&self) -> bool {
+        self.groups.iter().any(|g| !g.networks.is_empty())
     }
 
     /// The name of a datapath group id (`datapath_plan`: 0 is `default`, else 1 + the

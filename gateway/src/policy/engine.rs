@@ -107,16 +107,27 @@ impl Policy {
     /// `name` may carry upper case and a trailing dot; it is normalised here.
     pub fn evaluate(&self, addr: IpAddr, name: &str, at: Timestamp) -> Decision {
         let pc = self.pc_at(addr).map(|i| &self.pcs[i]);
-        self.evaluate_for(pc, name, at)
+        self.evaluate_from(self.start_group(addr), pc, name, at)
     }
 
+    /// `evaluate` for a PC of the policy (`None`: an unlisted device in no network).
     pub fn evaluate_for(&self, pc: Option<&Pc>, name: &str, at: Timestamp) -> Decision {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let now = at.to_zoned_datetime(self.tz.clone());
         let start = match pc {
             Some(p) => p.group,
             None => self.unknown_group,
         };
+        self.evaluate_from(start, pc, name, at)
+    }
+
+    fn evaluate_from(
+        &self,
+        start: Option<usize>,
+        pc: Option<&Pc>,
+        name: &str,
+        at: Timestamp,
+    ) -> Decision {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let now = at.to_zoned_datetime(self.tz.clone());
         let group_name = start
             .map(|g| self.groups[g].name.clone())
             .unwrap_or_else(|| DEFAULT_GROUP.into());
@@ -192,7 +203,7 @@ impl Policy {
         }
         let start = match pc {
             Some(i) => self.pcs[i].group,
-            None => self.unknown_group,
+            None => self.unlisted_group_at(addr),
         };
         let mut timed = false;
         let rule = self.first_rule(start, name, || {

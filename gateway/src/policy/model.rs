@@ -214,6 +214,11 @@ pub struct GroupDef {
     /// the site's name. Default: inherited from the parent; off at the root.
     #[serde(default)]
     pub block_quic: Option<bool>,
+    /// Address ranges (`10.10.5.0/24`, `fd00:5::/64`) whose devices, when the policy does
+    /// not list them as PCs, are this group's (the guest Wi-Fi, a department's VLAN): the
+    /// most specific range wins; a device in none is `unknown_devices`'. Default: none.
+    #[serde(default)]
+    pub networks: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

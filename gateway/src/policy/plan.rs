@@ -52,6 +52,12 @@ impl Policy {
             memo.verdicts.clear();
         }
         plan.unknown_group = self.unknown_group.map_or(0, |g| g as u8 + 1);
+        plan.networks = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, g)| g.networks.iter().map(move |n| (*n, gi as u8 + 1)))
+            .collect();
         for (gi, _) in self.groups.iter().enumerate() {
             if self.block_quic(gi) {
                 plan.quic_blocked |= group_bit(gi as u8 + 1);

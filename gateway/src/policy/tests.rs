@@ -116,6 +116,48 @@ fn unlisted_devices_follow_unknown_devices_and_an_unknown_name_is_an_error() {
     );
 }
 
+#[test]
+fn unlisted_devices_in_a_groups_network_get_that_group_the_most_specific_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\
+        [[groups]]\nname = \"staff\"\n[[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\
+        [[groups]]\nname = \"guests\"\nnetworks = [\"10.0.5.0/24\", \"fd00:5::/64\"]\n\
+        [[groups.rules]]\naction = \"block\"\ndomains = [\"news.example\"]\n\
+        [[groups]]\nname = \"kiosk\"\nnetworks = [\"10.0.5.128/25\"]\n\
+        [[pcs]]\nname = \"printer\"\naddresses = [\"10.0.5.9\"]\n";
+    let (p, _) = crate::policy::load_text(dir.path(), text).unwrap();
+    let now = at("2026-11-26T10:00");
+    let group = |a: &str| p.evaluate(a.parse().unwrap(), "x.example", now).group;
+    assert_eq!(group("10.0.5.7"), "guests");
+    assert_eq!(group("fd00:5::7"), "guests");
+    assert_eq!(group("10.0.5.200"), "kiosk", "the most specific range");
+    assert_eq!(group("10.0.0.7"), "staff", "in no network: unknown_devices");
+    assert_eq!(group("10.0.5.9"), "default", "a listed PC is the policy's");
+    assert!(matches!(
+        p.verdict("10.0.5.7".parse().unwrap(), "news.example", now),
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(
+        p.verdict("10.0.5.7".parse().unwrap(), "social.example", now),
+        Verdict::Allowed
+    );
+    // The datapath's side: the plan carries the ranges with their group ids.
+    let plan = p.datapath_plan(now, &[], &mut Default::default(), &|_| false);
+    let ids = |a: &str| plan.unlisted_group(&[a.parse().unwrap()]);
+    assert_eq!(
+        (ids("10.0.5.7"), ids("10.0.5.200"), ids("10.0.0.7")),
+        (2, 3, 1)
+    );
+    let bad = text.replace("10.0.5.128/25", "10.0.5.300/25");
+    let err = crate::policy::load_text(dir.path(), &bad)
+        .err()
+        .expect("an error");
+    assert!(
+        format!("{err:?}").contains("network `10.0.5.300/25`"),
+        "{err:?}"
+    );
+}
+
 const BASE: &str = r#"
 version = 1
 time_zone = "Europe/Berlin"

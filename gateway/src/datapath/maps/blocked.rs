@@ -118,6 +118,23 @@ impl Maps {
 }
 
 /// Whether `net/prefix` contains `addr` (same family only).
+/// Of `nets` (a range and what it stands for), what the most specific range holding one
+/// of `addrs` stands for.
+pub fn most_specific<G: Copy>(
+    nets: impl IntoIterator<Item = ((IpAddr, u8), G)>,
+    addrs: &[IpAddr],
+) -> Option<G> {
+    let mut best: Option<(u8, G)> = None;
+    for ((net, prefix), g) in nets {
+        if best.is_none_or(|(p, _)| prefix > p)
+            && addrs.iter().any(|a| net_contains(net, prefix, *a))
+        {
+            best = Some((prefix, g));
+        }
+    }
+    best.map(|(_, g)| g)
+}
+
 pub fn net_contains(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
     match (net, addr) {
         (IpAddr::V4(n), IpAddr::V4(a)) => {

@@ -28,7 +28,7 @@ mod counters;
 mod leases;
 mod pcs;
 
-pub use blocked::net_contains;
+pub use blocked::{most_specific, net_contains};
 pub use counters::{DeviceEntry, FlowEntry, PcEntry};
 pub use pcs::{Reclaimer, mac_text, parse_mac};
 

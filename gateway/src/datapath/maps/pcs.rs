@@ -205,21 +205,27 @@ impl Maps {
     }
 
     /// Devices whose slot `listed` does not hold — met by the kernel, or a PC taken out
-    /// of the policy — get `unknown` (the group for devices the policy does not list),
-    /// allowed, keeping their counters. Returns how many changed.
+    /// of the policy — get the group `group_of` their addresses (the group whose
+    /// `networks` hold one, else the one for devices the policy does not list), allowed,
+    /// keeping their counters. Returns how many changed.
     pub fn reset_unlisted(
         &mut self,
         listed: &HashSet<u32>,
-        unknown: u8,
+        group_of: &dyn Fn(&[IpAddr]) -> u8,
     ) -> Result<usize, DatapathError> {
+        let mut addrs: StdHashMap<u32, Vec<IpAddr>> = StdHashMap::new();
+        for (a, info) in self.addr_entries() {
+            addrs.entry(info.slot).or_default().push(a);
+        }
         let mut n = 0;
         for slot in self.used_slots() {
             if listed.contains(&slot) {
                 continue;
             }
+            let group = group_of(addrs.get(&slot).map_or(&[], |v| v));
             let mut d = self.device_info(slot);
-            if d.group != unknown || d.state != PcState::Allowed as u8 {
-                d.group = unknown;
+            if d.group != group || d.state != PcState::Allowed as u8 {
+                d.group = group;
                 d.state = PcState::Allowed as u8;
                 self.set_device(slot, d)?;
                 n += 1;
@@ -276,6 +282,18 @@ impl Maps {
         let mut d = self.device_info(info.slot);
         d.state = state as u8;
         self.set_device(info.slot, d)?;
+        Ok(true)
+    }
+
+    /// Puts a device in datapath group `group` (an unlisted device in a group's
+    /// `networks`). Returns whether it changed.
+    pub fn set_group(&mut self, slot: u32, group: u8) -> Result<bool, DatapathError> {
+        let mut d = self.device_info(slot);
+        if d.group == group {
+            return Ok(false);
+        }
+        d.group = group;
+        self.set_device(slot, d)?;
         Ok(true)
     }
 

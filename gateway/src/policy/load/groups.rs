@@ -158,12 +158,20 @@ pub(super) fn groups(
                 line,
             });
         }
+        let mut networks = Vec::new();
+        for n in &g.networks {
+            match crate::parse::parse_net(n.get_ref()) {
+                Ok(net) => networks.push(net),
+                Err(e) => cx.err(n, format!("network `{}`: {e}", n.get_ref())),
+            }
+        }
         groups.push(Group {
             name: g.name.get_ref().clone(),
             parent,
             rules,
             safe_search: g.safe_search,
             block_quic: g.block_quic,
+            networks,
         });
     }
     (groups, group_ids)
