@@ -56,6 +56,10 @@ enum Command {
         /// policy there: addresses and group numbers only).
         #[arg(long, default_value = "/etc/officegate")]
         policy: PathBuf,
+        /// The DHCP lease file (`[names] dhcp_leases`), for PCs the policy lists by
+        /// `hostname`.
+        #[arg(long)]
+        leases: Option<PathBuf>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -204,8 +208,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pcs {
             pin_dir,
             policy,
+            leases,
             json,
         } => {
+            // Reading the leases makes `hostname` PCs known (`policy::bindings`).
+            let _ = officegate::pcnames::PcNames::new(&officegate::pcnames::NamesConfig {
+                dhcp_leases: leases,
+            });
             let policy = match officegate::policy::load_dir(&policy) {
                 Ok((p, _)) => Some(p),
                 Err(_) => {

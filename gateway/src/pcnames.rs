@@ -58,6 +58,7 @@ impl PcNames {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let leases = parse_leases(&text);
+                crate::policy::bindings::set_leased(leases.by_mac.clone());
                 tracing::debug!(file = %path.display(), leases = leases.by_addr.len(), "DHCP leases read");
                 *self.leased.write().expect("not poisoned") = leases;
             }

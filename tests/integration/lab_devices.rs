@@ -619,3 +619,65 @@ fn an_unlisted_device_in_a_groups_network_gets_that_group() {
         "{devices:#?}"
     );
 }
+
+/// A PC listed by its DHCP host name: the device the lease file names `reception` (pc2,
+/// by its MAC) is PC `front-desk`, in `open`, whatever its address; pc1, unlisted, gets
+/// `unknown_devices`' staff.
+#[test]
+fn a_pc_listed_by_its_dhcp_host_name_is_the_device_leased_under_it() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let leases = lab.dir().join("dnsmasq.leases");
+    std::fs::write(
+        &leases,
+        format!(
+            "4102444800 {} {} reception *\n",
+            addr::mac_string(addr::pc_mac(2)),
+            addr::pc_v4(2)
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n[names]\ndhcp_leases = \"{}\"\n",
+        lab_config(&pins.0),
+        leases.display()
+    );
+    let policy = format!(
+        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
+         [[groups]]\nname = \"staff\"\n\n\
+         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
+         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
+         [[groups]]\nname = \"open\"\n\n\
+         [[pcs]]\nname = \"front-desk\"\nhostname = \"Reception\"\ngroup = \"open\"\n",
+        addr::SITE_VIDEO_V4,
+    );
+    let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
+    let page = addr::GW_LAN_V4.to_string();
+    let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
+    // Front-desk's rules in the DNS filter within a second of pc2's first packet (its
+    // address is learned with its MAC), and in the datapath.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while short(&lab, 2, "social.example", "A") == page {
+        assert!(
+            Instant::now() < deadline,
+            "pc2 not front-desk: {}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(reaches(&lab, 2, &video));
+    assert!(!reaches(&lab, 1, &video));
+    assert_eq!(short(&lab, 1, "social.example", "A"), page);
+    let dir = og.policy_path().parent().unwrap().display().to_string();
+    let leases = leases.display().to_string();
+    let table = og
+        .tool(&["pcs", "--policy", &dir, "--leases", &leases])
+        .unwrap();
+    assert!(
+        table
+            .lines()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>())
+            .any(|l| l == [addr::pc_v4(2).to_string().as_str(), "front-desk"]),
+        "{table}"
+    );
+}

@@ -2,6 +2,9 @@
 //! the policy names by MAC is found from the source address of a DNS query or a block
 //! page request. One table for the process, replaced whole by the daemon's tick (every
 //! second), read lock-free; empty until then, and in tools that never run the tick.
+//!
+//! Beside it, the host name each MAC's DHCP lease gave (`pcnames` sets it when it reads
+//! the lease file): how a PC the policy names by `hostname` is found.
 
 use std::{
     collections::HashMap,
@@ -13,6 +16,31 @@ use arc_swap::ArcSwap;
 
 static LEARNED: LazyLock<ArcSwap<HashMap<IpAddr, [u8; 6]>>> =
     LazyLock::new(|| ArcSwap::from_pointee(HashMap::new()));
+
+static LEASED: LazyLock<ArcSwap<HashMap<[u8; 6], String>>> =
+    LazyLock::new(|| ArcSwap::from_pointee(HashMap::new()));
+
+/// Replaces the leased host names (by MAC).
+pub fn set_leased(table: HashMap<[u8; 6], String>) {
+    LEASED.store(Arc::new(table));
+}
+
+/// The host name `mac`'s lease gave.
+pub fn hostname_of(mac: &[u8; 6]) -> Option<String> {
+    LEASED.load().get(mac).cloned()
+}
+
+/// The MACs leased under `hostname`.
+pub fn macs_named(hostname: &str) -> Vec<[u8; 6]> {
+    let mut v: Vec<[u8; 6]> = LEASED
+        .load()
+        .iter()
+        .filter(|(_, h)| h.as_str() == hostname)
+        .map(|(m, _)| *m)
+        .collect();
+    v.sort_unstable();
+    v
+}
 
 /// Replaces the table.
 pub fn set(table: HashMap<IpAddr, [u8; 6]>) {

@@ -59,6 +59,8 @@ pub struct Pc {
     pub addresses: Vec<IpAddr>,
     /// Its MACs (`mac` in the file): every address seen with one of them is this PC's.
     pub macs: Vec<[u8; 6]>,
+    /// Its DHCP host name (`hostname`, lower case): the MACs leased under it are its.
+    pub hostname: Option<String>,
     pub group: Option<usize>,
 }
 
@@ -129,6 +131,7 @@ pub struct Policy {
     pub(super) pcs: Vec<Pc>,
     pub(super) by_addr: HashMap<IpAddr, usize>,
     pub(super) by_mac: HashMap<[u8; 6], usize>,
+    pub(super) by_hostname: HashMap<String, usize>,
     /// The group of devices the policy does not list (`unknown_devices`); `None`:
     /// `default`.
     pub(super) unknown_group: Option<usize>,
@@ -150,7 +153,11 @@ impl Policy {
     ) -> Self {
         let mut by_addr = HashMap::new();
         let mut by_mac = HashMap::new();
+        let mut by_hostname = HashMap::new();
         for (i, pc) in pcs.iter().enumerate() {
+            if let Some(h) = &pc.hostname {
+                by_hostname.insert(h.clone(), i);
+            }
             for m in &pc.macs {
                 by_mac.insert(*m, i);
             }
@@ -172,6 +179,7 @@ impl Policy {
             pcs,
             by_addr,
             by_mac,
+            by_hostname,
             unknown_group: None,
         }
     }
@@ -239,15 +247,36 @@ impl Policy {
         if let Some(i) = self.by_addr.get(&addr) {
             return Some(*i);
         }
-        if self.by_mac.is_empty() {
+        if self.by_mac.is_empty() && self.by_hostname.is_empty() {
             return None;
         }
-        super::bindings::mac_of(addr).and_then(|m| self.by_mac.get(&m).copied())
+        super::bindings::mac_of(addr).and_then(|m| self.pc_with_mac(&m))
     }
 
-    /// The PC a MAC names, by index.
+    /// The PC a MAC names, by index: the PC listing it, else the PC listing the host name
+    /// its DHCP lease gave.
     pub fn pc_with_mac(&self, mac: &[u8; 6]) -> Option<usize> {
-        self.by_mac.get(mac).copied()
+        if let Some(i) = self.by_mac.get(mac) {
+            return Some(*i);
+        }
+        if self.by_hostname.is_empty() {
+            return None;
+        }
+        super::bindings::hostname_of(mac).and_then(|h| self.by_hostname.get(&h).copied())
+    }
+
+    /// A PC's MACs: those it lists and those leased under its host name.
+    pub fn macs_of(&self, pc: usize) -> Vec<[u8; 6]> {
+        let p = &self.pcs[pc];
+        let mut macs = p.macs.clone();
+        if let Some(h) = &p.hostname {
+            for m in super::bindings::macs_named(h) {
+                if !macs.contains(&m) {
+                    macs.push(m);
+                }
+            }
+        }
+        macs
     }
 
     /// Whether safe search is enforced for the PC at `addr`: its group's setting, else the

@@ -276,6 +276,11 @@ pub struct PcDef {
     /// leases, IPv6 privacy addresses). `mac` or `addresses`, or both.
     #[serde(default)]
     pub mac: Option<Spanned<String>>,
+    /// The host name its DHCP lease carries (`[names] dhcp_leases`): the device the
+    /// office's DHCP server knows by that name, whatever its MAC — a PC whose network
+    /// card was replaced stays itself. `mac`, `addresses` or `hostname`, or several.
+    #[serde(default)]
+    pub hostname: Option<Spanned<String>>,
     /// Its addresses, IPv4 and IPv6 (fixed ones). Addresses are bound to the MAC they are
     /// first seen with.
     #[serde(default)]

@@ -144,7 +144,7 @@ impl Policy {
             }
             plan.devices.push(crate::datapath::PlannedPc {
                 addrs: pc.addresses.clone(),
-                macs: pc.macs.clone(),
+                macs: self.macs_of(pi),
                 group,
                 state,
             });

@@ -158,6 +158,34 @@ fn unlisted_devices_in_a_groups_network_get_that_group_the_most_specific_first()
     );
 }
 
+#[test]
+fn a_pc_may_be_listed_by_its_dhcp_host_name_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "version = 1\ntime_zone = \"UTC\"\n[[pcs]]\nname = \"desk\"\nhostname = \"Reception-1\"\n";
+    let (p, _) = crate::policy::load_text(dir.path(), text).unwrap();
+    assert_eq!(p.pcs()[0].hostname.as_deref(), Some("reception-1"));
+    for (bad, why) in [
+        (
+            text.replace("Reception-1", "rec eption"),
+            "is not a DHCP host name",
+        ),
+        (
+            format!("{text}[[pcs]]\nname = \"desk2\"\nhostname = \"reception-1\"\n"),
+            "host name reception-1 is also PC `desk`'s",
+        ),
+        (
+            text.replace("hostname = \"Reception-1\"\n", ""),
+            "neither a MAC, an address nor a host name",
+        ),
+    ] {
+        let err = crate::policy::load_text(dir.path(), &bad)
+            .err()
+            .expect("an error");
+        assert!(format!("{err:?}").contains(why), "{why}: {err:?}");
+    }
+}
+
 const BASE: &str = r#"
 version = 1
 time_zone = "Europe/Berlin"

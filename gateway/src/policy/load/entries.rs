@@ -23,6 +23,7 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
     let mut names = HashSet::new();
     let mut addrs = HashMap::new();
     let mut macs = HashMap::new();
+    let mut hostnames = HashMap::new();
     for pc in &p.pcs {
         if !names.insert(pc.name.get_ref().clone()) {
             cx.err(
@@ -50,15 +51,39 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
             parsed
         });
         let addresses: &[IpAddr] = pc.addresses.as_ref().map_or(&[], |a| a.get_ref());
-        if addresses.is_empty() && pc.mac.is_none() {
+        if addresses.is_empty() && pc.mac.is_none() && pc.hostname.is_none() {
             cx.err(
                 &pc.name,
                 format!(
-                    "PC `{}` has neither a MAC nor an address",
+                    "PC `{}` has neither a MAC, an address nor a host name",
                     pc.name.get_ref()
                 ),
             );
         }
+        let hostname = pc.hostname.as_ref().and_then(|h| {
+            let name = h.get_ref().to_ascii_lowercase();
+            // As DHCP clients send them (and as `pcnames` keeps them from the lease file).
+            let valid = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                cx.err(
+                    h,
+                    format!(
+                        "PC `{}`: `{}` is not a DHCP host name (letters, digits, - and _)",
+                        pc.name.get_ref(),
+                        h.get_ref()
+                    ),
+                );
+                return None;
+            }
+            if let Some(other) = hostnames.insert(name.clone(), pc.name.get_ref().clone()) {
+                cx.err(h, format!("host name {name} is also PC `{other}`'s"));
+            }
+            Some(name)
+        });
         for a in addresses {
             if let Some(other) = addrs.insert(*a, pc.name.get_ref().clone())
                 && let Some(span) = &pc.addresses
@@ -84,6 +109,7 @@ pub(super) fn pcs(p: &PolicyFile, cx: &mut Ctx, group_ids: &HashMap<String, usiz
             name: pc.name.get_ref().clone(),
             addresses: addresses.to_vec(),
             macs: mac.into_iter().collect(),
+            hostname,
             group,
         });
     }
