@@ -303,3 +303,48 @@ impl Drop for Webhook {
         let _ = self.child.wait();
     }
 }
+
+/// A PC reaching a blocked site by its address, never asking the gateway's DNS (a
+/// hard-coded address, another resolver over HTTPS): once the gateway has seen the name
+/// in the PC's own request (HTTP Host, TLS SNI), the address is blocked for its group.
+#[test]
+fn a_blocked_site_reached_by_its_address_is_blocked_once_its_name_is_seen() {
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let groups = r#"
+[[groups]]
+name = "staff"
+
+[[groups.rules]]
+action = "block"
+domains = ["social.example"]
+"#;
+    let og = start(&lab, &pins, groups, &[]);
+    let social = format!("http://{}{}", addr::SITE_SOCIAL_V4, addr::HEALTH_PATH);
+    // The first connection goes through: nothing tied the address to the name yet.
+    lab.sh(
+        Role::Pc(1),
+        &[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-m",
+            "4",
+            "-H",
+            "Host: social.example",
+            &social,
+        ],
+    )
+    .expect("the first direct connection");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reaches(&lab, 1, &social) {
+        assert!(
+            Instant::now() < deadline,
+            "the address stays open for staff: {}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(reaches(&lab, 2, &social), "pc2 is not staff");
+}

@@ -97,8 +97,9 @@ impl Daemon {
         let sniffer = CancellationToken::new();
         {
             let (pin, token) = (dp_cfg.pin_dir.clone(), sniffer.clone());
+            let answered = answered.clone();
             tokio::spawn(async move {
-                if let Err(e) = crate::sites::sniffer(pin, sniff_tx, token).await {
+                if let Err(e) = crate::sites::sniffer(pin, sniff_tx, answered, token).await {
                     error!("site names from opening packets unavailable: {e:#}");
                 }
             });

@@ -132,10 +132,17 @@ pub fn decode(rec: &[u8]) -> Option<Sniffed> {
     })
 }
 
-/// Drains the datapath's `SNIFF` ring buffer into `tx` until cancelled.
+/// Drains the datapath's `SNIFF` ring buffer into `tx` until cancelled. Each name seen
+/// is also recorded in `answered` with the address the PC opened: an address a PC reaches
+/// directly (a hard-coded address, another resolver over HTTPS) under a name its group
+/// may not reach is then blocked for the group like an answered one (`datapath_plan`;
+/// an address also answered for a name the group may reach is spared). A PC can only
+/// make its own group lose an address nobody's allowed name is answered with, and only
+/// until the entry expires.
 pub async fn sniffer(
     pin_dir: std::path::PathBuf,
     tx: tokio::sync::mpsc::Sender<Sniffed>,
+    answered: crate::dns::Answered,
     token: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use aya::maps::{Map, MapData, RingBuf};
@@ -153,6 +160,9 @@ pub async fn sniffer(
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
             if let Some(s) = decode(&item) {
+                if s.name.parse::<IpAddr>().is_err() {
+                    answered.record(&s.name, &[s.remote]);
+                }
                 // A full channel drops: the flow falls back to its DNS name.
                 let _ = tx.try_send(s);
             }
