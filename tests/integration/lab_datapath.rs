@@ -12,7 +12,7 @@ use officegate_lab::{
 use serde_json::Value;
 
 use crate::support::{
-    office::{BIN, Office, office},
+    office::{BIN, COUNTERS, Office, office},
     pins::PinDir,
 };
 
@@ -25,17 +25,7 @@ fn per_mac(og: &Officegate) -> HashMap<String, [u64; 6]> {
         let e = out
             .entry(v["mac"].as_str().unwrap().to_string())
             .or_default();
-        for (i, k) in [
-            "up_packets",
-            "up_bytes",
-            "down_packets",
-            "down_bytes",
-            "dropped_packets",
-            "dropped_bytes",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, k) in COUNTERS.iter().enumerate() {
             e[i] += v[k].as_u64().unwrap();
         }
     }

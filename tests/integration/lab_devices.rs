@@ -15,22 +15,67 @@ use crate::support::{
     browser::browser,
     dns::{dig, short},
     http::{TOKEN, add_user_to, reaches},
-    office::BIN,
+    office::{BIN, COUNTERS},
     pins::PinDir,
 };
 
-/// staff blocks social.example by name and the video site by address; `open` has no
-/// rule. pc1 is listed without a group (`default`); pc2 is listed only in `pc2`.
-fn policy(pc2: &str) -> String {
+/// Devices the policy does not list are staff's, which blocks social.example by name and
+/// the video site by address; `open` has no rule. `rest` follows.
+fn staff_and_open(rest: &str) -> String {
     format!(
         "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
          [[groups]]\nname = \"staff\"\n\n\
          [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
          [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
          [[groups]]\nname = \"open\"\n\n\
-         [[pcs]]\nname = \"pc1\"\naddresses = [\"{}\"]\n\n{pc2}",
+         {rest}",
         addr::SITE_VIDEO_V4,
-        addr::pc_v4(1),
+    )
+}
+
+/// `staff_and_open` with pc1 listed without a group (`default`), and pc2 listed only in
+/// `pc2`.
+fn policy(pc2: &str) -> String {
+    staff_and_open(&format!(
+        "[[pcs]]\nname = \"pc1\"\naddresses = [\"{}\"]\n\n{pc2}",
+        addr::pc_v4(1)
+    ))
+}
+
+/// Waits (5 s at most) until PC `pc` gets social.example's real address from the DNS
+/// filter: it is out of staff (`what` says where the test is).
+fn wait_social_open(lab: &Lab, og: &Officegate, pc: usize, what: &str) {
+    let page = addr::GW_LAN_V4.to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while short(lab, pc, "social.example", "A") == page {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: pc{pc} still in staff\n{}",
+            og.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// The rows of an API list whose `key` is `value`.
+fn rows_with<'a>(
+    list: &'a serde_json::Value,
+    key: &str,
+    value: &str,
+) -> Vec<&'a serde_json::Value> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[key] == value)
+        .collect()
+}
+
+/// The lab's daemon configuration with the API on the gateway's LAN address.
+fn with_api(pins: &PinDir) -> String {
+    format!(
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4
     )
 }
 
@@ -38,11 +83,7 @@ fn policy(pc2: &str) -> String {
 fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() {
     let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = format!(
-        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
-        lab_config(&pins.0),
-        addr::GW_LAN_V4
-    );
+    let config = with_api(&pins);
     let og =
         Officegate::start(&lab, Path::new(BIN), &config, &policy("")).expect("officegate start");
     let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
@@ -80,20 +121,10 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         "{table}"
     );
     // The devices API lists it by its MAC, in staff, not named by the policy.
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let url = format!("http://{}:8080/api/v1/devices", addr::GW_LAN_V4);
-    let body = lab
-        .sh(Role::Pc(1), &["curl", "-sf", "-m", "5", "-H", &auth, &url])
-        .expect("GET /api/v1/devices");
-    let devices: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let device = |mac: String| {
-        devices
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["mac"] == mac.as_str())
-            .unwrap_or_else(|| panic!("{mac} in {devices:#}"))
-            .clone()
+    let devices = get_json(&lab, 1, "/api/v1/devices");
+    let device = |mac: String| match rows_with(&devices, "mac", &mac)[..] {
+        [d] => d.clone(),
+        _ => panic!("{mac} in {devices:#}"),
     };
     let d2 = device(addr::mac_string(addr::pc_mac(2)));
     assert_eq!(d2["group"], "staff", "{d2:#}");
@@ -116,12 +147,9 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
     let deadline = Instant::now() + Duration::from_secs(5);
     let d2 = loop {
         let all = get_json(&lab, 1, "/api/v1/devices");
-        let d2 = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["mac"] == mac2.as_str())
-            .cloned()
+        let d2 = rows_with(&all, "mac", &mac2)
+            .first()
+            .map(|d| (*d).clone())
             .unwrap_or_default();
         if d2["first_seen_ms"].is_i64() || Instant::now() > deadline {
             break d2;
@@ -134,12 +162,9 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         "{d2:#}"
     );
     let events = get_json(&lab, 1, "/api/v1/events?source=devices");
+    let new = rows_with(&events, "kind", "new");
     assert!(
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "new" && e["details"]["mac"] == mac2.as_str()),
+        new.iter().any(|e| e["details"]["mac"] == mac2.as_str()),
         "{events:#}"
     );
     // The admin names pc2 on the Devices page and places it in `open`: written into
@@ -170,15 +195,7 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
         )),
         "{written}"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while short(&lab, 2, "social.example", "A") == page {
-        assert!(
-            Instant::now() < deadline,
-            "pc2 still in staff: {}",
-            og.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_social_open(&lab, &og, 2, "placed in open");
     assert!(reaches(&lab, 2, &video), "open for pc2 now");
     // Its history came along: today's megabyte is guest-laptop's, no row is left under
     // its MAC, and the move is an event.
@@ -202,12 +219,9 @@ fn an_unlisted_device_gets_the_named_group_and_moves_when_the_admin_places_it() 
     };
     assert!(today > 1_000_000, "guest-laptop today: {today}");
     let events = get_json(&lab, 1, "/api/v1/events?source=devices");
+    let renamed = rows_with(&events, "kind", "renamed");
     assert!(
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "renamed" && e["subject"] == "guest-laptop"),
+        renamed.iter().any(|e| e["subject"] == "guest-laptop"),
         "{events:#}"
     );
     // Taken out of the policy again: back to the group for unlisted devices.
@@ -232,15 +246,19 @@ fn devices_by_mac(og: &Officegate) -> std::collections::HashMap<String, serde_js
 }
 
 fn counts(v: &serde_json::Value) -> [u64; 6] {
-    [
-        "up_packets",
-        "up_bytes",
-        "down_packets",
-        "down_bytes",
-        "dropped_packets",
-        "dropped_bytes",
-    ]
-    .map(|k| v[k].as_u64().unwrap())
+    COUNTERS.map(|k| v[k].as_u64().unwrap())
+}
+
+/// `count` pings from PC `pc` with source address `from` to `to`; whether answers come
+/// back is not the point (the gateway's neighbour entry may name another device).
+fn ping_from(lab: &Lab, pc: usize, from: &str, to: &str, count: u32) {
+    let count = count.to_string();
+    let _ = lab.exec(
+        Role::Pc(pc),
+        &[
+            "ping", "-c", &count, "-i", "0.05", "-W", "1", "-I", from, to,
+        ],
+    );
 }
 
 /// An API answer with the bearer token, asked from `pc`.
@@ -262,22 +280,12 @@ fn get_json(lab: &Lab, pc: usize, path: &str) -> serde_json::Value {
 fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing() {
     let lab = Lab::up(LabConfig { pcs: 3 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let config = format!(
-        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
-        lab_config(&pins.0),
-        addr::GW_LAN_V4
-    );
+    let config = with_api(&pins);
     let mac1 = addr::mac_string(addr::pc_mac(1));
-    let policy = format!(
-        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
-         [[groups]]\nname = \"staff\"\n\n\
-         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
-         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
-         [[groups]]\nname = \"open\"\n\n\
-         [[pcs]]\nname = \"pc1\"\nmac = \"{mac1}\"\ngroup = \"open\"\n\n\
-         [[limits]]\npc = \"pc1\"\nper = \"day\"\nbytes = \"3 MB\"\n",
-        addr::SITE_VIDEO_V4,
-    );
+    let policy = staff_and_open(&format!(
+        "[[pcs]]\nname = \"pc1\"\nmac = \"{mac1}\"\ngroup = \"open\"\n\n\
+         [[limits]]\npc = \"pc1\"\nper = \"day\"\nbytes = \"3 MB\"\n"
+    ));
     let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
     let pc1 = Role::Pc(1);
     let sh = |role: Role, cmd: &str| {
@@ -285,19 +293,8 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
             .unwrap_or_else(|e| panic!("{cmd}: {e:#}"))
     };
     let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
-    let page = addr::GW_LAN_V4.to_string();
     // Its first addresses: open's rules, by MAC alone.
-    let wait_open = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while short(&lab, 1, "social.example", "A") == page {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: pc1 not in open\n{}",
-                og.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let wait_open = |what: &str| wait_social_open(&lab, &og, 1, what);
     wait_open("first address");
     assert!(reaches(&lab, 1, &video));
 
@@ -376,12 +373,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
     wait_open("new lease");
     // One row: in the PCs view and on the Devices page.
     let rows = get_json(&lab, 3, "/api/v1/pcs");
-    let pc1_rows: Vec<_> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["name"] == "pc1")
-        .collect();
+    let pc1_rows = rows_with(&rows, "name", "pc1");
     assert_eq!(pc1_rows.len(), 1, "{rows:#}");
     assert!(
         pc1_rows[0]["addresses"]
@@ -392,12 +384,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
         "{rows:#}"
     );
     let devices = get_json(&lab, 3, "/api/v1/devices");
-    let mine: Vec<_> = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["pc"] == "pc1")
-        .collect();
+    let mine = rows_with(&devices, "pc", "pc1");
     assert_eq!(mine.len(), 1, "{devices:#}");
     assert_eq!(mine[0]["group"], "open");
 
@@ -425,21 +412,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
         counts(&devices_by_mac(&og)[&mac2]),
     );
     sh(Role::Pc(2), &format!("ip addr add {new4}/32 dev eth0"));
-    let _ = lab.exec(
-        Role::Pc(2),
-        &[
-            "ping",
-            "-c",
-            "5",
-            "-i",
-            "0.05",
-            "-W",
-            "1",
-            "-I",
-            new4,
-            &addr::SITE_VIDEO_V4.to_string(),
-        ],
-    );
+    ping_from(&lab, 2, new4, &addr::SITE_VIDEO_V4.to_string(), 5);
     let now = devices_by_mac(&og);
     let (q1, q2) = (counts(&now[&mac1]), counts(&now[&mac2]));
     assert!(
@@ -465,12 +438,7 @@ fn a_pc_known_by_mac_stays_itself_across_new_addresses_and_a_forger_gets_nothing
         std::thread::sleep(Duration::from_millis(200));
     }
     let devices = get_json(&lab, 3, "/api/v1/devices");
-    let d2 = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["mac"] == mac2.as_str())
-        .unwrap();
+    let d2 = rows_with(&devices, "mac", &mac2)[0];
     assert!(d2["spoofed"].as_u64().unwrap() >= 1, "{d2:#}");
 }
 
@@ -514,21 +482,7 @@ fn a_leased_address_is_its_lease_holders_whoever_sends_with_it_first() {
         sh(Role::Pc(pc), &format!("ping -c 1 -W 2 {}", addr::GW_LAN_V4));
     }
     sh(Role::Pc(2), &format!("ip addr add {leased}/32 dev eth0"));
-    let _ = lab.exec(
-        Role::Pc(2),
-        &[
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.05",
-            "-W",
-            "1",
-            "-I",
-            leased,
-            &addr::SITE_NEWS_V4.to_string(),
-        ],
-    );
+    ping_from(&lab, 2, leased, &addr::SITE_NEWS_V4.to_string(), 3);
     let now = devices_by_mac(&og);
     let addresses = |d: &serde_json::Value| d["addresses"].to_string();
     assert!(
@@ -543,21 +497,7 @@ fn a_leased_address_is_its_lease_holders_whoever_sends_with_it_first() {
     sh(Role::Pc(1), &format!("ip addr add {leased}/32 dev eth0"));
     // The replies may still go to pc2's MAC (the gateway's neighbour entry for the
     // address is older): what is judged here is what pc1 sends.
-    let _ = lab.exec(
-        Role::Pc(1),
-        &[
-            "ping",
-            "-c",
-            "2",
-            "-i",
-            "0.05",
-            "-W",
-            "1",
-            "-I",
-            leased,
-            &addr::SITE_VIDEO_V4.to_string(),
-        ],
-    );
+    ping_from(&lab, 1, leased, &addr::SITE_VIDEO_V4.to_string(), 2);
     let now = devices_by_mac(&og);
     assert!(addresses(&now[&mac1]).contains(leased), "{}", now[&mac1]);
     assert!(!addresses(&now[&mac2]).contains(leased), "{}", now[&mac2]);
@@ -642,29 +582,15 @@ fn a_pc_listed_by_its_dhcp_host_name_is_the_device_leased_under_it() {
         lab_config(&pins.0),
         leases.display()
     );
-    let policy = format!(
-        "version = 1\ntime_zone = \"UTC\"\nunknown_devices = \"staff\"\n\n\
-         [[groups]]\nname = \"staff\"\n\n\
-         [[groups.rules]]\naction = \"block\"\ndomains = [\"social.example\"]\n\n\
-         [[groups.rules]]\naction = \"block\"\naddresses = [\"{}\"]\n\n\
-         [[groups]]\nname = \"open\"\n\n\
-         [[pcs]]\nname = \"front-desk\"\nhostname = \"Reception\"\ngroup = \"open\"\n",
-        addr::SITE_VIDEO_V4,
+    let policy = staff_and_open(
+        "[[pcs]]\nname = \"front-desk\"\nhostname = \"Reception\"\ngroup = \"open\"\n",
     );
     let og = Officegate::start(&lab, Path::new(BIN), &config, &policy).expect("officegate start");
     let page = addr::GW_LAN_V4.to_string();
     let video = format!("http://{}/health", addr::SITE_VIDEO_V4);
     // Front-desk's rules in the DNS filter within a second of pc2's first packet (its
     // address is learned with its MAC), and in the datapath.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while short(&lab, 2, "social.example", "A") == page {
-        assert!(
-            Instant::now() < deadline,
-            "pc2 not front-desk: {}",
-            og.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_social_open(&lab, &og, 2, "front-desk by host name");
     assert!(reaches(&lab, 2, &video));
     assert!(!reaches(&lab, 1, &video));
     assert_eq!(short(&lab, 1, "social.example", "A"), page);

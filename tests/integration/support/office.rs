@@ -14,6 +14,16 @@ use super::pins::PinDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_officegate");
 
+/// A device's counters as `officegate pcs --json` prints them, in the datapath's order.
+pub const COUNTERS: [&str; 6] = [
+    "up_packets",
+    "up_bytes",
+    "down_packets",
+    "down_bytes",
+    "dropped_packets",
+    "dropped_bytes",
+];
+
 /// The lab, the daemon on its gateway and the daemon's bpffs pins; dropping it stops the
 /// daemon, removes the pins and takes the lab down.
 pub struct Office {
