@@ -102,7 +102,9 @@ pub fn count_drop(reason: u8, packets: u64) {
     }
 }
 
-/// Slot 0: `og_lan_reset`, tail-called for dropped frames (filled at each load; never
-/// pinned). Empty, the tail call fails and the frame is simply dropped.
+/// Slot 0: `og_lan_reset`, tail-called for dropped frames (filled at each load). Pinned, so
+/// its entry outlives the daemon while the programs stay attached (pinned links): a
+/// program array no process holds is emptied by the kernel. Empty, the tail call fails
+/// and the frame is simply dropped.
 #[map(name = "OG_RESET")]
-pub static RESET: ProgramArray = ProgramArray::with_max_entries(1, 0);
+pub static RESET: ProgramArray = ProgramArray::pinned(1, 0);

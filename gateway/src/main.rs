@@ -117,6 +117,14 @@ enum Command {
         #[arg(long, default_value = "/sys/fs/bpf/officegate")]
         pin_dir: PathBuf,
     },
+    /// Take the datapath off the interfaces: the programs stay attached while the daemon
+    /// is stopped (so counting and blocking never pause); this removes their pinned
+    /// links, and the rules that lead PCs' DNS and HTTP to the gateway. Run it with the
+    /// daemon stopped. Counters (the pinned maps) stay.
+    Detach {
+        #[arg(long, default_value = "/sys/fs/bpf/officegate")]
+        pin_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -280,6 +288,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin,
                 } => officegate::cli::user_passwd(&dir, &name, password_stdin),
             }
+        }
+        Command::Detach { pin_dir } => {
+            use anyhow::Context as _;
+            let n = officegate::datapath::links::detach_all(&pin_dir)
+                .with_context(|| format!("removing the links pinned in {}", pin_dir.display()))?;
+            for table in [officegate::bypass::TABLE, officegate::held::TABLE] {
+                officegate::nft::remove_table_blocking(table)
+                    .with_context(|| format!("removing the nftables table {table}"))?;
+            }
+            println!("detached {n} program link(s); removed the bypass and held-device rules");
+            Ok(())
         }
         Command::PcState {
             address,

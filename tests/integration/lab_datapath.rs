@@ -306,56 +306,96 @@ fn blocked_addresses_depend_on_the_pcs_group() {
     assert_eq!(m[&mac(2)][4], 0);
 }
 
+/// An upgrade: the daemon stopped, the PCs go on sending, a daemon started again. The
+/// programs stay attached through the gap (pinned links): pc2's counts stay exact against
+/// its interface across it, an address pc1's group blocks stays blocked (refused at once)
+/// during it; the new daemon takes the same links over, and `officegate detach` takes
+/// them off.
 #[test]
-fn counters_survive_a_daemon_restart() {
+fn the_datapath_keeps_counting_and_blocking_while_the_daemon_is_down() {
     let Office {
         lab,
         mut og,
         _pins: _guard,
     } = office();
     let server = addr::IPERF_V4.to_string();
+    let social = format!("http://{}/health", addr::SITE_SOCIAL_V4);
+    let xdp_on_lan = || {
+        ok(
+            &lab,
+            Role::Gateway,
+            &["ip", "-j", "link", "show", addr::LAN_IF],
+        )
+        .contains("\"xdp\"")
+    };
+    // Warm up: neighbours resolved both ways, so the window has no stray ARP/ND.
+    ok(&lab, Role::Pc(2), &["ping", "-c", "2", "-W", "2", &server]);
+    assert!(!reaches(&lab, 1, &social), "staff may not reach it");
+    let before_pc = link_stats(&lab, Role::Pc(2), addr::PC_IF).unwrap();
+    let before = per_mac(&og)[&mac(2)];
+    og.stop().expect("clean stop on SIGTERM");
+    assert!(
+        xdp_on_lan(),
+        "the programs stay attached while the daemon is down"
+    );
+    // The gap: pc2 keeps sending, pc1 keeps trying the blocked address.
+    let port = addr::iperf_port(2).to_string();
     ok(
         &lab,
         Role::Pc(2),
-        &["ping", "-c", "30", "-i", "0.01", &server],
+        &["ping", "-c", "30", "-i", "0.01", "-W", "2", &server],
     );
-    let before = per_mac(&og)[&mac(2)];
-    assert!(before[0] >= 30);
-    og.stop().expect("clean stop on SIGTERM");
-    // Detached: no XDP program left on the LAN interface.
-    let link = ok(
+    ok(
         &lab,
-        Role::Gateway,
-        &["ip", "-j", "link", "show", addr::LAN_IF],
+        Role::Pc(2),
+        &["iperf3", "-c", &server, "-p", &port, "-n", "2M"],
     );
     assert!(
-        !link.contains("\"xdp\""),
-        "XDP still attached after stop: {link}"
+        !reaches(&lab, 1, &social),
+        "still blocked, still refused at once"
     );
-    // The counters are still there while the daemon is down (pinned maps).
-    assert_eq!(per_mac(&og)[&mac(2)], before);
-    og.restart().expect("restart");
+    // Counted while nobody was there to read (the pinned maps are read without a daemon).
+    let pc_d = link_stats(&lab, Role::Pc(2), addr::PC_IF)
+        .unwrap()
+        .since(&before_pc);
+    let gap = per_mac(&og)[&mac(2)];
+    let d: Vec<u64> = (0..4).map(|k| gap[k] - before[k]).collect();
+    assert!(d[0] > 1000, "the gap's traffic was counted: {d:?}");
     assert_eq!(
-        per_mac(&og)[&mac(2)][0],
-        before[0],
-        "restart neither resets nor adds"
+        d,
+        [
+            pc_d.tx_packets,
+            pc_d.tx_bytes,
+            pc_d.rx_packets,
+            pc_d.rx_bytes
+        ],
+        "pc2's counts vs its eth0 across the gap"
+    );
+    // The new daemon takes the links over: counts go on from there, nothing reset or
+    // counted twice, the group's block still holds.
+    og.restart().expect("restart");
+    assert!(xdp_on_lan());
+    assert!(
+        og.log_text().contains("taken_over=true"),
+        "{}",
+        og.log_text()
     );
     ok(
         &lab,
         Role::Pc(2),
-        &["ping", "-c", "10", "-i", "0.01", &server],
+        &["ping", "-c", "10", "-i", "0.01", "-W", "2", &server],
     );
     let after = per_mac(&og)[&mac(2)];
     assert!(
-        after[0] >= before[0] + 10,
-        "totals continue: {before:?} -> {after:?}"
+        after[0] >= gap[0] + 10 && after[0] < gap[0] + 40,
+        "totals continue: {gap:?} -> {after:?}"
     );
-    // The per-group sets were reapplied and still hold after restart.
-    assert!(!reaches(
-        &lab,
-        1,
-        &format!("http://{}/health", addr::SITE_SOCIAL_V4)
-    ));
+    assert!(!reaches(&lab, 1, &social));
+    // Taken off on purpose: stopped, then detached.
+    og.stop().expect("stop");
+    og.detach().expect("officegate detach");
+    assert!(!xdp_on_lan(), "detached");
+    assert!(reaches(&lab, 1, &social), "nothing blocks once detached");
 }
 
 #[test]

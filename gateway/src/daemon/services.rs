@@ -65,10 +65,10 @@ impl Services {
         if let Some(d) = self.dns {
             d.stop.cancel();
             let _ = d.done.await;
-            // Nothing answers the redirected queries any more.
-            if let Err(e) = crate::bypass::remove().await {
-                tracing::warn!(error = %e, "could not remove the bypass rules");
-            }
+            // The bypass rules stay: while the daemon is down (an upgrade, a restart) the
+            // programs stay attached and DNS fails closed — queries to other resolvers
+            // are still led to the gateway, where nothing answers them. `officegate
+            // detach` removes them with the programs.
         }
         for t in [&self.api, &self.block_page].into_iter().flatten() {
             t.cancel();

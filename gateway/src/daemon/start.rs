@@ -39,7 +39,8 @@ pub struct Daemon {
     policy: Arc<ArcSwap<Policy>>,
     source: Source,
     store: Store,
-    /// Dropping it detaches the programs (pinned maps and their counters stay).
+    /// Dropping it leaves the programs attached where links are pinned (`links`), else
+    /// detaches them; pinned maps and their counters stay either way.
     datapath: Datapath,
     tick: Tick,
     pub services: Services,
@@ -98,8 +99,9 @@ impl Daemon {
         {
             let (pin, token) = (dp_cfg.pin_dir.clone(), sniffer.clone());
             let answered = answered.clone();
+            let seen = move |name: &str, addr| answered.record(name, &[addr]);
             tokio::spawn(async move {
-                if let Err(e) = crate::sites::sniffer(pin, sniff_tx, answered, token).await {
+                if let Err(e) = crate::sites::sniffer(pin, sniff_tx, seen, token).await {
                     error!("site names from opening packets unavailable: {e:#}");
                 }
             });
@@ -110,7 +112,9 @@ impl Daemon {
         let mut memo = crate::policy::PlanMemo::default();
         let applied = p.datapath_plan(clock.now(), &answered.snapshot(), &mut memo, &|_| false);
         apply(&mut maps, &applied, &gw_addrs)?;
-        datapath.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
+        // Links a previous run left attached (pinned) are taken over: the programs are
+        // swapped in place, nothing went unseen in between.
+        let taken_over = datapath.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
         let wan = match &config.wan {
             Some(w) => {
                 for c in &w.channels {
@@ -162,6 +166,7 @@ impl Daemon {
         };
         info!(
             interface = %dp_cfg.lan_interface,
+            taken_over,
             pin_dir = %dp_cfg.pin_dir.display(),
             policy = %source.dir().display(),
             pcs = applied.pcs.len(),
@@ -261,7 +266,13 @@ impl Daemon {
         self.tick.release_held();
         self.services.stop().await;
         self.store.sync();
-        info!("shutting down: detaching the datapath (pinned maps and their counters stay)");
+        if crate::datapath::links::pinnable() {
+            info!(
+                "shutting down: the datapath stays attached (pinned links) and keeps counting and blocking; `officegate detach` takes it off"
+            );
+        } else {
+            info!("shutting down: detaching the datapath (pinned maps and their counters stay)");
+        }
         drop(self.datapath);
     }
 }

@@ -37,6 +37,13 @@ pub enum DatapathError {
         source: aya::programs::ProgramError,
     },
 
+    #[error("the link of `{program}` on interface `{interface}`: {why}")]
+    Link {
+        program: &'static str,
+        interface: String,
+        why: String,
+    },
+
     #[error(
         "pinned map `{name}` cannot be opened (is the datapath loaded with this pin directory?)"
     )]

@@ -7,6 +7,7 @@
 
 mod error;
 mod flowtab;
+pub mod links;
 mod maps;
 
 use std::{
@@ -108,7 +109,7 @@ impl Datapath {
         };
         let mut maps = dp.maps()?;
         maps.ensure_flow_seed()?;
-        // Before any program is attached, so no device is met while the queue is refilled.
+        // Only an empty queue is filled: the previous run's programs may still be attached.
         maps.refill_free_slots()?;
         maps.clear_page_flags()?;
         if maps.generation()? == 0 {
@@ -117,13 +118,35 @@ impl Datapath {
         Ok(dp)
     }
 
-    /// Attaches XDP to the LAN interface's ingress and TC (TCX) to its egress.
-    /// Detached when the `Datapath` is dropped.
-    pub fn attach_lan(&mut self, interface: &str, mode: AttachMode) -> Result<(), DatapathError> {
+    /// Attaches XDP to the LAN interface's ingress and TC (TCX) to its egress. With
+    /// pinned links (`links`), into the links a previous run left (its programs swapped
+    /// for these at once) and kept attached after the `Datapath` is dropped; else
+    /// detached when it is. Returns whether it took over attached links.
+    pub fn attach_lan(&mut self, interface: &str, mode: AttachMode) -> Result<bool, DatapathError> {
         if nix::net::if_::if_nametoindex(interface).is_err() {
             return Err(DatapathError::NoSuchInterface {
                 name: interface.to_string(),
             });
+        }
+        if links::pinnable() {
+            let modes: &[XdpMode] = match mode {
+                AttachMode::Native => &[XdpMode::Driver],
+                AttachMode::Generic => &[XdpMode::Skb],
+                AttachMode::Auto => &[XdpMode::Driver, XdpMode::Skb],
+            };
+            let pin = links::path(&self.pin_dir, programs::LAN_INGRESS, interface);
+            let xdp: &mut Xdp = program(&mut self.ebpf, programs::LAN_INGRESS)?;
+            let adopted = links::attach_xdp(xdp, programs::LAN_INGRESS, interface, modes, &pin)?;
+            let pin = links::path(&self.pin_dir, programs::LAN_EGRESS, interface);
+            let tc: &mut SchedClassifier = program(&mut self.ebpf, programs::LAN_EGRESS)?;
+            let also = links::attach_tc(
+                tc,
+                programs::LAN_EGRESS,
+                interface,
+                TcAttachType::Egress,
+                &pin,
+            )?;
+            return Ok(adopted && also);
         }
         let attach_err = |program, source| DatapathError::Attach {
             program,
@@ -144,7 +167,7 @@ impl Datapath {
         tc.attach(interface, TcAttachType::Egress)
             .map_err(|e| attach_err(programs::LAN_EGRESS, e))?;
         self.attached.push(interface.to_string());
-        Ok(())
+        Ok(false)
     }
 
     /// Attaches the WAN counters (TCX ingress and egress) to a WAN interface. They only
@@ -160,6 +183,11 @@ impl Datapath {
             (programs::WAN_INGRESS, TcAttachType::Ingress),
         ] {
             let tc: &mut SchedClassifier = program(&mut self.ebpf, name)?;
+            if links::pinnable() {
+                let pin = links::path(&self.pin_dir, name, interface);
+                links::attach_tc(tc, name, interface, side, &pin)?;
+                continue;
+            }
             tc.attach(interface, side)
                 .map_err(|source| DatapathError::Attach {
                     program: name,

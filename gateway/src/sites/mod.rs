@@ -133,16 +133,16 @@ pub fn decode(rec: &[u8]) -> Option<Sniffed> {
 }
 
 /// Drains the datapath's `SNIFF` ring buffer into `tx` until cancelled. Each name seen
-/// is also recorded in `answered` with the address the PC opened: an address a PC reaches
-/// directly (a hard-coded address, another resolver over HTTPS) under a name its group
-/// may not reach is then blocked for the group like an answered one (`datapath_plan`;
-/// an address also answered for a name the group may reach is spared). A PC can only
-/// make its own group lose an address nobody's allowed name is answered with, and only
-/// until the entry expires.
+/// (not an address) is also handed to `seen` with the address the PC opened: the daemon
+/// records it as answered, so an address a PC reaches directly (a hard-coded address,
+/// another resolver over HTTPS) under a name its group may not reach is blocked for the
+/// group like an answered one (`datapath_plan`; an address also answered for a name the
+/// group may reach is spared). A PC can only make its own group lose an address nobody's
+/// allowed name is answered with, and only until the entry expires.
 pub async fn sniffer(
     pin_dir: std::path::PathBuf,
     tx: tokio::sync::mpsc::Sender<Sniffed>,
-    answered: crate::dns::Answered,
+    seen: impl Fn(&str, IpAddr),
     token: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use aya::maps::{Map, MapData, RingBuf};
@@ -161,7 +161,7 @@ pub async fn sniffer(
         while let Some(item) = ring.next() {
             if let Some(s) = decode(&item) {
                 if s.name.parse::<IpAddr>().is_err() {
-                    answered.record(&s.name, &[s.remote]);
+                    seen(&s.name, s.remote);
                 }
                 // A full channel drops: the flow falls back to its DNS name.
                 let _ = tx.try_send(s);

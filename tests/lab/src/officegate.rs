@@ -202,6 +202,23 @@ impl Officegate {
         Ok(())
     }
 
+    /// `officegate detach` in the gateway's namespace (its nftables tables are there): the
+    /// programs a stopped daemon leaves attached come off.
+    pub fn detach(&self) -> Result<String> {
+        let out = crate::netns::command(&self.gateway_ns, &self.bin)
+            .arg("detach")
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "officegate detach: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The daemon's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())

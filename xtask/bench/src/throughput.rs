@@ -157,6 +157,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     og.restart()?;
                     let g = iperf_gbps(&lab)?;
                     og.stop()?;
+                    // A stopped daemon leaves its programs attached (pinned links).
+                    og.detach()?;
                     g
                 }
                 Setup::XdpFilter | Setup::Empty => {

@@ -344,11 +344,18 @@ impl Maps {
             .collect()
     }
 
-    /// Refills the kernel's free slots: every slot of its range no address or MAC points
-    /// at, with its counters zeroed. Call before the programs are attached (a slot the
-    /// kernel took while this runs could be handed out twice).
+    /// Fills the kernel's free slots when the queue is empty (new maps, or every slot
+    /// taken): every slot of its range no address or MAC points at, with its counters
+    /// zeroed. A queue with slots in it is the previous run's, kept right by its
+    /// reclaimer: left alone, since the programs may still be attached (pinned links) and
+    /// a slot the kernel takes while this runs could be handed out twice.
     pub fn refill_free_slots(&mut self) -> Result<usize, DatapathError> {
-        while self.free_slots.pop(0).is_ok() {}
+        if let Ok(slot) = self.free_slots.pop(0) {
+            self.free_slots
+                .push(slot, 0)
+                .map_err(map_err(names::FREE_SLOTS))?;
+            return Ok(0);
+        }
         let used = self.used_slots();
         let mut n = 0;
         for slot in capacity::LEARNED_SLOT_BASE..capacity::PC_SLOTS {
