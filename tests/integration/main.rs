@@ -3,7 +3,8 @@
 //!
 //! - `test_run`: the kernel programs on crafted frames through BPF_PROG_TEST_RUN.
 //! - `lab_*`: the daemon in the office lab, real packets through real namespaces
-//!   (`lab_wan`: failover between the two ISPs).
+//!   (`lab_wan`: failover between the two ISPs; `lab_service`: the systemd unit, readiness
+//!   and watchdog notifications, JSON logs).
 //! - `lists`: the shared blocklists parse and compile.
 //! - `layout`: the source's house rules (no import circle between modules, no file too
 //!   long to read).
@@ -16,6 +17,7 @@ mod lab_datapath;
 mod lab_devices;
 mod lab_dns;
 mod lab_enforce;
+mod lab_service;
 mod lab_sites;
 mod lab_ui;
 mod lab_wan;

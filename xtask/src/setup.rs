@@ -38,6 +38,8 @@ const PACKAGES: &[&str] = &[
     // the browser tests: headless Chromium driven by playwright-core (web/)
     "chromium",
     "fonts-dejavu-core",
+    // the service test: `systemd-analyze verify` on the unit (gateway/dist/)
+    "systemd",
 ];
 
 /// Pinned: a newer release may drop the `llvm-<N>` feature Debian's LLVM needs, or want a

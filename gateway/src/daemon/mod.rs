@@ -34,6 +34,12 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     let mut d = start::Daemon::start(config_path, clock).await?;
     let mut signals = Signals::new()?;
     let mut every = tokio::time::interval(TICK);
+    // The datapath is attached and the services listen: ready, for systemd
+    // (`Type=notify`) when it started us; nothing otherwise.
+    tell(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("filtering"),
+    ]);
     loop {
         match signals.wake(&mut every).await {
             Wake::Stop => break,
@@ -42,9 +48,21 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
             Wake::Tick => d.reload_if_changed(),
         }
         d.tick();
+        // From the loop that applies the policy: a daemon stuck anywhere in it stops
+        // feeding the watchdog (`WatchdogSec`) and is restarted.
+        tell(&[sd_notify::NotifyState::Watchdog]);
     }
+    tell(&[sd_notify::NotifyState::Stopping]);
     d.stop().await;
     Ok(())
+}
+
+/// Tells the service manager (`$NOTIFY_SOCKET`) how the daemon is; a no-op when nothing
+/// listens.
+fn tell(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!("service manager notification: {e}");
+    }
 }
 
 /// Why the loop woke.

@@ -1,0 +1,141 @@
+//! The daemon as a systemd service (`gateway/dist/officegate.service`): the unit passes
+//! `systemd-analyze verify`; started with `$NOTIFY_SOCKET` (as `Type=notify` starts it) it
+//! says `READY=1` only once the datapath is attached and its DNS answers, feeds the
+//! watchdog every second, and says `STOPPING=1` on SIGTERM; `--log-format json` logs one
+//! JSON object per line (journald, log shippers).
+
+use std::{
+    os::unix::net::UnixDatagram,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use officegate_lab::{
+    Lab, LabConfig, Role, addr,
+    officegate::{lab_config, pin_dir_for},
+};
+
+use crate::support::{dns::short, office::BIN, pins::PinDir};
+
+const UNIT: &str = include_str!("../../gateway/dist/officegate.service");
+
+#[test]
+fn the_unit_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    // `verify` checks that ExecStart's program exists: this build's.
+    let unit = dir.path().join("officegate.service");
+    std::fs::write(&unit, UNIT.replace("/usr/bin/officegate", BIN)).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=always",
+        "ExecReload=",
+    ] {
+        assert!(UNIT.contains(needed), "{needed}");
+    }
+}
+
+/// Kills the daemon on drop, even on a panic.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn started_as_a_service_it_says_ready_only_when_filtering_and_feeds_the_watchdog() {
+    let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let config = lab.dir().join("officegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[storage]\ndir = \"{}\"\n",
+            lab_config(&pins.0),
+            lab.dir().join("state").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        lab.dir().join("office.toml"),
+        "version = 1\ntime_zone = \"UTC\"\n",
+    )
+    .unwrap();
+    let socket_path = lab.dir().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let log_path = lab.dir().join("service.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut daemon = Daemon(
+        lab.command(Role::Gateway, BIN)
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn officegate"),
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification: {e}\n{}", log_text()));
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.contains("READY=1"), "{ready}\n{}", log_text());
+    // Ready means working: the programs are attached and the DNS filter answers.
+    let link = lab
+        .sh(Role::Gateway, &["ip", "-j", "link", "show", addr::LAN_IF])
+        .unwrap();
+    assert!(link.contains("\"xdp\""), "{link}");
+    assert_eq!(
+        short(&lab, 1, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    // The watchdog is fed from the loop, every second.
+    let started = Instant::now();
+    let mut fed = 0;
+    while fed < 2 {
+        if next().contains("WATCHDOG=1") {
+            fed += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "watchdog not fed"
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut stopping = false;
+    while !stopping {
+        stopping = next().contains("STOPPING=1");
+    }
+    assert!(daemon.0.wait().unwrap().success(), "{}", log_text());
+    // Every log line is one JSON object with a level and a message.
+    let text = log_text();
+    assert!(text.lines().count() > 3, "{text}");
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+}
