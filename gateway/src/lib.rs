@@ -58,6 +58,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod dns;
 pub mod held;
+pub mod init;
 pub mod lists;
 pub mod nft;
 pub mod parse;

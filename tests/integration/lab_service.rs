@@ -2,10 +2,12 @@
 //! `systemd-analyze verify`; started with `$NOTIFY_SOCKET` (as `Type=notify` starts it) it
 //! says `READY=1` only once the datapath is attached and its DNS answers, feeds the
 //! watchdog every second, and says `STOPPING=1` on SIGTERM; `--log-format json` logs one
-//! JSON object per line (journald, log shippers).
+//! JSON object per line (journald, log shippers); `officegate init` writes settings the
+//! daemon runs with as they are.
 
 use std::{
     os::unix::net::UnixDatagram,
+    path::Path,
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -138,4 +140,107 @@ fn started_as_a_service_it_says_ready_only_when_filtering_and_feeds_the_watchdog
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
+}
+
+/// `officegate init` on the lab's gateway, as on a fresh box: it proposes lan0 as the LAN
+/// and wan0 (the default route) as the internet channel, writes settings the daemon runs
+/// with as they are, and its starter policy filters: an ad domain gets the block page,
+/// the PC is counted, the admin UI answers. A second run keeps the files it finds.
+#[test]
+fn init_writes_settings_the_daemon_runs_with_as_they_are() {
+    let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");
+    let pins = PinDir(pin_dir_for(&lab));
+    let dir = lab.dir().join("etc");
+    let state = lab.dir().join("state");
+    let resolver = addr::RESOLVER_V4.to_string();
+    let init = || {
+        lab.command(Role::Gateway, BIN)
+            .args([
+                "init",
+                "--yes",
+                "--time-zone",
+                "UTC",
+                "--upstream",
+                &resolver,
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--pin-dir")
+            .arg(&pins.0)
+            .output()
+            .expect("officegate init")
+    };
+    let out = init();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        said.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in\n{said}"))
+            .to_string()
+    };
+    assert!(line("lan0").contains("LAN"), "{said}");
+    assert!(
+        line("wan0").contains(&format!("internet channel 1 via {}", addr::ISP1_DOWN_V4)),
+        "{said}"
+    );
+    assert!(line("wan1").contains("not used"), "{said}");
+    let again = init();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    // The daemon on exactly these files (the lists beside the policy).
+    let config = std::fs::read_to_string(dir.join("officegate.toml")).unwrap();
+    let policy = std::fs::read_to_string(dir.join("office.toml")).unwrap();
+    std::fs::create_dir_all(lab.dir().join("lists")).unwrap();
+    for list in ["ads.txt", "bypass.txt"] {
+        std::fs::copy(
+            dir.join("lists").join(list),
+            lab.dir().join("lists").join(list),
+        )
+        .unwrap();
+    }
+    let og = officegate_lab::officegate::Officegate::start(&lab, Path::new(BIN), &config, &policy)
+        .expect("officegate start");
+    assert_eq!(
+        short(&lab, 1, "doubleclick.net", "A"),
+        addr::GW_LAN_V4.to_string(),
+        "the starter policy blocks ads: {}",
+        og.log_text()
+    );
+    assert_eq!(
+        short(&lab, 1, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    let ui = format!("http://{}:8080/", addr::GW_LAN_V4);
+    let code = lab
+        .sh(
+            Role::Pc(1),
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-m",
+                "5",
+                &ui,
+            ],
+        )
+        .unwrap();
+    assert_eq!(code.trim(), "200", "the admin UI answers");
+    let pcs = og.tool(&["pcs", "--json"]).unwrap();
+    let mac = addr::mac_string(addr::pc_mac(1));
+    let pc1 = pcs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["mac"] == mac.as_str())
+        .unwrap_or_else(|| panic!("{mac} in {pcs}"));
+    assert!(pc1["up_packets"].as_u64().unwrap() > 0, "{pc1}");
 }

@@ -1,5 +1,6 @@
-//! `cargo xtask demo`: the office lab with Officegate running in it, some traffic from
-//! every PC, and the per-PC table printed every few seconds until Ctrl-C.
+//! `cargo xtask demo`: the office lab with Officegate running in it on the documented
+//! example policy of `policies/` as it is (its PCs are the lab's), some traffic from every
+//! PC, and the per-PC table printed every few seconds until Ctrl-C.
 
 use std::{
     path::Path,
@@ -12,9 +13,7 @@ use std::{
 
 use officegate_lab::{
     Lab, LabConfig, Role, addr,
-    officegate::{
-        EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
-    },
+    officegate::{Officegate, lab_config, pin_dir_for},
 };
 
 use crate::sh;
@@ -38,7 +37,17 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         officegate_lab::wan::lab_wan_section(""),
         addr::GW_LAN_V4
     );
-    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    // What a newcomer sees is what an office gets: the example policy with its lists and
+    // categories, beside it in the lab's directory.
+    let example = std::env::current_dir()?.join("policies");
+    let policy = std::fs::read_to_string(example.join("office.toml"))?;
+    for sub in ["lists", "categories"] {
+        std::fs::create_dir_all(lab.dir().join(sub))?;
+        for f in std::fs::read_dir(example.join(sub))? {
+            let f = f?;
+            std::fs::copy(f.path(), lab.dir().join(sub).join(f.file_name()))?;
+        }
+    }
     let og = Officegate::start(&lab, Path::new(&bin), &config, &policy)?;
     // A user for the admin UI, and the UI reachable from this machine's browser.
     officegate_lab::netns::run_with_input(
@@ -83,14 +92,15 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
         lab.dir().display()
     );
     println!(
-        "  pc1 is staff (social.example blocked by name and address), pc3 a guest \
-         (video.example: NXDOMAIN, its addresses dropped)"
+        "  the policy is policies/office.toml: everyone in `company` (ads, trackers, DoH/VPN \
+         bypass endpoints and games blocked, safe search); pc1 is sales (social networks and \
+         video blocked during work hours, LinkedIn allowed), pc2 marketing, pc3 company"
     );
     let pc1 = lab.ns(Role::Pc(1));
     println!("Try:  ip netns exec {pc1} curl http://news.example/");
-    println!("      ip netns exec {pc1} dig social.example     (the block page's address)");
+    println!("      ip netns exec {pc1} dig doubleclick.net     (the block page's address)");
     println!(
-        "      {} explain 10.10.0.11 social.example --policy {}",
+        "      {} explain 10.10.0.11 facebook.com --policy {}",
         bin.display(),
         lab.dir().display()
     );

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong between the daemon and the kernel datapath.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
-    #[error("interface `{name}` does not exist in this network namespace")]
+    #[error(
+        "interface `{name}` does not exist in this network namespace (`officegate init` writes settings for this machine's interfaces)"
+    )]
     NoSuchInterface { name: String },
 
     #[error("bpffs is not mounted at {path} (mount -t bpf bpf /sys/fs/bpf)")]

@@ -1,0 +1,310 @@
+//! `officegate init`: settings for the machine it runs on. It finds the interfaces and
+//! routes (`detect.rs`), proposes the LAN (the interface with a private address and no
+//! default route) and the internet channels (the default routes' interfaces, lowest
+//! metric first), checks the kernel, prints what it will write, and — confirmed, or with
+//! `--yes` for scripted installs — writes `officegate.toml`, a starter `office.toml` and
+//! its lists (`render.rs`), checked by the same loaders the daemon uses before a byte is
+//! written. Existing files are never overwritten without `--force`.
+//!
+//! Owns: the proposal and the writing. Must not: touch the network (it only reads).
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+
+pub mod detect;
+pub mod render;
+
+use render::{Settings, Wan};
+
+/// What the admin asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// The LAN interface (default: proposed).
+    pub lan: Option<String>,
+    /// Internet channels, `IF` or `IF=GATEWAY`, primary first (default: the default
+    /// routes').
+    pub wans: Vec<String>,
+    pub upstreams: Vec<String>,
+    pub probes: Vec<String>,
+    pub state_dir: String,
+    pub pin_dir: String,
+    pub time_zone: Option<String>,
+    pub yes: bool,
+    pub force: bool,
+}
+
+/// The example's upstreams: encrypted first, a plain one last.
+const UPSTREAMS: [&str; 3] = [
+    "tls://9.9.9.9#dns.quad9.net",
+    "https://1.1.1.1#cloudflare-dns.com",
+    "9.9.9.9",
+];
+const PROBES: [&str; 3] = ["icmp:9.9.9.9", "dns:1.1.1.1", "tcp:1.1.1.1:443"];
+
+/// The proposal: settings, and what was found, as lines for the admin.
+pub fn propose(
+    opts: &Options,
+    interfaces: &[detect::Interface],
+    routes: &[detect::DefaultRoute],
+    kernel: &detect::Kernel,
+) -> anyhow::Result<(Settings, Vec<String>)> {
+    let mut said = Vec::new();
+    said.push(format!(
+        "kernel {}: BTF {}, program links {}",
+        kernel.release,
+        if kernel.btf {
+            "yes"
+        } else {
+            "MISSING (the datapath cannot load)"
+        },
+        if kernel.links {
+            "yes (the datapath stays attached while the daemon is down)"
+        } else {
+            "no (before 6.6: the datapath detaches when the daemon stops)"
+        }
+    ));
+    let exists = |name: &str| interfaces.iter().any(|i| i.name == name);
+    let wans: Vec<Wan> = if opts.wans.is_empty() {
+        let mut seen: Vec<Wan> = Vec::new();
+        for r in routes {
+            match seen.iter_mut().find(|w| w.interface == r.interface) {
+                Some(w) if r.gateway.is_ipv6() => w.gateway6 = w.gateway6.or(Some(r.gateway)),
+                Some(w) => w.gateway = w.gateway.or(Some(r.gateway)),
+                None => seen.push(Wan {
+                    interface: r.interface.clone(),
+                    gateway: r.gateway.is_ipv4().then_some(r.gateway),
+                    gateway6: r.gateway.is_ipv6().then_some(r.gateway),
+                }),
+            }
+        }
+        seen
+    } else {
+        opts.wans
+            .iter()
+            .map(|w| {
+                let (interface, gateway) = match w.split_once('=') {
+                    Some((i, g)) => (
+                        i.to_string(),
+                        Some(g.parse::<IpAddr>().with_context(|| format!("--wan {w}"))?),
+                    ),
+                    None => (w.clone(), None),
+                };
+                Ok(Wan {
+                    gateway: gateway.filter(IpAddr::is_ipv4),
+                    gateway6: gateway.filter(IpAddr::is_ipv6),
+                    interface,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    for w in &wans {
+        if !exists(&w.interface) {
+            bail!("internet channel `{}`: no such interface", w.interface);
+        }
+    }
+    let is_wan = |name: &str| wans.iter().any(|w| w.interface == name);
+    let lan = match &opts.lan {
+        Some(l) if exists(l) => l.clone(),
+        Some(l) => bail!("LAN interface `{l}`: no such interface"),
+        None => interfaces
+            .iter()
+            .filter(|i| !is_wan(&i.name))
+            .find(|i| i.addrs.iter().any(|(a, _)| detect::is_private(a)))
+            .map(|i| i.name.clone())
+            .with_context(|| {
+                let names: Vec<String> = interfaces
+                    .iter()
+                    .map(|i| {
+                        let a: Vec<String> =
+                            i.addrs.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+                        format!("{} ({})", i.name, a.join(" "))
+                    })
+                    .collect();
+                format!(
+                    "no LAN interface found (one with a private address and no default \
+                     route) among: {}; name it with --lan",
+                    names.join(", ")
+                )
+            })?,
+    };
+    if is_wan(&lan) {
+        bail!("`{lan}` cannot be both the LAN and an internet channel");
+    }
+    for i in interfaces {
+        let role = if i.name == lan {
+            "LAN (the office's PCs)".to_string()
+        } else if let Some(n) = wans.iter().position(|w| w.interface == i.name) {
+            let w = &wans[n];
+            format!(
+                "internet channel {} via {}",
+                n + 1,
+                w.gateway
+                    .or(w.gateway6)
+                    .map_or("(no gateway known)".to_string(), |g| g.to_string())
+            )
+        } else {
+            "not used".to_string()
+        };
+        let addrs: Vec<String> = i.addrs.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+        said.push(format!(
+            "{:<12} {role}; {}; carrier {}; driver {}",
+            i.name,
+            if addrs.is_empty() {
+                "no address".to_string()
+            } else {
+                addrs.join(" ")
+            },
+            if i.carrier { "yes" } else { "NO" },
+            i.driver.as_deref().unwrap_or("-"),
+        ));
+    }
+    if wans.is_empty() {
+        said.push("no internet channel found (no default route): the PCs' traffic goes wherever this machine routes it".into());
+    }
+    let lan_v4 = interfaces
+        .iter()
+        .find(|i| i.name == lan)
+        .and_then(|i| i.addrs.iter().map(|(a, _)| *a).find(IpAddr::is_ipv4));
+    let pick = |given: &[String], default: &[&str]| {
+        if given.is_empty() {
+            default.iter().map(|s| s.to_string()).collect()
+        } else {
+            given.to_vec()
+        }
+    };
+    let mut token = [0u8; 24];
+    getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok((
+        Settings {
+            lan,
+            lan_v4,
+            wans,
+            upstreams: pick(&opts.upstreams, &UPSTREAMS),
+            probes: pick(&opts.probes, &PROBES),
+            state_dir: opts.state_dir.clone(),
+            pin_dir: opts.pin_dir.clone(),
+            token: hex::encode(token),
+        },
+        said,
+    ))
+}
+
+/// The machine's time zone (`/etc/timezone`, else the zone `/etc/localtime` links to),
+/// else UTC.
+fn time_zone() -> String {
+    if let Ok(t) = std::fs::read_to_string("/etc/timezone")
+        && jiff::tz::TimeZone::get(t.trim()).is_ok()
+    {
+        return t.trim().to_string();
+    }
+    jiff::tz::TimeZone::system()
+        .iana_name()
+        .unwrap_or("UTC")
+        .to_string()
+}
+
+/// `officegate init`.
+pub fn run(opts: &Options) -> anyhow::Result<()> {
+    let (settings, said) = propose(
+        opts,
+        &detect::interfaces(),
+        &detect::default_routes(),
+        &detect::kernel(),
+    )?;
+    let tz = opts.time_zone.clone().unwrap_or_else(time_zone);
+    let files: Vec<(PathBuf, String)> = [
+        ("officegate.toml", render::officegate_toml(&settings)),
+        ("office.toml", render::office_toml(&tz)),
+    ]
+    .into_iter()
+    .chain(render::LISTS.map(|(p, t)| (p, t.to_string())))
+    .map(|(p, t)| (opts.dir.join(p), t))
+    .collect();
+    println!("Found:");
+    for l in &said {
+        println!("  {l}");
+    }
+    println!("Will write:");
+    for (p, _) in &files {
+        let note = if p.exists() {
+            " (exists: kept unless --force)"
+        } else {
+            ""
+        };
+        println!("  {}{note}", p.display());
+    }
+    check(&opts.dir, &files)?;
+    let taken: Vec<&PathBuf> = files
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.exists())
+        .collect();
+    if !taken.is_empty() && !opts.force {
+        bail!(
+            "{} exists already: nothing written (--force replaces it)",
+            taken[0].display()
+        );
+    }
+    if !opts.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("not a terminal: run with --yes to write these files");
+        }
+        print!("Write them? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            bail!("nothing written");
+        }
+    }
+    for (p, text) in &files {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    println!(
+        "Written. Start it: systemctl enable --now officegate (or: officegate run --config {}).",
+        opts.dir.join("officegate.toml").display()
+    );
+    if let Some(a) = settings.lan_v4 {
+        println!("The admin UI: http://{a}:8080/ — the first start logs the password of `admin`.");
+    }
+    Ok(())
+}
+
+/// Loads what would be written, from a scratch copy, with the daemon's own loaders.
+fn check(dir: &Path, files: &[(PathBuf, String)]) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("a scratch directory")?;
+    for (p, text) in files {
+        let rel = p.strip_prefix(dir).unwrap_or(p);
+        let to = scratch.path().join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, text)?;
+    }
+    crate::config::Config::load(&scratch.path().join("officegate.toml"))
+        .context("the settings it would write do not load (a bug: please report it)")?;
+    crate::policy::load_dir(scratch.path()).map_err(|errors| {
+        anyhow::anyhow!(
+            "the policy it would write does not load (a bug: please report it): {}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
