@@ -133,7 +133,8 @@ pub fn run(seconds: Option<u64>) -> anyhow::Result<()> {
     let mut round = 0u32;
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         traffic(&lab, round);
-        println!("{}", og.tool(&["pcs"])?);
+        let policy_dir = lab.dir().display().to_string();
+        println!("{}", og.tool(&["pcs", "--policy", &policy_dir])?);
         print!("{}", og.tool(&["drops"])?);
         round += 1;
         for _ in 0..50 {
