@@ -142,19 +142,63 @@ fn started_as_a_service_it_says_ready_only_when_filtering_and_feeds_the_watchdog
     }
 }
 
-/// `officegate init` on the lab's gateway, as on a fresh box: it proposes lan0 as the LAN
-/// and wan0 (the default route) as the internet channel, writes settings the daemon runs
-/// with as they are, and its starter policy filters: an ad domain gets the block page,
-/// the PC is counted, the admin UI answers. A second run keeps the files it finds.
+/// `dpkg` on the fresh root `root` (its own database; maintainer scripts run outside a
+/// chroot with `DPKG_ROOT` set, so they touch only that root).
+fn dpkg(root: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("dpkg")
+        .arg(format!("--instdir={}", root.display()))
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
+        .args(["--force-script-chrootless", "--force-depends"])
+        .args(args)
+        .output()
+        .expect("dpkg")
+}
+
+/// The package (`cargo xtask package`, built by `cargo xtask test`) installed into a fresh
+/// root, as on a new box: its binary's `officegate init`, run on the lab's gateway,
+/// proposes lan0 as the LAN and wan0 (the default route) as the internet channel and
+/// writes settings the daemon — the packaged binary — runs with as they are; its starter
+/// policy filters (an ad domain gets the block page), the PC is counted, the admin UI
+/// answers. A second `init` keeps the files it finds. Removing the package takes its
+/// files and keeps the data; purging takes the data too.
 #[test]
-fn init_writes_settings_the_daemon_runs_with_as_they_are() {
+fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
+    let deb = std::env::var("OG_DEB")
+        .expect("OG_DEB: the package to install (`cargo xtask test` builds it and sets this)");
+    let root = tempfile::tempdir().unwrap();
+    let admin = root.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    std::fs::create_dir_all(admin.join("updates")).unwrap();
+    std::fs::write(admin.join("status"), "").unwrap();
+    let out = dpkg(root.path(), &["-i", &deb]);
+    assert!(
+        out.status.success(),
+        "dpkg -i: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = root.path().join("usr/bin/officegate");
+    for installed in [
+        "usr/bin/officegate",
+        "lib/systemd/system/officegate.service",
+        "usr/lib/sysctl.d/99-officegate.conf",
+        "usr/share/doc/officegate/examples/office.toml",
+        "var/lib/officegate",
+        "etc/officegate",
+    ] {
+        assert!(root.path().join(installed).exists(), "{installed}");
+    }
+
     let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");
     let pins = PinDir(pin_dir_for(&lab));
-    let dir = lab.dir().join("etc");
+    let dir = root.path().join("etc/officegate");
     let state = lab.dir().join("state");
     let resolver = addr::RESOLVER_V4.to_string();
     let init = || {
-        lab.command(Role::Gateway, BIN)
+        lab.command(Role::Gateway, &bin)
             .args([
                 "init",
                 "--yes",
@@ -194,7 +238,7 @@ fn init_writes_settings_the_daemon_runs_with_as_they_are() {
     let again = init();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
-    // The daemon on exactly these files (the lists beside the policy).
+    // The packaged daemon on exactly these files (the lists beside the policy).
     let config = std::fs::read_to_string(dir.join("officegate.toml")).unwrap();
     let policy = std::fs::read_to_string(dir.join("office.toml")).unwrap();
     std::fs::create_dir_all(lab.dir().join("lists")).unwrap();
@@ -205,8 +249,8 @@ fn init_writes_settings_the_daemon_runs_with_as_they_are() {
         )
         .unwrap();
     }
-    let og = officegate_lab::officegate::Officegate::start(&lab, Path::new(BIN), &config, &policy)
-        .expect("officegate start");
+    let og = officegate_lab::officegate::Officegate::start(&lab, &bin, &config, &policy)
+        .expect("the packaged officegate starts");
     assert_eq!(
         short(&lab, 1, "doubleclick.net", "A"),
         addr::GW_LAN_V4.to_string(),
@@ -243,4 +287,22 @@ fn init_writes_settings_the_daemon_runs_with_as_they_are() {
         .find(|v| v["mac"] == mac.as_str())
         .unwrap_or_else(|| panic!("{mac} in {pcs}"));
     assert!(pc1["up_packets"].as_u64().unwrap() > 0, "{pc1}");
+    drop(og);
+
+    // Removed: the files go, the data stays; purged: the data goes too.
+    let out = dpkg(root.path(), &["-r", "officegate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!bin.exists());
+    assert!(dir.join("office.toml").exists(), "kept on remove");
+    let out = dpkg(root.path(), &["-P", "officegate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.exists() && !root.path().join("var/lib/officegate").exists());
 }

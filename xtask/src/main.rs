@@ -2,6 +2,7 @@
 //! - `setup`: install what building and testing need (idempotent);
 //! - `test`: setup, build, run every test;
 //! - `demo`: setup, build, start the office lab, run Officegate in it, make traffic;
+//! - `package`: the Debian package (cargo-deb) in `target/debian/`;
 //! - `lab up|down|status`: the office lab by hand;
 //! - `fuzz <target>`: run a fuzz target (cargo-fuzz);
 //! - `bench <name>`: benchmarks against named peers (../shared/BENCHMARKS.md).
@@ -36,6 +37,9 @@ enum Cmd {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Build the Debian package (`target/debian/officegate_*.deb`): the one binary with the
+    /// eBPF object and the admin UI in it, the systemd unit, the sysctl drop-in.
+    Package,
     /// The office lab.
     #[command(subcommand)]
     Lab(lab_cmd::LabCmd),
@@ -57,6 +61,11 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Setup => setup::run(),
         Cmd::Test { args } => test(&args),
+        Cmd::Package => {
+            setup::run()?;
+            println!("{}", package()?.display());
+            Ok(())
+        }
         Cmd::Demo { seconds } => {
             setup::run()?;
             demo::run(seconds)
@@ -121,13 +130,30 @@ fn fuzz(target: &str, seconds: u64) -> anyhow::Result<()> {
     )
 }
 
+/// Builds the package; its path.
+fn package() -> anyhow::Result<std::path::PathBuf> {
+    let out = sh::output(sh::cargo().args(["deb", "-p", "officegate"]))?;
+    let path = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with(".deb"))
+        .map(|l| std::path::PathBuf::from(l.trim()))
+        .ok_or_else(|| anyhow::anyhow!("cargo deb named no package:\n{out}"))?;
+    anyhow::ensure!(path.is_file(), "{} is not there", path.display());
+    Ok(path)
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     setup::run()?;
     // Build first so a compile error reads as one, not as a test failure.
     // The benchmarks too: CI runs no benchmark, but must notice when one stops compiling.
     build_bins(false)?;
+    // The package, for the test that installs it into a fresh root and runs the office
+    // with the binary it holds.
+    let deb = package()?;
     sh::run(
         sh::cargo()
+            .env("OG_DEB", &deb)
             .args([
                 "test",
                 "-p",

@@ -53,6 +53,7 @@ pub fn run() -> anyhow::Result<()> {
     rust_src()?;
     bpf_linker(llvm)?;
     cargo_fuzz()?;
+    cargo_deb()?;
     bpffs()?;
     Ok(())
 }
@@ -200,6 +201,20 @@ fn cargo_fuzz() -> anyhow::Result<()> {
         return Ok(());
     }
     sh::run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", VERSION, "--locked"]))
+}
+
+/// cargo-deb (`cargo xtask package`), pinned like cargo-fuzz.
+fn cargo_deb() -> anyhow::Result<()> {
+    const VERSION: &str = "3.8.0";
+    let installed = std::process::Command::new("cargo")
+        .args(["deb", "--version"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(VERSION))
+        .unwrap_or(false);
+    if installed {
+        return Ok(());
+    }
+    sh::run(Command::new("cargo").args(["install", "cargo-deb", "--version", VERSION, "--locked"]))
 }
 
 fn bpffs() -> anyhow::Result<()> {
