@@ -131,41 +131,7 @@ enum Command {
     /// the LAN and which are the internet channels, check the kernel, print what it will
     /// write, then write `officegate.toml`, a starter `office.toml` (everyone in one
     /// `company` group with safe search, ads and bypass endpoints blocked) and its lists.
-    Init {
-        /// Where the files go.
-        #[arg(long, default_value = "/etc/officegate")]
-        dir: PathBuf,
-        /// The LAN interface (default: the one with a private address and no default
-        /// route).
-        #[arg(long)]
-        lan: Option<String>,
-        /// An internet channel, `IF` or `IF=GATEWAY`; repeat for failover, primary first
-        /// (default: the interfaces of the default routes).
-        #[arg(long = "wan")]
-        wans: Vec<String>,
-        /// A DNS upstream (`9.9.9.9`, `tls://9.9.9.9#dns.quad9.net`, `https://…`); repeat
-        /// for more (default: Quad9 over TLS, Cloudflare over HTTPS, Quad9).
-        #[arg(long = "upstream")]
-        upstreams: Vec<String>,
-        /// A channel health probe (`icmp:ADDR`, `dns:ADDR`, `tcp:ADDR:PORT`); repeat for
-        /// more (default: Quad9 and Cloudflare).
-        #[arg(long = "probe")]
-        probes: Vec<String>,
-        /// Where the daemon keeps its database and downloaded lists.
-        #[arg(long, default_value = "/var/lib/officegate")]
-        state_dir: String,
-        #[arg(long, default_value = "/sys/fs/bpf/officegate")]
-        pin_dir: String,
-        /// The policy's time zone (default: the machine's).
-        #[arg(long)]
-        time_zone: Option<String>,
-        /// Write without asking (scripted installs).
-        #[arg(long)]
-        yes: bool,
-        /// Replace files that exist.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(officegate::init::Options),
     /// Take the datapath off the interfaces: the programs stay attached while the daemon
     /// is stopped (so counting and blocking never pause); this removes their pinned
     /// links, and the rules that lead PCs' DNS and HTTP to the gateway. Run it with the
@@ -342,29 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } => officegate::cli::user_passwd(&dir, &name, password_stdin),
             }
         }
-        Command::Init {
-            dir,
-            lan,
-            wans,
-            upstreams,
-            probes,
-            state_dir,
-            pin_dir,
-            time_zone,
-            yes,
-            force,
-        } => officegate::init::run(&officegate::init::Options {
-            dir,
-            lan,
-            wans,
-            upstreams,
-            probes,
-            state_dir,
-            pin_dir,
-            time_zone,
-            yes,
-            force,
-        }),
+        Command::Init(options) => officegate::init::run(&options),
         Command::Detach { pin_dir } => {
             use anyhow::Context as _;
             let n = officegate::datapath::links::detach_all(&pin_dir)

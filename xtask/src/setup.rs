@@ -191,30 +191,25 @@ fn bpf_linker(llvm: u32) -> anyhow::Result<()> {
 
 /// cargo-fuzz, pinned like bpf-linker.
 fn cargo_fuzz() -> anyhow::Result<()> {
-    const VERSION: &str = "0.13.2";
-    let installed = std::process::Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(VERSION))
-        .unwrap_or(false);
-    if installed {
-        return Ok(());
-    }
-    sh::run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", VERSION, "--locked"]))
+    cargo_tool("fuzz", "cargo-fuzz", "0.13.2")
 }
 
-/// cargo-deb (`cargo xtask package`), pinned like cargo-fuzz.
+/// cargo-deb (`cargo xtask package`), pinned likewise.
 fn cargo_deb() -> anyhow::Result<()> {
-    const VERSION: &str = "3.8.0";
-    let installed = std::process::Command::new("cargo")
-        .args(["deb", "--version"])
+    cargo_tool("deb", "cargo-deb", "3.8.0")
+}
+
+/// Installs `krate` at `version` unless `cargo <sub> --version` already says it.
+fn cargo_tool(sub: &str, krate: &str, version: &str) -> anyhow::Result<()> {
+    let installed = Command::new("cargo")
+        .args([sub, "--version"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(VERSION))
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(version))
         .unwrap_or(false);
     if installed {
         return Ok(());
     }
-    sh::run(Command::new("cargo").args(["install", "cargo-deb", "--version", VERSION, "--locked"]))
+    sh::run(Command::new("cargo").args(["install", krate, "--version", version, "--locked"]))
 }
 
 fn bpffs() -> anyhow::Result<()> {

@@ -49,6 +49,18 @@ fn link_err(program: &'static str, interface: &str, why: impl std::fmt::Display)
     }
 }
 
+/// The error of attaching `program` to `interface`.
+fn attach_err(
+    program: &'static str,
+    interface: &str,
+) -> impl Fn(aya::programs::ProgramError) -> DatapathError {
+    move |source| DatapathError::Attach {
+        program,
+        interface: interface.to_string(),
+        source,
+    }
+}
+
 /// Attaches `xdp` (`program`) to `interface`: swapped into the link pinned at `pin` (its
 /// mode stays), else attached in the first of `modes` the driver takes and pinned there.
 pub fn attach_xdp(
@@ -58,20 +70,16 @@ pub fn attach_xdp(
     modes: &[XdpMode],
     pin: &Path,
 ) -> Result<bool, DatapathError> {
-    let attach_err = |source| DatapathError::Attach {
-        program,
-        interface: interface.to_string(),
-        source,
-    };
+    let attach_err = attach_err(program, interface);
     let (id, adopted) = match adopt(pin) {
         Some(fd) => {
             let link = XdpLink::try_from(fd).map_err(|e| link_err(program, interface, e))?;
-            (xdp.attach_to_link(link).map_err(attach_err)?, true)
+            (xdp.attach_to_link(link).map_err(&attach_err)?, true)
         }
         None => {
             let mut result = Err(link_err(program, interface, "no XDP mode given"));
             for mode in modes {
-                result = xdp.attach(interface, *mode).map_err(attach_err);
+                result = xdp.attach(interface, *mode).map_err(&attach_err);
                 if result.is_ok() {
                     break;
                 }
@@ -79,7 +87,7 @@ pub fn attach_xdp(
             (result?, false)
         }
     };
-    let link = xdp.take_link(id).map_err(attach_err)?;
+    let link = xdp.take_link(id).map_err(&attach_err)?;
     let fd = FdLink::try_from(link).map_err(|e| link_err(program, interface, e))?;
     if !adopted {
         fd.pin(pin).map_err(|e| link_err(program, interface, e))?;
@@ -95,20 +103,16 @@ pub fn attach_tc(
     side: TcAttachType,
     pin: &Path,
 ) -> Result<bool, DatapathError> {
-    let attach_err = |source| DatapathError::Attach {
-        program,
-        interface: interface.to_string(),
-        source,
-    };
+    let attach_err = attach_err(program, interface);
     let (id, adopted) = match adopt(pin) {
         Some(fd) => {
             let link =
                 SchedClassifierLink::try_from(fd).map_err(|e| link_err(program, interface, e))?;
-            (tc.attach_to_link(link).map_err(attach_err)?, true)
+            (tc.attach_to_link(link).map_err(&attach_err)?, true)
         }
-        None => (tc.attach(interface, side).map_err(attach_err)?, false),
+        None => (tc.attach(interface, side).map_err(&attach_err)?, false),
     };
-    let link = tc.take_link(id).map_err(attach_err)?;
+    let link = tc.take_link(id).map_err(&attach_err)?;
     let fd = FdLink::try_from(link).map_err(|e| link_err(program, interface, e))?;
     if !adopted {
         fd.pin(pin).map_err(|e| link_err(program, interface, e))?;

@@ -21,21 +21,40 @@ pub mod render;
 
 use render::{Settings, Wan};
 
-/// What the admin asked for on the command line.
-#[derive(Debug, Clone, Default)]
+/// What the admin asked for on the command line (`officegate init`'s flags).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
+    /// Where the files go.
+    #[arg(long, default_value = "/etc/officegate")]
     pub dir: PathBuf,
-    /// The LAN interface (default: proposed).
+    /// The LAN interface (default: the one with a private address and no default route).
+    #[arg(long)]
     pub lan: Option<String>,
-    /// Internet channels, `IF` or `IF=GATEWAY`, primary first (default: the default
-    /// routes').
+    /// An internet channel, `IF` or `IF=GATEWAY`; repeat for failover, primary first
+    /// (default: the interfaces of the default routes).
+    #[arg(long = "wan")]
     pub wans: Vec<String>,
+    /// A DNS upstream (`9.9.9.9`, `tls://9.9.9.9#dns.quad9.net`, `https://…`); repeat for
+    /// more (default: Quad9 over TLS, Cloudflare over HTTPS, Quad9).
+    #[arg(long = "upstream")]
     pub upstreams: Vec<String>,
+    /// A channel health probe (`icmp:ADDR`, `dns:ADDR`, `tcp:ADDR:PORT`); repeat for more
+    /// (default: Quad9 and Cloudflare).
+    #[arg(long = "probe")]
     pub probes: Vec<String>,
+    /// Where the daemon keeps its database and downloaded lists.
+    #[arg(long, default_value = "/var/lib/officegate")]
     pub state_dir: String,
+    #[arg(long, default_value = "/sys/fs/bpf/officegate")]
     pub pin_dir: String,
+    /// The policy's time zone (default: the machine's).
+    #[arg(long)]
     pub time_zone: Option<String>,
+    /// Write without asking (scripted installs).
+    #[arg(long)]
     pub yes: bool,
+    /// Replace files that exist.
+    #[arg(long)]
     pub force: bool,
 }
 
