@@ -268,7 +268,7 @@ impl DnsConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathConfig {
     /// The interface towards the office LAN. Required.

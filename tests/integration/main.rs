@@ -18,6 +18,7 @@ mod lab_devices;
 mod lab_dns;
 mod lab_enforce;
 mod lab_service;
+mod lab_settings;
 mod lab_sites;
 mod lab_ui;
 mod lab_wan;

@@ -132,7 +132,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
         }
     }
 
-    if let Some(dns) = &st.dns {
+    if let Some(dns) = st.dns.load_full() {
         let queries = Family::<Verdict, Counter>::default();
         reg.register(
             "dns_queries",

@@ -76,7 +76,8 @@ pub struct ApiState {
     pub pin_dir: PathBuf,
     pub storage_dir: PathBuf,
     pub policy: Arc<ArcSwap<Policy>>,
-    pub dns: Option<Arc<crate::dns::DnsStats>>,
+    /// The DNS filter's counters; swapped when a settings change restarts the filter.
+    pub dns: Arc<arc_swap::ArcSwapOption<crate::dns::DnsStats>>,
     pub names: crate::pcnames::PcNames,
     /// The policy directory, where changes are written (`office.toml`).
     pub policy_dir: PathBuf,

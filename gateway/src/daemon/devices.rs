@@ -74,10 +74,19 @@ impl DeviceWatch {
             seen_every: Every::after(SEEN_EVERY, Instant::now()),
             reclaimer: Default::default(),
             reclaim_every: Every::now_then(Duration::from_secs(10)),
-            // 2^30 ns is 1.074 s.
-            forget_after: ((u64::from(forget_after_s) * 1_000_000_000) >> 30) as u32,
+            forget_after: clock_units(forget_after_s),
         }
     }
+
+    /// `[devices] forget_after_s` changed while the daemon runs.
+    pub fn set_forget_after(&mut self, forget_after_s: u32) {
+        self.forget_after = clock_units(forget_after_s);
+    }
+}
+
+/// Seconds in the maps' clock units: 2^30 ns is 1.074 s.
+fn clock_units(s: u32) -> u32 {
+    ((u64::from(s) * 1_000_000_000) >> 30) as u32
 }
 
 /// Held devices' HTTP to the block page: the table's rules (None: no block page, held

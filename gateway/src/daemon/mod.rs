@@ -1,6 +1,6 @@
 //! `officegate run`: the daemon's life. Start the services (`start.rs`: the datapath with
 //! its pinned maps, so counters continue; the policy; the store; DNS, block page, API,
-//! the WAN monitor), then wake every second, on SIGHUP (policy files changed), on SIGUSR1
+//! the WAN monitor), then wake every second, on SIGHUP (policy or settings changed), on SIGUSR1
 //! (manual failback) — each wake runs the `Tick` (`tick.rs`: counters, statistics,
 //! limits, the datapath plan) — until SIGINT/SIGTERM, then stop the services in order
 //! (`Services::stop`).
@@ -12,6 +12,7 @@
 
 mod devices;
 mod services;
+mod settings;
 mod source;
 mod start;
 mod tick;
@@ -43,9 +44,15 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     loop {
         match signals.wake(&mut every).await {
             Wake::Stop => break,
-            Wake::Reload => d.reload("SIGHUP"),
+            Wake::Reload => {
+                d.reload("SIGHUP");
+                d.reload_settings("SIGHUP", true).await;
+            }
             Wake::Failback => d.services.failback(),
-            Wake::Tick => d.reload_if_changed(),
+            Wake::Tick => {
+                d.reload_if_changed();
+                d.reload_settings("file changed", false).await;
+            }
         }
         d.tick();
         // From the loop that applies the policy: a daemon stuck anywhere in it stops

@@ -4,11 +4,12 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -80,21 +81,99 @@ impl Services {
     }
 }
 
-/// What the DNS filter shares with the rest of the daemon.
-pub struct Extras {
+/// What the services share with the rest of the daemon, cloned into each (re)start: a
+/// settings change restarts a service with the same shared state.
+#[derive(Clone)]
+pub struct Shared {
+    pub policy: Arc<ArcSwap<Policy>>,
     pub store: Store,
     pub answered: crate::dns::Answered,
     pub lookups: crate::sites::Lookups,
     pub clock: crate::clock::Clock,
+    pub names: crate::pcnames::PcNames,
+    /// The policy directory, where the API writes changes (`office.toml`).
+    pub policy_dir: PathBuf,
+    /// PCs over a limit, for the block page.
+    pub over_page: crate::blockpage::Over,
+    /// The running DNS filter's counters, for the API's `/metrics`.
+    pub dns_stats: Arc<ArcSwapOption<crate::dns::DnsStats>>,
+}
+
+/// Starts a service again and again for a few seconds while it fails: a restarted
+/// service binds the addresses its predecessor, just stopped, may still hold for a
+/// moment (axum lets go of its listener once its task sees the cancellation).
+pub async fn again<T, F, Fut>(start: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    use backon::Retryable as _;
+    start
+        .retry(
+            backon::ConstantBuilder::default()
+                .with_delay(Duration::from_millis(100))
+                .with_max_times(30),
+        )
+        .await
+}
+
+/// Starts the DNS filter and the resolver of `resolve` lists, which stops with it.
+pub async fn start_dns_service(
+    cfg: &crate::config::DnsConfig,
+    lan: &str,
+    shared: &Shared,
+) -> anyhow::Result<DnsService> {
+    let h = start_dns(cfg, lan, shared).await?;
+    let resolve_now = Arc::new(tokio::sync::Notify::new());
+    let (resolver, policy, now, stop) = (
+        h.resolver.clone(),
+        shared.policy.clone(),
+        resolve_now.clone(),
+        h.token.clone(),
+    );
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = resolve_lists(resolver, policy, now) => {}
+            _ = stop.cancelled() => {}
+        }
+    });
+    shared.dns_stats.store(Some(h.stats));
+    Ok(DnsService {
+        stop: h.token,
+        resolve_now,
+        done: h.done,
+    })
+}
+
+/// The admin API.
+pub async fn start_api(
+    a: &crate::api::ApiConfig,
+    pin_dir: &Path,
+    storage_dir: &Path,
+    shared: &Shared,
+) -> anyhow::Result<CancellationToken> {
+    let state = crate::api::ApiState {
+        token: a.token.clone(),
+        pin_dir: pin_dir.to_path_buf(),
+        storage_dir: storage_dir.to_path_buf(),
+        policy: shared.policy.clone(),
+        dns: shared.dns_stats.clone(),
+        names: shared.names.clone(),
+        policy_dir: shared.policy_dir.clone(),
+        clock: shared.clock,
+        tls: false,
+    };
+    let t = crate::api::serve(a, state).await?;
+    info!(listen = ?a.listen, "API listening");
+    Ok(t)
 }
 
 /// Starts the DNS filter: by default on the LAN interface's addresses, for its networks,
 /// with the block page at its first IPv4 and first non-link-local IPv6 address.
-pub async fn start_dns(
+async fn start_dns(
     cfg: &crate::config::DnsConfig,
     lan: &str,
-    policy: Arc<ArcSwap<Policy>>,
-    extras: Extras,
+    shared: &Shared,
 ) -> anyhow::Result<crate::dns::DnsHandle> {
     let nets = interface_nets(lan);
     let listen = if cfg.listen.is_empty() {
@@ -135,10 +214,10 @@ pub async fn start_dns(
         allow,
         page_v4,
         page_v6,
-        log: Some(extras.store),
-        answered: extras.answered,
-        lookups: Some(extras.lookups),
-        clock: extras.clock,
+        log: Some(shared.store.clone()),
+        answered: shared.answered.clone(),
+        lookups: Some(shared.lookups.clone()),
+        clock: shared.clock,
         cache_entries: cfg.cache_entries,
         rate_limit_qps: cfg.rate_limit_qps,
         rate_limit_burst: cfg.rate_limit_burst,
@@ -149,7 +228,7 @@ pub async fn start_dns(
             refuse: cfg.intercept == Intercept::Refuse,
         }),
     };
-    let handle = crate::dns::serve(settings, policy).await?;
+    let handle = crate::dns::serve(settings, shared.policy.clone()).await?;
     info!(listen = ?listen, upstreams = ?cfg.upstreams, "DNS filter listening");
     // Only once the intercept listeners are up: a redirect to nothing would be refused.
     let rules = crate::bypass::Rules {
@@ -177,10 +256,7 @@ fn usable(a: &IpAddr) -> bool {
 /// DNS filter). Also returns where it listens on port 80 (empty: it does not run).
 pub async fn start_block_page(
     config: &Config,
-    policy: &Arc<ArcSwap<Policy>>,
-    store: &Store,
-    clock: crate::clock::Clock,
-    over: crate::blockpage::Over,
+    shared: &Shared,
 ) -> anyhow::Result<(Option<CancellationToken>, Vec<SocketAddr>)> {
     let bp = &config.block_page;
     if config.dns.is_none() || !bp.enabled {
@@ -196,13 +272,13 @@ pub async fn start_block_page(
         bp.listen.clone()
     };
     let state = crate::blockpage::PageState {
-        policy: policy.clone(),
-        store: store.clone(),
+        policy: shared.policy.clone(),
+        store: shared.store.clone(),
         storage_dir: config.storage.dir.clone(),
-        clock,
+        clock: shared.clock,
         contact: bp.contact.clone(),
         db: Default::default(),
-        over,
+        over: shared.over_page.clone(),
     };
     let minter = match (&bp.ca_cert, &bp.ca_key) {
         (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),
@@ -217,7 +293,7 @@ pub async fn start_block_page(
 
 /// Resolves the names of `resolve` lists now, every `RESOLVE_EVERY`, and when `now` is
 /// notified (a reload); the answers land in the answered set, hence in the next plan.
-pub async fn resolve_lists(
+async fn resolve_lists(
     resolver: crate::dns::Resolver,
     policy: Arc<ArcSwap<Policy>>,
     now: Arc<tokio::sync::Notify>,

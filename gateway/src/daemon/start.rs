@@ -12,8 +12,9 @@ use tracing::{error, info};
 
 use super::{
     services::{
-        DnsService, Extras, Services, WanService, resolve_lists, start_block_page, start_dns,
+        Services, Shared, WanService, again, start_api, start_block_page, start_dns_service,
     },
+    settings::Settings,
     source::{Source, policy_dir_of},
     tick::{Every, PRUNE_EVERY, Tick, apply},
 };
@@ -44,6 +45,9 @@ pub struct Daemon {
     datapath: Datapath,
     tick: Tick,
     pub services: Services,
+    /// `officegate.toml` as in force, and what was last seen of the file.
+    pub(super) settings: Settings,
+    pub(super) shared: Shared,
 }
 
 impl Daemon {
@@ -140,29 +144,20 @@ impl Daemon {
             }
             None => None,
         };
-        let (dns, dns_stats) = match &config.dns {
-            Some(d) => {
-                let extras = Extras {
-                    store: store.clone(),
-                    answered: answered.clone(),
-                    lookups: lookups.clone(),
-                    clock,
-                };
-                let h = start_dns(d, &dp_cfg.lan_interface, policy.clone(), extras).await?;
-                let resolve_now = Arc::new(tokio::sync::Notify::new());
-                tokio::spawn(resolve_lists(
-                    h.resolver.clone(),
-                    policy.clone(),
-                    resolve_now.clone(),
-                ));
-                let service = DnsService {
-                    stop: h.token,
-                    resolve_now,
-                    done: h.done,
-                };
-                (Some(service), Some(h.stats))
-            }
-            None => (None, None),
+        let shared = Shared {
+            policy: policy.clone(),
+            store: store.clone(),
+            answered: answered.clone(),
+            lookups: lookups.clone(),
+            clock,
+            names: names.clone(),
+            policy_dir: source.dir().to_path_buf(),
+            over_page: crate::blockpage::Over::default(),
+            dns_stats: Default::default(),
+        };
+        let dns = match &config.dns {
+            Some(d) => Some(start_dns_service(d, &dp_cfg.lan_interface, &shared).await?),
+            None => None,
         };
         info!(
             interface = %dp_cfg.lan_interface,
@@ -173,31 +168,10 @@ impl Daemon {
             blocked = applied.blocked.len(),
             "datapath attached"
         );
-        let over_page = crate::blockpage::Over::default();
-        let (block_page, page_on) =
-            start_block_page(&config, &policy, &store, clock, over_page.clone()).await?;
-        let held =
-            super::devices::HeldPage::new((!page_on.is_empty()).then(|| crate::held::Rules {
-                lan: dp_cfg.lan_interface.clone(),
-                page: page_on,
-            }));
+        let (block_page, page_on) = start_block_page(&config, &shared).await?;
+        let held = super::devices::HeldPage::new(held_rules(&dp_cfg.lan_interface, page_on));
         let api = match &config.api {
-            Some(a) => {
-                let state = crate::api::ApiState {
-                    token: a.token.clone(),
-                    pin_dir: dp_cfg.pin_dir.clone(),
-                    storage_dir: config.storage.dir.clone(),
-                    policy: policy.clone(),
-                    dns: dns_stats,
-                    names: names.clone(),
-                    policy_dir: source.dir().to_path_buf(),
-                    clock,
-                    tls: false,
-                };
-                let t = crate::api::serve(a, state).await?;
-                info!(listen = ?a.listen, "API listening");
-                Some(t)
-            }
+            Some(a) => Some(start_api(a, &dp_cfg.pin_dir, &config.storage.dir, &shared).await?),
             None => None,
         };
         let met = maps.devices();
@@ -218,9 +192,11 @@ impl Daemon {
             over: Default::default(),
             devices: super::devices::DeviceWatch::new(config.devices.forget_after_s, seen, &met),
             held,
-            over_page,
+            over_page: shared.over_page.clone(),
         };
         Ok(Daemon {
+            settings: Settings::new(config_path, config),
+            shared,
             clock,
             policy,
             source,
@@ -253,6 +229,147 @@ impl Daemon {
         }
     }
 
+    /// Reads `officegate.toml` again when it changed (or on SIGHUP, `force`) and applies
+    /// what can apply live (`settings.rs`). A broken file keeps the settings in force.
+    pub async fn reload_settings(&mut self, why: &str, force: bool) {
+        if !force && !self.settings.changed() {
+            return;
+        }
+        let subject = self.settings.path().display().to_string();
+        let event = |kind: &str, message: String| crate::store::Event {
+            at_ms: crate::store::now_ms(),
+            source: "settings".into(),
+            kind: kind.into(),
+            subject: subject.clone(),
+            message,
+            details: serde_json::json!({ "why": why }),
+        };
+        let change = match self.settings.read() {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                error!(why, "settings not reloaded, those in force stay: {e}");
+                self.store.event(event("reload_failed", e.to_string()));
+                return;
+            }
+        };
+        if !change.needs_restart.is_empty() {
+            let which = change.needs_restart.join(", ");
+            tracing::warn!(sections = %which, "settings changed that apply only at the next restart (`systemctl restart officegate`)");
+            self.store.event(event(
+                "needs_restart",
+                format!("changed settings that apply at the next restart: {which}"),
+            ));
+        }
+        if change.live.is_empty() {
+            return;
+        }
+        let live: Vec<&str> = change.live.iter().copied().collect();
+        let failed = self.apply_live(&change).await;
+        self.settings.config = change.config;
+        match failed {
+            None => {
+                info!(why, sections = ?live, "settings applied");
+                self.store.event(event(
+                    "reloaded",
+                    format!("settings applied: {}", live.join(", ")),
+                ));
+            }
+            Some(e) => {
+                error!(why, "settings applied with an error: {e:#}");
+                self.store.event(event("reload_failed", format!("{e:#}")));
+            }
+        }
+    }
+
+    /// Restarts the services whose sections changed (the DNS filter first: the block
+    /// page runs only beside it) and hands the tick its new limits. The first error is
+    /// returned; a service that cannot start with its new settings is started with the
+    /// old ones again.
+    async fn apply_live(&mut self, change: &super::settings::Change) -> Option<anyhow::Error> {
+        let (old, new) = (&self.settings.config, &change.config);
+        let lan = old.datapath.lan_interface.clone();
+        let mut failed = None;
+        let dns = change.live.contains("dns");
+        if dns {
+            if let Some(d) = self.services.dns.take() {
+                d.stop.cancel();
+                let _ = d.done.await;
+            }
+            self.shared.dns_stats.store(None);
+            if new.dns.is_none() {
+                if let Err(e) = crate::bypass::remove().await {
+                    tracing::warn!("removing the bypass rules: {e}");
+                }
+            }
+            let (new_dns, lan, shared) = (&new.dns, &lan, &self.shared);
+            let started = again(|| async move {
+                match new_dns {
+                    Some(d) => start_dns_service(d, lan, shared).await.map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await;
+            self.services.dns = match started {
+                Ok(s) => s,
+                Err(e) => {
+                    failed = Some(e.context("[dns]"));
+                    match &old.dns {
+                        Some(d) => start_dns_service(d, lan, shared)
+                            .await
+                            .inspect_err(|e| error!("the DNS filter could not start again: {e:#}"))
+                            .ok(),
+                        None => None,
+                    }
+                }
+            };
+        }
+        if dns || change.live.contains("block_page") {
+            if let Some(t) = self.services.block_page.take() {
+                t.cancel();
+            }
+            let shared = &self.shared;
+            let (token, page_on) = match again(|| start_block_page(new, shared)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    failed.get_or_insert(e.context("[block_page]"));
+                    start_block_page(old, shared).await.unwrap_or_default()
+                }
+            };
+            self.services.block_page = token;
+            self.tick.release_held();
+            self.tick.held = super::devices::HeldPage::new(held_rules(&lan, page_on));
+        }
+        if change.live.contains("api") {
+            if let Some(t) = self.services.api.take() {
+                t.cancel();
+            }
+            let (pin, dir, shared) = (&old.datapath.pin_dir, &old.storage.dir, &self.shared);
+            let start = async |a: Option<&crate::api::ApiConfig>| match a {
+                Some(a) => start_api(a, pin, dir, shared).await.map(Some),
+                None => Ok(None),
+            };
+            self.services.api = match again(|| start(new.api.as_ref())).await {
+                Ok(t) => t,
+                Err(e) => {
+                    failed.get_or_insert(e.context("[api]"));
+                    start(old.api.as_ref()).await.ok().flatten()
+                }
+            };
+        }
+        self.tick.retention = new.storage.retention();
+        if new.storage.flow_interval_s != old.storage.flow_interval_s {
+            self.tick.flows_every = Every::after(
+                Duration::from_secs(new.storage.flow_interval_s.max(1)),
+                std::time::Instant::now(),
+            );
+        }
+        self.tick
+            .devices
+            .set_forget_after(new.devices.forget_after_s);
+        failed
+    }
+
     pub fn tick(&mut self) {
         let p = self.policy.load_full();
         self.tick.run(&p, self.clock.now());
@@ -275,6 +392,18 @@ impl Daemon {
         }
         drop(self.datapath);
     }
+}
+
+/// Where held devices' HTTP is led: the block page's port-80 addresses (none: held
+/// devices are only refused).
+pub(super) fn held_rules(
+    lan: &str,
+    page_on: Vec<std::net::SocketAddr>,
+) -> Option<crate::held::Rules> {
+    (!page_on.is_empty()).then(|| crate::held::Rules {
+        lan: lan.to_string(),
+        page: page_on,
+    })
 }
 
 /// With the API on and no user yet, creates `admin` with a random password and prints it
