@@ -13,7 +13,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    datapath::AttachMode,
+    datapath::{AttachMode, TcHook},
     parse::{line_at, parse_net},
 };
 
@@ -276,6 +276,11 @@ pub struct DatapathConfig {
     /// `native`, `generic` or `auto`. Default: `auto`.
     #[serde(default = "default_mode")]
     pub xdp_mode: AttachMode,
+    /// Where the TC programs attach (the LAN's download side, the WAN counters): `tcx`
+    /// (Linux 6.6), `netlink` (the older `clsact` hook) or `auto` (TCX where the kernel
+    /// has it). Either way they stay attached while the daemon is down. Default: `auto`.
+    #[serde(default = "default_tc_hook")]
+    pub tc_hook: TcHook,
     /// bpffs directory where maps are pinned. Default: `/sys/fs/bpf/officegate`.
     #[serde(default = "default_pin_dir")]
     pub pin_dir: PathBuf,
@@ -283,6 +288,10 @@ pub struct DatapathConfig {
 
 fn default_mode() -> AttachMode {
     AttachMode::Auto
+}
+
+fn default_tc_hook() -> TcHook {
+    TcHook::Auto
 }
 
 fn default_pin_dir() -> PathBuf {

@@ -60,6 +60,7 @@ pub mod dns;
 pub mod held;
 pub mod init;
 pub mod lists;
+pub mod manual;
 pub mod nft;
 pub mod parse;
 pub mod pcnames;

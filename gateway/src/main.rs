@@ -14,8 +14,20 @@ use officegate::{datapath::Maps, report};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Office internet gateway.
+///
+/// Officegate runs on the one Linux machine an office reaches the internet through. An
+/// eBPF/XDP datapath on the LAN interface counts every device's traffic to the byte and
+/// drops what the policy blocks; a DNS filter answers the office's queries by group,
+/// schedule and list; internet channels fail over to a backup; statistics, query logs and
+/// an action history go to SQLite; an admin UI and API with roles, and a block page where
+/// employees ask for access, are served beside it.
+///
+/// `officegate init` writes the settings for a machine; `officegate run` (the systemd
+/// service `officegate`) is the daemon; the other commands read what it keeps or change
+/// one thing at once.
 #[derive(Parser)]
-#[command(name = "officegate", version, about = "Office internet gateway")]
+#[command(name = "officegate", version, after_long_help = officegate::manual::more_help())]
 struct Cli {
     /// How log lines look: `human` (the default), or `json` — one object per line, for
     /// journald and log shippers.
@@ -34,7 +46,19 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway: attach the datapath and serve until SIGINT/SIGTERM.
+    ///
+    /// Attaches the datapath to `[datapath] lan_interface` (taking over the programs a
+    /// previous run left attached), applies the policy in `office.toml` beside the
+    /// settings file, and starts what the settings turn on: the DNS filter, the block
+    /// page, the admin API, the WAN monitor. Every second it counts, writes statistics,
+    /// enforces limits and schedules, and re-reads changed files: a changed policy is
+    /// loaded whole (a broken one is reported and the previous stays in force); changed
+    /// `[dns]`, `[api]`, `[block_page]`, `[storage]` retention and `[devices]` settings
+    /// apply at once; `[datapath]`, `[wan]`, `[names]`, `[alerts]` and `[storage] dir`
+    /// are said to need a restart. Under systemd (`Type=notify`) it says ready once the
+    /// datapath is attached and DNS answers, and feeds the watchdog from that loop.
     Run {
+        /// The settings file; the policy (`office.toml`) is read from its directory.
         #[arg(long)]
         config: PathBuf,
         /// Start the policy clock at this instant (RFC 3339) and let it run from there:
@@ -44,7 +68,10 @@ enum Command {
     },
     /// Validate a policy directory (office.toml, the lists it names, and officegate.toml
     /// if present) or one daemon configuration file. Errors print as `file:line: message`.
-    Check { path: PathBuf },
+    Check {
+        /// A policy directory, or one settings file (`officegate.toml`).
+        path: PathBuf,
+    },
     /// Say whether a PC may reach a name at a time, and by which rule of which file.
     Explain {
         /// A PC's name or address.
@@ -139,6 +166,13 @@ enum Command {
     Detach {
         #[arg(long, default_value = "/sys/fs/bpf/officegate")]
         pin_dir: PathBuf,
+    },
+    /// Write the manual pages (roff): `officegate.8` and one `officegate-<command>.8` per
+    /// command, from this help.
+    #[command(hide = true)]
+    Man {
+        /// The directory to write them into.
+        dir: PathBuf,
     },
 }
 
@@ -309,10 +343,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Init(options) => officegate::init::run(&options),
+        Command::Man { dir } => write_man(&dir),
         Command::Detach { pin_dir } => {
             use anyhow::Context as _;
             let n = officegate::datapath::links::detach_all(&pin_dir)
                 .with_context(|| format!("removing the links pinned in {}", pin_dir.display()))?;
+            use gateway_common::programs;
+            let n = n + officegate::datapath::links::detach_netlink(&[
+                programs::LAN_EGRESS,
+                programs::WAN_EGRESS,
+                programs::WAN_INGRESS,
+            ]);
             for table in [officegate::bypass::TABLE, officegate::held::TABLE] {
                 officegate::nft::remove_table_blocking(table)
                     .with_context(|| format!("removing the nftables table {table}"))?;
@@ -347,4 +388,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `officegate man DIR`.
+fn write_man(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    officegate::manual::write(Cli::command(), dir)
 }

@@ -186,10 +186,26 @@ fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
         "lib/systemd/system/officegate.service",
         "usr/lib/sysctl.d/99-officegate.conf",
         "usr/share/doc/officegate/examples/office.toml",
+        "usr/share/man/man8/officegate.8.gz",
+        "usr/share/man/man8/officegate-run.8.gz",
+        "usr/share/man/man8/officegate-init.8.gz",
         "var/lib/officegate",
         "etc/officegate",
     ] {
         assert!(root.path().join(installed).exists(), "{installed}");
+    }
+    // The manual page has the sections of one, not only the options.
+    let page = std::process::Command::new("zcat")
+        .arg(root.path().join("usr/share/man/man8/officegate.8.gz"))
+        .output()
+        .expect("zcat");
+    let page = String::from_utf8_lossy(&page.stdout);
+    for section in ["FILES", "SIGNALS", "EXIT STATUS", "EXAMPLES", "SUBCOMMANDS"] {
+        assert!(
+            page.contains(&format!(".SH {section}"))
+                || page.contains(&format!(".SH \"{section}\"")),
+            "{section}: {page}"
+        );
     }
 
     let lab = Lab::up(LabConfig { pcs: 1 }).expect("lab up");

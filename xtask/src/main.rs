@@ -132,7 +132,17 @@ fn fuzz(target: &str, seconds: u64) -> anyhow::Result<()> {
 
 /// Builds the package; its path.
 fn package() -> anyhow::Result<std::path::PathBuf> {
-    let out = sh::output(sh::cargo().args(["deb", "-p", "officegate"]))?;
+    // The binary first: it writes its own manual pages, which the package holds.
+    sh::run(sh::cargo().args(["build", "--release", "-p", "officegate"]))?;
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let man = target.join("man");
+    let _ = std::fs::remove_dir_all(&man);
+    sh::run(
+        std::process::Command::new(target.join("release/officegate"))
+            .arg("man")
+            .arg(&man),
+    )?;
+    let out = sh::output(sh::cargo().args(["deb", "-p", "officegate", "--no-build"]))?;
     let path = out
         .lines()
         .rev()
@@ -166,6 +176,23 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             ])
             .args(args),
     )?;
+    // The datapath tests once more on the hooks of a gateway whose NIC has no native XDP
+    // and whose kernel has no TCX: generic XDP, netlink `clsact` filters.
+    if args.is_empty() {
+        sh::run(
+            sh::cargo()
+                .env("OG_LAB_XDP_MODE", "generic")
+                .env("OG_LAB_TC_HOOK", "netlink")
+                .args([
+                    "test",
+                    "-p",
+                    "officegate",
+                    "--test",
+                    "integration",
+                    "lab_datapath",
+                ]),
+        )?;
+    }
     // A short run of every fuzz target (fixed seed): the parsers of untrusted input must
     // not panic on what libFuzzer finds in that time. Skipped when a test filter is given.
     if args.is_empty() {

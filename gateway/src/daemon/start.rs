@@ -118,11 +118,12 @@ impl Daemon {
         apply(&mut maps, &applied, &gw_addrs)?;
         // Links a previous run left attached (pinned) are taken over: the programs are
         // swapped in place, nothing went unseen in between.
-        let taken_over = datapath.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode)?;
+        let taken_over =
+            datapath.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode, dp_cfg.tc_hook)?;
         let wan = match &config.wan {
             Some(w) => {
                 for c in &w.channels {
-                    datapath.attach_wan(&c.interface)?;
+                    datapath.attach_wan(&c.interface, dp_cfg.tc_hook)?;
                 }
                 let monitor = crate::wan::Monitor::new(
                     w.clone(),
@@ -297,10 +298,10 @@ impl Daemon {
                 let _ = d.done.await;
             }
             self.shared.dns_stats.store(None);
-            if new.dns.is_none() {
-                if let Err(e) = crate::bypass::remove().await {
-                    tracing::warn!("removing the bypass rules: {e}");
-                }
+            if new.dns.is_none()
+                && let Err(e) = crate::bypass::remove().await
+            {
+                tracing::warn!("removing the bypass rules: {e}");
             }
             let (new_dns, lan, shared) = (&new.dns, &lan, &self.shared);
             let started = again(|| async move {

@@ -42,6 +42,28 @@ pub enum AttachMode {
     Auto,
 }
 
+/// The hook the TC programs (the LAN's download side, the WAN counters) attach to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcHook {
+    /// TCX (Linux 6.6): bpf links, pinned beside the maps.
+    Tcx,
+    /// The older `clsact` qdisc filters, for kernels without TCX.
+    Netlink,
+    /// TCX where the kernel has it, else netlink.
+    Auto,
+}
+
+impl TcHook {
+    fn netlink(self) -> bool {
+        match self {
+            TcHook::Tcx => false,
+            TcHook::Netlink => true,
+            TcHook::Auto => !links::pinnable(),
+        }
+    }
+}
+
 pub struct LoadOptions {
     /// Where maps are pinned (a directory on bpffs). Maps already pinned there are reused:
     /// that is how counters survive a restart.
@@ -118,85 +140,74 @@ impl Datapath {
         Ok(dp)
     }
 
-    /// Attaches XDP to the LAN interface's ingress and TC (TCX) to its egress. With
+    /// Attaches XDP to the LAN interface's ingress and TC (`hook`) to its egress. With
     /// pinned links (`links`), into the links a previous run left (its programs swapped
     /// for these at once) and kept attached after the `Datapath` is dropped; else
-    /// detached when it is. Returns whether it took over attached links.
-    pub fn attach_lan(&mut self, interface: &str, mode: AttachMode) -> Result<bool, DatapathError> {
-        if nix::net::if_::if_nametoindex(interface).is_err() {
-            return Err(DatapathError::NoSuchInterface {
-                name: interface.to_string(),
-            });
-        }
-        if links::pinnable() {
-            let modes: &[XdpMode] = match mode {
-                AttachMode::Native => &[XdpMode::Driver],
-                AttachMode::Generic => &[XdpMode::Skb],
-                AttachMode::Auto => &[XdpMode::Driver, XdpMode::Skb],
-            };
-            let pin = links::path(&self.pin_dir, programs::LAN_INGRESS, interface);
-            let xdp: &mut Xdp = program(&mut self.ebpf, programs::LAN_INGRESS)?;
-            let adopted = links::attach_xdp(xdp, programs::LAN_INGRESS, interface, modes, &pin)?;
-            let pin = links::path(&self.pin_dir, programs::LAN_EGRESS, interface);
-            let tc: &mut SchedClassifier = program(&mut self.ebpf, programs::LAN_EGRESS)?;
-            let also = links::attach_tc(
-                tc,
-                programs::LAN_EGRESS,
-                interface,
-                TcAttachType::Egress,
-                &pin,
-            )?;
-            return Ok(adopted && also);
-        }
-        let attach_err = |program, source| DatapathError::Attach {
-            program,
-            interface: interface.to_string(),
-            source,
-        };
+    /// detached when it is. Returns whether it took over attached programs.
+    pub fn attach_lan(
+        &mut self,
+        interface: &str,
+        mode: AttachMode,
+        hook: TcHook,
+    ) -> Result<bool, DatapathError> {
+        exists(interface)?;
         let xdp: &mut Xdp = program(&mut self.ebpf, programs::LAN_INGRESS)?;
-        match mode {
-            AttachMode::Native => xdp.attach(interface, XdpMode::Driver).map(drop),
-            AttachMode::Generic => xdp.attach(interface, XdpMode::Skb).map(drop),
-            AttachMode::Auto => xdp
-                .attach(interface, XdpMode::Driver)
-                .or_else(|_| xdp.attach(interface, XdpMode::Skb))
-                .map(drop),
-        }
-        .map_err(|e| attach_err(programs::LAN_INGRESS, e))?;
-        let tc: &mut SchedClassifier = program(&mut self.ebpf, programs::LAN_EGRESS)?;
-        tc.attach(interface, TcAttachType::Egress)
-            .map_err(|e| attach_err(programs::LAN_EGRESS, e))?;
+        let modes: &[XdpMode] = match mode {
+            AttachMode::Native => &[XdpMode::Driver],
+            AttachMode::Generic => &[XdpMode::Skb],
+            AttachMode::Auto => &[XdpMode::Driver, XdpMode::Skb],
+        };
+        let adopted = if links::pinnable() {
+            let pin = links::path(&self.pin_dir, programs::LAN_INGRESS, interface);
+            links::attach_xdp(xdp, programs::LAN_INGRESS, interface, modes, &pin)?
+        } else {
+            links::attach_xdp_unpinned(xdp, programs::LAN_INGRESS, interface, modes)?;
+            false
+        };
+        let also = self.attach_tc(programs::LAN_EGRESS, interface, TcAttachType::Egress, hook)?;
         self.attached.push(interface.to_string());
-        Ok(false)
+        Ok(adopted && also)
     }
 
-    /// Attaches the WAN counters (TCX ingress and egress) to a WAN interface. They only
-    /// count, never drop. Detached when the `Datapath` is dropped.
-    pub fn attach_wan(&mut self, interface: &str) -> Result<(), DatapathError> {
-        if nix::net::if_::if_nametoindex(interface).is_err() {
-            return Err(DatapathError::NoSuchInterface {
-                name: interface.to_string(),
-            });
-        }
+    /// Attaches the WAN counters (TC ingress and egress, `hook`) to a WAN interface. They
+    /// only count, never drop.
+    pub fn attach_wan(&mut self, interface: &str, hook: TcHook) -> Result<(), DatapathError> {
+        exists(interface)?;
         for (name, side) in [
             (programs::WAN_EGRESS, TcAttachType::Egress),
             (programs::WAN_INGRESS, TcAttachType::Ingress),
         ] {
-            let tc: &mut SchedClassifier = program(&mut self.ebpf, name)?;
-            if links::pinnable() {
-                let pin = links::path(&self.pin_dir, name, interface);
-                links::attach_tc(tc, name, interface, side, &pin)?;
-                continue;
-            }
-            tc.attach(interface, side)
-                .map_err(|source| DatapathError::Attach {
-                    program: name,
-                    interface: interface.to_string(),
-                    source,
-                })?;
+            self.attach_tc(name, interface, side, hook)?;
         }
         self.attached.push(interface.to_string());
         Ok(())
+    }
+
+    /// One TC program on one side of `interface`: on the older hook, in a filter left
+    /// attached; with TCX, in a pinned link where links pin, else detached on drop.
+    /// Returns whether it took over one a previous run left.
+    fn attach_tc(
+        &mut self,
+        name: &'static str,
+        interface: &str,
+        side: TcAttachType,
+        hook: TcHook,
+    ) -> Result<bool, DatapathError> {
+        let tc: &mut SchedClassifier = program(&mut self.ebpf, name)?;
+        if hook.netlink() {
+            return links::attach_tc_netlink(tc, name, interface, side);
+        }
+        if links::pinnable() {
+            let pin = links::path(&self.pin_dir, name, interface);
+            return links::attach_tc(tc, name, interface, side, &pin);
+        }
+        tc.attach(interface, side)
+            .map_err(|source| DatapathError::Attach {
+                program: name,
+                interface: interface.to_string(),
+                source,
+            })?;
+        Ok(false)
     }
 
     /// A fresh handle on the pinned maps.
@@ -254,6 +265,15 @@ where
         program: name,
         source,
     })
+}
+
+fn exists(interface: &str) -> Result<(), DatapathError> {
+    match nix::net::if_::if_nametoindex(interface) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(DatapathError::NoSuchInterface {
+            name: interface.to_string(),
+        }),
+    }
 }
 
 /// Pins on a plain directory would fail later with a confusing EPERM; say it plainly.

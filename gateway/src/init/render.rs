@@ -67,6 +67,8 @@ pub fn officegate_toml(s: &Settings) -> String {
          lan_interface = \"{lan}\"\n\
          # Native XDP where the driver has it, else the kernel's generic path.\n\
          xdp_mode = \"auto\"\n\
+         # TCX on Linux 6.6 and later, else the older clsact hook.\n\
+         tc_hook = \"auto\"\n\
          pin_dir = \"{pin}\"\n\n\
          [dns]\n\
          upstreams = [{ups}]\n\

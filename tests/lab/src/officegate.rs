@@ -62,13 +62,21 @@ pub struct Officegate {
 /// own (so two labs never share counters), and the DNS filter forwarding to the lab
 /// internet's resolver.
 pub fn lab_config(pin_dir: &Path) -> String {
+    // The hooks a gateway without native XDP or without TCX uses, forced for a whole test
+    // run (`cargo xtask test` runs the datapath tests once more this way).
+    let xdp_mode = std::env::var(XDP_MODE_ENV).unwrap_or_else(|_| "native".into());
+    let tc_hook = std::env::var(TC_HOOK_ENV).unwrap_or_else(|_| "auto".into());
     format!(
-        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"native\"\npin_dir = \"{}\"\n\n[dns]\nupstreams = [\"{}\"]\n",
+        "version = 1\n\n[datapath]\nlan_interface = \"{}\"\nxdp_mode = \"{xdp_mode}\"\ntc_hook = \"{tc_hook}\"\npin_dir = \"{}\"\n\n[dns]\nupstreams = [\"{}\"]\n",
         addr::LAN_IF,
         pin_dir.display(),
         addr::RESOLVER_V4
     )
 }
+
+/// Environment variables that force `[datapath] xdp_mode` and `tc_hook` in `lab_config`.
+pub const XDP_MODE_ENV: &str = "OG_LAB_XDP_MODE";
+pub const TC_HOOK_ENV: &str = "OG_LAB_TC_HOOK";
 
 /// A policy (`office.toml`) for the lab: the `groups` TOML as given, and PCs 1..=n named
 /// pcN with both their addresses, placed in groups by `pc_groups` (PC number, group name).
