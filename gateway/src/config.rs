@@ -117,6 +117,12 @@ pub struct StorageConfig {
     pub keep_queries_days: u32,
     #[serde(default = "default_keep_events")]
     pub keep_events_days: u32,
+    /// Days the admins' action history is kept. Default 1095 (three years).
+    #[serde(default = "default_keep_days")]
+    pub keep_actions_days: u32,
+    /// Days an access request is kept after it was last filed or decided. Default 365.
+    #[serde(default = "default_keep_events")]
+    pub keep_requests_days: u32,
 }
 
 impl Default for StorageConfig {
@@ -129,6 +135,8 @@ impl Default for StorageConfig {
             keep_days_days: default_keep_days(),
             keep_queries_days: default_keep_queries(),
             keep_events_days: default_keep_events(),
+            keep_actions_days: default_keep_days(),
+            keep_requests_days: default_keep_events(),
         }
     }
 }
@@ -141,6 +149,9 @@ impl StorageConfig {
             days_days: self.keep_days_days,
             queries_days: self.keep_queries_days,
             events_days: self.keep_events_days,
+            actions_days: self.keep_actions_days,
+            requests_days: self.keep_requests_days,
+            sessions_idle_ms: crate::auth::SESSION_IDLE_MS,
         }
     }
 }

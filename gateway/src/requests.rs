@@ -84,8 +84,13 @@ pub struct NewRequest<'a> {
 
 /// Files a request; asking again for the same site while one waits returns that one
 /// (with the new reason) rather than a second entry.
+/// A reason as it is kept: trimmed, at most `MAX_REASON` characters.
+pub fn clip_reason(reason: &str) -> String {
+    reason.trim().chars().take(MAX_REASON).collect()
+}
+
 pub fn file(conn: &Connection, r: &NewRequest, now_ms: i64) -> Result<(i64, bool), RequestError> {
-    let reason: String = r.reason.trim().chars().take(MAX_REASON).collect();
+    let reason = clip_reason(r.reason);
     let open: Option<i64> = conn
         .query_row(
             "SELECT id FROM requests WHERE state = 'pending' AND pc = ?1 AND domain = ?2",

@@ -17,6 +17,7 @@ mod lab_datapath;
 mod lab_devices;
 mod lab_dns;
 mod lab_enforce;
+mod lab_hostile;
 mod lab_service;
 mod lab_settings;
 mod lab_sites;

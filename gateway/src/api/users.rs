@@ -30,6 +30,8 @@ pub fn routes() -> ApiRouter {
 pub struct HistoryParams {
     /// Default 100, at most 10000.
     pub limit: Option<usize>,
+    /// Skip this many of the newest first (paging). Default 0.
+    pub offset: Option<usize>,
 }
 
 /// The action history: every change made through the API or the CLI, newest first.
@@ -40,8 +42,9 @@ pub async fn actions(
     Query(p): Query<HistoryParams>,
 ) -> Result<Json<Vec<auth::Action>>, ApiError> {
     let limit = p.limit.unwrap_or(100).min(10_000);
+    let offset = p.offset.unwrap_or(0);
     Ok(Json(
-        db::write(&st, move |c| auth::history(c, limit)).await?,
+        db::write(&st, move |c| auth::history(c, limit, offset)).await?,
     ))
 }
 

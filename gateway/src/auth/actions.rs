@@ -28,14 +28,14 @@ pub fn record(conn: &Connection, a: &Action) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// The newest `limit` actions, newest first.
-pub fn history(conn: &Connection, limit: usize) -> Result<Vec<Action>, AuthError> {
+/// `limit` actions after skipping the newest `offset`, newest first.
+pub fn history(conn: &Connection, limit: usize, offset: usize) -> Result<Vec<Action>, AuthError> {
     let mut st = conn.prepare(
         "SELECT at_ms, actor, action, subject, details FROM actions
-         ORDER BY at_ms DESC, id DESC LIMIT ?1",
+         ORDER BY at_ms DESC, id DESC LIMIT ?1 OFFSET ?2",
     )?;
     let rows = st
-        .query_map([limit as i64], |r| {
+        .query_map([limit as i64, offset as i64], |r| {
             let d: String = r.get(4)?;
             Ok(Action {
                 at_ms: r.get(0)?,

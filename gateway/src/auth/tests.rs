@@ -123,7 +123,10 @@ fn actions_are_recorded_newest_first() {
         )
         .unwrap();
     }
-    let h = history(&c, 10).unwrap();
+    let h = history(&c, 10, 0).unwrap();
     assert_eq!(h[0].action, "pc_block");
     assert_eq!(h[1].actor, "alice");
+    // Paging: the second newest alone.
+    let page = history(&c, 1, 1).unwrap();
+    assert_eq!(page, vec![h[1].clone()]);
 }

@@ -133,6 +133,9 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls:
 /// The path the request form posts to: under a dot-name no site uses, so any path of the
 /// blocked site shows the page.
 pub const REQUEST_PATH: &str = "/.officegate/request";
+/// The largest request form body read: the fields, URL-encoded (up to 3 bytes per
+/// byte, 4 bytes per character), with room to spare.
+const BODY_LIMIT: usize = 16 * 1024;
 
 pub async fn serve(
     listen: &[SocketAddr],
@@ -181,6 +184,9 @@ pub fn router(state: Arc<PageState>) -> Router {
     Router::new()
         .route(REQUEST_PATH, post(file_request))
         .fallback(show)
+        // A site name and a reason of at most `requests::MAX_REASON` characters: anything
+        // much bigger is refused before it is read (413).
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
@@ -430,12 +436,14 @@ async fn file_request(
     let pc = pc_label(&d, addr);
     let (what, place) = why(&d);
     let blocked_by = format!("{what}, {place}");
+    // Clipped before it goes anywhere: the request, the action history, the event.
+    let reason = requests::clip_reason(&f.reason);
     let filed = {
         let (st, pc, site, reason, blocked_by) = (
             st.clone(),
             pc.clone(),
             site.clone(),
-            f.reason.clone(),
+            reason.clone(),
             blocked_by.clone(),
         );
         let address = addr.to_string();
@@ -451,6 +459,12 @@ async fn file_request(
             };
             let (id, new) =
                 requests::file(conn, &r, crate::store::now_ms()).map_err(|e| e.to_string())?;
+            if !new {
+                // Asked again: the pending request's reason was updated, nothing new
+                // happened that the history must keep (and a PC posting in a loop would
+                // otherwise add a row each time).
+                return Ok((id, new));
+            }
             let a = crate::auth::Action {
                 at_ms: crate::store::now_ms(),
                 actor: format!("{pc} (block page)"),
@@ -473,10 +487,10 @@ async fn file_request(
                     source: "requests".into(),
                     kind: "new".into(),
                     subject: site.clone(),
-                    message: format!("{pc} asks for {site}: {}", f.reason.trim()),
+                    message: format!("{pc} asks for {site}: {reason}"),
                     details: serde_json::json!({
                         "request": id, "pc": pc, "site": site,
-                        "reason": f.reason.trim(), "blocked_by": blocked_by,
+                        "reason": reason, "blocked_by": blocked_by,
                     }),
                 });
             }

@@ -14,6 +14,12 @@ pub struct Retention {
     pub days_days: u32,
     pub queries_days: u32,
     pub events_days: u32,
+    /// The admins' action history.
+    pub actions_days: u32,
+    /// Access requests, by when they were last filed or decided.
+    pub requests_days: u32,
+    /// How long an admin session lives unused (`auth`); older ones are deleted.
+    pub sessions_idle_ms: i64,
 }
 
 /// Deletes what is past its retention. Returns the rows deleted.
@@ -64,6 +70,25 @@ pub(in crate::store) fn prune(
         n += tx.execute(
             "DELETE FROM events WHERE at_ms < ?1",
             [now_ms - r.events_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.actions_days > 0 {
+        n += tx.execute(
+            "DELETE FROM actions WHERE at_ms < ?1",
+            [now_ms - r.actions_days as i64 * 86_400_000],
+        )?;
+    }
+    if r.requests_days > 0 {
+        n += tx.execute(
+            "DELETE FROM requests WHERE max(at_ms, coalesce(decided_ms, 0)) < ?1",
+            [now_ms - r.requests_days as i64 * 86_400_000],
+        )?;
+    }
+    // Sessions idle past their limit can never be used again.
+    if r.sessions_idle_ms > 0 {
+        n += tx.execute(
+            "DELETE FROM sessions WHERE seen_ms < ?1",
+            [now_ms - r.sessions_idle_ms],
         )?;
     }
     // Marks of flows the datapath forgot (replaced in a full set) a day ago will never be

@@ -356,7 +356,48 @@ fn retention_deletes_old_rows_of_every_pc_and_site() {
         days_days: 4,
         queries_days: 0,
         events_days: 0,
+        actions_days: 3,
+        requests_days: 3,
+        sessions_idle_ms: 3600_000,
     };
+    // Two of each of the admins' rows, one old and one to keep.
+    {
+        let conn = crate::store::open_rw_in(&dir_path).unwrap();
+        let now = crate::store::now_ms();
+        let (old, recent) = (now - 4 * 86_400_000, now - 86_400_000);
+        conn.execute_batch(
+            "INSERT INTO users (id, name, role, hash, created_ms) VALUES (1, 'a', 'admin', 'x', 0)",
+        )
+        .unwrap();
+        for at in [old, recent] {
+            conn.execute(
+                "INSERT INTO actions (at_ms, actor, action, subject, details) VALUES (?1, 'a', 'x', 'y', '{}')",
+                [at],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO requests (at_ms, pc, address, domain, reason, blocked_by) VALUES (?1, 'pc', '10.0.0.1', 'x.example', '', '')",
+                [at],
+            )
+            .unwrap();
+        }
+        for (token, seen) in [("old", now - 2 * 3600_000), ("new", now)] {
+            conn.execute(
+                "INSERT INTO sessions (token_sha256, user_id, csrf, created_ms, seen_ms) VALUES (?1, 1, '', 0, ?2)",
+                params![token, seen],
+            )
+            .unwrap();
+        }
+    }
+    let cut = crate::store::now_ms() - 3 * 86_400_000;
+    let admin_cuts = [
+        ("actions", "at_ms", cut),
+        ("requests", "at_ms", cut),
+        ("sessions", "seen_ms", crate::store::now_ms() - 3600_000),
+    ];
+    for (t, c, cut) in admin_cuts {
+        assert_eq!(count(t, c, cut), (1, 1), "{t}");
+    }
     let cuts = [
         ("site_minute", "minute", now_min - 1440),
         ("site_hour", "hour", (now_min - 2 * 1440) / 60),
@@ -374,6 +415,9 @@ fn retention_deletes_old_rows_of_every_pc_and_site() {
     store.sync();
     for ((t, c, cut), (_, kept)) in cuts.iter().zip(&before) {
         assert_eq!(count(t, c, *cut), (0, *kept), "{t}");
+    }
+    for (t, c, cut) in admin_cuts {
+        assert_eq!(count(t, c, cut), (0, 1), "{t}");
     }
 }
 
