@@ -35,7 +35,9 @@ mod sniff;
 mod wan;
 
 pub use addr::{Addr6, addr6_from_octets, addr6_octets};
-pub use block::{GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, GroupInfo, group_bit};
+pub use block::{
+    GROUP_BLOCK_QUIC, GROUP_HAS_RANGES_V4, GROUP_HAS_RANGES_V6, GroupInfo, MAX_GROUPS, group_bit,
+};
 pub use codes::{DropReason, Stat};
 pub use flow::{
     Config, FLOW_KEY_WORDS_V4, FLOW_KEY_WORDS_V6, FLOW_USED, FLOW_WAYS, FlowKeyV4, FlowKeyV6,

@@ -655,6 +655,31 @@ fn a_bad_limit_is_reported_with_its_line() {
 }
 
 #[test]
+fn more_groups_than_the_datapath_has_bits_for_are_an_error_at_their_line() {
+    let policy = |n: usize| {
+        let mut t = "version = 1\ntime_zone = \"UTC\"\n".to_string();
+        for i in 0..n {
+            t.push_str(&format!("\n[[groups]]\nname = \"g{i}\"\n"));
+        }
+        t
+    };
+    let max = gateway_common::MAX_GROUPS;
+    let d = dir_with(&[("office.toml", &policy(max))]);
+    assert!(load_dir(d.path()).is_ok(), "{max} groups fit");
+    let d = dir_with(&[("office.toml", &policy(max + 1))]);
+    let errs = load_dir(d.path()).err().expect("one too many");
+    let text = super::render(&errs);
+    // The 64th group's name is on line 3 + 3 * 63 + 2.
+    let line = 3 + 3 * max + 2;
+    assert!(
+        text.contains(&format!(
+            "office.toml:{line}: group `g{max}` is one too many"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_list_cache_reuses_unchanged_files_and_notices_edited_ones() {
     let text = "version = 1\ntime_zone = \"UTC\"\n\n[lists.l]\nfiles = [\"l.txt\"]\n\n[[groups]]\nname = \"g\"\n\n[[groups.rules]]\naction = \"block\"\nlists = [\"l\"]\n\n[[pcs]]\nname = \"pc\"\naddresses = [\"10.0.0.1\"]\ngroup = \"g\"\n";
     let d = dir_with(&[("office.toml", text), ("l.txt", "a.example\n")]);

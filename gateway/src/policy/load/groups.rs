@@ -82,6 +82,16 @@ pub(super) fn groups(
             );
         }
     }
+    if let Some(g) = p.groups.get(gateway_common::MAX_GROUPS) {
+        cx.err(
+            &g.name,
+            format!(
+                "group `{}` is one too many: a policy has at most {} groups (each is one bit of the datapath's 64-bit group sets; the last is `default`)",
+                g.name.get_ref(),
+                gateway_common::MAX_GROUPS
+            ),
+        );
+    }
     let mut groups = Vec::new();
     for g in &p.groups {
         let parent = g.parent.as_ref().and_then(|pn| {
