@@ -13,6 +13,7 @@ mod devices;
 mod error;
 mod events;
 mod format;
+mod logins;
 mod metrics;
 mod openapi;
 mod pcs;
@@ -25,6 +26,9 @@ mod sites;
 mod traffic;
 mod ui;
 mod users;
+
+use crate::blockpage::Peer;
+pub use logins::Logins;
 
 pub use error::ApiError;
 
@@ -86,6 +90,8 @@ pub struct ApiState {
     pub clock: crate::clock::Clock,
     /// Served over HTTPS (cookies are marked Secure).
     pub tls: bool,
+    /// Log-ins per source and hashing at once.
+    pub logins: Arc<Logins>,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.
@@ -112,12 +118,16 @@ pub async fn serve(cfg: &ApiConfig, state: ApiState) -> anyhow::Result<Cancellat
                 Some(acceptor) => {
                     let listener = crate::blockpage::tls::TlsListener::new(listener, acceptor);
                     match listener {
-                        Ok(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+                        Ok(l) => {
+                            axum::serve(l, app.into_make_service_with_connect_info::<Peer>())
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
                         Err(e) => Err(e),
                     }
                 }
                 None => {
-                    axum::serve(listener, app)
+                    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
                         .with_graceful_shutdown(stopped)
                         .await
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::{
     Extension, Json,
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderValue, Method, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -25,7 +25,10 @@ use super::{
     principal::Principal,
     same,
 };
-use crate::auth::{self, Role};
+use crate::{
+    auth::{self, Role},
+    blockpage::Peer,
+};
 
 pub const COOKIE: &str = "og_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -161,18 +164,30 @@ fn session_cookie(value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
 }
 
 /// Log in: sets the session cookie and returns the CSRF token. Five failures in a row
-/// lock the account for 15 minutes (429).
+/// of one name from one address (an IPv6 /64) lock that name for that address for 15
+/// minutes (429); an address trying too often is refused before any check (429), and so
+/// is a log-in while too many are being checked (503).
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginBody,
     responses((status = 200, description = "Logged in", body = LoginReply),
         (status = 401, description = "Wrong name or password"),
-        (status = 429, description = "Locked after repeated failures")))]
+        (status = 429, description = "Locked after repeated failures, or too many tries"),
+        (status = 503, description = "Too many log-ins at once")))]
 pub async fn login(
     State(st): State<Arc<ApiState>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Json(b): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
+    let source = super::logins::source(peer.ip());
+    let _hashing = st.logins.admit(source).await?;
     // argon2 is slow on purpose: on the blocking pool, like every database call.
     let (user, session) = db::write(&st, move |c| {
-        auth::login(c, &b.name, &b.password, crate::store::now_ms())
+        auth::login(
+            c,
+            &b.name,
+            &b.password,
+            &source.to_string(),
+            crate::store::now_ms(),
+        )
     })
     .await?;
     let mut r = Json(LoginReply {

@@ -14,7 +14,8 @@ use super::{
     users::{hash_password, row_user},
 };
 
-/// Failed logins in a row that lock an account, and for how long.
+/// Failed logins in a row, of one name from one source, that lock that name for that
+/// source, and for how long.
 pub const LOCK_AFTER: i64 = 5;
 pub const LOCK_FOR_MS: i64 = 15 * 60 * 1000;
 /// A session lives this long without use.
@@ -38,58 +39,60 @@ fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Checks a login and opens a session. `LOCK_AFTER` failures in a row lock the account
-/// for `LOCK_FOR_MS` (a correct password during the lock is refused too).
+/// Checks a login from `source` (the caller's address, or its /64) and opens a session.
+/// `LOCK_AFTER` failures in a row for one name from one source lock that name for that
+/// source for `LOCK_FOR_MS` (a correct password from there is refused too); the same
+/// name from any other source is not affected, so a PC guessing the admin's password
+/// cannot lock the admin out. Unknown names count like known ones.
 pub fn login(
     conn: &Connection,
     name: &str,
     password: &str,
+    source: &str,
     now_ms: i64,
 ) -> Result<(User, Session), AuthError> {
-    let row: Option<(User, String, i64, i64)> = conn
+    let locked_until: i64 = conn
         .query_row(
-            "SELECT id, name, role, scope, hash, failed, locked_until_ms FROM users
-             WHERE name = ?1",
-            [name],
-            |r| Ok((row_user(r)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            "SELECT locked_until_ms FROM login_failures WHERE name = ?1 AND source = ?2",
+            params![name, source],
+            |r| r.get(0),
         )
-        .optional()?;
-    let Some((user, hash, failed, locked_until)) = row else {
-        // The same work as a real check, so timing tells nothing about which names exist.
-        let _ = hash_password(password);
-        return Err(AuthError::BadLogin);
-    };
+        .optional()?
+        .unwrap_or(0);
     if locked_until > now_ms {
         return Err(AuthError::Locked);
     }
-    let ok = PasswordHash::new(&hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    if !ok {
-        let failed = failed + 1;
-        let until = if failed >= LOCK_AFTER {
-            now_ms + LOCK_FOR_MS
-        } else {
-            0
-        };
-        let failed = if failed >= LOCK_AFTER { 0 } else { failed };
-        conn.execute(
-            "UPDATE users SET failed = ?2, locked_until_ms = ?3 WHERE id = ?1",
-            params![user.id, failed, until],
-        )?;
-        return Err(if until > 0 {
-            AuthError::Locked
-        } else {
-            AuthError::BadLogin
-        });
-    }
+    let row: Option<(User, String)> = conn
+        .query_row(
+            "SELECT id, name, role, scope, hash FROM users WHERE name = ?1",
+            [name],
+            |r| Ok((row_user(r)?, r.get(4)?)),
+        )
+        .optional()?;
+    let user = match row {
+        Some((user, hash)) => {
+            let ok = PasswordHash::new(&hash)
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
+                .unwrap_or(false);
+            ok.then_some(user)
+        }
+        None => {
+            // The same work as a real check, so timing tells nothing about which names
+            // exist.
+            let _ = hash_password(password);
+            None
+        }
+    };
+    let Some(user) = user else {
+        return Err(failed(conn, name, source, now_ms)?);
+    };
     conn.execute(
-        "UPDATE users SET failed = 0, locked_until_ms = 0 WHERE id = ?1",
-        [user.id],
+        "DELETE FROM login_failures WHERE name = ?1 AND source = ?2",
+        params![name, source],
     )?;
     let session = Session {
         token: random_token(),
@@ -101,6 +104,32 @@ pub fn login(
         params![digest(&session.token), user.id, session.csrf, now_ms],
     )?;
     Ok((user, session))
+}
+
+/// Counts a failed login of `name` from `source`; the error to answer with.
+fn failed(
+    conn: &Connection,
+    name: &str,
+    source: &str,
+    now_ms: i64,
+) -> Result<AuthError, AuthError> {
+    let failed: i64 = conn.query_row(
+        "INSERT INTO login_failures (name, source, failed, locked_until_ms, last_ms)
+         VALUES (?1, ?2, 1, 0, ?3)
+         ON CONFLICT (name, source) DO UPDATE SET failed = failed + 1, last_ms = ?3
+         RETURNING failed",
+        params![name, source, now_ms],
+        |r| r.get(0),
+    )?;
+    if failed < LOCK_AFTER {
+        return Ok(AuthError::BadLogin);
+    }
+    conn.execute(
+        "UPDATE login_failures SET failed = 0, locked_until_ms = ?3
+         WHERE name = ?1 AND source = ?2",
+        params![name, source, now_ms + LOCK_FOR_MS],
+    )?;
+    Ok(AuthError::Locked)
 }
 
 /// The user and CSRF token of a live session (and marks it used), or `None`.

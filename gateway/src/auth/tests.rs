@@ -48,7 +48,7 @@ fn users_log_in_and_sessions_end() {
         .unwrap();
     assert!(hash.starts_with("$argon2id$") && !hash.contains("horse"));
 
-    let (who, s) = login(&c, "alice", "correct horse battery", 1000).unwrap();
+    let (who, s) = login(&c, "alice", "correct horse battery", "10.0.0.1", 1000).unwrap();
     assert_eq!(who.name, "alice");
     let (back, csrf) = session(&c, &s.token, 2000).unwrap().unwrap();
     assert_eq!(back, who);
@@ -69,11 +69,11 @@ fn users_log_in_and_sessions_end() {
             .unwrap()
             .is_none()
     );
-    let (_, s2) = login(&c, "alice", "correct horse battery", 5000).unwrap();
+    let (_, s2) = login(&c, "alice", "correct horse battery", "10.0.0.1", 5000).unwrap();
     logout(&c, &s2.token).unwrap();
     assert!(session(&c, &s2.token, 5001).unwrap().is_none());
     // A new password ends the old sessions.
-    let (_, s3) = login(&c, "alice", "correct horse battery", 6000).unwrap();
+    let (_, s3) = login(&c, "alice", "correct horse battery", "10.0.0.1", 6000).unwrap();
     set_password(&c, "alice", "a new long password").unwrap();
     assert!(session(&c, &s3.token, 6001).unwrap().is_none());
     remove_user(&c, "carol").unwrap();
@@ -81,30 +81,50 @@ fn users_log_in_and_sessions_end() {
 }
 
 #[test]
-fn repeated_failures_lock_the_account() {
+fn repeated_failures_lock_the_name_for_that_source_only() {
     let (_d, c) = db();
     add_user(&c, "alice", "correct horse battery", Role::Admin, None, 0).unwrap();
+    let (pc, desk) = ("10.0.0.66", "10.0.0.2");
     assert!(matches!(
-        login(&c, "nobody", "whatever pw", 0),
+        login(&c, "nobody", "whatever pw", pc, 0),
         Err(AuthError::BadLogin)
     ));
     for i in 1..LOCK_AFTER {
         assert!(
-            matches!(login(&c, "alice", "wrong", i), Err(AuthError::BadLogin)),
+            matches!(login(&c, "alice", "wrong", pc, i), Err(AuthError::BadLogin)),
             "attempt {i}"
         );
     }
     assert!(matches!(
-        login(&c, "alice", "wrong", 10),
+        login(&c, "alice", "wrong", pc, 10),
         Err(AuthError::Locked)
     ));
-    // Even the right password is refused while locked …
+    // Even the right password is refused from there while locked …
     assert!(matches!(
-        login(&c, "alice", "correct horse battery", 20),
+        login(&c, "alice", "correct horse battery", pc, 20),
         Err(AuthError::Locked)
     ));
-    // … and accepted after.
-    assert!(login(&c, "alice", "correct horse battery", 10 + LOCK_FOR_MS + 1).is_ok());
+    // … but not from alice's own desk …
+    assert!(login(&c, "alice", "correct horse battery", desk, 30).is_ok());
+    // … and accepted from there after.
+    assert!(
+        login(
+            &c,
+            "alice",
+            "correct horse battery",
+            pc,
+            10 + LOCK_FOR_MS + 1
+        )
+        .is_ok()
+    );
+    // Unknown names lock too (a PC cannot probe names without limit).
+    for i in 0..LOCK_AFTER {
+        let _ = login(&c, "ghost", "x", pc, 100 + i);
+    }
+    assert!(matches!(
+        login(&c, "ghost", "x", pc, 200),
+        Err(AuthError::Locked)
+    ));
 }
 
 #[test]

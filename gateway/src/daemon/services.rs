@@ -162,6 +162,7 @@ pub async fn start_api(
         policy_dir: shared.policy_dir.clone(),
         clock: shared.clock,
         tls: false,
+        logins: Default::default(),
     };
     let t = crate::api::serve(a, state).await?;
     info!(listen = ?a.listen, "API listening");

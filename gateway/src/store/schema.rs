@@ -99,6 +99,19 @@ pub(super) fn migrations() -> Migrations<'static> {
             name TEXT NOT NULL
         ) WITHOUT ROWID;",
         ),
+        // Failed logins per (name, source): a lock holds one name for one source only,
+        // so a PC guessing passwords cannot lock the admin out. (`users.failed` and
+        // `users.locked_until_ms` are no longer used.)
+        M::up(
+            "CREATE TABLE login_failures (
+            name TEXT NOT NULL,
+            source TEXT NOT NULL,
+            failed INTEGER NOT NULL,
+            locked_until_ms INTEGER NOT NULL,
+            last_ms INTEGER NOT NULL,
+            PRIMARY KEY (name, source)
+        ) WITHOUT ROWID;",
+        ),
     ])
 }
 

@@ -91,6 +91,11 @@ pub(in crate::store) fn prune(
             [now_ms - r.sessions_idle_ms],
         )?;
     }
+    // Failed logins a day old count for nothing (a lock lasts minutes).
+    n += tx.execute(
+        "DELETE FROM login_failures WHERE max(last_ms, locked_until_ms) < ?1",
+        [now_ms - 86_400_000],
+    )?;
     // Marks of flows the datapath forgot (replaced in a full set) a day ago will never be
     // needed again.
     n += tx.execute(
