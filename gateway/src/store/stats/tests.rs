@@ -358,7 +358,7 @@ fn retention_deletes_old_rows_of_every_pc_and_site() {
         events_days: 0,
         actions_days: 3,
         requests_days: 3,
-        sessions_idle_ms: 3600_000,
+        sessions_idle_ms: 3_600_000,
     };
     // Two of each of the admins' rows, one old and one to keep.
     {
@@ -381,7 +381,7 @@ fn retention_deletes_old_rows_of_every_pc_and_site() {
             )
             .unwrap();
         }
-        for (token, seen) in [("old", now - 2 * 3600_000), ("new", now)] {
+        for (token, seen) in [("old", now - 2 * 3_600_000), ("new", now)] {
             conn.execute(
                 "INSERT INTO sessions (token_sha256, user_id, csrf, created_ms, seen_ms) VALUES (?1, 1, '', 0, ?2)",
                 params![token, seen],
@@ -393,7 +393,7 @@ fn retention_deletes_old_rows_of_every_pc_and_site() {
     let admin_cuts = [
         ("actions", "at_ms", cut),
         ("requests", "at_ms", cut),
-        ("sessions", "seen_ms", crate::store::now_ms() - 3600_000),
+        ("sessions", "seen_ms", crate::store::now_ms() - 3_600_000),
     ];
     for (t, c, cut) in admin_cuts {
         assert_eq!(count(t, c, cut), (1, 1), "{t}");
