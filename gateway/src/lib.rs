@@ -20,6 +20,7 @@
 //!   a UDP fast path and by the hickory path alike.
 //! - [`bypass`]: no way around the filter — DNS to other resolvers redirected to the
 //!   filter (or refused), DNS over TLS/QUIC refused at once (an nftables table).
+//! - [`guard`]: how many connections one PC may hold to the gateway (nftables).
 //! - [`nft`]: the daemon's nftables tables, each written whole in one batch.
 //! - [`wan`]: internet channels and failover — probes through each channel, health with
 //!   hysteresis, route switching over rtnetlink, conntrack flush, events.
@@ -57,6 +58,7 @@ pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod dns;
+pub mod guard;
 pub mod held;
 pub mod init;
 pub mod lists;

@@ -354,11 +354,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 programs::WAN_EGRESS,
                 programs::WAN_INGRESS,
             ]);
-            for table in [officegate::bypass::TABLE, officegate::held::TABLE] {
+            for table in [
+                officegate::bypass::TABLE,
+                officegate::held::TABLE,
+                officegate::guard::TABLE,
+            ] {
                 officegate::nft::remove_table_blocking(table)
                     .with_context(|| format!("removing the nftables table {table}"))?;
             }
-            println!("detached {n} program link(s); removed the bypass and held-device rules");
+            println!(
+                "detached {n} program link(s); removed the bypass, held-device and connection-cap rules"
+            );
             Ok(())
         }
         Command::PcState {

@@ -124,3 +124,129 @@ fn a_pc_guessing_passwords_cannot_lock_the_admin_out_or_keep_the_gateway_hashing
     );
     assert_eq!(login(&o, "boss", "correct horse battery").0, 200);
 }
+
+/// Opens up to N connections to the gateway's DNS (TCP), block page and API, sending
+/// each a first line and nothing more, prints how many opened and how many were refused,
+/// then holds them.
+const HALF_OPEN: &str = r#"
+import socket, sys, time
+gw, n, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+ports = [53, 80, 8080]
+held, refused = [], 0
+for i in range(n):
+    port = ports[i % 3]
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((gw, port))
+        s.send(b"\x00" if port == 53 else b"GET / HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    except OSError:
+        refused += 1
+        s.close()
+print(len(held), refused, flush=True)
+time.sleep(hold)
+"#;
+
+#[test]
+fn a_thousand_half_open_connections_from_one_pc_leave_the_gateway_answering_the_others() {
+    use officegate_lab::{
+        Lab, LabConfig, addr,
+        officegate::{
+            EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS, Officegate, lab_config, lab_policy, pin_dir_for,
+        },
+    };
+    use std::io::BufRead as _;
+    let lab = Lab::up(LabConfig { pcs: 2 }).expect("lab up");
+    let pins = crate::support::pins::PinDir(pin_dir_for(&lab));
+    // The daemon with the open-file limit a service starts with by default.
+    let wrapper = lab.dir().join("officegate-1024");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nulimit -Sn 1024\nexec {} \"$@\"\n",
+            crate::support::office::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+        lab_config(&pins.0),
+        addr::GW_LAN_V4
+    );
+    let policy = lab_policy(&lab, EXAMPLE_GROUPS, EXAMPLE_PC_GROUPS);
+    let og = Officegate::start(&lab, &wrapper, &config, &policy).expect("officegate start");
+    let gw = addr::GW_LAN_V4.to_string();
+    let mut hostile = lab
+        .command(Role::Pc(1), "python3")
+        .args(["-c", HALF_OPEN, &gw, "1100", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    std::io::BufReader::new(hostile.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _hostile = Kill(hostile);
+    let (held, refused): (usize, usize) = {
+        let mut it = line.split_whitespace().map(|n| n.parse().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
+    };
+    // pc2 is served as before: DNS over UDP and TCP, the API, the block page.
+    let at_gw = format!("@{gw}");
+    for proto in ["+notcp", "+tcp"] {
+        let a = lab
+            .sh(
+                Role::Pc(2),
+                &[
+                    "dig",
+                    "+time=3",
+                    "+tries=1",
+                    proto,
+                    &at_gw,
+                    "+short",
+                    "news.example",
+                    "A",
+                ],
+            )
+            .unwrap_or_default();
+        assert_eq!(
+            a.trim(),
+            addr::SITE_NEWS_V4.to_string(),
+            "{proto}\n{}",
+            og.log_text()
+        );
+    }
+    assert_eq!(
+        status(&lab, 2, &[&format!("http://{gw}:8080/")]),
+        200,
+        "{}",
+        og.log_text()
+    );
+    assert_ne!(
+        status(&lab, 2, &[&format!("http://{gw}/")]),
+        0,
+        "{}",
+        og.log_text()
+    );
+    // pc1 holds no more than its share; the rest was refused at once.
+    let guard = lab
+        .sh(
+            Role::Gateway,
+            &["nft", "list", "table", "inet", "officegate_guard"],
+        )
+        .unwrap_or_else(|e| e.to_string());
+    assert!(held <= 100 && held + refused == 1100, "{line}\n{guard}");
+}

@@ -32,6 +32,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     if !clock.is_real() {
         tracing::warn!(now = %clock.now(), "policy clock set by --clock-start (tests and demos only)");
     }
+    raise_open_files();
     let mut d = start::Daemon::start(config_path, clock).await?;
     let mut signals = Signals::new()?;
     let mut every = tokio::time::interval(TICK);
@@ -62,6 +63,21 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
     tell(&[sd_notify::NotifyState::Stopping]);
     d.stop().await;
     Ok(())
+}
+
+/// Lifts the soft limit of open files to the hard one: a service starts with 1,024, and
+/// every DNS, block page and API connection takes one (the per-PC cap, `guard`, keeps
+/// one PC from taking them all; the office's PCs together need more than 1,024).
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "open files limit raised"),
+            Err(e) => tracing::warn!("open files limit stays at {soft}: {e}"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!("open files limit: {e}"),
+    }
 }
 
 /// Tells the service manager (`$NOTIFY_SOCKET`) how the daemon is; a no-op when nothing

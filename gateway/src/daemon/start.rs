@@ -120,6 +120,9 @@ impl Daemon {
         // swapped in place, nothing went unseen in between.
         let taken_over =
             datapath.attach_lan(&dp_cfg.lan_interface, dp_cfg.xdp_mode, dp_cfg.tc_hook)?;
+        crate::guard::install(&dp_cfg.lan_interface)
+            .await
+            .context("writing the per-PC connection cap (nft)")?;
         let wan = match &config.wan {
             Some(w) => {
                 for c in &w.channels {
