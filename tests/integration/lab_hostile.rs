@@ -250,3 +250,75 @@ fn a_thousand_half_open_connections_from_one_pc_leave_the_gateway_answering_the_
         .unwrap_or_else(|e| e.to_string());
     assert!(held <= 100 && held + refused == 1100, "{line}\n{guard}");
 }
+
+/// Another writer on the database (the API, the block page: what a PC's requests make
+/// the daemon write) must not make the query log lose a batch.
+#[test]
+fn the_query_log_loses_nothing_while_others_write_the_database() {
+    let o = office_with_api();
+    let db = o.lab.dir().join("state/officegate.db");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                conn.execute(
+                    "INSERT INTO events (at_ms, source, kind, subject, message, details)
+                     VALUES (0, 'test', 'noise', '', '', '{}')",
+                    [],
+                )
+                .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    // 900 names never asked before, from pc1 (within its rate limit's burst).
+    let names: String = (0..900).map(|i| format!("hide-{i}.example A\n")).collect();
+    let batch = o.lab.dir().join("names.txt");
+    std::fs::write(&batch, names).unwrap();
+    let gw = format!("@{}", officegate_lab::addr::GW_LAN_V4);
+    let out = o
+        .lab
+        .sh(
+            Role::Pc(1),
+            &[
+                "dig",
+                "+time=3",
+                "+tries=2",
+                &gw,
+                "+short",
+                "-f",
+                &batch.display().to_string(),
+            ],
+        )
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let noise = writer.join().unwrap();
+    assert_eq!(out.lines().count(), 900, "every name answered");
+    // The log is written a quarter second at a time; give it a few seconds.
+    let started = std::time::Instant::now();
+    loop {
+        let logged =
+            crate::support::dns::logged(&o.og, &["--name", "hide-", "--limit", "5000"]).len();
+        if logged == 900 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{logged} of 900 queries logged ({noise} other writes)\n{}",
+            o.og.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // And the gateway says it dropped nothing.
+    let (_, metrics) = get(&o, "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("officegate_store_dropped_records_total 0"),
+        "{metrics}"
+    );
+}

@@ -161,6 +161,14 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
         );
     }
 
+    let lost: Counter = Counter::default();
+    lost.inc_by(st.store_dropped.load(std::sync::atomic::Ordering::Relaxed));
+    reg.register(
+        "store_dropped_records",
+        "Records (queries, events, traffic) the database writer could not keep: queue full or writes failing",
+        lost,
+    );
+
     if let Ok(s) = crate::wan::status::read(&st.storage_dir) {
         let up = Family::<Channel, Gauge>::default();
         let active = Family::<Channel, Gauge>::default();

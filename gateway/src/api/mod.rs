@@ -92,6 +92,8 @@ pub struct ApiState {
     pub tls: bool,
     /// Log-ins per source and hashing at once.
     pub logins: Arc<Logins>,
+    /// Records the store's writer dropped since start (`Store::dropped`).
+    pub store_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Binds every listen address and serves until the returned token is cancelled.

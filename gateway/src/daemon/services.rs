@@ -163,6 +163,7 @@ pub async fn start_api(
         clock: shared.clock,
         tls: false,
         logins: Default::default(),
+        store_dropped: shared.store.dropped_counter(),
     };
     let t = crate::api::serve(a, state).await?;
     info!(listen = ?a.listen, "API listening");

@@ -92,11 +92,12 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         conn::create_dir(dir)?;
         let path = dir.join(DB_FILE);
-        let (tx, writer) = writer::start(dir, &path)?;
+        let dropped = Arc::<AtomicU64>::default();
+        let (tx, writer) = writer::start(dir, &path, dropped.clone())?;
         Ok(Store {
             tx,
             path,
-            dropped: Arc::default(),
+            dropped,
             writer,
             on_event: None,
         })
@@ -221,5 +222,10 @@ impl Store {
 
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The count behind `dropped`, for a reader elsewhere (`/metrics`).
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
     }
 }

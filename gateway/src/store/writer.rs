@@ -10,8 +10,10 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
+        atomic::{AtomicU64, Ordering},
         mpsc::{Receiver, SyncSender, sync_channel},
     },
+    time::Duration,
 };
 
 use rusqlite::Connection;
@@ -21,6 +23,9 @@ use super::{
     log, now_ms, rename,
     stats::{self, Ingest, Memo},
 };
+
+/// Tries of one batch before its records are dropped (and counted).
+const COMMIT_TRIES: u32 = 4;
 
 /// Writes queued beyond this are dropped (and counted) rather than blocking a caller.
 const QUEUE: usize = 65_536;
@@ -85,6 +90,7 @@ fn checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
 pub(super) fn start(
     dir: &Path,
     path: &Path,
+    dropped: Arc<AtomicU64>,
 ) -> Result<(SyncSender<Write>, std::thread::Thread), StoreError> {
     let conn = conn::open_rw(path)?;
     let ckpt_conn = conn::open_plain(path)?;
@@ -103,7 +109,7 @@ pub(super) fn start(
     let ckpt = ckpt.thread().clone();
     let thread = std::thread::Builder::new()
         .name("og-store".into())
-        .spawn(move || writer(conn, rx, p, ckpt, alive))
+        .spawn(move || writer(conn, rx, p, ckpt, alive, dropped))
         .map_err(spawn_err)?;
     Ok((tx, thread.thread().clone()))
 }
@@ -114,6 +120,7 @@ fn writer(
     path: PathBuf,
     checkpointer: std::thread::Thread,
     alive: Arc<()>,
+    dropped: Arc<AtomicU64>,
 ) {
     // Below the answering threads: a batch commit takes milliseconds of CPU, and at the
     // same priority it delays DNS answers queued behind it on a small box's busy core
@@ -143,9 +150,24 @@ fn writer(
             }
         }
         behind = batch.len() == BATCH_MAX;
-        if let Err(e) = commit(&mut conn, &mut memo, &batch) {
+        // Another connection (the API, the CLI) may hold the database for a moment past
+        // the busy timeout: the batch is tried again before it is given up on — and
+        // then counted, never lost silently.
+        let mut tries = 0;
+        while let Err(e) = commit(&mut conn, &mut memo, &batch) {
             memo.clear();
-            tracing::error!(db = %path.display(), "writing {} records failed: {e}", batch.len());
+            tries += 1;
+            if tries == COMMIT_TRIES {
+                let n = batch
+                    .iter()
+                    .filter(|w| !matches!(w, Write::Sync(_)))
+                    .count();
+                dropped.fetch_add(n as u64, Ordering::Relaxed);
+                tracing::error!(db = %path.display(), "writing {n} records failed, dropped: {e}");
+                break;
+            }
+            tracing::warn!(db = %path.display(), tries, "writing {} records failed, trying again: {e}", batch.len());
+            std::thread::sleep(Duration::from_millis(100 << tries));
         }
         checkpointer.unpark();
         for w in batch {
@@ -159,7 +181,10 @@ fn writer(
 }
 
 fn commit(conn: &mut Connection, memo: &mut Memo, batch: &[Write]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // Immediate: the write lock is taken (waiting out the busy timeout) before anything
+    // is read. A deferred transaction that reads first and then writes fails at once,
+    // without waiting, when another connection committed in between (SQLITE_BUSY).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Usage and site traffic: minute rows, then the roll-up of the minutes that are over
     // (`stats::Ingest`).
     let mut minutes = Ingest::begin(&tx)?;
