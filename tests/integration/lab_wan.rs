@@ -312,3 +312,56 @@ fn manual_failback_waits_for_the_admin() {
     o.og.failback().unwrap();
     wait_status(&o, "manual failback", FAILOVER_WITHIN, active_is("primary"));
 }
+
+/// The gateway's own end of a channel set down and up (a cable replugged, a PPPoE or LTE
+/// interface recreated): the kernel drops the routes through it; they are put back and
+/// the channel comes back — the active one carrying the office again.
+#[test]
+fn a_channel_whose_link_goes_down_and_up_on_the_gateway_comes_back() {
+    let o = office_with_wan("hold_down_s = 2\nup_after = 10\nflap_count = 10");
+    let both_up =
+        |s: &Value| s["channels"][0]["state"] == "up" && s["channels"][1]["state"] == "up";
+    wait_status(&o, "both channels up at start", FAILOVER_WITHIN, both_up);
+    let bounce = |interface: &str| {
+        for state in ["down", "up"] {
+            o.lab
+                .sh(Role::Gateway, &["ip", "link", "set", interface, state])
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let table_has_default = |table: &str| {
+        o.lab
+            .sh(Role::Gateway, &["ip", "route", "show", "table", table])
+            .unwrap_or_default()
+            .contains("default")
+    };
+    // The backup, idle.
+    bounce(addr::WAN_BACKUP_IF);
+    wait_status(&o, "the backup up again", Duration::from_secs(20), both_up);
+    assert!(table_has_default("102"), "the backup's table");
+    // The primary, carrying the office: it fails over, then takes the office back.
+    let p = prober(&o.lab);
+    let t0 = Instant::now();
+    bounce(addr::WAN_PRIMARY_IF);
+    wait_status(&o, "the primary up again", Duration::from_secs(20), both_up);
+    wait_status(
+        &o,
+        "the primary active again",
+        FAILOVER_WITHIN,
+        active_is("primary"),
+    );
+    assert!(table_has_default("101"), "the primary's table");
+    let main = o
+        .lab
+        .sh(Role::Gateway, &["ip", "route", "show", "default"])
+        .unwrap();
+    assert!(main.contains(addr::WAN_PRIMARY_IF), "{main}");
+    assert!(
+        p.wait_for(Via::Primary, t0 + Duration::from_secs(1), FAILOVER_WITHIN)
+            .is_some(),
+        "new connections over the primary again\n{}",
+        o.og.log_text()
+    );
+    p.stop();
+}

@@ -43,10 +43,19 @@ struct Channel {
     cfg: ChannelConfig,
     route: ChannelRoute,
     prober: Arc<probe::Prober>,
+    /// Its probe identifier (the prober is made again when its interface is).
+    ident: u16,
     health: Health,
     ifindex: u32,
+    /// Carrier as last read (`None`: not yet, or unreadable).
+    carrier: Option<bool>,
     since_ms: i64,
 }
+
+/// How often every channel with carrier gets its routes and rules put back where they
+/// are missing (the kernel drops a link's routes when it goes down; a PPPoE or LTE
+/// interface comes back as a new one).
+const RESTORE_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Monitor {
     cfg: WanConfig,
@@ -57,6 +66,8 @@ pub struct Monitor {
     status_dir: PathBuf,
     maps: Option<Maps>,
     active: Option<usize>,
+    /// The last switch failed (its route could not be written): tried again each tick.
+    switch_failed: bool,
     switches: u64,
     all_down_reported: bool,
     started: Instant,
@@ -98,7 +109,9 @@ impl Monitor {
                 cfg: c.clone(),
                 route,
                 prober: Arc::new(prober),
+                ident,
                 health: Health::new(now),
+                carrier: None,
                 since_ms: now_ms(),
             });
         }
@@ -117,6 +130,7 @@ impl Monitor {
             status_dir,
             maps,
             active: None,
+            switch_failed: false,
             switches: 0,
             all_down_reported: false,
             started: now,
@@ -130,6 +144,8 @@ impl Monitor {
         let mut tick = tokio::time::interval(self.cfg.interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut status_tick = tokio::time::interval(STATUS_EVERY);
+        let mut restore_tick = tokio::time::interval(RESTORE_EVERY);
+        restore_tick.reset();
         let mut seq: u16 = 0;
         loop {
             tokio::select! {
@@ -146,6 +162,16 @@ impl Monitor {
                     }
                     self.sample_passive();
                     self.check_carriers().await;
+                    if self.switch_failed {
+                        self.decide(false, "trying the failed switch again").await;
+                    }
+                }
+                _ = restore_tick.tick() => {
+                    for i in 0..self.channels.len() {
+                        if self.channels[i].carrier == Some(true) {
+                            self.restore(i).await;
+                        }
+                    }
                 }
                 Some((i, round)) = rx.recv() => {
                     self.take_round(i, round).await;
@@ -165,13 +191,60 @@ impl Monitor {
     /// without waiting for probes to time out.
     async fn check_carriers(&mut self) {
         for i in 0..self.channels.len() {
-            let Some(up) = self.router.carrier(self.channels[i].ifindex).await else {
+            // The interface may have been made again under the same name (PPPoE, LTE).
+            let ifindex =
+                nix::net::if_::if_nametoindex(self.channels[i].cfg.interface.as_str()).unwrap_or(0);
+            if ifindex != self.channels[i].ifindex {
+                self.renew(i, ifindex);
+            }
+            let up = self.router.carrier(ifindex).await;
+            let was = std::mem::replace(&mut self.channels[i].carrier, up);
+            let Some(up) = up else {
                 continue;
             };
+            if up && was != Some(true) && was.is_some() {
+                // Back from down: what the kernel dropped meanwhile goes back first, so
+                // the probes find their way out.
+                self.restore(i).await;
+            }
             let now = Instant::now();
             if let Some(tr) = self.channels[i].health.carrier(up, now, &self.thresholds) {
                 self.transition(i, tr).await;
             }
+        }
+    }
+
+    /// A channel's interface under a new index: probes bound to the old one would never
+    /// leave, so they are opened again.
+    fn renew(&mut self, i: usize, ifindex: u32) {
+        let ch = &mut self.channels[i];
+        info!(channel = %ch.cfg.name, interface = %ch.cfg.interface, ifindex, "the channel's interface is a new one");
+        ch.ifindex = ifindex;
+        if ifindex == 0 {
+            return;
+        }
+        let probes = match ch.cfg.probe_list() {
+            Ok(p) => p,
+            Err(e) => return error!("channel {}: {e}", ch.cfg.name),
+        };
+        match probe::Prober::new(&ch.cfg.interface, probes, ch.ident) {
+            Ok(p) => ch.prober = Arc::new(p),
+            Err(e) => error!("channel {}: probe sockets: {e}", ch.cfg.name),
+        }
+    }
+
+    /// Puts a channel's table, rules and — when it carries the office — the main table's
+    /// default route back where the kernel dropped them. Idempotent.
+    async fn restore(&mut self, i: usize) {
+        let ch = &self.channels[i];
+        if let Err(e) = self.router.prepare(&ch.route).await {
+            warn!(channel = %ch.cfg.name, "restoring its routes: {e}");
+            return;
+        }
+        if self.active == Some(i)
+            && let Err(e) = self.router.use_channel(&ch.route).await
+        {
+            warn!(channel = %ch.cfg.name, "restoring the office's default route: {e}");
         }
     }
 
@@ -275,14 +348,22 @@ impl Monitor {
             return;
         };
         if Some(next) == self.active {
+            self.switch_failed = false;
             return;
         }
         let started = Instant::now();
         let to = &self.channels[next];
         if let Err(e) = self.router.use_channel(&to.route).await {
-            error!("switching to channel {}: {e}", to.cfg.name);
+            if !self.switch_failed {
+                error!(
+                    "switching to channel {}: {e} (trying again each round)",
+                    to.cfg.name
+                );
+            }
+            self.switch_failed = true;
             return;
         }
+        self.switch_failed = false;
         let routed = started.elapsed();
         let mut flushed = 0;
         if let Some(prev) = self.active
