@@ -13,6 +13,9 @@ use serde::Serialize;
 /// Pending requests one PC may have open at once: the block page is reachable by anyone on
 /// the LAN, and must not be a way to fill the admin's queue.
 pub const MAX_PENDING_PER_PC: i64 = 20;
+/// Pending requests in all: a device the policy does not list is named by its address,
+/// and a PC sending from many addresses (IPv6) would otherwise be many PCs.
+pub const MAX_PENDING: i64 = 500;
 /// Longest reason kept, in characters.
 pub const MAX_REASON: usize = 500;
 
@@ -26,6 +29,8 @@ pub enum RequestError {
     Decided(i64),
     #[error("this PC already has {MAX_PENDING_PER_PC} requests waiting; ask IT directly")]
     TooMany,
+    #[error("IT has {MAX_PENDING} requests waiting already; ask IT directly")]
+    QueueFull,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,6 +117,14 @@ pub fn file(conn: &Connection, r: &NewRequest, now_ms: i64) -> Result<(i64, bool
     )?;
     if pending >= MAX_PENDING_PER_PC {
         return Err(RequestError::TooMany);
+    }
+    let all: i64 = conn.query_row(
+        "SELECT count(*) FROM requests WHERE state = 'pending'",
+        [],
+        |row| row.get(0),
+    )?;
+    if all >= MAX_PENDING {
+        return Err(RequestError::QueueFull);
     }
     conn.execute(
         "INSERT INTO requests (at_ms, pc, address, domain, reason, blocked_by)
@@ -272,5 +285,18 @@ mod tests {
             file(&conn, &ask("pc2", "one-more.example", ""), 8000),
             Err(RequestError::TooMany)
         ));
+        // Many "PCs" (addresses) cannot get past the queue's own cap.
+        let mut n = 0;
+        let full = loop {
+            match file(&conn, &ask(&format!("fd00::{n:x}"), "x.example", ""), 9000) {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(full, RequestError::QueueFull), "{full}");
+        assert_eq!(
+            list(&conn, Some(State::Pending), 10_000).unwrap().len() as i64,
+            MAX_PENDING
+        );
     }
 }

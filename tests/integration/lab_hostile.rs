@@ -322,3 +322,81 @@ fn the_query_log_loses_nothing_while_others_write_the_database() {
         "{metrics}"
     );
 }
+
+/// The block page is for the office's PCs: a host on the internet side that can route to
+/// the LAN's address (a global IPv6 prefix) gets nothing from it, and a page on another
+/// site cannot make an employee's browser file requests (a cross-site POST).
+#[test]
+fn the_block_page_answers_only_the_lan_and_only_same_site_forms() {
+    use officegate_lab::addr;
+    let o = crate::support::office::office();
+    // The ISP's router, one hop from the gateway, routes to the LAN's prefix.
+    let lan_v6 = addr::GW_LAN_V6.to_string();
+    o.lab
+        .sh(
+            Role::IspPrimary,
+            &[
+                "ip",
+                "-6",
+                "route",
+                "replace",
+                "fd0a:10::/64",
+                "via",
+                &addr::GW_WAN_PRIMARY_V6.to_string(),
+            ],
+        )
+        .unwrap();
+    let page = format!("http://[{lan_v6}]/");
+    let reached = o.lab.sh(
+        Role::IspPrimary,
+        &["ping", "-6", "-c", "1", "-W", "2", &lan_v6],
+    );
+    assert!(reached.is_ok(), "the route works: {reached:?}");
+    let from_outside = o.lab.sh(
+        Role::IspPrimary,
+        &[
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &page,
+        ],
+    );
+    let code = from_outside.unwrap_or_default();
+    assert!(
+        code.trim() == "403" || code.trim() == "000" || code.trim().is_empty(),
+        "the block page answered the internet side: {code}"
+    );
+    // From pc1 (staff, social.example blocked), a form posted from another site's page
+    // is refused; the block page's own form goes through.
+    let post = |origin: &str| {
+        status(
+            &o.lab,
+            1,
+            &[
+                "-H",
+                &format!("Origin: {origin}"),
+                "--data-urlencode",
+                "site=social.example",
+                "--data-urlencode",
+                "reason=please",
+                "http://social.example/.officegate/request",
+            ],
+        )
+    };
+    assert_eq!(post("http://evil.example"), 403);
+    assert_eq!(post("http://social.example"), 200);
+    // The LAN still sees the page itself.
+    let shown = o
+        .lab
+        .sh(
+            Role::Pc(1),
+            &["curl", "-s", "-m", "5", "http://social.example/"],
+        )
+        .unwrap();
+    assert!(shown.contains("social.example"), "{shown}");
+}

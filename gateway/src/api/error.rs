@@ -151,7 +151,9 @@ impl From<RequestError> for ApiError {
         match e {
             RequestError::NotFound(_) => ApiError::NotFound(e.to_string()),
             RequestError::Decided(_) => ApiError::Conflict(e.to_string()),
-            RequestError::TooMany => ApiError::TooManyRequests(e.to_string()),
+            RequestError::TooMany | RequestError::QueueFull => {
+                ApiError::TooManyRequests(e.to_string())
+            }
             RequestError::Db(_) => ApiError::internal(e),
         }
     }

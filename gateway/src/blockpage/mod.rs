@@ -95,6 +95,9 @@ pub struct PageState {
     /// blocked page embeds lands here too, so opening one per view would be the cost.
     pub db: std::sync::Mutex<Option<rusqlite::Connection>>,
     pub over: Over,
+    /// Networks the page answers (the LAN's, or `[dns] allow`): a global IPv6 prefix on
+    /// the LAN is reachable from the internet side too, and the page is nobody's there.
+    pub allow: Vec<(IpAddr, u8)>,
 }
 
 impl PageState {
@@ -184,10 +187,56 @@ pub fn router(state: Arc<PageState>) -> Router {
     Router::new()
         .route(REQUEST_PATH, post(file_request))
         .fallback(show)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            only_the_lan,
+        ))
         // A site name and a reason of at most `requests::MAX_REASON` characters: anything
         // much bigger is refused before it is read (413).
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Refuses (403) anyone outside the networks the page is for.
+async fn only_the_lan(
+    State(st): State<Arc<PageState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let inside =
+        req.extensions()
+            .get::<ConnectInfo<Peer>>()
+            .is_some_and(|ConnectInfo(Peer(peer))| {
+                let ip = peer.ip().to_canonical();
+                st.allow
+                    .iter()
+                    .any(|(net, len)| crate::datapath::net_contains(*net, *len, ip))
+            });
+    if !inside {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether a form post comes from a page of the site it names in `Host` (the block page
+/// itself): a browser says where a cross-site POST comes from (`Origin`, and
+/// `Sec-Fetch-Site`), so a page elsewhere cannot file requests in an employee's name.
+/// A client that says neither (a script, curl) is taken at its word.
+fn same_site(headers: &HeaderMap) -> bool {
+    let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site")
+        && site != "same-origin"
+        && site != "none"
+    {
+        return false;
+    }
+    match (text(header::ORIGIN.as_str()), text(header::HOST.as_str())) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
 }
 
 /// The site the browser asked for: the `Host` header reduced to a valid DNS name. An
@@ -415,6 +464,7 @@ pub struct RequestForm {
 async fn file_request(
     State(st): State<Arc<PageState>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Form(f): Form<RequestForm>,
 ) -> Response {
     let addr = peer.ip().to_canonical();
@@ -423,6 +473,12 @@ async fn file_request(
         let body = html! { h1 { "Request not sent" } p { (msg) } };
         respond(status, page("Request not sent", body))
     };
+    if !same_site(&headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This form was sent from another site's page. Use the form on the block page.",
+        );
+    }
     let Ok(site) = crate::lists::normalize(&f.site) else {
         return refuse(StatusCode::BAD_REQUEST, "That is not a site name.");
     };

@@ -246,6 +246,23 @@ async fn start_dns(
     Ok(handle)
 }
 
+/// The networks the LAN services are for: `[dns] allow`, else the LAN interface's.
+fn served_nets(config: &Config) -> Vec<(IpAddr, u8)> {
+    let allow = config
+        .dns
+        .as_ref()
+        .map(|d| d.allow.as_slice())
+        .unwrap_or(&[]);
+    if allow.is_empty() {
+        interface_nets(&config.datapath.lan_interface)
+    } else {
+        allow
+            .iter()
+            .filter_map(|n| crate::parse::parse_net(n).ok())
+            .collect()
+    }
+}
+
 /// An address services listen on by default: IPv4, or IPv6 that is not link-local.
 fn usable(a: &IpAddr) -> bool {
     match a {
@@ -281,6 +298,7 @@ pub async fn start_block_page(
         contact: bp.contact.clone(),
         db: Default::default(),
         over: shared.over_page.clone(),
+        allow: served_nets(config),
     };
     let minter = match (&bp.ca_cert, &bp.ca_key) {
         (Some(c), Some(k)) => Some(crate::blockpage::tls::Minter::load(c, k)?),

@@ -112,6 +112,8 @@ pub(super) fn migrations() -> Migrations<'static> {
             PRIMARY KEY (name, source)
         ) WITHOUT ROWID;",
         ),
+        // The block page looks up a PC's latest request for a site on every view.
+        M::up("CREATE INDEX requests_pc_domain ON requests(pc, domain, at_ms);"),
     ])
 }
 
