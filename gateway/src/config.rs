@@ -198,7 +198,8 @@ pub struct DnsConfig {
     /// Anyone else gets REFUSED: the gateway is never an open resolver.
     #[serde(default)]
     pub allow: Vec<String>,
-    /// Answers kept in the cache. Default: 50,000.
+    /// Answers kept in the cache; an answer counts once per 512 bytes it holds, so this
+    /// bounds the cache's memory too (about 50 MB at the default). Default: 50,000.
     #[serde(default = "default_cache")]
     pub cache_entries: u64,
     /// Queries per second one client may send (with bursts of `rate_limit_burst`); beyond

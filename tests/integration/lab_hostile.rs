@@ -400,3 +400,42 @@ fn the_block_page_answers_only_the_lan_and_only_same_site_forms() {
         .unwrap();
     assert!(shown.contains("social.example"), "{shown}");
 }
+
+/// A UDP answer is never bigger than 1,232 bytes, whatever the client offers: larger
+/// ones fragment, and make the gateway an amplifier for forged queries. The client gets
+/// the truncated flag and the whole answer over TCP.
+#[test]
+fn udp_answers_are_capped_and_the_whole_answer_comes_over_tcp() {
+    use officegate_lab::addr;
+    // Upstream over TLS: answers come whole, whatever their size, and are cached so.
+    let o = crate::support::office::office_with(|lab, config| {
+        config.replace(
+            &format!("upstreams = [\"{}\"]", addr::RESOLVER_V4),
+            &format!(
+                "upstreams = [\"tls://{}#{}\"]\nca_file = \"{}\"",
+                addr::DOT_V4,
+                addr::DOH_NAME,
+                lab.ca_cert().display()
+            ),
+        )
+    });
+    let dig = |args: &[&str]| {
+        let gw = format!("@{}", addr::GW_LAN_V4);
+        let mut all = vec!["dig", "+time=3", "+tries=1", &gw, addr::BIG_NAME, "TXT"];
+        all.extend_from_slice(args);
+        o.lab.sh(Role::Pc(1), &all).unwrap()
+    };
+    let size = |out: &str| -> usize {
+        out.lines()
+            .find_map(|l| l.split_once("MSG SIZE  rcvd: "))
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    // Over TCP first: the whole answer.
+    let tcp = dig(&["+tcp"]);
+    assert_eq!(tcp.matches("\tTXT\t").count(), 20, "{tcp}");
+    // Then over UDP, offering the most a client can: cut, and said so.
+    let udp = dig(&["+bufsize=65535", "+notcp", "+ignore"]);
+    assert!(size(&udp) <= 1232, "{udp}");
+    assert!(udp.contains(" tc"), "truncated flag: {udp}");
+}

@@ -44,7 +44,14 @@ struct Entry {
     wire: Option<std::sync::Arc<Wire>>,
     stored: Instant,
     ttl: u32,
+    /// The answer's size in the cache's units (`UNIT` bytes each).
+    weight: u32,
 }
+
+/// Cache capacity is counted in units of this many bytes of answer: a typical answer is
+/// one, and a name answering 64 KiB of records counts as 128 — so `cache_entries` bounds
+/// the bytes held too, whatever the answers' sizes.
+const UNIT: usize = 512;
 
 /// A cached answer in wire form, with what the fast path checks on each hit.
 pub struct Wire {
@@ -128,6 +135,7 @@ impl Cache {
         Cache {
             inner: Moka::builder()
                 .max_capacity(entries)
+                .weigher(|_, e: &Entry| e.weight)
                 .expire_after(ByTtl)
                 .build(),
             front: Default::default(),
@@ -236,6 +244,11 @@ impl Cache {
         use std::hash::BuildHasher;
         let Some(ttl) = cache_ttl(msg) else { return };
         let wire = encode(&key, msg, upstream).map(std::sync::Arc::new);
+        let bytes = match &wire {
+            Some(w) => w.body.bytes.len(),
+            None => msg.to_vec().map_or(UNIT, |v| v.len()),
+        };
+        let weight = u32::try_from(bytes / UNIT + 1).unwrap_or(u32::MAX);
         let h = self.hasher.hash_one((
             key.name.as_str(),
             u16::from(key.qtype),
@@ -250,6 +263,7 @@ impl Cache {
                 wire,
                 stored: Instant::now(),
                 ttl,
+                weight,
             },
         );
         // A newer answer replaces the front's copy at once (after moka has it, so a look-up
@@ -384,6 +398,34 @@ mod tests {
         tc.metadata.truncation = true;
         c.put(key(), &tc, "up");
         assert!(c.get(&key()).is_none());
+    }
+
+    #[test]
+    fn big_answers_count_by_their_bytes() {
+        let c = Cache::new(100);
+        // 200 addresses: about 3 KB, so about 7 units.
+        let mut big = answer(60);
+        for i in 0..200u8 {
+            big.answers.push(Record::from_rdata(
+                Name::from_ascii("news.example.").unwrap(),
+                60,
+                RData::A(A::new(203, 0, 113, i)),
+            ));
+        }
+        for i in 0..40 {
+            let k = Key {
+                name: format!("n{i}.example"),
+                ..key()
+            };
+            c.put(k, &big, "up");
+        }
+        c.inner.run_pending_tasks();
+        assert!(
+            c.inner.weighted_size() <= 100,
+            "{}",
+            c.inner.weighted_size()
+        );
+        assert!(c.inner.entry_count() < 40 / 2, "{}", c.inner.entry_count());
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Filter {
         // DO copied); without it answers would be cut at 512 bytes.
         let edns = request.edns.as_ref().map(|q| {
             let mut e = Edns::new();
-            e.set_max_payload(q.max_payload().max(512))
+            e.set_max_payload(q.max_payload().clamp(512, super::MAX_UDP_ANSWER))
                 .set_dnssec_ok(q.flags().dnssec_ok)
                 .set_version(0);
             e

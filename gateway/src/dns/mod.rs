@@ -42,6 +42,11 @@ pub use outcome::Outcome;
 pub use stats::DnsStats;
 pub use upstream::{Transport, UpstreamSpec, tls_config};
 
+/// The largest answer sent over UDP, whatever the client offers: bigger datagrams
+/// fragment (and fragments get lost), and a forged query for a big name would make the
+/// gateway an amplifier. 1,232 bytes is DNS Flag Day 2020's figure; the client retries a
+/// truncated answer over TCP.
+pub const MAX_UDP_ANSWER: u16 = 1232;
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,

@@ -280,8 +280,11 @@ impl ResponseHandler for Reply {
         >,
     ) -> Result<ResponseInfo, NetError> {
         let id = response.metadata().id;
-        // RFC 1035 §4.2.1: 512 bytes without EDNS; what the client offered with it.
-        let max = response.edns().map_or(512, |e| e.max_payload().max(512));
+        // RFC 1035 §4.2.1: 512 bytes without EDNS; what the client offered with it, never
+        // more than `MAX_UDP_ANSWER` (a forwarded answer carries the upstream's OPT).
+        let max = response
+            .edns()
+            .map_or(512, |e| e.max_payload().clamp(512, super::MAX_UDP_ANSWER));
         let mut bytes = Vec::with_capacity(512);
         let mut enc = BinEncoder::new(&mut bytes);
         enc.set_max_size(max);

@@ -48,9 +48,12 @@ impl Query {
         std::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("")
     }
 
-    /// Largest answer the client takes over UDP (RFC 6891 §6.2.5: 512 at least).
+    /// Largest answer the client gets over UDP: what it offers (RFC 6891 §6.2.5: 512 at
+    /// least), never more than `MAX_UDP_ANSWER`.
     pub fn max_udp(&self) -> usize {
-        self.edns.map_or(512, |e| usize::from(e.payload.max(512)))
+        self.edns.map_or(512, |e| {
+            usize::from(e.payload.clamp(512, super::MAX_UDP_ANSWER))
+        })
     }
 }
 

@@ -146,6 +146,9 @@ pub fn iperf_port(i: usize) -> u16 {
     IPERF_BASE_PORT + (i as u16) - 1
 }
 
+/// A name whose TXT answer (20 records of 200 bytes) is far larger than a UDP answer
+/// should be.
+pub const BIG_NAME: &str = "big.example";
 /// A public name the lab resolver answers with a private address (a DNS rebinding attempt).
 pub const REBIND_NAME: &str = "rebind.example";
 pub const REBIND_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 7);

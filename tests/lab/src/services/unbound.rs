@@ -48,6 +48,9 @@ fn config(dir: &Path, kind: Kind) -> String {
                 let _ = writeln!(c, "  interface: {}@{port}", addr::DOH_V4);
                 let _ = writeln!(c, "  interface: {}@{port}", addr::DOH_V6);
             }
+            // Advertises more than the usual 1,232 bytes, as some public resolvers do: the
+            // gateway must still cap what it sends its clients over UDP.
+            let _ = writeln!(c, "  edns-buffer-size: 4096");
             // unbound picks TLS / HTTPS per listener by matching these ports.
             let _ = writeln!(c, "  tls-port: {}", addr::DOT_PORT);
             let _ = writeln!(c, "  https-port: {}", addr::DOH_PORT);
@@ -107,6 +110,15 @@ fn config(dir: &Path, kind: Kind) -> String {
     ] {
         let _ = writeln!(c, "  local-zone: \"{name}.\" redirect");
         let _ = writeln!(c, "  local-data: \"{name}. 60 IN A {v4}\"");
+    }
+    let _ = writeln!(c, "  local-zone: \"{}.\" static", addr::BIG_NAME);
+    for i in 0..20 {
+        let _ = writeln!(
+            c,
+            "  local-data: '{}. 60 IN TXT \"{i:02}{}\"'",
+            addr::BIG_NAME,
+            "x".repeat(198)
+        );
     }
     c.push_str("remote-control:\n  control-enable: no\n");
     c
