@@ -218,6 +218,16 @@ pub fn decide(
     get(conn, id)
 }
 
+/// Puts a decided request back to pending (its approval could not be carried out).
+pub fn reopen(conn: &Connection, id: i64) -> Result<(), RequestError> {
+    conn.execute(
+        "UPDATE requests SET state = 'pending', decided_by = NULL, decided_ms = NULL,
+         until = NULL, note = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +279,10 @@ mod tests {
             decide(&conn, 99, State::Refused, "boss", None, None, 5000),
             Err(RequestError::NotFound(99))
         ));
+        // Reopened (its approval failed), it can be decided again.
+        reopen(&conn, a).unwrap();
+        assert_eq!(get(&conn, a).unwrap().state, State::Pending);
+        decide(&conn, a, State::Approved, "boss", None, None, 5500).unwrap();
         let all = list(&conn, None, 10).unwrap();
         assert_eq!(
             all.iter().map(|r| r.id).collect::<Vec<_>>(),

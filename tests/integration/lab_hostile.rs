@@ -439,3 +439,61 @@ fn udp_answers_are_capped_and_the_whole_answer_comes_over_tcp() {
     assert!(size(&udp) <= 1232, "{udp}");
     assert!(udp.contains(" tc"), "truncated flag: {udp}");
 }
+
+/// Two admins deciding one request at the same moment — one approves, one refuses:
+/// exactly one decision lands, whole (an approval with its exception in office.toml, or a
+/// refusal without one), five times over.
+#[test]
+fn an_approve_and_a_refuse_at_once_never_half_happen() {
+    let o = office_with_api();
+    let gw = officegate_lab::addr::GW_LAN_V4;
+    for round in 0..5 {
+        let site = format!("r{round}.social.example");
+        let code = status(
+            &o.lab,
+            1,
+            &[
+                "--data-urlencode",
+                &format!("site={site}"),
+                "--data-urlencode",
+                "reason=work",
+                "http://social.example/.officegate/request",
+            ],
+        );
+        assert_eq!(code, 200, "{site}");
+        let (_, list) = get(&o, "/api/v1/requests?state=pending", Some(TOKEN));
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let id = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["domain"] == site.as_str())
+            .unwrap_or_else(|| panic!("{list}"))["id"]
+            .as_i64()
+            .unwrap();
+        let script = format!(
+            "for d in approve refuse; do curl -s -o /dev/null -X POST -H 'Authorization: Bearer {TOKEN}' http://{gw}:8080/api/v1/requests/{id}/$d & done; wait"
+        );
+        o.lab.sh(Role::Pc(2), &["sh", "-c", &script]).unwrap();
+        let (_, all) = get(&o, "/api/v1/requests", Some(TOKEN));
+        let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+        let state = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let policy = std::fs::read_to_string(o.og.policy_path()).unwrap();
+        match state.as_str() {
+            "approved" => assert!(policy.contains(&site), "approved without its exception"),
+            "refused" => assert!(
+                !policy.contains(&site),
+                "refused with an exception:\n{policy}"
+            ),
+            s => panic!("round {round}: {s}"),
+        }
+    }
+}

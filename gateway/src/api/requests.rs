@@ -126,7 +126,24 @@ pub async fn approve(
             }
             _ => edit::Grantee::Pc(&r.pc),
         };
-        edit::grant(
+        let until_text = until
+            .to_zoned_datetime(policy.time_zone().clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string();
+        // The decision first, as one update that only a pending request takes: of an
+        // approve and a refuse at once, one wins whole. The exception follows; if it
+        // cannot be written, the request is pending again.
+        let conn = crate::auth::open(&st2.storage_dir)?;
+        let done = requests::decide(
+            &conn,
+            id,
+            RState::Approved,
+            &who.name,
+            Some(&until_text),
+            d.note.as_deref(),
+            crate::store::now_ms(),
+        )?;
+        let granted = edit::grant(
             &st2.policy_dir,
             &st2.storage_dir.join("lists"),
             &policy,
@@ -138,21 +155,13 @@ pub async fn approve(
                 granted_by: &who.name,
                 now,
             },
-        )?;
-        let until_text = until
-            .to_zoned_datetime(policy.time_zone().clone())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string();
-        let conn = crate::auth::open(&st2.storage_dir)?;
-        let done = requests::decide(
-            &conn,
-            id,
-            RState::Approved,
-            &who.name,
-            Some(&until_text),
-            d.note.as_deref(),
-            crate::store::now_ms(),
-        )?;
+        );
+        if let Err(e) = granted {
+            if let Err(undo) = requests::reopen(&conn, id) {
+                tracing::error!("request #{id}: approved but its exception failed ({e}), and it could not be reopened: {undo}");
+            }
+            return Err(e.into());
+        }
         let target = match to {
             edit::Grantee::Group(g) => format!("group {g}"),
             edit::Grantee::Pc(p) => p.to_string(),

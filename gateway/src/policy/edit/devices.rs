@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml_edit::{ArrayOfTables, Item, Table, value};
 
-use super::{EditError, commit, read};
+use super::{EditError, read};
 use crate::policy::{DEFAULT_GROUP, Policy};
 
 /// A device to name and place.
@@ -44,7 +44,7 @@ pub fn place_device(
         return Err(EditError::NoSuchGroup(g.to_string()));
     }
     let mac = crate::datapath::mac_text(&p.mac);
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let entry = |t: &mut Table| {
         set(t, "name", name);
         set(t, "mac", &mac);
@@ -89,7 +89,7 @@ pub fn place_device(
             }
         }
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// Sets `key` to `text`, keeping the comment and spacing around a value already there.

@@ -45,42 +45,67 @@ pub enum EditError {
     Refused(String),
     #[error("the change would make the policy invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<PolicyError>),
+    /// The file changed between reading and writing: nothing was written.
+    #[error(
+        "office.toml changed while this change was being made (edited by hand?); nothing was written — reload and try again"
+    )]
+    Changed,
 }
 
 /// One edit at a time: each reads, changes and replaces the whole file, so two at once
 /// would lose one. Held from `read` to the end of the edit (the returned guard).
 static EDITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn read(dir: &Path) -> Result<(std::sync::MutexGuard<'static, ()>, DocumentMut), EditError> {
+fn read(dir: &Path) -> Result<(Editing, DocumentMut), EditError> {
     let guard = EDITING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let doc = read_doc(dir)?;
-    Ok((guard, doc))
+    let original = read_text(dir)?;
+    let doc = original
+        .parse::<DocumentMut>()
+        .map_err(|e| EditError::Toml(e.to_string()))?;
+    Ok((
+        Editing {
+            _guard: guard,
+            original,
+        },
+        doc,
+    ))
 }
 
-fn read_doc(dir: &Path) -> Result<DocumentMut, EditError> {
+fn read_text(dir: &Path) -> Result<String, EditError> {
     let path = dir.join(POLICY_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Io {
+    std::fs::read_to_string(&path).map_err(|source| EditError::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    text.parse::<DocumentMut>()
-        .map_err(|e| EditError::Toml(e.to_string()))
+    })
 }
 
-/// Validates `doc` as a whole policy, then puts it in place atomically.
-fn commit(dir: &Path, list_cache: &Path, doc: &DocumentMut) -> Result<(), EditError> {
-    let text = doc.to_string();
-    load_text_with(dir, &text, Some(list_cache), None).map_err(EditError::Invalid)?;
-    let path = dir.join(POLICY_FILE);
-    let tmp = dir.join(format!(".{POLICY_FILE}.edit"));
-    let io = |source| EditError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    std::fs::write(&tmp, &text).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)
+/// An edit in progress: the lock, and the file as it was read.
+struct Editing {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    original: String,
+}
+
+impl Editing {
+    /// Validates `doc` as a whole policy, then puts it in place atomically — unless the
+    /// file changed since it was read (the admin editing it by hand, another tool): then
+    /// nothing is written, and the change is refused to be made again on the new text.
+    fn commit(self, dir: &Path, list_cache: &Path, doc: &DocumentMut) -> Result<(), EditError> {
+        let text = doc.to_string();
+        load_text_with(dir, &text, Some(list_cache), None).map_err(EditError::Invalid)?;
+        if read_text(dir)? != self.original {
+            return Err(EditError::Changed);
+        }
+        let path = dir.join(POLICY_FILE);
+        let tmp = dir.join(format!(".{POLICY_FILE}.edit"));
+        let io = |source| EditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::write(&tmp, &text).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
 }
 
 #[cfg(test)]

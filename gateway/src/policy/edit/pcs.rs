@@ -5,7 +5,7 @@ use std::path::Path;
 
 use toml_edit::{ArrayOfTables, Item, Table, value};
 
-use super::{EditError, commit, read};
+use super::{EditError, read};
 use crate::policy::{Policy, parse_time};
 
 /// Blocks PC `pc` from now until `until` (RFC 3339 or local `YYYY-MM-DD HH:MM`; `None`:
@@ -24,7 +24,7 @@ pub fn block_pc(
     if let Some(u) = until {
         parse_time(u, policy.time_zone()).map_err(EditError::BadTime)?;
     }
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let mut t = Table::new();
     t.insert("pc", value(pc));
     if let Some(u) = until {
@@ -42,7 +42,7 @@ pub fn block_pc(
             doc.insert("blocks", Item::ArrayOfTables(a));
         }
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// Who an exception is for.
@@ -88,7 +88,7 @@ pub fn grant(
         Grantee::Group(g) if policy.groups().iter().any(|x| x.name == g) => ("group", g),
         Grantee::Pc(n) | Grantee::Group(n) => return Err(EditError::NoSuchPc(n.to_string())),
     };
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let mut t = Table::new();
     t.insert(key, value(name));
     t.insert(
@@ -128,12 +128,12 @@ pub fn grant(
             doc.insert("exceptions", Item::ArrayOfTables(a));
         }
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// Removes every `[[blocks]]` entry of PC `pc`. Returns how many there were.
 pub fn unblock_pc(dir: &Path, list_cache: &Path, pc: &str) -> Result<usize, EditError> {
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let Some(Item::ArrayOfTables(a)) = doc.get_mut("blocks") else {
         return Ok(0);
     };
@@ -144,7 +144,7 @@ pub fn unblock_pc(dir: &Path, list_cache: &Path, pc: &str) -> Result<usize, Edit
         doc.remove("blocks");
     }
     if removed > 0 {
-        commit(dir, list_cache, &doc)?;
+        editing.commit(dir, list_cache, &doc)?;
     }
     Ok(removed)
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
-use super::{EditError, commit, read};
+use super::{EditError, read};
 
 /// A rule as the UI adds it to a group.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ pub fn add_rule(
     group: &str,
     rule: &NewRule,
 ) -> Result<(), EditError> {
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let g = group_mut(&mut doc, group)?;
     let mut t = Table::new();
     t.insert("action", value(rule.action.as_str()));
@@ -67,7 +67,7 @@ pub fn add_rule(
             g.insert("rules", Item::ArrayOfTables(a));
         }
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// Removes rule number `index` (0-based, in file order) of group `group`.
@@ -77,7 +77,7 @@ pub fn remove_rule(
     group: &str,
     index: usize,
 ) -> Result<(), EditError> {
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let g = group_mut(&mut doc, group)?;
     let missing = || EditError::NoSuchRule(group.to_string(), index);
     let Some(Item::ArrayOfTables(rules)) = g.get_mut("rules") else {
@@ -90,7 +90,7 @@ pub fn remove_rule(
     if rules.is_empty() {
         g.remove("rules");
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// What a limit is for.
@@ -110,7 +110,7 @@ pub fn set_limit(
     per: &str,
     bytes: Option<&str>,
 ) -> Result<(), EditError> {
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let same = |t: &Table| {
         let s = |k: &str| t.get(k).and_then(|v| v.as_str());
         s("per") == Some(per)
@@ -148,7 +148,7 @@ pub fn set_limit(
         }
         None => {}
     }
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }
 
 /// Defines (or redefines) the weekly schedule `name`.
@@ -160,7 +160,7 @@ pub fn set_schedule(
     from: &str,
     until: &str,
 ) -> Result<(), EditError> {
-    let (_editing, mut doc) = read(dir)?;
+    let (editing, mut doc) = read(dir)?;
     let schedules = doc
         .entry("schedules")
         .or_insert_with(|| {
@@ -175,5 +175,5 @@ pub fn set_schedule(
     t.insert("from", value(from));
     t.insert("until", value(until));
     schedules.insert(name, Item::Table(t));
-    commit(dir, list_cache, &doc)
+    editing.commit(dir, list_cache, &doc)
 }

@@ -218,6 +218,31 @@ fn edits_at_the_same_moment_all_land() {
 }
 
 #[test]
+fn a_file_changed_by_hand_during_an_edit_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let path = dir.path().join(POLICY_FILE);
+    std::fs::write(&path, TEXT).unwrap();
+    let (editing, mut doc) = read(dir.path()).unwrap();
+    doc["time_zone"] = toml_edit::value("Europe/Berlin");
+    // The admin saves the file meanwhile.
+    let by_hand = format!("{TEXT}\n[[groups]]\nname = \"staff\"\n");
+    std::fs::write(&path, &by_hand).unwrap();
+    let r = editing.commit(dir.path(), &cache, &doc);
+    assert!(matches!(r, Err(EditError::Changed)), "{r:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), by_hand);
+    // Made again on the new text, it lands.
+    let (editing, mut doc) = read(dir.path()).unwrap();
+    doc["time_zone"] = toml_edit::value("Europe/Berlin");
+    editing.commit(dir.path(), &cache, &doc).unwrap();
+    let now = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        now.contains("Europe/Berlin") && now.contains("staff"),
+        "{now}"
+    );
+}
+
+#[test]
 fn blocks_are_written_back_keeping_comments_and_validated() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
