@@ -60,29 +60,24 @@ pub(in crate::store) fn prune(
             [now_ms - r.days_days as i64 * 86_400_000],
         )?;
     }
-    if r.queries_days > 0 {
-        n += tx.execute(
-            "DELETE FROM queries WHERE at_ms < ?1",
-            [now_ms - r.queries_days as i64 * 86_400_000],
-        )?;
-    }
-    if r.events_days > 0 {
-        n += tx.execute(
-            "DELETE FROM events WHERE at_ms < ?1",
-            [now_ms - r.events_days as i64 * 86_400_000],
-        )?;
-    }
-    if r.actions_days > 0 {
-        n += tx.execute(
-            "DELETE FROM actions WHERE at_ms < ?1",
-            [now_ms - r.actions_days as i64 * 86_400_000],
-        )?;
-    }
-    if r.requests_days > 0 {
-        n += tx.execute(
-            "DELETE FROM requests WHERE max(at_ms, coalesce(decided_ms, 0)) < ?1",
-            [now_ms - r.requests_days as i64 * 86_400_000],
-        )?;
+    // Tables kept by the age of one time expression, each for its own number of days.
+    const DAY_MS: i64 = 86_400_000;
+    for (days, table, when) in [
+        (r.queries_days, "queries", "at_ms"),
+        (r.events_days, "events", "at_ms"),
+        (r.actions_days, "actions", "at_ms"),
+        (
+            r.requests_days,
+            "requests",
+            "max(at_ms, coalesce(decided_ms, 0))",
+        ),
+    ] {
+        if days > 0 {
+            n += tx.execute(
+                &format!("DELETE FROM {table} WHERE {when} < ?1"),
+                [now_ms - i64::from(days) * DAY_MS],
+            )?;
+        }
     }
     // Sessions idle past their limit can never be used again.
     if r.sessions_idle_ms > 0 {
