@@ -154,6 +154,43 @@ fn a_policy_reload_changes_answers_without_a_restart() {
     }
 }
 
+/// A SIGHUP (a policy tool, logrotate, an impatient admin) that reaches the daemon while
+/// it starts must not kill it: the handlers are in place before anything else.
+#[test]
+fn a_sighup_while_the_daemon_starts_does_not_kill_it() {
+    let mut o = office();
+    o.og.stop().unwrap();
+    let pattern = format!("run --config {}", o.og.config_path().display());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let log = o.lab.dir().join("officegate.log");
+    std::fs::write(&log, "").unwrap();
+    let hupper = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            // From the daemon's first log line on (before it, the process may not even
+            // have reached main).
+            while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::process::Command::new("pkill")
+                    .args(["-HUP", "-f", &pattern])
+                    .status();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let started = o.og.restart();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    hupper.join().unwrap();
+    started.unwrap();
+    assert_eq!(
+        short(&o.lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+    o.og.stop().unwrap();
+}
+
 /// The office with its `[dns]` table replaced.
 fn office_with_dns(dns: impl Fn(&officegate_lab::Lab) -> String) -> Office {
     office_with(|lab, config| {

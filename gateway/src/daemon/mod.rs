@@ -29,12 +29,16 @@ pub use tick::apply;
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Result<()> {
+    // First of all: a SIGHUP's default action ends the process, and one can come while
+    // the datapath attaches (a policy tool, logrotate). From here on it waits in the
+    // stream until the loop reads it. Nothing is logged before this line.
+    let mut signals = Signals::new()?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "officegate starting");
     if !clock.is_real() {
         tracing::warn!(now = %clock.now(), "policy clock set by --clock-start (tests and demos only)");
     }
     raise_open_files();
     let mut d = start::Daemon::start(config_path, clock).await?;
-    let mut signals = Signals::new()?;
     let mut every = tokio::time::interval(TICK);
     // The datapath is attached and the services listen: ready, for systemd
     // (`Type=notify`) when it started us; nothing otherwise.
@@ -42,6 +46,7 @@ pub async fn run(config_path: &Path, clock: crate::clock::Clock) -> anyhow::Resu
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("filtering"),
     ]);
+    tracing::info!("officegate ready: filtering");
     loop {
         match signals.wake(&mut every).await {
             Wake::Stop => break,

@@ -108,10 +108,7 @@ impl Datapath {
             .load(OBJECT)
             .map_err(|source| DatapathError::Load { source })?;
         let xdp: &mut Xdp = program(&mut ebpf, programs::LAN_INGRESS)?;
-        xdp.load().map_err(|source| DatapathError::Program {
-            program: programs::LAN_INGRESS,
-            source,
-        })?;
+        load_program(programs::LAN_INGRESS, || xdp.load())?;
         load_reset(&mut ebpf)?;
         for name in [
             programs::LAN_EGRESS,
@@ -119,10 +116,7 @@ impl Datapath {
             programs::WAN_INGRESS,
         ] {
             let tc: &mut SchedClassifier = program(&mut ebpf, name)?;
-            tc.load().map_err(|source| DatapathError::Program {
-                program: name,
-                source,
-            })?;
+            load_program(name, || tc.load())?;
         }
         let dp = Self {
             ebpf,
@@ -230,10 +224,7 @@ impl Datapath {
     /// Loads the object's empty XDP program (the benchmark's floor; never attached).
     pub fn load_empty_program(&mut self) -> Result<(), DatapathError> {
         let p: &mut Xdp = program(&mut self.ebpf, programs::BENCH_EMPTY)?;
-        p.load().map_err(|source| DatapathError::Program {
-            program: programs::BENCH_EMPTY,
-            source,
-        })
+        load_program(programs::BENCH_EMPTY, || p.load())
     }
 
     /// The empty XDP program, for BPF_PROG_TEST_RUN after `load_empty_program`.
@@ -373,14 +364,51 @@ impl Plan {
     }
 }
 
+/// Loads one program into the kernel with the daemon's signals held back on this thread,
+/// and again if the verifier still gave up. The verifier stops with EAGAIN when a signal
+/// is pending for the loading thread (a SIGHUP while the daemon starts would otherwise
+/// fail the start); held back, the signal goes to another thread or waits until the load
+/// is done. libbpf retries such loads too; aya does not.
+fn load_program(
+    program: &'static str,
+    mut load: impl FnMut() -> Result<(), aya::programs::ProgramError>,
+) -> Result<(), DatapathError> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    const TRIES: usize = 5;
+    let mut held = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGCHLD,
+    ] {
+        held.add(s);
+    }
+    let mut before = SigSet::empty();
+    let masked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut before)).is_ok();
+    let mut result = load();
+    for _ in 1..TRIES {
+        match &result {
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) =>
+            {
+                result = load()
+            }
+            _ => break,
+        }
+    }
+    if masked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
+    }
+    result.map_err(|source| DatapathError::Program { program, source })
+}
+
 /// Loads `og_lan_reset` and puts it in the slot `og_lan_ingress` tail-calls for a dropped
 /// frame (fail fast: a blocked TCP connection gets a reset, not silence).
 fn load_reset(ebpf: &mut Ebpf) -> Result<(), DatapathError> {
     let reset: &mut Xdp = program(ebpf, programs::LAN_RESET)?;
-    reset.load().map_err(|source| DatapathError::Program {
-        program: programs::LAN_RESET,
-        source,
-    })?;
+    load_program(programs::LAN_RESET, || reset.load())?;
     let fd = reset
         .fd()
         .map_err(|source| DatapathError::Program {

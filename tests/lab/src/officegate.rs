@@ -45,8 +45,9 @@ mode = "nxdomain"
 /// Which PC is in which of `EXAMPLE_GROUPS`.
 pub const EXAMPLE_PC_GROUPS: &[(usize, &str)] = &[(1, "staff"), (3, "guests")];
 
-/// The log line the daemon prints once its programs are attached.
-const READY: &str = "datapath attached";
+/// The log line the daemon prints once its programs are attached and its services and
+/// signal handlers are in place.
+const READY: &str = "officegate ready";
 
 pub struct Officegate {
     child: Option<Child>,
