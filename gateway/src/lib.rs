@@ -36,6 +36,7 @@
 //! - [`requests`]: access requests filed on the block page, and their decisions.
 //! - [`alerts`]: chosen events POSTed to a webhook (subscribed through `Store::on_event`).
 //! - [`blockpage`]: the page blocked names lead to, and the access-request form.
+//! - [`httpd`]: the HTTP/1 server both the page and the API run on, with its timeouts.
 //! - [`api`]: the admin API (axum) and the embedded UI: one module per resource, each
 //!   route stated once with the roles that may call it; the OpenAPI document; `/metrics`.
 //! - [`config`]: the daemon's TOML configuration, validated into a plan for the datapath.
@@ -60,6 +61,7 @@ pub mod datapath;
 pub mod dns;
 pub mod guard;
 pub mod held;
+pub mod httpd;
 pub mod init;
 pub mod lists;
 pub mod manual;

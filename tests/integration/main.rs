@@ -21,6 +21,8 @@ mod lab_hostile;
 mod lab_service;
 mod lab_settings;
 mod lab_sites;
+mod lab_slow_clients;
+mod lab_tables;
 mod lab_ui;
 mod lab_wan;
 mod layout;

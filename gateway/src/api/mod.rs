@@ -27,7 +27,6 @@ mod traffic;
 mod ui;
 mod users;
 
-use crate::blockpage::Peer;
 pub use logins::Logins;
 
 pub use error::ApiError;
@@ -115,27 +114,13 @@ pub async fn serve(cfg: &ApiConfig, state: ApiState) -> anyhow::Result<Cancellat
         let (app, stop) = (app.clone(), token.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
-            let stopped = async move { stop.cancelled().await };
-            let r = match tls {
-                Some(acceptor) => {
-                    let listener = crate::blockpage::tls::TlsListener::new(listener, acceptor);
-                    match listener {
-                        Ok(l) => {
-                            axum::serve(l, app.into_make_service_with_connect_info::<Peer>())
-                                .with_graceful_shutdown(stopped)
-                                .await
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                None => {
-                    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-                        .with_graceful_shutdown(stopped)
-                        .await
-                }
-            };
-            if let Err(e) = r {
-                tracing::error!("API server on {addr} stopped: {e}");
+            match tls {
+                Some(acceptor) => match crate::blockpage::tls::TlsListener::new(listener, acceptor)
+                {
+                    Ok(l) => crate::httpd::serve(l, app, stop).await,
+                    Err(e) => tracing::error!("API server on {addr}: {e}"),
+                },
+                None => crate::httpd::serve(listener, app, stop).await,
             }
         });
     }

@@ -114,27 +114,7 @@ impl PageState {
     }
 }
 
-/// The browser's address, over HTTP and HTTPS alike (axum knows it for a plain TCP
-/// listener only).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer(*s.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
-    for Peer
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
-        Peer(*s.remote_addr())
-    }
-}
+pub use crate::httpd::Peer;
 
 /// The path the request form posts to: under a dot-name no site uses, so any path of the
 /// blocked site shows the page.
@@ -159,14 +139,7 @@ pub async fn serve(
                 .map_err(|e| anyhow::anyhow!("[block_page] cannot listen on {addr}: {e}"))?;
             let listener = tls::TlsListener::new(tcp, acceptor.clone())?;
             let (app, stop) = (app.clone(), token.clone());
-            tokio::spawn(async move {
-                let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!("block page on {addr} stopped: {e}");
-                }
-            });
+            tokio::spawn(crate::httpd::serve(listener, app, stop));
         }
     }
     for &addr in listen {
@@ -174,14 +147,7 @@ pub async fn serve(
             .await
             .map_err(|e| anyhow::anyhow!("[block_page] cannot listen on {addr}: {e}"))?;
         let (app, stop) = (app.clone(), token.clone());
-        tokio::spawn(async move {
-            let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = r {
-                tracing::error!("block page on {addr} stopped: {e}");
-            }
-        });
+        tokio::spawn(crate::httpd::serve(listener, app, stop));
     }
     Ok(token)
 }
