@@ -250,13 +250,29 @@ fn zone_offset_min(p: &Policy, now: jiff::Timestamp) -> i64 {
 }
 
 /// Writes the plan into the maps, then bumps the generation once so every flow's cached
-/// verdict is re-evaluated against the new sets.
+/// verdict is re-evaluated against the new sets. A PC that cannot be declared (a table
+/// full even after shedding) is logged and the others still are: one PC never keeps the
+/// policy, or the daemon's start, from applying.
 pub fn apply(maps: &mut Maps, plan: &Plan, gateway: &[IpAddr]) -> anyhow::Result<()> {
     maps.set_gateway_addrs(gateway)?;
     maps.sync_blocked(&plan.blocked, plan.quic_blocked)?;
+    let shed = maps.shed_addresses(&|a| plan.pcs.contains_key(a));
+    if shed > 0 {
+        tracing::warn!(
+            addresses = shed,
+            "the address table was nearly full: forgot the addresses idle longest"
+        );
+    }
     let mut listed = std::collections::HashSet::new();
     for pc in &plan.devices {
-        listed.insert(maps.declare_pc(&pc.addrs, &pc.macs, pc.group, pc.state)?);
+        match maps.declare_pc(&pc.addrs, &pc.macs, pc.group, pc.state) {
+            Ok(slot) => {
+                listed.insert(slot);
+            }
+            Err(e) => {
+                tracing::error!(addresses = ?pc.addrs, "a PC of the policy is not in the datapath: {e}")
+            }
+        }
     }
     // A PC taken out of the policy must not keep its old group or block, and devices it
     // does not list follow its `unknown_devices`; counters stay.

@@ -57,6 +57,11 @@ pub fn now_secs() -> u32 {
     ((t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64) >> 30) as u32
 }
 
+/// An address table fuller than this fraction of its capacity is shed...
+const SHED_ABOVE: (u64, u64) = (3, 4);
+/// ...down to this fraction.
+const SHED_TO: (u64, u64) = (1, 2);
+
 impl Maps {
     pub(super) fn addr_info(&self, addr: IpAddr) -> Option<AddrInfo> {
         match addr {
@@ -108,6 +113,39 @@ impl Maps {
             .filter_map(|r| r.ok())
             .map(|(k, i)| (IpAddr::V6(v6_from_key(k)), i));
         v4.chain(v6).collect()
+    }
+
+    /// Makes room in a nearly full address table: while one family's table is over
+    /// `SHED_ABOVE` of its capacity, its addresses idle longest (that `keep` does not
+    /// hold: what the policy lists) are forgotten until it is down to `SHED_TO`. A PC
+    /// sending from random sources fills the table in seconds; a full one would refuse
+    /// the policy's own addresses and every new device. A forgotten address costs its
+    /// device nothing: the next flow from it finds the device again by its MAC. Returns
+    /// how many were forgotten.
+    pub fn shed_addresses(&mut self, keep: &dyn Fn(&IpAddr) -> bool) -> usize {
+        let now = now_secs();
+        let mut shed = 0;
+        for v4 in [true, false] {
+            let mut entries: Vec<(IpAddr, u32)> = self
+                .addr_entries()
+                .into_iter()
+                .filter(|(a, _)| a.is_ipv4() == v4)
+                .map(|(a, i)| (a, now.wrapping_sub(i.seen)))
+                .collect();
+            if entries.len() as u64 <= u64::from(capacity::PCS) * SHED_ABOVE.0 / SHED_ABOVE.1 {
+                continue;
+            }
+            let excess =
+                entries.len() - (u64::from(capacity::PCS) * SHED_TO.0 / SHED_TO.1) as usize;
+            entries.retain(|(a, _)| !keep(a));
+            // Idle longest first.
+            entries.sort_unstable_by_key(|(_, age)| std::cmp::Reverse(*age));
+            for (a, _) in entries.into_iter().take(excess) {
+                self.remove_addr(a);
+                shed += 1;
+            }
+        }
+        shed
     }
 
     /// Every MAC binding: MAC → slot.
@@ -425,7 +463,10 @@ impl Reclaimer {
         listed_addr: &dyn Fn(&IpAddr) -> bool,
     ) -> Result<Reclaimed, DatapathError> {
         let now = now_secs();
-        let mut out = Reclaimed::default();
+        let mut out = Reclaimed {
+            addresses: maps.shed_addresses(listed_addr),
+            ..Default::default()
+        };
         let mut by_slot: StdHashMap<u32, Vec<IpAddr>> = StdHashMap::new();
         for (a, info) in maps.addr_entries() {
             if !listed_addr(&a) && now.wrapping_sub(info.seen) >= idle {

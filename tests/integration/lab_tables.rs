@@ -1,0 +1,101 @@
+//! The datapath's tables under a PC that sends from random source addresses: the kernel
+//! learns each as an address of that PC until the address table (65,536 per family) is
+//! full. The policy must still apply (a PC's new address reaches the datapath), and the
+//! daemon must still start.
+
+use officegate_lab::{Role, addr};
+
+use crate::support::office::office;
+
+/// Sends `n` UDP frames over IPv6 from random addresses of the LAN's /64 to a lab site,
+/// through the gateway's MAC, from this PC's own MAC (a raw socket: the PC's stack would
+/// not send from addresses it does not hold).
+const RANDOM_SOURCES: &str = r#"
+import os, socket, struct, sys
+iface, n, src_mac, gw_mac, dst = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+mac = lambda t: bytes(int(b, 16) for b in t.split(":"))
+eth = mac(gw_mac) + mac(src_mac) + b"\x86\xdd"
+dst = socket.inet_pton(socket.AF_INET6, dst)
+prefix = socket.inet_pton(socket.AF_INET6, "fd0a:10::")[:8]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+udp = struct.pack("!HHHH", 40000, 9, 8, 0)
+for i in range(n):
+    src = prefix + os.urandom(8)
+    ip6 = struct.pack("!IHBB", 6 << 28, len(udp), 17, 64) + src + dst
+    s.send(eth + ip6 + udp)
+print("sent", n)
+"#;
+
+/// `officegate pcs --json`: the device holding `address`, with all its addresses.
+fn addresses_of_device_with(o: &crate::support::office::Office, address: &str) -> Vec<String> {
+    let out = o.og.tool(&["pcs", "--json"]).expect("officegate pcs");
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .find_map(|v| {
+            let addrs: Vec<String> = v["addresses"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect();
+            addrs.iter().any(|a| a == address).then_some(addrs)
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_full_address_table_neither_stops_the_policy_nor_a_restart() {
+    let mut o = office();
+    let lab = &o.lab;
+    let out = lab
+        .exec(
+            Role::Pc(3),
+            &[
+                "python3",
+                "-c",
+                RANDOM_SOURCES,
+                addr::PC_IF,
+                "70000",
+                &addr::mac_string(addr::pc_mac(3)),
+                &addr::mac_string(addr::GW_LAN_MAC),
+                &addr::SITE_NEWS_V6.to_string(),
+            ],
+        )
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The admin gives pc2 another address.
+    let extra = "fd0a:10::beef";
+    let policy = std::fs::read_to_string(o.og.policy_path()).unwrap();
+    let pc2 = format!("\"{}\", \"{}\"", addr::pc_v4(2), addr::pc_v6(2));
+    assert!(policy.contains(&pc2), "{policy}");
+    let policy = policy.replace(&pc2, &format!("{pc2}, \"{extra}\""));
+    std::fs::write(o.og.policy_path(), policy).unwrap();
+    o.og.reload().unwrap();
+    let pc2_v4 = addr::pc_v4(2).to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !addresses_of_device_with(&o, &pc2_v4)
+        .iter()
+        .any(|a| a == extra)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pc2's new address never reached the datapath:\n{}",
+            o.og.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // And the daemon starts again over the same pinned tables.
+    o.og.stop().unwrap();
+    o.og.restart().expect("restart over a full address table");
+    assert!(
+        addresses_of_device_with(&o, &pc2_v4)
+            .iter()
+            .any(|a| a == extra),
+        "{}",
+        o.og.log_text()
+    );
+}
