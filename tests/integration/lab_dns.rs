@@ -223,6 +223,95 @@ fn upstreams_over_tls_and_https_with_the_company_ca() {
     }
 }
 
+/// Reads DNS queries on (address, port) and never answers them.
+const SILENT_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    s.recv(4096)
+"#;
+
+/// The gateway's established TCP connections to the lab's DoT port: their local ports.
+fn dot_connections(lab: &officegate_lab::Lab) -> std::collections::BTreeSet<String> {
+    let out = lab
+        .sh(
+            Role::Gateway,
+            &["ss", "-Htn", "state", "established", "( dport = :853 )"],
+        )
+        .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter_map(|local| local.rsplit_once(':').map(|(_, p)| p.to_string()))
+        .collect()
+}
+
+/// One name whose answer never comes (its zone's server is silent) costs the PC that asked
+/// it a SERVFAIL, not every PC its upstream: the TLS connection that goes on answering the
+/// others is kept, not dropped and made again.
+#[test]
+fn a_slow_name_does_not_reset_the_tls_upstream_for_everyone() {
+    let o = office_with_dns(|lab| {
+        format!(
+            "[dns]\nupstreams = [\"tls://{}#{}\"]\nca_file = \"{}\"\n",
+            addr::DOH_V4,
+            addr::DOH_NAME,
+            lab.ca_cert().display()
+        )
+    });
+    let lab = &o.lab;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _silent = Kill(
+        lab.command(Role::Internet, "python3")
+            .args([
+                "-c",
+                SILENT_SERVER,
+                &addr::DOH_V4.to_string(),
+                &addr::SLOW_PORT.to_string(),
+            ])
+            .spawn()
+            .expect("python3"),
+    );
+    let news = addr::SITE_NEWS_V4.to_string();
+    assert_eq!(short(lab, 2, "news.example", "A"), news);
+    let before = dot_connections(lab);
+    assert_eq!(before.len(), 1, "{before:?}");
+    // pc1 asks a slow name; pc2's names (new ones: no cache) are answered meanwhile.
+    let mut slow = lab.command(Role::Pc(1), "dig");
+    slow.args([
+        "+time=6",
+        "+tries=1",
+        &format!("@{}", addr::GW_LAN_V4),
+        &format!("www.{}", addr::SLOW_NAME),
+        "A",
+    ]);
+    let mut i = 0;
+    let slow = std::thread::scope(|s| {
+        let slow = s.spawn(move || slow.output());
+        while !slow.is_finished() {
+            i += 1;
+            assert_eq!(short(lab, 2, &format!("n{i}.news.example"), "A"), news);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        slow.join().unwrap().expect("dig")
+    });
+    let text = String::from_utf8_lossy(&slow.stdout);
+    assert!(text.contains("SERVFAIL"), "{text}");
+    assert_eq!(short(lab, 2, "after.news.example", "A"), news);
+    assert_eq!(
+        dot_connections(lab),
+        before,
+        "the upstream connection was dropped:\n{}",
+        o.og.log_text()
+    );
+}
+
 #[test]
 fn a_dead_upstream_falls_through_to_the_next() {
     // Nothing listens on the first address: its timeout passes, the second answers.

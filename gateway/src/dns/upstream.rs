@@ -5,6 +5,7 @@
 //!
 //! Owns: the upstream connections and their order. Must not: change an upstream's answer.
 
+use std::sync::atomic::Ordering;
 use std::{
     net::SocketAddr,
     sync::Arc,
@@ -105,6 +106,10 @@ struct Upstream {
     tcp: Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
     /// Set when it last failed: asked after the others until then.
     resting_until: std::sync::Mutex<Option<Instant>>,
+    /// When it last answered anything, in ms since `Upstreams::epoch`: a query that times
+    /// out on a connection that answered others meanwhile was slow by itself (one slow
+    /// domain), and the connection stays.
+    answered_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Upstream {
@@ -124,6 +129,7 @@ pub struct Upstreams {
     provider: TokioRuntimeProvider,
     tls: Arc<ClientConfig>,
     timeout: Duration,
+    epoch: Instant,
 }
 
 impl Upstreams {
@@ -136,6 +142,7 @@ impl Upstreams {
                 main: Mutex::new(None),
                 tcp: Mutex::new(None),
                 resting_until: std::sync::Mutex::new(None),
+                answered_ms: Default::default(),
             })
             .collect();
         Upstreams {
@@ -143,7 +150,12 @@ impl Upstreams {
             provider: TokioRuntimeProvider::new(),
             tls,
             timeout,
+            epoch: Instant::now(),
         }
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     /// The first usable answer, in order. SERVFAIL/REFUSED and failures fall through to
@@ -169,6 +181,7 @@ impl Upstreams {
             .filter(|u| !resting(u))
             .chain(self.list.iter().filter(|u| resting(u)));
         for up in order {
+            let sent = self.ms(Instant::now());
             match tokio::time::timeout(self.timeout, self.ask(up, request)).await {
                 Ok(Ok(r))
                     if matches!(
@@ -187,6 +200,12 @@ impl Upstreams {
                     up.rest(Some(Instant::now() + RESTING));
                     last_err = e;
                 }
+                Err(_) if up.answered_ms.load(Ordering::Relaxed) > sent => {
+                    // It answered other queries meanwhile: this name is slow (its own
+                    // servers are), the upstream and its connection are fine.
+                    tracing::debug!(upstream = %up.addr, "one query timed out; the upstream answers others");
+                    last_err = NetError::Timeout;
+                }
                 Err(_) => {
                     warn!(upstream = %up.addr, "upstream timed out");
                     up.rest(Some(Instant::now() + RESTING));
@@ -202,6 +221,15 @@ impl Upstreams {
     }
 
     async fn ask(&self, up: &Upstream, request: &DnsRequest) -> Result<DnsResponse, NetError> {
+        let r = self.ask_once(up, request).await;
+        if r.is_ok() {
+            up.answered_ms
+                .fetch_max(self.ms(Instant::now()), Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn ask_once(&self, up: &Upstream, request: &DnsRequest) -> Result<DnsResponse, NetError> {
         if up.transport != Transport::Plain {
             // A TLS/HTTPS connection the upstream closed shows up as an error: reconnect once.
             for attempt in 0..2 {

@@ -149,6 +149,11 @@ pub fn iperf_port(i: usize) -> u16 {
 /// A name whose TXT answer (20 records of 200 bytes) is far larger than a UDP answer
 /// should be.
 pub const BIG_NAME: &str = "big.example";
+/// A zone the bypass resolver (the lab's DoT/DoH upstream) asks of [`SLOW_PORT`] on its
+/// own address: a test that listens there and never answers makes every name under it
+/// slow; with nothing listening they fail at once.
+pub const SLOW_NAME: &str = "slow.example";
+pub const SLOW_PORT: u16 = 5353;
 /// A public name the lab resolver answers with a private address (a DNS rebinding attempt).
 pub const REBIND_NAME: &str = "rebind.example";
 pub const REBIND_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 7);

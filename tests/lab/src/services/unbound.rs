@@ -120,6 +120,16 @@ fn config(dir: &Path, kind: Kind) -> String {
             "x".repeat(198)
         );
     }
+    if kind == Kind::Bypass {
+        let _ = writeln!(c, "  local-zone: \"{}.\" transparent", addr::SLOW_NAME);
+        let _ = writeln!(
+            c,
+            "stub-zone:\n  name: \"{}.\"\n  stub-addr: {}@{}",
+            addr::SLOW_NAME,
+            addr::DOH_V4,
+            addr::SLOW_PORT
+        );
+    }
     c.push_str("remote-control:\n  control-enable: no\n");
     c
 }
