@@ -371,6 +371,38 @@ fn every_query_is_logged_with_its_pc_verdict_rule_and_answers() {
     assert_eq!(logged(&o.og, &["--name", "social"]).len(), 1);
 }
 
+/// An office with a global IPv6 prefix on its LAN: a public name answered with an address
+/// of that prefix, or with an office address behind NAT64, is a rebinding attempt too.
+#[test]
+fn rebinding_covers_the_offices_own_ipv6_prefix_and_nat64() {
+    let o = office_with(|lab, config| {
+        lab.sh(
+            Role::Gateway,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                addr::OFFICE_GLOBAL_V6_NET,
+                "dev",
+                addr::LAN_IF,
+                "nodad",
+            ],
+        )
+        .expect("global prefix on the LAN");
+        config
+    });
+    for name in [addr::REBIND_NAT64_NAME, addr::REBIND_OWN_V6_NAME] {
+        let out = dig(&o.lab, 2, &[name, "AAAA"]);
+        assert!(out.contains("status: REFUSED"), "{name}: {out}");
+    }
+    // A public IPv6 answer still comes through.
+    assert_eq!(
+        short(&o.lab, 2, "news.example", "AAAA"),
+        addr::SITE_NEWS_V6.to_string()
+    );
+}
+
 #[test]
 fn rebinding_is_refused_answers_are_cached_and_each_client_is_rate_limited() {
     let o = office_with(|_, config| {

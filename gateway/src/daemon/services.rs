@@ -186,7 +186,7 @@ async fn start_dns(
     } else {
         cfg.listen.clone()
     };
-    let allow = if cfg.allow.is_empty() {
+    let allow: Vec<(IpAddr, u8)> = if cfg.allow.is_empty() {
         nets.iter().map(|(a, p)| (*a, *p)).collect()
     } else {
         cfg.allow
@@ -194,6 +194,12 @@ async fn start_dns(
             .filter_map(|n| crate::parse::parse_net(n).ok())
             .collect()
     };
+    // The LAN's networks and those allowed to ask: the office's own.
+    let own_networks: Vec<(IpAddr, u8)> = nets
+        .iter()
+        .map(|(a, p)| (*a, *p))
+        .chain(allow.iter().copied())
+        .collect();
     let page_v4 = nets.iter().find_map(|(a, _)| match a {
         IpAddr::V4(v4) => Some(*v4),
         _ => None,
@@ -225,6 +231,7 @@ async fn start_dns(
         rate_limit_burst: cfg.rate_limit_burst,
         rebinding_protection: cfg.rebinding_protection,
         rebinding_allow: cfg.rebinding_allow.clone(),
+        own_networks,
         intercept: (cfg.intercept != Intercept::Off).then(|| crate::dns::InterceptSettings {
             listen: intercept_on.clone(),
             refuse: cfg.intercept == Intercept::Refuse,

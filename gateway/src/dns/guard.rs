@@ -11,7 +11,7 @@ use std::{
     sync::atomic::Ordering,
 };
 
-/// Addresses a public name has no business answering with.
+/// Addresses a public name has no business answering with, wherever the office is.
 pub fn private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => private_v4(a),
@@ -19,7 +19,16 @@ pub fn private(ip: IpAddr) -> bool {
             if let Some(v4) = a.to_ipv4_mapped() {
                 return private_v4(v4);
             }
-            a.is_loopback()
+            let s = a.segments();
+            // NAT64's well-known prefix (64:ff9b::/96, RFC 6052) reaches the IPv4 address
+            // in its last 32 bits: a private one is the office's.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b, c, d] = a.octets();
+                return private_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            // 64:ff9b:1::/48 is NAT64 for local use (RFC 8215): the network's own.
+            (s[0], s[1], s[2]) == (0x64, 0xff9b, 1)
+                || a.is_loopback()
                 || a.is_unspecified()
                 || (a.segments()[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
                 || (a.segments()[0] & 0xffc0) == 0xfe80 // fe80::/10 link local
@@ -51,6 +60,9 @@ pub struct Rebinding {
     /// Domains (and their subdomains) allowed to answer private addresses, e.g. the
     /// company's own.
     pub allow: Vec<String>,
+    /// The office's own networks (the LAN's, its global IPv6 prefix among them): an
+    /// address in one is as private as 10.0.0.0/8, though the world can route it.
+    pub own: Vec<(IpAddr, u8)>,
 }
 
 fn under(name: &str, domain: &str) -> bool {
@@ -69,7 +81,13 @@ impl Rebinding {
         {
             return None;
         }
-        answers.iter().copied().find(|a| private(*a))
+        answers.iter().copied().find(|a| {
+            private(*a)
+                || self
+                    .own
+                    .iter()
+                    .any(|(net, len)| crate::datapath::net_contains(*net, *len, *a))
+        })
     }
 
     /// Whether the cached answer `hit` to `name` is refused: asked once per answer and
@@ -105,10 +123,19 @@ mod tests {
             "fe80::1",
             "::1",
             "::ffff:192.168.0.1",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b::192.168.0.1",
+            "64:ff9b:1::5",
         ] {
             assert!(private(a.parse().unwrap()), "{a}");
         }
-        for a in ["203.0.113.10", "8.8.8.8", "2001:db8::1", "172.32.0.1"] {
+        for a in [
+            "203.0.113.10",
+            "8.8.8.8",
+            "2001:db8::1",
+            "172.32.0.1",
+            "64:ff9b::8.8.8.8",
+        ] {
             assert!(!private(a.parse().unwrap()), "{a}");
         }
     }
@@ -118,7 +145,13 @@ mod tests {
         let r = Rebinding {
             enabled: true,
             allow: vec!["corp.example".into()],
+            own: vec![("2001:db8:10::1".parse().unwrap(), 64)],
         };
+        let own: IpAddr = "2001:db8:10::7".parse().unwrap();
+        assert_eq!(r.violation("evil.example", &[own]), Some(own));
+        assert_eq!(r.violation("printer.corp.example", &[own]), None);
+        let elsewhere: IpAddr = "2001:db8:11::7".parse().unwrap();
+        assert_eq!(r.violation("evil.example", &[elsewhere]), None);
         let lan: IpAddr = "192.168.1.1".parse().unwrap();
         assert_eq!(r.violation("evil.example", &[lan]), Some(lan));
         assert_eq!(r.violation("printer.corp.example", &[lan]), None);
@@ -129,6 +162,7 @@ mod tests {
         let off = Rebinding {
             enabled: false,
             allow: vec![],
+            own: vec![],
         };
         assert_eq!(off.violation("evil.example", &[lan]), None);
     }

@@ -94,6 +94,8 @@ pub struct DnsSettings {
     pub rate_limit_burst: u32,
     pub rebinding_protection: bool,
     pub rebinding_allow: Vec<String>,
+    /// The office's own networks, private to rebinding protection whatever their range.
+    pub own_networks: Vec<(IpAddr, u8)>,
     /// Where allowed answers are recorded for the datapath plan.
     pub answered: Answered,
     /// Which PC was answered which name with which address (site attribution).
@@ -213,6 +215,7 @@ pub async fn serve(
                 .iter()
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
+            own: settings.own_networks,
         },
         remember: remember::Remember {
             answered: settings.answered,

@@ -63,6 +63,7 @@ fn filter() -> (Filter, Arc<DnsStats>) {
         rebinding: guard::Rebinding {
             enabled: true,
             allow: vec![],
+            own: vec![],
         },
         remember: remember::Remember {
             answered: Answered::new(100, std::time::Duration::from_secs(60)),

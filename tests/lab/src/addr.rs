@@ -160,6 +160,14 @@ pub const REBIND_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 7);
 /// The company's own name that legitimately answers a private address.
 pub const INTRANET_NAME: &str = "intranet.corp.example";
 pub const INTRANET_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 7);
+/// Public names answered (AAAA) with an office PC behind NAT64 (`64:ff9b::10.10.0.7`),
+/// and with an address of [`OFFICE_GLOBAL_V6_NET`].
+pub const REBIND_NAT64_NAME: &str = "rebind64.example";
+pub const REBIND_NAT64_V6: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0x0a0a, 0x0007);
+pub const REBIND_OWN_V6_NAME: &str = "rebind-own.example";
+pub const REBIND_OWN_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 7);
+/// A global-looking prefix a test may give the office LAN besides its ULA one.
+pub const OFFICE_GLOBAL_V6_NET: &str = "2001:db8:10::1/64";
 
 /// Paths every site serves besides `/` (a page naming the site): `/health` returns `ok`; the
 /// files are exactly 1,000,000 and 10,000,000 bytes.

@@ -111,6 +111,13 @@ fn config(dir: &Path, kind: Kind) -> String {
         let _ = writeln!(c, "  local-zone: \"{name}.\" redirect");
         let _ = writeln!(c, "  local-data: \"{name}. 60 IN A {v4}\"");
     }
+    for (name, v6) in [
+        (addr::REBIND_NAT64_NAME, addr::REBIND_NAT64_V6),
+        (addr::REBIND_OWN_V6_NAME, addr::REBIND_OWN_V6),
+    ] {
+        let _ = writeln!(c, "  local-zone: \"{name}.\" redirect");
+        let _ = writeln!(c, "  local-data: \"{name}. 60 IN AAAA {v6}\"");
+    }
     let _ = writeln!(c, "  local-zone: \"{}.\" static", addr::BIG_NAME);
     for i in 0..20 {
         let _ = writeln!(
