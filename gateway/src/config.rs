@@ -202,8 +202,8 @@ pub struct DnsConfig {
     /// bounds the cache's memory too (about 50 MB at the default). Default: 50,000.
     #[serde(default = "default_cache")]
     pub cache_entries: u64,
-    /// Queries per second one client may send (with bursts of `rate_limit_burst`); beyond
-    /// that it gets REFUSED. 0: no limit. Default: 200 per second, bursts of 1,000.
+    /// Queries per second one device may send (with bursts of `rate_limit_burst`), all its
+    /// addresses together; beyond that it gets REFUSED. 0: no limit. Default: 200 per second, bursts of 1,000.
     #[serde(default = "default_rate")]
     pub rate_limit_qps: u32,
     #[serde(default = "default_burst")]

@@ -497,3 +497,93 @@ fn an_approve_and_a_refuse_at_once_never_half_happen() {
         }
     }
 }
+
+/// Sends `n` DNS queries (A news.example) to the gateway over IPv6, each from a new random
+/// address of the LAN's /64, from this PC's own MAC (a raw socket: a PC may send from any
+/// address of its network; it needs no answer to make the gateway work).
+const ROTATING_QUERIES: &str = r#"
+import os, socket, struct, sys
+iface, n, src_mac, gw_mac, gw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+mac = lambda t: bytes(int(b, 16) for b in t.split(":"))
+eth = mac(gw_mac) + mac(src_mac) + b"\x86\xdd"
+dst = socket.inet_pton(socket.AF_INET6, gw)
+prefix = socket.inet_pton(socket.AF_INET6, "fd0a:10::")[:8]
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff or 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+for i in range(n):
+    src = prefix + os.urandom(8)
+    q = struct.pack("!HHHHHH", i & 0xffff, 0x0100, 1, 0, 0, 0) + b"\x04news\x07example\x00" + struct.pack("!HH", 1, 1)
+    length = 8 + len(q)
+    udp = struct.pack("!HHHH", 30000 + i % 30000, 53, length, 0) + q
+    pseudo = src + dst + struct.pack("!I", length) + b"\0\0\0\x11"
+    udp = udp[:6] + struct.pack("!H", csum(pseudo + udp)) + udp[8:]
+    ip6 = struct.pack("!IHBB", 6 << 28, length, 17, 64) + src + dst
+    s.send(eth + ip6 + udp)
+"#;
+
+/// A PC that rotates its IPv6 source address with every query is one device to the rate
+/// limit, not thousands of new clients with a fresh allowance each.
+#[test]
+fn the_dns_rate_limit_holds_a_pc_that_rotates_its_ipv6_addresses() {
+    use officegate_lab::addr;
+    let o = crate::support::office::office_with(|_, config| {
+        format!(
+            "{config}rate_limit_qps = 20\nrate_limit_burst = 20\n\n[api]\nlisten = [\"{}:8080\"]\ntoken = \"{TOKEN}\"\n",
+            addr::GW_LAN_V4
+        )
+    });
+    let lab = &o.lab;
+    let out = lab
+        .exec(
+            Role::Pc(2),
+            &[
+                "python3",
+                "-c",
+                ROTATING_QUERIES,
+                addr::PC_IF,
+                "2000",
+                &addr::mac_string(addr::pc_mac(2)),
+                &addr::mac_string(addr::GW_LAN_MAC),
+                &addr::GW_LAN_V6.to_string(),
+            ],
+        )
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The queries are all in once the filter has counted them (answered or refused).
+    let verdict = |metrics: &str, v: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("officegate_dns_queries_total{{verdict=\"{v}\"}}")))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let metrics = loop {
+        let (_, m) = get(&o, "/metrics", Some(TOKEN));
+        if verdict(&m, "allowed") + verdict(&m, "refused") >= 1900
+            || std::time::Instant::now() > deadline
+        {
+            break m;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let refused = verdict(&metrics, "refused");
+    assert!(refused >= 1000, "{metrics}");
+    // Another PC is answered as before.
+    assert_eq!(
+        crate::support::dns::short(lab, 1, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+}

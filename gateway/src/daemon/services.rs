@@ -97,6 +97,9 @@ pub struct Shared {
     pub over_page: crate::blockpage::Over,
     /// The running DNS filter's counters, for the API's `/metrics`.
     pub dns_stats: Arc<ArcSwapOption<crate::dns::DnsStats>>,
+    /// Which device sent from which address, as the datapath met them (the tick
+    /// publishes it): the DNS rate limit counts per device.
+    pub devices: crate::dns::DeviceMap,
 }
 
 /// Starts a service again and again for a few seconds while it fails: a restarted
@@ -229,6 +232,7 @@ async fn start_dns(
         cache_entries: cfg.cache_entries,
         rate_limit_qps: cfg.rate_limit_qps,
         rate_limit_burst: cfg.rate_limit_burst,
+        devices: Some(shared.devices.clone()),
         rebinding_protection: cfg.rebinding_protection,
         rebinding_allow: cfg.rebinding_allow.clone(),
         own_networks,

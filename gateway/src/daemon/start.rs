@@ -158,6 +158,7 @@ impl Daemon {
             policy_dir: source.dir().to_path_buf(),
             over_page: crate::blockpage::Over::default(),
             dns_stats: Default::default(),
+            devices: Default::default(),
         };
         let dns = match &config.dns {
             Some(d) => Some(start_dns_service(d, &dp_cfg.lan_interface, &shared).await?),
@@ -197,6 +198,7 @@ impl Daemon {
             devices: super::devices::DeviceWatch::new(config.devices.forget_after_s, seen, &met),
             held,
             over_page: shared.over_page.clone(),
+            device_map: shared.devices.clone(),
         };
         Ok(Daemon {
             settings: Settings::new(config_path, config),

@@ -113,6 +113,8 @@ fn limit_changes(
 /// What the tick keeps between seconds.
 pub struct Tick {
     pub maps: Maps,
+    /// Published every tick for the DNS rate limit (`dns::DeviceMap`).
+    pub device_map: crate::dns::DeviceMap,
     /// The gateway's own addresses on the LAN: never dropped.
     pub gw_addrs: Vec<IpAddr>,
     pub store: Store,
@@ -200,6 +202,12 @@ impl Tick {
                 .flat_map(|(d, m)| d.addrs.iter().map(move |a| (*a, m)))
                 .collect(),
         );
+        self.device_map.store(std::sync::Arc::new(
+            devices
+                .iter()
+                .flat_map(|d| d.addrs.iter().map(move |a| (*a, d.slot)))
+                .collect(),
+        ));
         self.usage.update(&devices, p, &self.names, &zoned);
         self.watch_devices(p, &devices);
         if flows {

@@ -11,15 +11,38 @@
 //! An intercepted query (`Via::Intercepted`) may be refused as a matter of policy
 //! (`refuse_intercepted`); that refusal is the full path's and is logged.
 //!
+//! A client is a device, not an address: a PC may send from any address of its IPv6
+//! network, and a fresh allowance per address would let it rotate past any limit. The
+//! datapath knows which device sent from which address (`DeviceMap`, published by the
+//! daemon's tick); an address it has not placed yet counts against its /64's newcomers,
+//! a bucket four times as large, until it is placed (within a second or two).
+//!
 //! Owns: the allowed networks and the per-client limiter. Must not: look at the query.
 
 use std::{
+    collections::HashMap,
     net::IpAddr,
     num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Address → the datapath's device slot, for every address it has met.
+pub type DeviceMap = Arc<arc_swap::ArcSwap<HashMap<IpAddr, u32>>>;
+
+/// Who a query's allowance is counted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Client {
+    Device(u32),
+    Address(IpAddr),
+}
+
+/// How many times a client's allowance the newcomers of one /64 share.
+const NEWCOMERS: u32 = 4;
 
 pub struct Access {
     /// Networks allowed to ask (address, prefix length).
@@ -48,31 +71,61 @@ impl Access {
 }
 
 pub struct RateLimit {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiters: Option<Limiters>,
+    /// None: every address is a client of its own (tests, benchmarks without a datapath).
+    devices: Option<DeviceMap>,
     checks: AtomicU64,
+}
+
+struct Limiters {
+    clients: DefaultKeyedRateLimiter<Client>,
+    /// Per /64: IPv6 addresses the datapath has not placed on a device yet.
+    newcomers: DefaultKeyedRateLimiter<u64>,
 }
 
 impl RateLimit {
     /// `qps` queries per second per client with bursts of `burst`; 0 turns it off.
-    pub fn new(qps: u32, burst: u32) -> Self {
-        let limiter = NonZeroU32::new(qps).map(|q| {
+    pub fn new(qps: u32, burst: u32, devices: Option<DeviceMap>) -> Self {
+        let limiters = NonZeroU32::new(qps).map(|q| {
             let burst = NonZeroU32::new(burst.max(qps)).unwrap_or(q);
-            RateLimiter::keyed(Quota::per_second(q).allow_burst(burst))
+            let times = |n: NonZeroU32| n.saturating_mul(NonZeroU32::new(NEWCOMERS).unwrap_or(n));
+            Limiters {
+                clients: RateLimiter::keyed(Quota::per_second(q).allow_burst(burst)),
+                newcomers: RateLimiter::keyed(
+                    Quota::per_second(times(q)).allow_burst(times(burst)),
+                ),
+            }
         });
         RateLimit {
-            limiter,
+            limiters,
+            devices,
             checks: AtomicU64::new(0),
         }
     }
 
     /// Whether `client` may ask now.
     pub fn check(&self, client: IpAddr) -> bool {
-        let Some(l) = &self.limiter else { return true };
-        // Forget idle clients now and then, so the table holds only the active ones.
+        let Some(l) = &self.limiters else { return true };
+        // Forget idle clients now and then, so the tables hold only the active ones.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 65_536 == 65_535 {
-            l.retain_recent();
+            l.clients.retain_recent();
+            l.newcomers.retain_recent();
         }
-        l.check_key(&client).is_ok()
+        let client = client.to_canonical();
+        let Some(devices) = &self.devices else {
+            return l.clients.check_key(&Client::Address(client)).is_ok();
+        };
+        if let Some(slot) = devices.load().get(&client) {
+            return l.clients.check_key(&Client::Device(*slot)).is_ok();
+        }
+        match client {
+            IpAddr::V6(a) => {
+                let prefix = u64::from_be_bytes(a.octets()[..8].try_into().unwrap_or_default());
+                l.newcomers.check_key(&prefix).is_ok()
+            }
+            // An IPv4 network holds few addresses: each its own client until placed.
+            IpAddr::V4(_) => l.clients.check_key(&Client::Address(client)).is_ok(),
+        }
     }
 }
 
@@ -82,21 +135,50 @@ mod tests {
 
     #[test]
     fn the_rate_limit_is_per_client() {
-        let rl = RateLimit::new(5, 5);
+        let rl = RateLimit::new(5, 5, None);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let passed = (0..20).filter(|_| rl.check(a)).count();
         assert!((5..=6).contains(&passed), "{passed}");
         assert!(rl.check(b));
-        let off = RateLimit::new(0, 0);
+        let off = RateLimit::new(0, 0, None);
         assert!((0..1000).all(|_| off.check(a)));
+    }
+
+    #[test]
+    fn a_device_is_one_client_whatever_its_addresses_and_newcomers_share_their_64() {
+        let pc1: IpAddr = "fd0a:10::11".parse().unwrap();
+        let pc1_other: IpAddr = "fd0a:10::1:11".parse().unwrap();
+        let pc2: IpAddr = "10.10.0.12".parse().unwrap();
+        let devices: DeviceMap = Arc::new(arc_swap::ArcSwap::from_pointee(HashMap::from([
+            (pc1, 7),
+            (pc1_other, 7),
+            (pc2, 8),
+        ])));
+        let rl = RateLimit::new(5, 5, Some(devices));
+        let passed = (0..20)
+            .filter(|i| rl.check(if i % 2 == 0 { pc1 } else { pc1_other }))
+            .count();
+        assert!((5..=6).contains(&passed), "{passed}");
+        assert!(rl.check(pc2));
+        // Addresses not placed yet: 4 times the allowance, for the whole /64.
+        let passed = (0..200u16)
+            .filter(|i| {
+                rl.check(IpAddr::V6(std::net::Ipv6Addr::new(
+                    0xfd0a, 0x10, 0, 0, 9, 9, 9, *i,
+                )))
+            })
+            .count();
+        assert!((20..=24).contains(&passed), "{passed}");
+        let elsewhere: IpAddr = "fd0a:11::5".parse().unwrap();
+        assert!(rl.check(elsewhere));
     }
 
     #[test]
     fn only_the_allowed_networks_may_ask() {
         let a = Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
-            rate: RateLimit::new(0, 0),
+            rate: RateLimit::new(0, 0, None),
             refuse_intercepted: false,
         };
         assert!(a.on_lan("10.10.0.11".parse().unwrap()));

@@ -36,6 +36,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use access::DeviceMap;
 pub use answered::Answered;
 pub use filter::Via;
 pub use outcome::Outcome;
@@ -92,6 +93,8 @@ pub struct DnsSettings {
     /// Per-client queries per second and burst (0: no limit).
     pub rate_limit_qps: u32,
     pub rate_limit_burst: u32,
+    /// The datapath's address → device map: the rate limit counts per device.
+    pub devices: Option<access::DeviceMap>,
     pub rebinding_protection: bool,
     pub rebinding_allow: Vec<String>,
     /// The office's own networks, private to rebinding protection whatever their range.
@@ -199,7 +202,11 @@ pub async fn serve(
         clock: settings.clock,
         access: access::Access {
             allow: settings.allow,
-            rate: access::RateLimit::new(settings.rate_limit_qps, settings.rate_limit_burst),
+            rate: access::RateLimit::new(
+                settings.rate_limit_qps,
+                settings.rate_limit_burst,
+                settings.devices,
+            ),
             refuse_intercepted: settings.intercept.as_ref().is_some_and(|i| i.refuse),
         },
         block: block::Block {

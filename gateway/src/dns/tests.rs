@@ -47,7 +47,7 @@ fn filter() -> (Filter, Arc<DnsStats>) {
         clock: crate::clock::Clock::real(),
         access: access::Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
-            rate: access::RateLimit::new(0, 0),
+            rate: access::RateLimit::new(0, 0, None),
             refuse_intercepted: false,
         },
         block: block::Block {
