@@ -99,3 +99,85 @@ fn a_full_address_table_neither_stops_the_policy_nor_a_restart() {
         o.og.log_text()
     );
 }
+
+/// Sends `n` UDP frames over IPv4 from this PC's own address to random (address, port)s of
+/// the lab internet's 203.0.113.0/24: each a flow of its own to the datapath.
+const SCAN: &str = r#"
+import os, socket, struct, sys
+iface, n, src_mac, gw_mac, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+mac = lambda t: bytes(int(b, 16) for b in t.split(":"))
+eth = mac(gw_mac) + mac(src_mac) + b"\x08\x00"
+src = socket.inet_aton(src)
+def csum(h):
+    s = sum(struct.unpack("!10H", h))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+for i in range(n):
+    r = os.urandom(3)
+    dst = bytes([203, 0, 113, r[0]])
+    udp = struct.pack("!HHHH", 40000, 1 + (r[1] << 8 | r[2]) % 65535, 8, 0)
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, i & 0xffff, 0, 64, 17, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    s.send(eth + h + udp)
+"#;
+
+/// A PC opening hundreds of thousands of flows (a port scan, a worm) leaves the database
+/// bounded: what is kept of flows the datapath has forgotten goes with them, and the
+/// unexplained-flow list is capped.
+#[test]
+fn a_pc_scanning_hundreds_of_thousands_of_flows_leaves_the_database_bounded() {
+    let o = crate::support::office::office_with(|lab, config| {
+        format!(
+            "{config}\n[storage]\ndir = \"{}\"\nflow_interval_s = 1\n",
+            lab.dir().join("state").display()
+        )
+    });
+    let lab = &o.lab;
+    for _ in 0..4 {
+        let out = lab
+            .exec(
+                Role::Pc(2),
+                &[
+                    "python3",
+                    "-c",
+                    SCAN,
+                    addr::PC_IF,
+                    "100000",
+                    &addr::mac_string(addr::pc_mac(2)),
+                    &addr::mac_string(addr::GW_LAN_MAC),
+                    &addr::pc_v4(2).to_string(),
+                ],
+            )
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A collection or two between the waves.
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let db = rusqlite::Connection::open(lab.dir().join("state").join("officegate.db")).unwrap();
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let (marks, unexplained) = (count("flow_marks"), count("unexplained"));
+    // The datapath holds at most 2^15 sets x 4 ways of IPv4 flows per CPU.
+    let cpus = std::thread::available_parallelism().unwrap().get() as i64;
+    assert!(
+        marks <= 131_072 * cpus,
+        "flow_marks {marks}, unexplained {unexplained}\n{}",
+        o.og.log_text()
+    );
+    assert!(unexplained <= 100_000, "unexplained {unexplained}");
+    // The PC's own traffic is still counted: the scan's bytes are in its totals.
+    assert_eq!(
+        crate::support::dns::short(lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+}

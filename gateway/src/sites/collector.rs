@@ -155,15 +155,29 @@ impl Collector {
             row.up += du;
             row.down += dd;
         }
-        // Forget names of flows the datapath no longer has.
-        if self.sniffed.len() > flows.len() {
-            let live: std::collections::HashSet<_> = flows
+        // Forget names and marks of flows the datapath no longer has: one that comes
+        // back starts its counters from zero, and a PC opening flows by the hundred
+        // thousand must not grow either.
+        let mut forgotten = Vec::new();
+        if self.sniffed.len() > flows.len() || self.marks.len() > flows.len() {
+            let live: std::collections::HashSet<FlowId> = flows
                 .iter()
-                .map(|f| (f.pc, f.remote, f.remote_port))
+                .map(|f| (f.pc, f.remote, f.remote_port, f.proto))
                 .collect();
-            self.sniffed.retain(|k, _| live.contains(k));
+            let named: std::collections::HashSet<_> = live
+                .iter()
+                .map(|(pc, r, port, _)| (*pc, *r, *port))
+                .collect();
+            self.sniffed.retain(|k, _| named.contains(k));
+            self.marks.retain(|id, _| {
+                let keep = live.contains(id);
+                if !keep {
+                    forgotten.push(flow_key(id));
+                }
+                keep
+            });
         }
-        if marks.is_empty() {
+        if marks.is_empty() && forgotten.is_empty() {
             return;
         }
         self.store.sites(SitesBatch {
@@ -173,6 +187,7 @@ impl Collector {
             rows: rows.into_values().collect(),
             unexplained,
             marks,
+            forgotten,
         });
     }
 }

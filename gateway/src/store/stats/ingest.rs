@@ -7,6 +7,9 @@
 
 use rusqlite::{Transaction, params};
 
+/// Rows the unexplained-flow list keeps at most (the newest).
+const UNEXPLAINED_ROWS: i64 = 100_000;
+
 use super::{
     SitesBatch, UsageDelta,
     memo::{HostSum, Memo},
@@ -201,6 +204,19 @@ fn write_sites(
     )?;
     for (k, up, down) in &b.marks {
         mark.execute(params![k, *up as i64, *down as i64, b.at_ms])?;
+    }
+    let mut forget = tx.prepare_cached("DELETE FROM flow_marks WHERE flow = ?1")?;
+    for k in &b.forgotten {
+        forget.execute([k])?;
+    }
+    if !b.unexplained.is_empty() {
+        // The newest `UNEXPLAINED_ROWS` only: a PC scanning ports or addresses makes a row
+        // per flow, and the list is for looking at, not for keeping everything.
+        tx.execute(
+            "DELETE FROM unexplained WHERE rowid IN (SELECT rowid FROM unexplained
+               ORDER BY last_ms DESC LIMIT -1 OFFSET ?1)",
+            [UNEXPLAINED_ROWS],
+        )?;
     }
     set_meta(tx, "day_offset_min", b.day_offset_min)?;
     Ok(())

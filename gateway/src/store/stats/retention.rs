@@ -55,15 +55,13 @@ pub(in crate::store) fn prune(
         }
         n += delete_by_age(tx, "site_day", "pc", "day", cut)?;
         n += delete_by_age(tx, "site_pc_day", "site", "day", cut)?;
-        n += tx.execute(
-            "DELETE FROM unexplained WHERE last_ms < ?1",
-            [now_ms - r.days_days as i64 * 86_400_000],
-        )?;
     }
     // Tables kept by the age of one time expression, each for its own number of days.
     const DAY_MS: i64 = 86_400_000;
     for (days, table, when) in [
         (r.queries_days, "queries", "at_ms"),
+        // Flows no lookup explains: looked at beside the query log, kept as long.
+        (r.queries_days, "unexplained", "last_ms"),
         (r.events_days, "events", "at_ms"),
         (r.actions_days, "actions", "at_ms"),
         (

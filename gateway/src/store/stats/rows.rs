@@ -99,4 +99,6 @@ pub struct SitesBatch {
     pub unexplained: Vec<UnexplainedRow>,
     /// (flow key, up total, down total).
     pub marks: Vec<(String, u64, u64)>,
+    /// Keys of flows the datapath no longer holds: their marks go.
+    pub forgotten: Vec<String>,
 }

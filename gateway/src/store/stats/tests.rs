@@ -42,6 +42,7 @@ fn batch(minute: i64, rows: Vec<SiteRow>) -> SitesBatch {
         rows,
         unexplained: vec![],
         marks: vec![],
+        forgotten: vec![],
     }
 }
 
@@ -76,6 +77,7 @@ fn roll_ups_agree_with_minutes() {
             ],
             unexplained: vec![],
             marks: vec![(format!("f{m}"), 1, 1)],
+            forgotten: vec![],
         });
         store.usage(crate::store::UsageDelta {
             pc: "pc1".into(),
