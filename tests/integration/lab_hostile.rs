@@ -587,3 +587,71 @@ fn the_dns_rate_limit_holds_a_pc_that_rotates_its_ipv6_addresses() {
         addr::SITE_NEWS_V4.to_string()
     );
 }
+
+/// Sends `n` queries (A news.example) and `n / 2` datagrams that are not DNS to the
+/// gateway as fast as it can from one socket, then counts the answers by RCODE for 3 s:
+/// prints `noerror refused formerr`.
+const FLOOD_AND_COUNT: &str = r#"
+import socket, struct, sys, time
+gw, n = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04news\x07example\x00\x00\x01\x00\x01"
+for i in range(n):
+    s.sendto(struct.pack("!H", i) + q, (gw, 53))
+for i in range(n // 2):
+    s.sendto(struct.pack("!H", i) + b"\x01\x00\x00\x01" + b"\xff" * 20, (gw, 53))
+counts = {0: 0, 5: 0, 1: 0}
+s.settimeout(0.2)
+end = time.time() + 3
+while time.time() < end:
+    try:
+        data = s.recv(4096)
+    except socket.timeout:
+        continue
+    rcode = data[3] & 0xf
+    counts[rcode] = counts.get(rcode, 0) + 1
+print(counts[0], counts[5], counts[1])
+"#;
+
+/// A PC (or a forged source) flooding the gateway with queries it refuses and with
+/// garbage gets a few error answers, not one per packet: the gateway is nobody's
+/// reflector.
+#[test]
+fn refusals_and_format_errors_are_rate_limited() {
+    use officegate_lab::addr;
+    let o = crate::support::office::office_with(|_, config| {
+        format!("{config}rate_limit_qps = 20\nrate_limit_burst = 20\n")
+    });
+    let lab = &o.lab;
+    let out = lab
+        .exec(
+            Role::Pc(1),
+            &[
+                "python3",
+                "-c",
+                FLOOD_AND_COUNT,
+                &addr::GW_LAN_V4.to_string(),
+                "1000",
+            ],
+        )
+        .expect("python3");
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (answered, refused, formerr) = (n[0], n[1], n[2]);
+    assert!(answered >= 20, "{line}");
+    assert!(refused + formerr <= 150, "noerror refused formerr: {line}");
+    // Another PC is answered as before.
+    assert_eq!(
+        crate::support::dns::short(lab, 2, "news.example", "A"),
+        addr::SITE_NEWS_V4.to_string()
+    );
+}

@@ -52,6 +52,8 @@ pub struct Access {
     /// (`Via::Intercepted`) is answered REFUSED — and logged, unlike the refusals above:
     /// the admin wants to see who tried (the rate limit still comes first).
     pub refuse_intercepted: bool,
+    /// Error answers (REFUSED, FORMERR, NOTIMP) per source network.
+    pub errors: ErrorLimit,
 }
 
 impl Access {
@@ -67,6 +69,54 @@ impl Access {
     #[inline]
     pub fn within_rate(&self, client: IpAddr) -> bool {
         self.rate.check(client)
+    }
+
+    /// Whether an error answer (REFUSED, FORMERR, NOTIMP) may go to `client` now; if not,
+    /// the query is dropped without one.
+    #[inline]
+    pub fn may_answer_error(&self, client: IpAddr) -> bool {
+        self.errors.check(client)
+    }
+}
+
+/// Error answers per source network: beyond `ERRORS_PER_SECOND` (bursts of twice that)
+/// a /24 or a /56 gets silence. A source address is easily forged: without this, whoever
+/// floods the gateway with queries that are refused (off the LAN, over a rate limit) or
+/// garbage makes it send as many answers to the forged address — a reflector. Keyed by
+/// network, not address, so rotating addresses within one buys nothing.
+pub struct ErrorLimit {
+    limiter: DefaultKeyedRateLimiter<u64>,
+    checks: AtomicU64,
+}
+
+const ERRORS_PER_SECOND: u32 = 20;
+
+impl Default for ErrorLimit {
+    fn default() -> Self {
+        let q = NonZeroU32::new(ERRORS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        ErrorLimit {
+            limiter: RateLimiter::keyed(
+                Quota::per_second(q)
+                    .allow_burst(q.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN))),
+            ),
+            checks: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ErrorLimit {
+    pub fn check(&self, client: IpAddr) -> bool {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 65_536 == 65_535 {
+            self.limiter.retain_recent();
+        }
+        let net = match client.to_canonical() {
+            IpAddr::V4(a) => u64::from(u32::from(a) >> 8),
+            // The top bit tells the families apart.
+            IpAddr::V6(a) => {
+                (u64::from_be_bytes(a.octets()[..8].try_into().unwrap_or_default()) >> 8) | 1 << 63
+            }
+        };
+        self.limiter.check_key(&net).is_ok()
     }
 }
 
@@ -175,11 +225,30 @@ mod tests {
     }
 
     #[test]
+    fn error_answers_are_limited_per_network() {
+        let e = ErrorLimit::default();
+        let passed = (0..200u8)
+            .filter(|i| e.check(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, *i))))
+            .count();
+        assert!((40..=42).contains(&passed), "{passed}");
+        assert!(e.check("198.51.101.1".parse().unwrap()));
+        let passed = (0..200u16)
+            .filter(|i| {
+                e.check(IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001, 0xdb8, 0, 0x12, 0, 0, 0, *i,
+                )))
+            })
+            .count();
+        assert!((40..=42).contains(&passed), "{passed}");
+    }
+
+    #[test]
     fn only_the_allowed_networks_may_ask() {
         let a = Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
             rate: RateLimit::new(0, 0, None),
             refuse_intercepted: false,
+            errors: ErrorLimit::default(),
         };
         assert!(a.on_lan("10.10.0.11".parse().unwrap()));
         assert!(!a.on_lan("10.10.1.11".parse().unwrap()));

@@ -47,7 +47,11 @@ impl Filter {
         // Refusals are not logged, as in `handler`: whoever floods could fill the log.
         let refuse = |out: &mut Vec<u8>| {
             self.log.refused();
-            wire::empty_answer(out, pkt, &q, RCODE_REFUSED);
+            // Over the error allowance: handled, with nothing to send.
+            out.clear();
+            if self.access.may_answer_error(client) {
+                wire::empty_answer(out, pkt, &q, RCODE_REFUSED);
+            }
             true
         };
         // 1. Who asks. The rate limit is checked only once this path answers: a query it

@@ -100,6 +100,15 @@ impl Filter {
         });
         let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
         let error = |rcode| builder().error_msg(&request.metadata, rcode);
+        // An error answer over its network's allowance (`access`): none at all.
+        let silence = || {
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = ResponseCode::Refused;
+            Ok(ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            }))
+        };
 
         // 1. Who asks.
         let client = request.src().ip().to_canonical();
@@ -115,20 +124,32 @@ impl Filter {
             debug!(%client, "refused: not on the LAN");
             // Not logged: whoever is outside the LAN could fill the log at will.
             self.log.refused();
+            if !self.access.may_answer_error(client) {
+                return silence();
+            }
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if !self.access.within_rate(client) {
             // Not logged one by one: a flooding client would flood the log too.
             debug!(%client, "refused: over its rate limit");
             self.log.refused();
+            if !self.access.may_answer_error(client) {
+                return silence();
+            }
             return rh.send_response(error(ResponseCode::Refused)).await;
         }
         if request.metadata.op_code != OpCode::Query
             || request.metadata.message_type != MessageType::Query
         {
+            if !self.access.may_answer_error(client) {
+                return silence();
+            }
             return rh.send_response(error(ResponseCode::NotImp)).await;
         }
         let Ok(info) = request.request_info() else {
+            if !self.access.may_answer_error(client) {
+                return silence();
+            }
             return rh.send_response(error(ResponseCode::FormErr)).await;
         };
         let query = info.query;

@@ -208,6 +208,7 @@ pub async fn serve(
                 settings.devices,
             ),
             refuse_intercepted: settings.intercept.as_ref().is_some_and(|i| i.refuse),
+            errors: Default::default(),
         },
         block: block::Block {
             page_v4: settings.page_v4,

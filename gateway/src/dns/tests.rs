@@ -48,6 +48,7 @@ fn filter() -> (Filter, Arc<DnsStats>) {
         access: access::Access {
             allow: vec![("10.10.0.0".parse().unwrap(), 24)],
             rate: access::RateLimit::new(0, 0, None),
+            errors: Default::default(),
             refuse_intercepted: false,
         },
         block: block::Block {

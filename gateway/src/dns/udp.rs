@@ -82,7 +82,10 @@ pub(super) async fn serve(
                 };
                 let (pkt, out) = (&io.bufs[i][..n], &mut io.outs[i]);
                 if filter.fast(pkt, src, via, std::time::Instant::now(), out) {
-                    replies.push((i, src));
+                    // Empty: an error answer over its network's allowance (`access`).
+                    if !out.is_empty() {
+                        replies.push((i, src));
+                    }
                 } else {
                     slow_path(&socket, &filter, &slow, pkt, src, via);
                 }
@@ -120,6 +123,7 @@ fn slow_path(
         }
         // Answers are never answered (no reflection loops).
         Ok(_) => {}
+        Err(_) if !filter.access.may_answer_error(src.ip()) => {}
         Err(_) => {
             if let Some(err) = format_error(pkt) {
                 let _ = socket.try_send_to(&err, src);
