@@ -181,3 +181,105 @@ fn a_pc_scanning_hundreds_of_thousands_of_flows_leaves_the_database_bounded() {
         addr::SITE_NEWS_V4.to_string()
     );
 }
+
+/// Sends `n` UDP datagrams of 100 bytes from port 40001 to (address, 9): one flow.
+const ONE_FLOW: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 40001))
+for _ in range(int(sys.argv[2])):
+    s.sendto(b"x" * 100, (sys.argv[1], 9))
+"#;
+
+/// The bytes the statistics charge pc2 with to `host`.
+fn site_bytes(lab: &officegate_lab::Lab, host: &str) -> i64 {
+    let db = rusqlite::Connection::open(lab.dir().join("state").join("officegate.db")).unwrap();
+    db.query_row(
+        "SELECT coalesce(sum(s.up_bytes), 0) FROM site_minute s JOIN names p ON p.id = s.pc
+           JOIN names h ON h.id = s.host WHERE p.name = 'pc2' AND h.name = ?1",
+        [host],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A flow seen by two CPUs is held once per CPU; when one CPU's part is replaced (its set
+/// filled by a flood of other flows) and starts again, the site statistics count what it
+/// counts anew — not the other CPU's part a second time.
+#[test]
+fn a_flow_part_replaced_on_one_cpu_is_not_counted_twice() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("one CPU: nothing to test");
+        return;
+    }
+    let o = crate::support::office::office_with(|lab, config| {
+        format!(
+            "{config}\n[storage]\ndir = \"{}\"\nflow_interval_s = 1\n",
+            lab.dir().join("state").display()
+        )
+    });
+    let lab = &o.lab;
+    let news = addr::SITE_NEWS_V4.to_string();
+    let on_cpu = |cpu: &str, script: &str, args: &[&str]| {
+        let mut all = vec!["taskset", "-c", cpu, "python3", "-c", script];
+        all.extend_from_slice(args);
+        let out = lab.exec(Role::Pc(2), &all).expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(3000));
+    on_cpu("0", ONE_FLOW, &[&news, "100"]);
+    on_cpu("1", ONE_FLOW, &[&news, "100"]);
+    settle();
+    let both = site_bytes(lab, &news);
+    assert!(both > 0 && both % 200 == 0, "{both}");
+    let packet = both / 200;
+    // A flood of other flows on CPU 1 replaces its part of the flow.
+    on_cpu(
+        "1",
+        FLOOD_ELSEWHERE,
+        &[
+            addr::PC_IF,
+            "400000",
+            &addr::mac_string(addr::pc_mac(2)),
+            &addr::mac_string(addr::GW_LAN_MAC),
+            &addr::pc_v4(2).to_string(),
+        ],
+    );
+    settle();
+    on_cpu("1", ONE_FLOW, &[&news, "10"]);
+    // The writer may still be busy with the flood's flows: wait for the new bytes, then
+    // for anything counted twice to follow them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while site_bytes(lab, &news) == both && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    settle();
+    assert_eq!(site_bytes(lab, &news), both + 10 * packet);
+}
+
+/// `SCAN`, to 198.51.100.0/24 instead (not a lab site).
+const FLOOD_ELSEWHERE: &str = r#"
+import os, socket, struct, sys
+iface, n, src_mac, gw_mac, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+mac = lambda t: bytes(int(b, 16) for b in t.split(":"))
+eth = mac(gw_mac) + mac(src_mac) + b"\x08\x00"
+src = socket.inet_aton(src)
+def csum(h):
+    s = sum(struct.unpack("!10H", h))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+for i in range(n):
+    r = os.urandom(3)
+    dst = bytes([198, 51, 100, r[0]])
+    udp = struct.pack("!HHHH", 40000, 1 + (r[1] << 8 | r[2]) % 65535, 8, 0)
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, i & 0xffff, 0, 64, 17, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    s.send(eth + h + udp)
+"#;

@@ -73,11 +73,13 @@ impl<const W: usize> FlowTable<W> {
         })
     }
 
-    /// Every flow held in any CPU's part, with its counters summed over CPUs. The kernel
-    /// may replace a way while it is read: a way is taken only if its key reads the same
-    /// before and after its value (the kernel writes key-last, see `FlowSet`).
-    pub fn flows(&self) -> HashMap<[u64; W], Counters> {
-        let mut out: HashMap<[u64; W], Counters> = HashMap::new();
+    /// Every flow held in any CPU's part, once per set that holds it (a flow seen by two
+    /// CPUs is in one set of each CPU's part; each part is replaced on its own, so its
+    /// counters are counted on their own). The kernel may replace a way while it is read:
+    /// a way is taken only if its key reads the same before and after its value (the
+    /// kernel writes key-last, see `FlowSet`).
+    pub fn flows(&self) -> HashMap<([u64; W], u32), Counters> {
+        let mut out: HashMap<([u64; W], u32), Counters> = HashMap::new();
         for s in 0..self.sets {
             // SAFETY: s < sets; every field is a plain integer, read volatile because the
             // kernel writes concurrently.
@@ -97,7 +99,7 @@ impl<const W: usize> FlowTable<W> {
                     }
                     (before, value)
                 };
-                out.entry(key).or_default().add(&value.counters);
+                out.entry((key, s as u32)).or_default().add(&value.counters);
             }
         }
         out

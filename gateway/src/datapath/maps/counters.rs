@@ -45,6 +45,8 @@ pub struct FlowEntry {
     pub remote: IpAddr,
     pub proto: u8,
     pub remote_port: u16,
+    /// The set of the flow table holding this part of the flow (one per CPU that saw it).
+    pub set: u32,
     pub counters: Counters,
 }
 
@@ -165,10 +167,10 @@ impl Maps {
         self.slot_counters(UNATTRIBUTED_SLOT)
     }
 
-    /// Every flow, counters summed over CPUs.
+    /// Every flow, once per CPU that counted it (`FlowEntry::set`).
     pub fn flows(&self) -> Vec<FlowEntry> {
         let mut out = Vec::new();
-        for (words, counters) in self.flows4.flows() {
+        for ((words, set), counters) in self.flows4.flows() {
             // SAFETY: the words hold a `FlowKeyV4` (plain integers) at their start.
             let k: FlowKeyV4 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
             out.push(FlowEntry {
@@ -176,10 +178,11 @@ impl Maps {
                 remote: IpAddr::V4(v4_from_key(k.remote)),
                 proto: k.proto,
                 remote_port: k.remote_port,
+                set,
                 counters,
             });
         }
-        for (words, counters) in self.flows6.flows() {
+        for ((words, set), counters) in self.flows6.flows() {
             // SAFETY: as above, a `FlowKeyV6`.
             let k: FlowKeyV6 = unsafe { std::ptr::read_unaligned(words.as_ptr().cast()) };
             out.push(FlowEntry {
@@ -187,6 +190,7 @@ impl Maps {
                 remote: IpAddr::V6(v6_from_key(k.remote)),
                 proto: k.proto,
                 remote_port: k.remote_port,
+                set,
                 counters,
             });
         }
