@@ -655,3 +655,55 @@ fn refusals_and_format_errors_are_rate_limited() {
         addr::SITE_NEWS_V4.to_string()
     );
 }
+
+/// `curl -X METHOD` from pc2 to the API with the admin token: the HTTP status.
+fn admin(o: &crate::support::office::Office, method: &str, path: &str) -> u16 {
+    let url = format!("http://{}:8080{path}", officegate_lab::addr::GW_LAN_V4);
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    status(&o.lab, 2, &["-X", method, "-H", &auth, &url])
+}
+
+/// Two admins at once: one removes a rule while the other, from a listing made before,
+/// removes another. The second removal takes the rule that was listed (by its identity),
+/// not whatever moved into its number; and once it is gone, nothing else goes instead.
+#[test]
+fn a_rule_removed_from_a_stale_listing_is_the_one_listed() {
+    use officegate_lab::addr;
+    let o = office_with_api();
+    let (code, body) = get(&o, "/api/v1/policy", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let policy: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let staff = policy["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "staff")
+        .unwrap();
+    let social = staff["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["domains"][0] == "social.example")
+        .unwrap();
+    let (index, id) = (
+        social["index"].as_u64().unwrap(),
+        social["id"].as_str().unwrap(),
+    );
+    assert_eq!(index, 1, "{staff}");
+    // The other admin removes rule 0: social.example moves to number 0.
+    assert_eq!(admin(&o, "DELETE", "/api/v1/groups/staff/rules/0"), 200);
+    let stale = format!("/api/v1/groups/staff/rules/{index}?id={id}");
+    assert_eq!(admin(&o, "DELETE", &stale), 200, "{}", o.og.log_text());
+    // social.example is open to staff now (pc1), within a second or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while crate::support::dns::short(&o.lab, 1, "social.example", "A")
+        != addr::SITE_SOCIAL_V4.to_string()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "social.example still blocked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(admin(&o, "DELETE", &stale), 409);
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{
     Extension, Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -192,15 +192,28 @@ pub async fn add_rule(
     .await
 }
 
-/// Remove a group's rule by its number (0-based, as `/api/v1/policy` lists them).
+/// Which rule to remove, beyond its number.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RuleQuery {
+    /// The rule's `id` as `/api/v1/policy` listed it: that rule is removed wherever it
+    /// stands now (409 if it is gone); without it, whatever rule has the number.
+    pub id: Option<String>,
+}
+
+/// Remove a group's rule by its number (0-based, as `/api/v1/policy` lists them), or
+/// better by its identity (`?id=`): a listing may be stale by the time an admin clicks.
 #[utoipa::path(delete, path = "/api/v1/groups/{group}/rules/{index}",
     params(("group" = String, Path, description = "The group"),
-        ("index" = usize, Path, description = "The rule's number in the group")),
-    responses((status = 200, description = "Removed from office.toml", body = Object)))]
+        ("index" = usize, Path, description = "The rule's number in the group"),
+        RuleQuery),
+    responses((status = 200, description = "Removed from office.toml", body = Object),
+        (status = 409, description = "The rule changed since it was listed")))]
 pub async fn remove_rule(
     State(st): State<Arc<ApiState>>,
     Extension(p): Extension<Principal>,
     Path((group, index)): Path<(String, usize)>,
+    Query(q): Query<RuleQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     p.check_group(&st.policy.load(), &group)?;
     let g = group.clone();
@@ -209,8 +222,8 @@ pub async fn remove_rule(
         p,
         "rule_remove",
         group,
-        serde_json::json!({"index": index}),
-        move |dir, cache| edit::remove_rule(dir, cache, &g, index),
+        serde_json::json!({"index": index, "id": q.id}),
+        move |dir, cache| edit::remove_rule(dir, cache, &g, index, q.id.as_deref()),
     )
     .await
 }

@@ -138,7 +138,7 @@ impl From<EditError> for ApiError {
             EditError::NoSuchPc(_) | EditError::NoSuchGroup(_) | EditError::NoSuchRule(..) => {
                 ApiError::NotFound(e.to_string())
             }
-            EditError::Changed => ApiError::Conflict(e.to_string()),
+            EditError::Changed | EditError::RuleGone(_) => ApiError::Conflict(e.to_string()),
             EditError::BadTime(_) | EditError::Invalid(_) | EditError::Refused(_) => {
                 ApiError::bad(e)
             }

@@ -41,6 +41,9 @@ pub struct RuleView {
     pub line: usize,
     /// Its number in the group (for `DELETE /api/v1/groups/{group}/rules/{index}`).
     pub index: usize,
+    /// Its identity (a hash of what it says): `?id=` on that DELETE removes this rule
+    /// wherever it has moved, or answers 409 if it is gone.
+    pub id: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,6 +161,7 @@ pub fn view(p: &Policy, now: jiff::Timestamp) -> PolicyView {
                         mode: format!("{:?}", r.mode).to_lowercase(),
                         line: r.line,
                         index,
+                        id: p.rule_id(r),
                     }
                 })
                 .collect(),

@@ -340,6 +340,38 @@ impl Policy {
         &self.groups
     }
 
+    /// A rule's identity for edits: a hash of what it says, not of where it stands, so
+    /// a removal made from a listing takes the rule that was listed even if others moved
+    /// it since (16 hex digits).
+    pub fn rule_id(&self, r: &Rule) -> String {
+        let refs: Vec<&str> = r
+            .refs
+            .iter()
+            .map(|&(category, i)| {
+                if category {
+                    self.categories[i].name.as_str()
+                } else {
+                    self.lists[i].name.as_str()
+                }
+            })
+            .collect();
+        let addresses: Vec<String> = r
+            .addresses
+            .iter()
+            .map(|(a, l)| format!("{a}/{l}"))
+            .collect();
+        let text = format!(
+            "{:?}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}",
+            r.action,
+            refs.join("\u{1e}"),
+            r.domain_names.join("\u{1e}"),
+            addresses.join("\u{1e}"),
+            r.schedule.map_or("", |s| self.schedules[s].name.as_str()),
+            r.mode,
+        );
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+
     /// This policy's identity: unique per load in this process.
     pub fn id(&self) -> u64 {
         self.id

@@ -55,7 +55,7 @@ function AddRule({ group, pol, change }) {
 function GroupTree({ groups, parent, pol, edit, change }) {
   const kids = groups.filter((g) => (g.parent || null) === parent);
   if (!kids.length) return null;
-  const remove = (g, r) => change(() => del(`/api/v1/groups/${encodeURIComponent(g.name)}/rules/${r.index}`),
+  const remove = (g, r) => change(() => del(`/api/v1/groups/${encodeURIComponent(g.name)}/rules/${r.index}?id=${encodeURIComponent(r.id)}`),
     `Rule removed from ${g.name}.`);
   return html`<ul>${kids.map((g) => html`<li><b>${g.name}</b>
     ${g.safe_search !== null && g.safe_search !== undefined ? html` <span class="tag">safe search ${g.safe_search ? 'on' : 'off'}</span>` : ''}

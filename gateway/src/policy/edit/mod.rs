@@ -38,6 +38,11 @@ pub enum EditError {
     NoSuchGroup(String),
     #[error("group `{0}` has no rule number {1}")]
     NoSuchRule(String, usize),
+    /// No rule with that identity (`Policy::rule_id`): removed or changed since listed.
+    #[error(
+        "group `{0}` has no such rule any more (changed since it was listed); nothing was written — reload and try again"
+    )]
+    RuleGone(String),
     #[error("`until`: {0}")]
     BadTime(String),
     /// A value no policy could take (an empty name).

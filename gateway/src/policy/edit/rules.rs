@@ -76,8 +76,26 @@ pub fn remove_rule(
     list_cache: &Path,
     group: &str,
     index: usize,
+    id: Option<&str>,
 ) -> Result<(), EditError> {
     let (editing, mut doc) = read(dir)?;
+    // By identity when given: the rule's number as the file stands now. (Read after the
+    // text the edit is made on: had the file changed in between, the edit fails on it.)
+    let index = match id {
+        None => index,
+        Some(id) => {
+            let (p, _) = crate::policy::load_dir_with(dir, Some(list_cache), None)
+                .map_err(EditError::Invalid)?;
+            p.groups()
+                .iter()
+                .find(|g| g.name == group)
+                .ok_or_else(|| EditError::NoSuchGroup(group.to_string()))?
+                .rules
+                .iter()
+                .position(|r| p.rule_id(r) == id)
+                .ok_or_else(|| EditError::RuleGone(group.to_string()))?
+        }
+    };
     let g = group_mut(&mut doc, group)?;
     let missing = || EditError::NoSuchRule(group.to_string(), index);
     let Some(Item::ArrayOfTables(rules)) = g.get_mut("rules") else {

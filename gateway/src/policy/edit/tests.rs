@@ -183,13 +183,13 @@ fn rules_limits_and_schedules_are_edited_in_place_and_validated() {
     set_limit(dir.path(), &cache, LimitFor::Group("sales"), "day", None).unwrap();
     assert!(load().limits().is_empty());
     // Rules go by number.
-    remove_rule(dir.path(), &cache, "staff", 0).unwrap();
+    remove_rule(dir.path(), &cache, "staff", 0, None).unwrap();
     assert_eq!(
         load().evaluate(addr, "games.example", now).verdict,
         super::super::Verdict::Allowed
     );
     assert!(matches!(
-        remove_rule(dir.path(), &cache, "staff", 0),
+        remove_rule(dir.path(), &cache, "staff", 0, None),
         Err(EditError::NoSuchRule(..))
     ));
 }
@@ -359,4 +359,37 @@ fn placing_a_device_adds_it_by_mac_or_names_the_pc_it_is_with_its_blocks() {
         before,
         std::fs::read_to_string(dir.path().join(POLICY_FILE)).unwrap()
     );
+}
+
+#[test]
+fn a_rule_removed_by_its_identity_is_the_one_listed_wherever_it_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let text = "version = 1\ntime_zone = \"UTC\"\n\n[[groups]]\nname = \"staff\"\n\n[[groups.rules]]\naction = \"block\"\ndomains = [\"a.example\"]\n\n[[groups.rules]]\naction = \"block\"\ndomains = [\"b.example\"]\n\n[[groups.rules]]\naction = \"block\"\ndomains = [\"c.example\"]\n";
+    std::fs::write(dir.path().join(POLICY_FILE), text).unwrap();
+    let domains = || {
+        let (p, _) = super::super::load_dir(dir.path()).unwrap();
+        p.groups()[0]
+            .rules
+            .iter()
+            .map(|r| r.domain_names[0].clone())
+            .collect::<Vec<_>>()
+    };
+    // An admin lists the rules and means to remove c.example (number 2)...
+    let (listed, _) = super::super::load_dir(dir.path()).unwrap();
+    let c = listed.rule_id(&listed.groups()[0].rules[2]);
+    let b = listed.rule_id(&listed.groups()[0].rules[1]);
+    assert_ne!(b, c);
+    // ...while another removes a.example: c.example is number 1 now.
+    remove_rule(dir.path(), &cache, "staff", 0, None).unwrap();
+    remove_rule(dir.path(), &cache, "staff", 2, Some(&c)).unwrap();
+    assert_eq!(domains(), ["b.example"]);
+    // Gone already: nothing else is taken in its place.
+    assert!(matches!(
+        remove_rule(dir.path(), &cache, "staff", 0, Some(&c)),
+        Err(EditError::RuleGone(_))
+    ));
+    assert_eq!(domains(), ["b.example"]);
+    remove_rule(dir.path(), &cache, "staff", 7, Some(&b)).unwrap();
+    assert!(domains().is_empty());
 }
