@@ -5,7 +5,8 @@
 //! - `package`: the Debian package (cargo-deb) in `target/debian/`;
 //! - `lab up|down|status`: the office lab by hand;
 //! - `fuzz <target>`: run a fuzz target (cargo-fuzz);
-//! - `bench <name>`: benchmarks against named peers (../shared/BENCHMARKS.md).
+//! - `bench <name>`: benchmarks against named peers (../shared/BENCHMARKS.md);
+//! - `soak [--minutes N]`: the long-run proof, everything at once in the lab.
 
 mod demo;
 mod lab_cmd;
@@ -43,7 +44,8 @@ enum Cmd {
     /// The office lab.
     #[command(subcommand)]
     Lab(lab_cmd::LabCmd),
-    /// Fuzz a parser: list_line, policy, sniff, dns_wire (cargo-fuzz, libFuzzer).
+    /// Fuzz a parser or an input path: list_line, policy, sniff, dns_wire, policy_edit,
+    /// block_page (cargo-fuzz, libFuzzer).
     Fuzz {
         target: String,
         #[arg(long, default_value_t = 60)]
@@ -54,6 +56,16 @@ enum Cmd {
         name: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// The long-run proof: the office lab under everything at once (DNS load, iperf3, new
+    /// flows, a hostile PC, WAN failures, policy edits, daemon kills) for `--minutes`;
+    /// prints one `RESULT soak` line. Not part of `test`.
+    Soak {
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// DNS queries per second in all, from two PCs.
+        #[arg(long, default_value_t = 50_000.0)]
+        qps: f64,
     },
 }
 
@@ -78,18 +90,30 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             fuzz(&target, seconds)
         }
-        Cmd::Bench { name, args } => {
-            setup::run()?;
-            build_bins(true)?;
-            let target = std::env::current_dir()?.join("target/release");
-            sh::run(
-                std::process::Command::new(target.join("officegate-bench"))
-                    .arg(&name)
-                    .args(&args)
-                    .env("OFFICEGATE_BIN", target.join("officegate")),
-            )
-        }
+        Cmd::Bench { name, args } => bench(&name, &args),
+        Cmd::Soak { minutes, qps } => bench(
+            "soak",
+            &[
+                "--minutes".into(),
+                minutes.to_string(),
+                "--qps".into(),
+                qps.to_string(),
+            ],
+        ),
     }
+}
+
+/// Builds (release) and runs one benchmark program of `officegate-bench`.
+fn bench(name: &str, args: &[String]) -> anyhow::Result<()> {
+    setup::run()?;
+    build_bins(true)?;
+    let target = std::env::current_dir()?.join("target/release");
+    sh::run(
+        std::process::Command::new(target.join("officegate-bench"))
+            .arg(name)
+            .args(args)
+            .env("OFFICEGATE_BIN", target.join("officegate")),
+    )
 }
 
 /// The daemon and the benchmarks.
@@ -110,7 +134,14 @@ fn build_bins(release: bool) -> anyhow::Result<()> {
 }
 
 /// The fuzz targets (tests/fuzz/fuzz_targets).
-const FUZZ_TARGETS: &[&str] = &["list_line", "policy", "sniff", "dns_wire"];
+const FUZZ_TARGETS: &[&str] = &[
+    "list_line",
+    "policy",
+    "sniff",
+    "dns_wire",
+    "policy_edit",
+    "block_page",
+];
 
 /// Runs one fuzz target for `seconds`. cargo-fuzz needs nightly flags (sanitizers);
 /// RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them, as for the eBPF build.

@@ -197,6 +197,15 @@ impl Officegate {
         }
     }
 
+    /// SIGKILL and wait: a crash, for tests of what survives one (`restart` after).
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
     /// SIGTERM and wait; fails if the daemon does not exit cleanly.
     pub fn stop(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {

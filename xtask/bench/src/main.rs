@@ -4,6 +4,7 @@
 mod datapath;
 mod dns;
 mod failover;
+mod soak;
 mod stats;
 mod throughput;
 
@@ -19,9 +20,10 @@ fn main() -> anyhow::Result<()> {
         Some("failover") => failover::run(&args[1..]),
         Some("dns") => dns::run(&args[1..]),
         Some("stats") => stats::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; known: datapath, throughput, failover, dns, stats"
+                "unknown benchmark {other:?}; known: datapath, throughput, failover, dns, stats, soak"
             )
         }
     }

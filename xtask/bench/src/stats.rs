@@ -158,6 +158,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     rows,
                     unexplained: Vec::new(),
                     marks: Vec::new(),
+                    forgotten: vec![],
                 });
                 // Back-pressure: never let the queue overflow (it would drop, not block),
                 // nor run dry. Every half hour of data (~18k writes) asks for a commit and

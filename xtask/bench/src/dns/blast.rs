@@ -15,8 +15,12 @@ use anyhow::bail;
 use super::{IN_FLIGHT, SENDER_CPU, names::wire};
 
 #[derive(Debug, Default, Clone)]
-pub(super) struct Blast {
+pub(crate) struct Blast {
     pub qps: f64,
+    pub sent: u64,
+    pub answered: u64,
+    /// Answers with RCODE SERVFAIL.
+    pub servfail: u64,
     pub lost: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -25,7 +29,7 @@ pub(super) struct Blast {
 /// Sends `queries` round-robin to `target` from inside `ns` (pinned to SENDER_CPU) for
 /// `secs`: with `rate` None, as fast as `IN_FLIGHT` outstanding queries allow; with a rate,
 /// at that many per second. Answers are matched by id.
-pub(super) fn blast(
+pub(crate) fn blast(
     ns: &Path,
     target: SocketAddr,
     queries: &[Vec<u8>],
@@ -53,7 +57,7 @@ pub(super) fn blast(
             let _ = sock2.set_send_buffer_size(8 << 20);
             let mut sent_at: Vec<Option<Instant>> = vec![None; 65536];
             let mut next_id: u16 = 0;
-            let (mut in_flight, mut answered, mut lost) = (0usize, 0u64, 0u64);
+            let (mut in_flight, mut answered, mut lost, mut servfail) = (0usize, 0u64, 0u64, 0u64);
             let mut lat: Vec<f32> = Vec::with_capacity(1 << 20);
             let start = Instant::now();
             let end = start + Duration::from_secs_f64(secs);
@@ -90,6 +94,9 @@ pub(super) fn blast(
                             if let Some(t) = sent_at[id].take() {
                                 in_flight -= 1;
                                 answered += 1;
+                                if n > 3 && buf[3] & 0x0f == 2 {
+                                    servfail += 1;
+                                }
                                 lat.push(t.elapsed().as_secs_f32() * 1000.0);
                             }
                         }
@@ -116,6 +123,9 @@ pub(super) fn blast(
             };
             Ok(Blast {
                 qps: answered as f64 / secs,
+                sent,
+                answered,
+                servfail,
                 lost,
                 p50_ms: pct(0.5),
                 p99_ms: pct(0.99),

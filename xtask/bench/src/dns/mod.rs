@@ -22,8 +22,8 @@
 //! up), `blast` (the load generator), `rounds` (the paired measurement), `report` (the
 //! table and the RESULT line).
 
-mod blast;
-mod names;
+pub(crate) mod blast;
+pub(crate) mod names;
 mod peers;
 mod report;
 mod rounds;

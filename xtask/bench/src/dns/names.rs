@@ -60,7 +60,7 @@ pub(super) fn blocked_names() -> anyhow::Result<Vec<String>> {
 }
 
 /// A query's wire form; the id (first two bytes) is set by the sender.
-pub(super) fn wire(name: &str) -> Vec<u8> {
+pub(crate) fn wire(name: &str) -> Vec<u8> {
     let mut m = Message::query();
     m.metadata.recursion_desired = true;
     m.add_query(Query::query(
