@@ -365,3 +365,35 @@ fn a_channel_whose_link_goes_down_and_up_on_the_gateway_comes_back() {
     );
     p.stop();
 }
+
+/// A gateway (re)started while its primary ISP's link is down — a power cut, an upgrade
+/// during an outage — starts on the backup, and takes the primary once it comes back.
+#[test]
+fn a_gateway_started_while_its_primary_link_is_down_runs_on_the_backup() {
+    let o = office_with(|lab, config| {
+        lab.inject(Role::IspPrimary, Fault::LinkDown)
+            .expect("primary down");
+        format!(
+            "{config}{}",
+            lab_wan_section("hold_down_s = 2\nup_after = 5\nflap_count = 10")
+        )
+    });
+    wait_status(&o, "the backup active", FAILOVER_WITHIN, active_is("backup"));
+    let p = prober(&o.lab);
+    let t0 = Instant::now();
+    assert!(
+        p.wait_for(Via::Backup, t0, FAILOVER_WITHIN).is_some(),
+        "new connections over the backup\n{}",
+        o.og.log_text()
+    );
+    o.lab
+        .heal(Role::IspPrimary, Fault::LinkDown)
+        .expect("primary up");
+    wait_status(
+        &o,
+        "the primary active once back",
+        Duration::from_secs(30),
+        active_is("primary"),
+    );
+    p.stop();
+}

@@ -93,10 +93,12 @@ impl Monitor {
                 gateway6: c.gateway6,
                 table: cfg.table_of(i),
             };
-            router
-                .prepare(&route)
-                .await
-                .map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.name))?;
+            // A channel whose routes cannot be written now (its link down, its next hop
+            // not reachable yet) must not keep the daemon from starting: the office
+            // runs on the others, and the restore round puts them back once it can.
+            if let Err(e) = router.prepare(&route).await {
+                warn!(channel = %c.name, "its routes cannot be set up now ({e}); tried again while the daemon runs");
+            }
             let probes = c.probe_list().map_err(anyhow::Error::msg)?;
             // Identifiers differ per channel and per daemon, so replies are never confused.
             let ident = (std::process::id() as u16)
