@@ -378,7 +378,12 @@ fn a_gateway_started_while_its_primary_link_is_down_runs_on_the_backup() {
             lab_wan_section("hold_down_s = 2\nup_after = 5\nflap_count = 10")
         )
     });
-    wait_status(&o, "the backup active", FAILOVER_WITHIN, active_is("backup"));
+    wait_status(
+        &o,
+        "the backup active",
+        FAILOVER_WITHIN,
+        active_is("backup"),
+    );
     let p = prober(&o.lab);
     let t0 = Instant::now();
     assert!(
