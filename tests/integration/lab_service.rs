@@ -254,6 +254,45 @@ fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
     let again = init();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    // On a terminal (a pty, from `script`), init asks: the LAN kept with Enter, both
+    // channels named (failover), a time zone it does not know asked again, then "y".
+    let asked_dir = root.path().join("etc/asked");
+    let cmd = format!(
+        "{} init --upstream {resolver} --dir {} --state-dir {} --pin-dir {}",
+        bin.display(),
+        asked_dir.display(),
+        state.display(),
+        pins.0.display()
+    );
+    let mut asked = lab
+        .command(Role::Gateway, "script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    let answers = format!(
+        "\nwan0 wan1={}\nNowhere/Atlantis\nUTC\ny\n",
+        addr::ISP2_DOWN_V4
+    );
+    std::io::Write::write_all(&mut asked.stdin.take().unwrap(), answers.as_bytes()).unwrap();
+    let asked = asked.wait_with_output().expect("init on a terminal");
+    let said = String::from_utf8_lossy(&asked.stdout).into_owned();
+    assert!(asked.status.success(), "{said}");
+    for question in ["LAN interface", "Internet channels", "Time zone", "Write them?"] {
+        assert!(said.contains(question), "{question} in\n{said}");
+    }
+    assert!(said.contains("`Nowhere/Atlantis` is not a time zone"), "{said}");
+    let settings = std::fs::read_to_string(asked_dir.join("officegate.toml")).unwrap();
+    assert!(settings.contains("lan_interface = \"lan0\""), "{settings}");
+    assert!(settings.contains("interface = \"wan1\""), "{settings}");
+    assert!(
+        settings.contains(&addr::ISP2_DOWN_V4.to_string()),
+        "{settings}"
+    );
+    let starter = std::fs::read_to_string(asked_dir.join("office.toml")).unwrap();
+    assert!(starter.contains("time_zone = \"UTC\""), "{starter}");
     // The packaged daemon on exactly these files (the lists beside the policy).
     let config = std::fs::read_to_string(dir.join("officegate.toml")).unwrap();
     let policy = std::fs::read_to_string(dir.join("office.toml")).unwrap();

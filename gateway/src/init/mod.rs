@@ -230,13 +230,66 @@ fn time_zone() -> String {
 
 /// `officegate init`.
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    let (settings, said) = propose(
-        opts,
-        &detect::interfaces(),
-        &detect::default_routes(),
-        &detect::kernel(),
-    )?;
-    let tz = opts.time_zone.clone().unwrap_or_else(time_zone);
+    let (interfaces, routes, kernel) = (
+        detect::interfaces(),
+        detect::default_routes(),
+        detect::kernel(),
+    );
+    // On a terminal, without --yes: the proposal is shown and each choice asked, the
+    // proposal's answer being the default (Enter keeps it).
+    let interactive = !opts.yes && std::io::stdin().is_terminal();
+    let mut opts = opts.clone();
+    let (settings, said) = loop {
+        let proposed = propose(&opts, &interfaces, &routes, &kernel);
+        if !interactive {
+            break proposed?;
+        }
+        let (lan, wans) = match &proposed {
+            Ok((s, said)) => {
+                println!("Found:");
+                for l in said {
+                    println!("  {l}");
+                }
+                let wans: Vec<String> = s.wans.iter().map(Wan::flag).collect();
+                (s.lan.clone(), wans.join(" "))
+            }
+            Err(e) => {
+                println!("{e:#}");
+                (String::new(), opts.wans.join(" "))
+            }
+        };
+        let new_lan = ask(&format!("LAN interface, the office's PCs' side [{lan}]: "))?;
+        let new_wans = ask(&format!(
+            "Internet channels, primary first, IF or IF=GATEWAY separated by spaces [{wans}]: "
+        ))?;
+        if new_lan.is_empty()
+            && new_wans.is_empty()
+            && let Ok(p) = proposed
+        {
+            break p;
+        }
+        if !new_lan.is_empty() {
+            opts.lan = Some(new_lan);
+        }
+        if !new_wans.is_empty() {
+            opts.wans = new_wans.split_whitespace().map(String::from).collect();
+        }
+    };
+    let tz = match opts.time_zone.clone() {
+        Some(tz) => tz,
+        None if interactive => loop {
+            let found = time_zone();
+            let tz = ask(&format!("Time zone of the office's schedules [{found}]: "))?;
+            if tz.is_empty() {
+                break found;
+            }
+            if jiff::tz::TimeZone::get(&tz).is_ok() {
+                break tz;
+            }
+            println!("`{tz}` is not a time zone this machine knows (e.g. Europe/Berlin)");
+        },
+        None => time_zone(),
+    };
     let files: Vec<(PathBuf, String)> = [
         ("officegate.toml", render::officegate_toml(&settings)),
         ("office.toml", render::office_toml(&tz)),
@@ -245,9 +298,11 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     .chain(render::LISTS.map(|(p, t)| (p, t.to_string())))
     .map(|(p, t)| (opts.dir.join(p), t))
     .collect();
-    println!("Found:");
-    for l in &said {
-        println!("  {l}");
+    if !interactive {
+        println!("Found:");
+        for l in &said {
+            println!("  {l}");
+        }
     }
     println!("Will write:");
     for (p, _) in &files {
@@ -274,11 +329,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         if !std::io::stdin().is_terminal() {
             bail!("not a terminal: run with --yes to write these files");
         }
-        print!("Write them? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !answer.trim().eq_ignore_ascii_case("y") {
+        if !ask("Write them? [y/N] ")?.eq_ignore_ascii_case("y") {
             bail!("nothing written");
         }
     }
@@ -297,6 +348,19 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         println!("The admin UI: http://{a}:8080/ — the first start logs the password of `admin`.");
     }
     Ok(())
+}
+
+/// Asks on the terminal; the answer's line, trimmed (empty: the default). A closed
+/// input is an error, not a silent default. Plain lines rather than a prompt library:
+/// what the admin types is echoed as typed, and a script can answer through a pty.
+fn ask(question: &str) -> anyhow::Result<String> {
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+        bail!("no answer (input closed): nothing written");
+    }
+    Ok(answer.trim().to_string())
 }
 
 /// Loads what would be written, from a scratch copy, with the daemon's own loaders.

@@ -33,6 +33,16 @@ pub struct Wan {
     pub gateway6: Option<IpAddr>,
 }
 
+impl Wan {
+    /// The channel as `--wan` takes it: `IF=GATEWAY` (IPv4 first), or `IF`.
+    pub fn flag(&self) -> String {
+        match self.gateway.or(self.gateway6) {
+            Some(g) => format!("{}={g}", self.interface),
+            None => self.interface.clone(),
+        }
+    }
+}
+
 /// What the settings are made of.
 #[derive(Debug, Clone)]
 pub struct Settings {
