@@ -7,9 +7,10 @@
 //!
 //! Timing (defaults): a round every 100 ms, probes time out at 300 ms, down after 3
 //! unanswered rounds → a dead channel is noticed 0.5–0.6 s after it dies (sooner when the
-//! datapath's passive signal already saw SYNs go unanswered; at the next tick when the
-//! link loses carrier, read over rtnetlink), and the switch itself is a route replace
-//! plus a conntrack flush (a few ms).
+//! datapath's passive signal already saw SYNs go unanswered). A link that loses carrier
+//! is known from the kernel's rtnetlink link event as it happens (the carrier is also
+//! polled each round, in case an event was missed), and the switch itself is a route
+//! replace plus a conntrack flush (a few ms).
 
 pub mod config;
 pub mod health;
@@ -56,6 +57,21 @@ struct Channel {
 /// are missing (the kernel drops a link's routes when it goes down; a PPPoE or LTE
 /// interface comes back as a new one).
 const RESTORE_EVERY: Duration = Duration::from_secs(5);
+
+/// The kernel's link events, or none (polling only) when they cannot be had.
+fn open_link_events() -> Option<route::LinkEvents> {
+    route::LinkEvents::open()
+        .map_err(|e| warn!("link events: {e}: carrier polled each round instead"))
+        .ok()
+}
+
+/// The next link event; pending for ever without events (the select's other arms go on).
+async fn next_link_event(links: &mut Option<route::LinkEvents>) -> Option<(u32, bool)> {
+    match links {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
+    }
+}
 
 pub struct Monitor {
     cfg: WanConfig,
@@ -149,9 +165,21 @@ impl Monitor {
         let mut restore_tick = tokio::time::interval(RESTORE_EVERY);
         restore_tick.reset();
         let mut seq: u16 = 0;
+        let mut links = open_link_events();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                ev = next_link_event(&mut links) => match ev {
+                    Some((index, up)) => {
+                        if let Some(i) = self.channels.iter().position(|c| c.ifindex == index) {
+                            self.carrier_is(i, Some(up)).await;
+                        }
+                    }
+                    None => {
+                        warn!("link events ended: carrier polled each round until they are back");
+                        links = None;
+                    }
+                },
                 _ = tick.tick() => {
                     seq = seq.wrapping_add(1);
                     let timeout = self.cfg.timeout();
@@ -169,6 +197,9 @@ impl Monitor {
                     }
                 }
                 _ = restore_tick.tick() => {
+                    if links.is_none() {
+                        links = open_link_events();
+                    }
                     for i in 0..self.channels.len() {
                         if self.channels[i].carrier == Some(true) {
                             self.restore(i).await;
@@ -189,8 +220,9 @@ impl Monitor {
         self.publish();
     }
 
-    /// One netlink request per channel per tick: a lost carrier takes its channel down
-    /// without waiting for probes to time out.
+    /// One netlink request per channel per tick: the link events say a lost carrier at
+    /// once; this catches what they missed (an overflowed socket, an interface made
+    /// again under the same name) within a round.
     async fn check_carriers(&mut self) {
         for i in 0..self.channels.len() {
             // The interface may have been made again under the same name (PPPoE, LTE).
@@ -200,19 +232,25 @@ impl Monitor {
                 self.renew(i, ifindex);
             }
             let up = self.router.carrier(ifindex).await;
-            let was = std::mem::replace(&mut self.channels[i].carrier, up);
-            let Some(up) = up else {
-                continue;
-            };
-            if up && was != Some(true) && was.is_some() {
-                // Back from down: what the kernel dropped meanwhile goes back first, so
-                // the probes find their way out.
-                self.restore(i).await;
-            }
-            let now = Instant::now();
-            if let Some(tr) = self.channels[i].health.carrier(up, now, &self.thresholds) {
-                self.transition(i, tr).await;
-            }
+            self.carrier_is(i, up).await;
+        }
+    }
+
+    /// A channel's carrier as just read or told: a lost carrier takes its channel down
+    /// without waiting for probes to time out; a carrier back restores its routes.
+    async fn carrier_is(&mut self, i: usize, up: Option<bool>) {
+        let was = std::mem::replace(&mut self.channels[i].carrier, up);
+        let Some(up) = up else {
+            return;
+        };
+        if up && was != Some(true) && was.is_some() {
+            // Back from down: what the kernel dropped meanwhile goes back first, so
+            // the probes find their way out.
+            self.restore(i).await;
+        }
+        let now = Instant::now();
+        if let Some(tr) = self.channels[i].health.carrier(up, now, &self.thresholds) {
+            self.transition(i, tr).await;
         }
     }
 

@@ -29,6 +29,55 @@ pub enum RouteError {
     NoInterface(String),
 }
 
+fn has_carrier(f: netlink_packet_route::link::LinkFlags) -> bool {
+    use netlink_packet_route::link::LinkFlags;
+    f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp)
+}
+
+/// The kernel's link events (rtnetlink's link multicast group): an interface losing its
+/// carrier is known the moment the kernel knows it, not at the next poll.
+pub struct LinkEvents {
+    /// (interface index, up with carrier) per change.
+    rx: futures_util::stream::BoxStream<'static, (u32, bool)>,
+}
+
+impl LinkEvents {
+    /// Must be called inside a tokio runtime: the netlink socket runs as a task.
+    pub fn open() -> Result<Self, RouteError> {
+        use futures_util::StreamExt as _;
+        use netlink_packet_route::RouteNetlinkMessage as M;
+        use rtnetlink::{packet_core::NetlinkPayload, sys::AsyncSocket as _};
+        let (mut conn, _handle, rx) = rtnetlink::new_connection()?;
+        conn.socket_mut()
+            .socket_mut()
+            .bind(&rtnetlink::sys::SocketAddr::new(
+                0,
+                rtnetlink::constants::RTMGRP_LINK,
+            ))?;
+        tokio::spawn(conn);
+        let rx = rx
+            .filter_map(|(msg, _)| async move {
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(M::NewLink(l)) => {
+                        Some((l.header.index, has_carrier(l.header.flags)))
+                    }
+                    // A removed interface has no carrier.
+                    NetlinkPayload::InnerMessage(M::DelLink(l)) => Some((l.header.index, false)),
+                    _ => None,
+                }
+            })
+            .boxed();
+        Ok(LinkEvents { rx })
+    }
+
+    /// The next change. `None`: the socket is gone (e.g. its buffer overflowed); open
+    /// another.
+    pub async fn next(&mut self) -> Option<(u32, bool)> {
+        use futures_util::StreamExt as _;
+        self.rx.next().await
+    }
+}
+
 /// What routing needs to know of a channel.
 #[derive(Debug, Clone)]
 pub struct ChannelRoute {
@@ -132,11 +181,9 @@ impl Router {
     /// Whether the interface is up with carrier (`None`: could not tell).
     pub async fn carrier(&self, ifindex: u32) -> Option<bool> {
         use futures_util::TryStreamExt;
-        use netlink_packet_route::link::LinkFlags;
         let mut links = self.handle.link().get().match_index(ifindex).execute();
         let link = links.try_next().await.ok()??;
-        let f = link.header.flags;
-        Some(f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp))
+        Some(has_carrier(link.header.flags))
     }
 
     /// Points the main table's default routes at this channel.

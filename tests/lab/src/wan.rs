@@ -44,6 +44,8 @@ impl Fault {
 
 /// The ISP namespace's nftables table that drops everything (`Fault::Loss`).
 const LOSS_TABLE: &str = "og_fault_loss";
+/// The ISP namespace's nftables table that drops a share of the frames at random.
+const RANDOM_LOSS_TABLE: &str = "og_fault_random_loss";
 
 fn isp_uplink(isp: Role) -> (std::net::Ipv4Addr, std::net::Ipv6Addr) {
     if isp == Role::IspPrimary {
@@ -76,6 +78,26 @@ impl Lab {
             }
         };
         self.ip_batch(isp, &script)
+    }
+
+    /// Drops `pct` percent of the frames from the gateway at `isp`'s ingress, at random
+    /// (nftables `numgen random`: this kernel has no netem). `pct` 0 takes it away.
+    pub fn random_loss(&self, isp: Role, pct: u32) -> Result<()> {
+        let mut del = self.command(isp, "nft");
+        del.args(["delete", "table", "netdev", RANDOM_LOSS_TABLE]);
+        let _ = crate::netns::run(&mut del);
+        if pct == 0 {
+            return Ok(());
+        }
+        let rules = format!(
+            "table netdev {RANDOM_LOSS_TABLE} {{\n\tchain loss {{\n\t\ttype filter hook ingress device \"{}\" priority 0; policy accept;\n\t\tnumgen random mod 100 < {pct} drop\n\t}}\n}}\n",
+            addr::ISP_DOWN_IF
+        );
+        let mut cmd = self.command(isp, "nft");
+        cmd.args(["-f", "-"]);
+        crate::netns::run_with_input(&mut cmd, &rules)
+            .context("nft random loss")
+            .map(drop)
     }
 
     /// Undoes `fault` on `isp`.

@@ -1,6 +1,9 @@
 //! `bench failover`: time from a fault on the primary channel to the first new connection
 //! over the backup, seen by a prober on a lab PC opening a connection every 10 ms; then
-//! restore the primary and check traffic comes back once, with no flapping.
+//! restore the primary and check traffic comes back once, with no flapping. Each fault
+//! kind's median is a RESULT field of its own (`link_down_median_ms`, …). Then the
+//! robustness rows: the primary loses 10% and 30% of its packets at random for
+//! `--loss-seconds` (default 120) each, and every failover meanwhile is a false one.
 //!
 //! Peer in the same run: keepalived (Debian's), set up the way WAN failover with it is
 //! usually done — a `vrrp_script` pinging a target beyond the ISP through the primary
@@ -163,6 +166,23 @@ fn start_keepalived(lab: &Lab) -> anyhow::Result<Keepalived> {
     Ok(Keepalived(ka))
 }
 
+/// Each fault kind's median, as RESULT fields (`{prefix}link_down_median_ms`,
+/// `loss_…`, `blackhole_…`).
+fn kind_medians(prefix: &str, results: &[(Fault, Sample)]) -> String {
+    results
+        .iter()
+        .map(|(f, s)| {
+            let mut v = s.failover_ms.clone();
+            format!(
+                "\"{prefix}{}_median_ms\": {:.1}",
+                f.name().trim_start_matches("upstream_"),
+                crate::median(&mut v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn summarize(name: &str, results: &[(Fault, Sample)]) -> (f64, f64, usize, usize, usize) {
     let mut all: Vec<f64> = Vec::new();
     let (mut failbacks, mut flaps) = (0, 0);
@@ -203,6 +223,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .map(|w| w[1].parse())
         .transpose()?
         .unwrap_or(runs);
+    let loss_s: u64 = args
+        .windows(2)
+        .find(|w| w[0] == "--loss-seconds")
+        .map(|w| w[1].parse())
+        .transpose()?
+        .unwrap_or(120);
     let bin = PathBuf::from(
         std::env::var("OFFICEGATE_BIN").context("OFFICEGATE_BIN (set by cargo xtask bench)")?,
     );
@@ -220,9 +246,27 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     let og = Officegate::start(&lab, &bin, &config, &lab_policy(&lab, "", &[]))?;
     let ours = run_all(&lab, runs)?;
-    let switches = og.wan_status(0)?["status"]["switches"]
-        .as_u64()
-        .unwrap_or(0);
+    let switches_of = |og: &Officegate| -> anyhow::Result<u64> {
+        Ok(og.wan_status(0)?["status"]["switches"]
+            .as_u64()
+            .unwrap_or(0))
+    };
+    let switches = switches_of(&og)?;
+    // Robustness: a primary that loses 10% and then 30% of its packets at random, for
+    // `loss_s` each. Loss is not death: the office should stay where it is (with the
+    // default thresholds, down needs 3 probe rounds in a row with all 3 probes lost).
+    let mut false_failovers = Vec::new();
+    for pct in [10, 30] {
+        let before = switches_of(&og)?;
+        lab.random_loss(Role::IspPrimary, pct)?;
+        std::thread::sleep(Duration::from_secs(loss_s));
+        lab.random_loss(Role::IspPrimary, 0)?;
+        // A failover during the loss shows as a switch away (and later one back).
+        std::thread::sleep(Duration::from_secs(1));
+        let n = switches_of(&og)? - before;
+        eprintln!("  random loss {pct}% for {loss_s} s: {n} switches");
+        false_failovers.push(n.div_ceil(2));
+    }
     drop(og);
     let _ = std::fs::remove_dir_all(&pin_dir);
     drop(lab);
@@ -243,10 +287,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     println!("officegate switches: {switches} for {n} fault/restore cycles");
     println!(
-        "RESULT failover {{\"median_ms\": {med:.0}, \"max_ms\": {max:.0}, \"runs\": {n}, \"fault_kinds\": {}, \"failbacks\": {failbacks}, \"flaps\": {}, \"keepalived_median_ms\": {kmed:.0}, \"keepalived_max_ms\": {kmax:.0}, \"keepalived_runs\": {kn}, \"keepalived_failbacks\": {kfailbacks}, \"keepalived_flaps\": {kflaps}, \"ratio\": {:.3}}}",
+        "RESULT failover {{\"median_ms\": {med:.0}, \"max_ms\": {max:.0}, \"runs\": {n}, \"fault_kinds\": {}, \"failbacks\": {failbacks}, \"flaps\": {}, \"keepalived_median_ms\": {kmed:.0}, \"keepalived_max_ms\": {kmax:.0}, \"keepalived_runs\": {kn}, \"keepalived_failbacks\": {kfailbacks}, \"keepalived_flaps\": {kflaps}, \"ratio\": {:.3}, {}, {}, \"false_failovers_loss10\": {}, \"false_failovers_loss30\": {}, \"loss_seconds\": {loss_s}}}",
         Fault::ALL.len(),
         flaps + extra_switches,
-        med / kmed
+        med / kmed,
+        kind_medians("", &ours),
+        kind_medians("keepalived_", &peer),
+        false_failovers[0],
+        false_failovers[1],
     );
     Ok(())
 }
