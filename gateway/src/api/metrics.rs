@@ -54,6 +54,25 @@ struct Reason {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: String,
+}
+
+/// This process's resident memory in bytes: (anonymous, file-backed), from
+/// `/proc/self/status` (0 where the kernel does not say).
+fn own_rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 type Gaugef = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 /// Prometheus metrics (OpenMetrics text): per-PC bytes, DNS queries by verdict, cache
@@ -167,6 +186,29 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Result<impl IntoRespons
         "store_dropped_records",
         "Records (queries, events, traffic) the database writer could not keep: queue full or writes failing",
         lost,
+    );
+
+    // The daemon's own memory: what the kernel holds for it (anonymous = heap, stacks;
+    // file = mapped pages of the binary and the database, which the kernel may drop), and
+    // the writer's page cache's share of the heap (bounded by its cache_size): what is
+    // left is what the daemon's own tables hold, and must stay flat.
+    let (anon, file) = own_rss();
+    let rss = Family::<Kind, Gauge>::default();
+    reg.register(
+        "process_resident_memory_bytes",
+        "Resident memory of the daemon, by kind (anonymous: heap and stacks; file: mapped files)",
+        rss.clone(),
+    );
+    for (kind, v) in [("anonymous", anon), ("file", file)] {
+        rss.get_or_create(&Kind { kind: kind.into() })
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    let cache: Gauge = Gauge::default();
+    cache.set(i64::try_from(crate::store::writer_cache_bytes()).unwrap_or(i64::MAX));
+    reg.register(
+        "store_writer_cache_bytes",
+        "Heap held by the database writer's page cache (grows to its 256 MiB bound with the database, then stays)",
+        cache,
     );
 
     if let Ok(s) = crate::wan::status::read(&st.storage_dir) {

@@ -37,6 +37,7 @@ mod tests;
 mod writer;
 
 pub use conn::{DB_FILE, open_read, open_rw_in};
+pub use writer::cache_bytes as writer_cache_bytes;
 pub use devices::{DeviceSeen, SeenDevice, seen_devices};
 pub use event::{Event, recent_events};
 pub use log::{Query, QueryFilter, queries};

@@ -24,6 +24,15 @@ use super::{
     stats::{self, Ingest, Memo},
 };
 
+/// Bytes the writer's page cache holds after its last commit (`/metrics`): it grows to
+/// its `cache_size` (`conn.rs`) as the database does, then stays.
+static CACHE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes the writer's page cache holds now.
+pub fn cache_bytes() -> u64 {
+    CACHE_BYTES.load(Ordering::Relaxed)
+}
+
 /// Tries of one batch before its records are dropped (and counted).
 const COMMIT_TRIES: u32 = 4;
 
@@ -170,6 +179,21 @@ fn writer(
             std::thread::sleep(Duration::from_millis(100 << tries));
         }
         checkpointer.unpark();
+        let (mut used, mut highest) = (0, 0);
+        // SAFETY: the handle is this thread's open connection; sqlite3_db_status only
+        // reads its counters into the two integers.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                &mut used,
+                &mut highest,
+                0,
+            )
+        };
+        if rc == rusqlite::ffi::SQLITE_OK {
+            CACHE_BYTES.store(u64::try_from(used).unwrap_or(0), Ordering::Relaxed);
+        }
         for w in batch {
             if let Write::Sync(done) = w {
                 let _ = done.send(());

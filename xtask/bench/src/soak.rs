@@ -73,6 +73,76 @@ fn footprint(pid: Option<u32>) -> (u64, usize) {
     (rss, fds)
 }
 
+/// One reading of the daemon's memory (kB): anonymous (heap, stacks), and the part of
+/// it the database writer's page cache holds, from `/metrics`.
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    pid: u32,
+    anon: u64,
+    sqlite: u64,
+}
+
+impl Memory {
+    fn read(lab: &Lab, pid: Option<u32>) -> Option<Memory> {
+        let pid = pid?;
+        let anon = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("RssAnon:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
+        let url = format!("http://{}:8080/metrics", addr::GW_LAN_V4);
+        let header = format!("Authorization: Bearer {TOKEN}");
+        let text = lab
+            .sh(Role::Pc(2), &["curl", "-s", "-m", "10", "-H", &header, &url])
+            .ok()?;
+        let sqlite: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("officegate_store_writer_cache_bytes "))
+            .and_then(|v| v.trim().parse().ok())?;
+        Some(Memory {
+            pid,
+            anon,
+            sqlite: sqlite / 1024,
+        })
+    }
+
+    /// What the daemon's own structures hold: the heap without the writer's page cache.
+    fn rest(&self) -> u64 {
+        self.anon.saturating_sub(self.sqlite)
+    }
+}
+
+/// Per run of the daemon (between kills): its memory after a minute's warm-up and at
+/// its end, as JSON.
+fn memory_by_run(samples: &[(f64, Memory)]) -> String {
+    let mut runs: Vec<Vec<(f64, Memory)>> = Vec::new();
+    for &(t, m) in samples {
+        match runs.last_mut() {
+            Some(r) if r[0].1.pid == m.pid => r.push((t, m)),
+            _ => runs.push(vec![(t, m)]),
+        }
+    }
+    let runs: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let t0 = r[0].0;
+            let warm = r.iter().find(|(t, _)| t - t0 >= 60.0)?.1;
+            let (t_end, end) = *r.last()?;
+            Some(format!(
+                "{{\"minutes\": {:.1}, \"anon_kb\": [{}, {}], \"sqlite_kb\": [{}, {}], \"rest_kb\": [{}, {}]}}",
+                (t_end - t0) / 60.0,
+                warm.anon,
+                end.anon,
+                warm.sqlite,
+                end.sqlite,
+                warm.rest(),
+                end.rest()
+            ))
+        })
+        .collect();
+    format!("[{}]", runs.join(", "))
+}
+
 /// A python3 script run in `role`'s namespace, in the background.
 fn python(lab: &Lab, role: Role, script: &str, args: &[String]) -> anyhow::Result<Child> {
     Ok(lab
@@ -330,6 +400,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         );
         let ns = lab.netns_path(Role::Pc(pc));
         let target = std::net::SocketAddr::new(addr::GW_LAN_V4.into(), 53);
+        let begun = start;
         loaders.push(std::thread::spawn(move || {
             let mut round = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -342,7 +413,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     })
                     .collect();
                 round += 1;
+                let at = begun.elapsed().as_secs_f64();
                 if let Ok(b) = blast(&ns, target, &queries, 10.0, Some(qps / 2.0)) {
+                    if b.answered * 100 < b.sent * 97 {
+                        eprintln!(
+                            "soak: pc{pc} round at {at:.0} s: {} of {} answered",
+                            b.answered, b.sent
+                        );
+                    }
                     sent.fetch_add(b.sent, Ordering::Relaxed);
                     answered.fetch_add(b.answered, Ordering::Relaxed);
                     servfail.fetch_add(b.servfail, Ordering::Relaxed);
@@ -355,6 +433,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (mut wan_cycles, mut kills, mut edits_ok, mut edits) = (0u32, 0u32, 0u32, 0u32);
     let (mut logins, mut logins_ok) = (0u32, 0u32);
     let mut mid = (0, 0);
+    let mut memory: Vec<(f64, Memory)> = Vec::new();
+    let mut t_memory = 0.0;
+    // From SIGKILL to the new daemon saying it is ready: DNS goes unanswered meanwhile.
+    let mut restarts_s: Vec<f64> = Vec::new();
+    // (seconds into the soak, HTTP status; 0: no answer) of each failed admin login.
+    let mut login_failures: Vec<String> = Vec::new();
     let next = |every: f64, last: &mut f64| {
         let t = start.elapsed().as_secs_f64();
         let due = t - *last >= every;
@@ -370,7 +454,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     while left() > 0.0 {
         std::thread::sleep(Duration::from_millis(500));
         let t = start.elapsed();
+        if next(30.0, &mut t_memory)
+            && let Some(m) = Memory::read(&lab, og.pid())
+        {
+            memory.push((t.as_secs_f64(), m));
+        }
         if kills < 2 && t >= kill_at[kills as usize] {
+            if let Some(m) = Memory::read(&lab, og.pid()) {
+                memory.push((t.as_secs_f64(), m));
+            }
             if kills == 0 {
                 mid = footprint(og.pid());
             }
@@ -380,7 +472,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             if let Some((_, good)) = broken.take() {
                 std::fs::write(&policy_path, good)?;
             }
+            let down = Instant::now();
             og.restart()?;
+            restarts_s.push(down.elapsed().as_secs_f64());
             kills += 1;
         }
         if next(120.0, &mut t_wan) && t.as_secs() > 0 {
@@ -422,8 +516,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         if next(30.0, &mut t_login) {
             logins += 1;
             let body = format!("{{\"name\":\"{}\",\"password\":\"{}\"}}", ADMIN.0, ADMIN.1);
-            if api(&lab, "POST", "/api/v1/login", Some(&body), false) == 200 {
-                logins_ok += 1;
+            match api(&lab, "POST", "/api/v1/login", Some(&body), false) {
+                200 => logins_ok += 1,
+                code => {
+                    eprintln!("soak: admin login at {:.0} s: HTTP {code}", t.as_secs_f64());
+                    login_failures.push(format!("[{:.0}, {code}]", t.as_secs_f64()));
+                }
             }
         }
     }
@@ -441,6 +539,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // The last counters reach the store within a flush.
     std::thread::sleep(Duration::from_secs(5));
     let (rss1, fds1) = footprint(og.pid());
+    if let Some(m) = Memory::read(&lab, og.pid()) {
+        memory.push((start.elapsed().as_secs_f64(), m));
+    }
     let hours = start.elapsed().as_secs_f64() / 3600.0;
     let db_mb_per_hour = (db_size() as f64 - db0 as f64) / 1e6 / hours;
     let bytes = bytes_per_pc(&og, &db, lab.dir())?;
@@ -456,17 +557,27 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         answered.load(Ordering::Relaxed),
         servfail.load(Ordering::Relaxed),
     );
+    let (bytes_store, bytes_live) = bytes
+        .iter()
+        .fold((0u64, 0u64), |(s, l), (_, stored, live)| (s + stored, l + live));
+    let fds_max = fds0.max(mid.1).max(fds1);
     let per_pc: Vec<String> = bytes
         .iter()
         .map(|(pc, stored, live)| format!("\"{pc}\": [{stored}, {live}]"))
         .collect();
     println!(
-        "RESULT soak {{\"minutes\": {minutes}, \"qps_target\": {qps}, \"queries_sent\": {sent}, \"queries_answered\": {answered}, \"answered_ratio\": {:.5}, \"servfail\": {servfail}, \"querylog_rows\": {logged}, \"querylog_vs_answered\": {:.5}, \"bytes_store_vs_datapath\": {{{}}}, \"rss_kb\": [{rss0}, {}, {rss1}], \"fds\": [{fds0}, {}, {fds1}], \"db_mb_per_hour\": {db_mb_per_hour:.1}, \"logins\": {logins}, \"logins_ok\": {logins_ok}, \"wan_cycles\": {wan_cycles}, \"kills\": {kills}, \"policy_edits\": {edits}, \"policy_edits_ok\": {edits_ok}}}",
+        "RESULT soak {{\"minutes\": {minutes}, \"qps_target\": {qps}, \"queries_sent\": {sent}, \"queries_answered\": {answered}, \"answered_ratio\": {:.5}, \"servfail\": {servfail}, \"querylog_rows\": {logged}, \"querylog_vs_answered\": {:.5}, \"bytes_store_vs_datapath\": {{{}}}, \"rss_kb\": [{rss0}, {}, {rss1}], \"fds\": [{fds0}, {}, {fds1}], \"memory_by_run\": {}, \"queries_sent_legit\": {sent}, \"servfail_own\": {servfail}, \"bytes_store\": {bytes_store}, \"bytes_interfaces\": {bytes_live}, \"rss_start_mb\": {:.1}, \"rss_mid_mb\": {:.1}, \"rss_end_mb\": {:.1}, \"db_growth_mb_per_h\": {db_mb_per_hour:.1}, \"fds_max\": {fds_max}, \"admin_login_ok\": {}, \"db_mb_per_hour\": {db_mb_per_hour:.1}, \"logins\": {logins}, \"logins_ok\": {logins_ok}, \"login_failures\": [{}], \"wan_cycles\": {wan_cycles}, \"kills\": {kills}, \"restart_s\": {restarts_s:.1?}, \"policy_edits\": {edits}, \"policy_edits_ok\": {edits_ok}}}",
         answered as f64 / sent.max(1) as f64,
         logged as f64 / answered.max(1) as f64,
         per_pc.join(", "),
         mid.0,
         mid.1,
+        memory_by_run(&memory),
+        rss0 as f64 / 1024.0,
+        mid.0 as f64 / 1024.0,
+        rss1 as f64 / 1024.0,
+        logins > 0 && logins_ok == logins,
+        login_failures.join(", "),
     );
     drop(pins);
     drop(lab);
