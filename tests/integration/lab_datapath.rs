@@ -337,8 +337,8 @@ fn blocked_addresses_depend_on_the_pcs_group() {
 /// An upgrade: the daemon stopped, the PCs go on sending, a daemon started again. The
 /// programs stay attached through the gap (pinned links): pc2's counts stay exact against
 /// its interface across it, an address pc1's group blocks stays blocked (refused at once)
-/// during it; the new daemon takes the same links over, and `officegate detach` takes
-/// them off.
+/// during it, DNS fails closed (no answer, the gateway's or another resolver's); the new
+/// daemon takes the same links over, and `officegate detach` takes them off.
 #[test]
 fn the_datapath_keeps_counting_and_blocking_while_the_daemon_is_down() {
     let Office {
@@ -382,6 +382,26 @@ fn the_datapath_keeps_counting_and_blocking_while_the_daemon_is_down() {
         !reaches(&lab, 1, &social),
         "still blocked, still refused at once"
     );
+    // DNS fails closed: nothing answers, neither the gateway nor another resolver (its
+    // queries are still led to the gateway) — no unfiltered answer in the gap.
+    for server in [addr::GW_LAN_V4.to_string(), addr::RESOLVER_V4.to_string()] {
+        let out = lab
+            .command(Role::Pc(1), "dig")
+            .args([
+                "+time=1",
+                "+tries=1",
+                &format!("@{server}"),
+                "news.example",
+                "A",
+            ])
+            .output()
+            .expect("dig");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.status.success() && said.contains("timed out"),
+            "DNS @{server} while the daemon is down: {said}"
+        );
+    }
     // Counted while nobody was there to read (the pinned maps are read without a daemon).
     let pc_d = link_stats(&lab, Role::Pc(2), addr::PC_IF)
         .unwrap()

@@ -707,3 +707,27 @@ fn a_rule_removed_from_a_stale_listing_is_the_one_listed() {
     }
     assert_eq!(admin(&o, "DELETE", &stale), 409);
 }
+
+/// A database writer slow to let go (in the soak, the daemon's own writer starved of CPU
+/// held the lock past the API's 5 s wait: the admin's log-in failed with an internal
+/// error) must not fail the log-in: it waits the lock out and succeeds.
+#[test]
+fn a_login_waits_out_a_database_held_by_a_slow_writer() {
+    let o = office_with_api();
+    add_user(&o, "boss", "admin", None, "a long passphrase");
+    let db = o.lab.dir().join("state/officegate.db");
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut conn = rusqlite::Connection::open(&db).unwrap();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(7));
+        tx.commit().unwrap();
+    });
+    held.recv().unwrap();
+    let (code, reply) = login(&o, "boss", "a long passphrase");
+    holder.join().unwrap();
+    assert_eq!(code, 200, "{reply}\n{}", o.og.log_text());
+}

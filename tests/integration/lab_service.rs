@@ -280,10 +280,18 @@ fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
     let asked = asked.wait_with_output().expect("init on a terminal");
     let said = String::from_utf8_lossy(&asked.stdout).into_owned();
     assert!(asked.status.success(), "{said}");
-    for question in ["LAN interface", "Internet channels", "Time zone", "Write them?"] {
+    for question in [
+        "LAN interface",
+        "Internet channels",
+        "Time zone",
+        "Write them?",
+    ] {
         assert!(said.contains(question), "{question} in\n{said}");
     }
-    assert!(said.contains("`Nowhere/Atlantis` is not a time zone"), "{said}");
+    assert!(
+        said.contains("`Nowhere/Atlantis` is not a time zone"),
+        "{said}"
+    );
     let settings = std::fs::read_to_string(asked_dir.join("officegate.toml")).unwrap();
     assert!(settings.contains("lan_interface = \"lan0\""), "{settings}");
     assert!(settings.contains("interface = \"wan1\""), "{settings}");

@@ -32,9 +32,11 @@ const PACKAGES: &[&str] = &[
     // inspection and benchmark anchors
     "bpftool",
     "xdp-tools",
-    // the benchmarks' peers: failover (keepalived), DNS (dnsmasq; unbound is above)
+    // the benchmarks' peers: failover (keepalived), DNS (dnsmasq, dnsdist; unbound is
+    // above)
     "keepalived",
     "dnsmasq-base",
+    "dnsdist",
     // the browser tests: headless Chromium driven by playwright-core (web/)
     "chromium",
     "fonts-dejavu-core",

@@ -94,14 +94,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether SQLite gave up waiting for the database (another writer held it past the
+/// wait): the request may succeed if tried again, so it is no fault of the gateway's.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The answer to a database that stayed busy past the wait (logged: it says the box is
+/// overloaded).
+fn unavailable(e: &rusqlite::Error) -> ApiError {
+    tracing::warn!("API: the database stayed busy: {e}");
+    ApiError::Unavailable("the database is busy; try again in a moment".into())
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match &e {
+            StoreError::Sqlite { source, .. } if busy(source) => unavailable(source),
+            _ => ApiError::internal(e),
+        }
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        if busy(&e) {
+            return unavailable(&e);
+        }
         ApiError::internal(e)
     }
 }
@@ -124,6 +146,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::BadLogin => ApiError::Unauthorized(e.to_string()),
             AuthError::Locked => ApiError::TooManyRequests(e.to_string()),
+            AuthError::Db(db) if busy(&db) => unavailable(&db),
             AuthError::Db(_) | AuthError::Hash(_) => ApiError::internal(e),
             AuthError::Exists(_) => ApiError::Conflict(e.to_string()),
             AuthError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),

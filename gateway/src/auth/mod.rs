@@ -56,7 +56,19 @@ pub enum AuthError {
     Hash(String),
 }
 
+/// How long a write of the API (a log-in, a session, an admin's action) waits for the
+/// database: the daemon's own writer, starved of CPU on a saturated box, can hold it for
+/// seconds, and an admin's click must not fail for that. Under the API's 30 s request
+/// limit.
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Opens the database in `dir` for reading and writing (creating and migrating it).
 pub fn open(dir: &Path) -> Result<Connection, crate::store::StoreError> {
-    crate::store::open_rw_in(dir)
+    let conn = crate::store::open_rw_in(dir)?;
+    conn.busy_timeout(WRITE_WAIT)
+        .map_err(|source| crate::store::StoreError::Sqlite {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    Ok(conn)
 }

@@ -42,9 +42,12 @@ fn load_policy(
             .map(|(f, _)| f.clone())
             .collect::<Vec<_>>(),
     );
+    let (names, name_bytes) = policy.name_sets();
     info!(
         ms = started.elapsed().as_millis() as u64,
         rules = report.files.iter().map(|(_, s)| s.accepted).sum::<usize>(),
+        names,
+        name_bytes,
         "policy loaded"
     );
     // The downloaded copies of URL lists are among the files: a fresh download is noticed

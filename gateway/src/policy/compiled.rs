@@ -411,6 +411,34 @@ impl Policy {
             })
     }
 
+    /// The names the policy's lists hold and the bytes their sets take (each list file
+    /// once, however many lists and categories share it; rules' own names too): the
+    /// memory per blocked name, measured rather than guessed from RSS.
+    pub fn name_sets(&self) -> (usize, usize) {
+        let mut seen = std::collections::HashSet::new();
+        let (mut names, mut bytes) = (0, 0);
+        for l in self.lists.iter().chain(&self.categories) {
+            for (_, c) in &l.files {
+                if seen.insert(std::sync::Arc::as_ptr(c)) {
+                    for set in [&c.block.names, &c.allow.names] {
+                        names += set.len();
+                        bytes += set.heap_bytes();
+                    }
+                }
+            }
+        }
+        for set in self
+            .groups
+            .iter()
+            .flat_map(|g| g.rules.iter().map(|r| &r.domains))
+            .chain(self.exceptions.iter().map(|e| &e.domains))
+        {
+            names += set.len();
+            bytes += set.heap_bytes();
+        }
+        (names, bytes)
+    }
+
     pub fn lists(&self) -> &[NamedList] {
         &self.lists
     }

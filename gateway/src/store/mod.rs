@@ -37,7 +37,6 @@ mod tests;
 mod writer;
 
 pub use conn::{DB_FILE, open_read, open_rw_in};
-pub use writer::cache_bytes as writer_cache_bytes;
 pub use devices::{DeviceSeen, SeenDevice, seen_devices};
 pub use event::{Event, recent_events};
 pub use log::{Query, QueryFilter, queries};
@@ -47,6 +46,7 @@ pub use stats::{
     top_sites, traffic_series, unexplained, usage_in,
 };
 use writer::Write;
+pub use writer::cache_bytes as writer_cache_bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

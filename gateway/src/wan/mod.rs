@@ -334,7 +334,7 @@ impl Monitor {
             State::Down | State::Flapping => warn!("{msg}"),
             _ => info!("{msg}"),
         }
-        self.store.event(Event {
+        let event = Event {
             at_ms: now_ms(),
             source: "wan".into(),
             kind: kind.into(),
@@ -345,9 +345,12 @@ impl Monitor {
                 "loss_pct": f.loss_pct, "latency_ms": f.latency_ms,
                 "suspect": ch.health.suspect(),
             }),
-        });
+        };
         let why = format!("{} is {:?}: {}", ch.cfg.name, tr.to, tr.reason);
+        // The switch first: an event wakes the database writer, which would share the
+        // CPU with it.
         self.decide(false, &why).await;
+        self.store.event(event);
         self.publish();
     }
 

@@ -93,7 +93,10 @@ impl Memory {
         let url = format!("http://{}:8080/metrics", addr::GW_LAN_V4);
         let header = format!("Authorization: Bearer {TOKEN}");
         let text = lab
-            .sh(Role::Pc(2), &["curl", "-s", "-m", "10", "-H", &header, &url])
+            .sh(
+                Role::Pc(2),
+                &["curl", "-s", "-m", "10", "-H", &header, &url],
+            )
             .ok()?;
         let sqlite: u64 = text
             .lines()
@@ -390,13 +393,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
     );
+    // Every round: (from, to seconds into the soak, sent, answered).
+    let rounds: Arc<std::sync::Mutex<Vec<(f64, f64, u64, u64)>>> = Arc::default();
     let mut loaders = Vec::new();
     for pc in [1usize, 2] {
-        let (stop, sent, answered, servfail) = (
+        let (stop, sent, answered, servfail, rounds) = (
             stop.clone(),
             sent.clone(),
             answered.clone(),
             servfail.clone(),
+            rounds.clone(),
         );
         let ns = lab.netns_path(Role::Pc(pc));
         let target = std::net::SocketAddr::new(addr::GW_LAN_V4.into(), 53);
@@ -421,6 +427,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                             b.answered, b.sent
                         );
                     }
+                    rounds.lock().expect("rounds").push((
+                        at,
+                        begun.elapsed().as_secs_f64(),
+                        b.sent,
+                        b.answered,
+                    ));
                     sent.fetch_add(b.sent, Ordering::Relaxed);
                     answered.fetch_add(b.answered, Ordering::Relaxed);
                     servfail.fetch_add(b.servfail, Ordering::Relaxed);
@@ -436,7 +448,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut memory: Vec<(f64, Memory)> = Vec::new();
     let mut t_memory = 0.0;
     // From SIGKILL to the new daemon saying it is ready: DNS goes unanswered meanwhile.
-    let mut restarts_s: Vec<f64> = Vec::new();
+    let mut restarts: Vec<(f64, f64)> = Vec::new();
     // (seconds into the soak, HTTP status; 0: no answer) of each failed admin login.
     let mut login_failures: Vec<String> = Vec::new();
     let next = |every: f64, last: &mut f64| {
@@ -474,7 +486,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             }
             let down = Instant::now();
             og.restart()?;
-            restarts_s.push(down.elapsed().as_secs_f64());
+            restarts.push((
+                down.duration_since(start).as_secs_f64(),
+                start.elapsed().as_secs_f64(),
+            ));
             kills += 1;
         }
         if next(120.0, &mut t_wan) && t.as_secs() > 0 {
@@ -559,15 +574,26 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     let (bytes_store, bytes_live) = bytes
         .iter()
-        .fold((0u64, 0u64), |(s, l), (_, stored, live)| (s + stored, l + live));
+        .fold((0u64, 0u64), |(s, l), (_, stored, live)| {
+            (s + stored, l + live)
+        });
     let fds_max = fds0.max(mid.1).max(fds1);
+    let restarts_s: Vec<f64> = restarts.iter().map(|(a, b)| b - a).collect();
+    // The rounds no restart overlapped: what the gateway answered while it was up.
+    let (up_sent, up_answered) = rounds
+        .lock()
+        .expect("rounds")
+        .iter()
+        .filter(|(from, to, _, _)| !restarts.iter().any(|(a, b)| from < b && to > a))
+        .fold((0u64, 0u64), |(s, a), r| (s + r.2, a + r.3));
     let per_pc: Vec<String> = bytes
         .iter()
         .map(|(pc, stored, live)| format!("\"{pc}\": [{stored}, {live}]"))
         .collect();
     println!(
-        "RESULT soak {{\"minutes\": {minutes}, \"qps_target\": {qps}, \"queries_sent\": {sent}, \"queries_answered\": {answered}, \"answered_ratio\": {:.5}, \"servfail\": {servfail}, \"querylog_rows\": {logged}, \"querylog_vs_answered\": {:.5}, \"bytes_store_vs_datapath\": {{{}}}, \"rss_kb\": [{rss0}, {}, {rss1}], \"fds\": [{fds0}, {}, {fds1}], \"memory_by_run\": {}, \"queries_sent_legit\": {sent}, \"servfail_own\": {servfail}, \"bytes_store\": {bytes_store}, \"bytes_interfaces\": {bytes_live}, \"rss_start_mb\": {:.1}, \"rss_mid_mb\": {:.1}, \"rss_end_mb\": {:.1}, \"db_growth_mb_per_h\": {db_mb_per_hour:.1}, \"fds_max\": {fds_max}, \"admin_login_ok\": {}, \"db_mb_per_hour\": {db_mb_per_hour:.1}, \"logins\": {logins}, \"logins_ok\": {logins_ok}, \"login_failures\": [{}], \"wan_cycles\": {wan_cycles}, \"kills\": {kills}, \"restart_s\": {restarts_s:.1?}, \"policy_edits\": {edits}, \"policy_edits_ok\": {edits_ok}}}",
+        "RESULT soak {{\"minutes\": {minutes}, \"qps_target\": {qps}, \"queries_sent\": {sent}, \"queries_answered\": {answered}, \"answered_ratio\": {:.5}, \"answered_ratio_outside_restarts\": {:.5}, \"servfail\": {servfail}, \"querylog_rows\": {logged}, \"querylog_vs_answered\": {:.5}, \"bytes_store_vs_datapath\": {{{}}}, \"rss_kb\": [{rss0}, {}, {rss1}], \"fds\": [{fds0}, {}, {fds1}], \"memory_by_run\": {}, \"queries_sent_legit\": {sent}, \"servfail_own\": {servfail}, \"bytes_store\": {bytes_store}, \"bytes_interfaces\": {bytes_live}, \"rss_start_mb\": {:.1}, \"rss_mid_mb\": {:.1}, \"rss_end_mb\": {:.1}, \"db_growth_mb_per_h\": {db_mb_per_hour:.1}, \"fds_max\": {fds_max}, \"admin_login_ok\": {}, \"db_mb_per_hour\": {db_mb_per_hour:.1}, \"logins\": {logins}, \"logins_ok\": {logins_ok}, \"login_failures\": [{}], \"wan_cycles\": {wan_cycles}, \"kills\": {kills}, \"restart_s\": {restarts_s:.1?}, \"policy_edits\": {edits}, \"policy_edits_ok\": {edits_ok}}}",
         answered as f64 / sent.max(1) as f64,
+        up_answered as f64 / up_sent.max(1) as f64,
         logged as f64 / answered.max(1) as f64,
         per_pc.join(", "),
         mid.0,

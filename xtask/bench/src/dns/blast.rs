@@ -24,6 +24,7 @@ pub(crate) struct Blast {
     pub lost: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
 }
 
 /// Sends `queries` round-robin to `target` from inside `ns` (pinned to SENDER_CPU) for
@@ -129,6 +130,7 @@ pub(crate) fn blast(
                 lost,
                 p50_ms: pct(0.5),
                 p99_ms: pct(0.99),
+                p999_ms: pct(0.999),
             })
         })
         .join()

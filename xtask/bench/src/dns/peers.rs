@@ -1,7 +1,8 @@
 //! The servers under test, each started in the lab's gateway pinned to `SERVER_CPU`:
 //! Officegate (the daemon, one tokio worker), Unbound (1 thread, the names as
-//! `local-zone: … always_nxdomain`, as pfBlockerNG does) and dnsmasq (Pi-hole's engine,
-//! `address=/name/`), each with or without the list; their configuration and list files.
+//! `local-zone: … always_nxdomain`, as pfBlockerNG does), dnsmasq (Pi-hole's engine,
+//! `address=/name/`) and dnsdist (packet cache, suffix-match rule), each with or without
+//! the list; their configuration and list files.
 
 use std::{
     fs::File,
@@ -16,7 +17,7 @@ use officegate_lab::{
     officegate::{Officegate, lab_config, pin_dir_for},
 };
 
-use super::{DNSMASQ_PORT, SERVER_CPU, UNBOUND_PORT};
+use super::{DNSDIST_PORT, DNSMASQ_PORT, SERVER_CPU, UNBOUND_PORT};
 
 /// Writes the list in each server's own form into `dir`: `big.txt` (Officegate's list
 /// file), `unbound-list.conf`, `dnsmasq-list.conf`.
@@ -137,6 +138,66 @@ pub(super) fn start_dnsmasq(lab: &Lab, dir: &Path, with_list: bool) -> anyhow::R
     Ok(Server {
         name: "dnsmasq",
         target: SocketAddr::new(gw_ip(), DNSMASQ_PORT),
+        child: Some(child),
+        og: None,
+    })
+}
+
+/// dnsdist, the way an operator puts it in front of PCs: its packet cache before the same
+/// upstream, and the list as a suffix-match rule answering NXDOMAIN (`big.txt`, one name
+/// a line, read by its Lua configuration). Health checks off (the backend is set up), and
+/// no security poll (it would ask a resolver outside the lab).
+pub(super) fn start_dnsdist(lab: &Lab, dir: &Path, with_list: bool) -> anyhow::Result<Server> {
+    let conf = dir.join(if with_list {
+        "dnsdist.conf"
+    } else {
+        "dnsdist-empty.conf"
+    });
+    let list = if with_list {
+        format!(
+            "smn = newSuffixMatchNode()
+for line in io.lines(\"{}\") do smn:add(line) end
+addAction(SuffixMatchNodeRule(smn, true), RCodeAction(DNSRCode.NXDOMAIN))
+",
+            dir.join("big.txt").display()
+        )
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "setSecurityPollSuffix(\"\")
+setLocal(\"{gw}:{DNSDIST_PORT}\")
+setACL({{\"10.0.0.0/8\"}})
+newServer({{address=\"{up}:53\", name=\"up\"}})
+getServer(0):setUp()
+getPool(\"\"):setCache(newPacketCache(200000, {{maxTTL=86400, minTTL=0}}))
+{list}",
+            gw = addr::GW_LAN_V4,
+            up = addr::RESOLVER_V4,
+        ),
+    )?;
+    let log = File::create(dir.join("dnsdist.log"))?;
+    let child = lab
+        .command(Role::Gateway, "taskset")
+        .args([
+            "-c",
+            SERVER_CPU,
+            "dnsdist",
+            "--supervised",
+            "--disable-syslog",
+            "-C",
+        ])
+        .arg(&conf)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("spawn dnsdist")?;
+    Ok(Server {
+        name: "dnsdist",
+        target: SocketAddr::new(gw_ip(), DNSDIST_PORT),
         child: Some(child),
         og: None,
     })

@@ -13,7 +13,7 @@ use officegate_lab::{Lab, Role, officegate::pin_dir_for};
 use super::{
     NAMES,
     blast::{rcode, wait_ready},
-    peers::{Server, start_dnsmasq, start_officegate, start_unbound},
+    peers::{Server, start_dnsdist, start_dnsmasq, start_officegate, start_unbound},
     rounds::Figures,
 };
 
@@ -40,7 +40,7 @@ pub(super) fn start_all(
     let mut running: Vec<(&'static str, Server, Figures)> = Vec::new();
     let mut apply_ms = f64::NAN;
     let mut og_load_ms = f64::NAN;
-    for which in ["officegate", "unbound", "dnsmasq"] {
+    for which in ["officegate", "unbound", "dnsmasq", "dnsdist"] {
         if only.is_some_and(|o| o != which) {
             continue;
         }
@@ -48,6 +48,7 @@ pub(super) fn start_all(
             match which {
                 "officegate" => start_officegate(lab, dir, bin, with),
                 "unbound" => start_unbound(lab, dir, with),
+                "dnsdist" => start_dnsdist(lab, dir, with),
                 _ => start_dnsmasq(lab, dir, with),
             }
         };
@@ -63,6 +64,7 @@ pub(super) fn start_all(
         let t1 = wait_ready(&ns, server.target, load_limit)?;
         std::thread::sleep(Duration::from_millis(500));
         let rss1 = rss_bytes(server.pid());
+        let mut set_per_name = f64::NAN;
         let f = Figures {
             rss_per_name: rss1.saturating_sub(rss0) as f64 / NAMES as f64,
             load_ms: (t1.as_secs_f64() - t0.as_secs_f64()).max(0.0) * 1000.0,
@@ -70,19 +72,23 @@ pub(super) fn start_all(
         };
         if let Some(og) = &server.og {
             // The daemon's own figure: the policy load, lists included.
-            og_load_ms = og
-                .log_text()
-                .lines()
-                .filter(|l| l.contains("policy loaded"))
-                .filter_map(|l| l.split("ms=").nth(1))
-                .filter_map(|v| v.split_whitespace().next())
-                .filter_map(|v| {
-                    v.trim_matches(|c: char| !c.is_ascii_digit())
-                        .parse::<f64>()
-                        .ok()
-                })
-                .next_back()
-                .unwrap_or(f64::NAN);
+            let log = og.log_text();
+            og_load_ms = loaded_field(&log, "ms").unwrap_or(f64::NAN);
+            // Memory per name: the bytes the daemon's name sets take, as it reports them
+            // (RSS differences of two processes drown in allocator slack: a run read
+            // 0.0). Checked for sense, so it can never read zero again.
+            let names = loaded_field(&log, "names").unwrap_or(0.0);
+            let bytes = loaded_field(&log, "name_bytes").unwrap_or(0.0);
+            anyhow::ensure!(
+                names >= NAMES as f64,
+                "the daemon reports {names} names loaded, the list has {NAMES}"
+            );
+            let per = bytes / names;
+            anyhow::ensure!(
+                (8.0..=1000.0).contains(&per),
+                "implausible memory per name: {bytes} bytes for {names} names (a 64-bit hash each is the least)"
+            );
+            set_per_name = per;
             // A one-line change: a new name in the small list, then SIGHUP; time until
             // the name is answered blocked. Queries keep being answered meanwhile.
             let name = "newly-blocked.apply.example";
@@ -116,6 +122,7 @@ pub(super) fn start_all(
             rss1 as f64 / 1e6,
             f.load_ms
         );
+        let f = Figures { set_per_name, ..f };
         running.push((which, server, f));
     }
     Ok(Started {
@@ -123,6 +130,19 @@ pub(super) fn start_all(
         apply_ms,
         og_load_ms,
     })
+}
+
+/// A number from the daemon's last "policy loaded" log line (`key=value`).
+fn loaded_field(log: &str, key: &str) -> Option<f64> {
+    let line = log.lines().rfind(|l| l.contains("policy loaded"))?;
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .find(|(k, _)| k.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_') == key)
+        .and_then(|(_, v)| {
+            v.trim_matches(|c: char| !c.is_ascii_digit() && c != '.')
+                .parse()
+                .ok()
+        })
 }
 
 fn rss_bytes(pid: u32) -> u64 {
