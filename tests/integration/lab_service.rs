@@ -255,7 +255,8 @@ fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
     // On a terminal (a pty, from `script`), init asks: the LAN kept with Enter, both
-    // channels named (failover), a time zone it does not know asked again, then "y".
+    // channels named (failover; wan0's next hop from its route), a time zone it does not
+    // know asked again, then "y".
     let asked_dir = root.path().join("etc/asked");
     let cmd = format!(
         "{} init --upstream {resolver} --dir {} --state-dir {} --pin-dir {}",
@@ -295,6 +296,10 @@ fn the_package_installs_into_a_fresh_root_and_its_binary_runs_the_office() {
     let settings = std::fs::read_to_string(asked_dir.join("officegate.toml")).unwrap();
     assert!(settings.contains("lan_interface = \"lan0\""), "{settings}");
     assert!(settings.contains("interface = \"wan1\""), "{settings}");
+    assert!(
+        settings.contains(&format!("gateway = \"{}\"", addr::ISP1_DOWN_V4)),
+        "{settings}"
+    );
     assert!(
         settings.contains(&addr::ISP2_DOWN_V4.to_string()),
         "{settings}"

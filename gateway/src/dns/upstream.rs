@@ -236,7 +236,9 @@ impl Upstreams {
                 let x = self.exchange(up, false).await?;
                 match x.send(request.clone()).first_answer().await {
                     Ok(r) => return Ok(r),
-                    Err(e) if attempt == 1 => return Err(e),
+                    // A query that timed out says nothing of the connection (one slow
+                    // name): it stays, and the query is not sent again.
+                    Err(e) if attempt == 1 || matches!(e, NetError::Timeout) => return Err(e),
                     Err(_) => *up.main.lock().await = None,
                 }
             }
@@ -269,7 +271,9 @@ impl Upstreams {
             return Ok(x.clone());
         }
         let p = self.provider.clone();
-        let t = self.timeout;
+        // hickory's own per-request timer, a little after ours (`forward`): when both fell
+        // due at once, its timeout came first and was taken for a broken connection.
+        let t = self.timeout + Duration::from_millis(500);
         let x = match (&up.transport, tcp) {
             (_, true) => {
                 TcpClientStream::exchange(up.addr, None, t, Some(MAX_IN_FLIGHT), p).await?

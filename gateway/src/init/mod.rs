@@ -114,9 +114,28 @@ pub fn propose(
                     ),
                     None => (w.clone(), None),
                 };
+                // A channel named without its next hop takes its default routes' (the
+                // one the machine uses now), as the proposal would.
+                let via = |v4: bool| {
+                    routes
+                        .iter()
+                        .find(|r| r.interface == interface && r.gateway.is_ipv4() == v4)
+                        .map(|r| r.gateway)
+                };
+                let (gateway, gateway6) = match gateway {
+                    Some(g) if g.is_ipv4() => (Some(g), via(false)),
+                    Some(g) => (via(true), Some(g)),
+                    None => (via(true), via(false)),
+                };
+                if gateway.is_none() {
+                    bail!(
+                        "internet channel `{interface}`: no IPv4 next hop known (no default route \
+                         through it); name it: {interface}=ADDRESS"
+                    );
+                }
                 Ok(Wan {
-                    gateway: gateway.filter(IpAddr::is_ipv4),
-                    gateway6: gateway.filter(IpAddr::is_ipv6),
+                    gateway,
+                    gateway6,
                     interface,
                 })
             })
@@ -239,40 +258,47 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     // proposal's answer being the default (Enter keeps it).
     let interactive = !opts.yes && std::io::stdin().is_terminal();
     let mut opts = opts.clone();
-    let (settings, said) = loop {
-        let proposed = propose(&opts, &interfaces, &routes, &kernel);
-        if !interactive {
-            break proposed?;
-        }
-        let (lan, wans) = match &proposed {
-            Ok((s, said)) => {
-                println!("Found:");
-                for l in said {
-                    println!("  {l}");
+    let mut proposed = propose(&opts, &interfaces, &routes, &kernel);
+    let (settings, said) = if !interactive {
+        proposed?
+    } else {
+        loop {
+            let (lan, wans) = match &proposed {
+                Ok((s, said)) => {
+                    print_found(said);
+                    let wans: Vec<String> = s.wans.iter().map(Wan::flag).collect();
+                    (s.lan.clone(), wans.join(" "))
                 }
-                let wans: Vec<String> = s.wans.iter().map(Wan::flag).collect();
-                (s.lan.clone(), wans.join(" "))
+                Err(e) => {
+                    println!("{e:#}");
+                    (String::new(), opts.wans.join(" "))
+                }
+            };
+            let new_lan = ask(&format!("LAN interface, the office's PCs' side [{lan}]: "))?;
+            let new_wans = ask(&format!(
+                "Internet channels, primary first, IF or IF=GATEWAY separated by spaces [{wans}]: "
+            ))?;
+            if !new_lan.is_empty() {
+                opts.lan = Some(new_lan.clone());
             }
-            Err(e) => {
-                println!("{e:#}");
-                (String::new(), opts.wans.join(" "))
+            if !new_wans.is_empty() {
+                opts.wans = new_wans.split_whitespace().map(String::from).collect();
             }
-        };
-        let new_lan = ask(&format!("LAN interface, the office's PCs' side [{lan}]: "))?;
-        let new_wans = ask(&format!(
-            "Internet channels, primary first, IF or IF=GATEWAY separated by spaces [{wans}]: "
-        ))?;
-        if new_lan.is_empty()
-            && new_wans.is_empty()
-            && let Ok(p) = proposed
-        {
-            break p;
-        }
-        if !new_lan.is_empty() {
-            opts.lan = Some(new_lan);
-        }
-        if !new_wans.is_empty() {
-            opts.wans = new_wans.split_whitespace().map(String::from).collect();
+            let changed = !(new_lan.is_empty() && new_wans.is_empty());
+            if changed {
+                proposed = propose(&opts, &interfaces, &routes, &kernel);
+            }
+            // Taken as it stands (Enter), or as changed — shown once more — when it holds;
+            // asked again when it does not.
+            match proposed {
+                Ok((s, said)) => {
+                    if changed {
+                        print_found(&said);
+                    }
+                    break (s, said);
+                }
+                Err(e) => proposed = Err(e),
+            }
         }
     };
     let tz = match opts.time_zone.clone() {
@@ -299,10 +325,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     .map(|(p, t)| (opts.dir.join(p), t))
     .collect();
     if !interactive {
-        println!("Found:");
-        for l in &said {
-            println!("  {l}");
-        }
+        print_found(&said);
     }
     println!("Will write:");
     for (p, _) in &files {
@@ -348,6 +371,13 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         println!("The admin UI: http://{a}:8080/ — the first start logs the password of `admin`.");
     }
     Ok(())
+}
+
+fn print_found(said: &[String]) {
+    println!("Found:");
+    for l in said {
+        println!("  {l}");
+    }
 }
 
 /// Asks on the terminal; the answer's line, trimmed (empty: the default). A closed

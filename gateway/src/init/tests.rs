@@ -94,6 +94,21 @@ fn channels_named_on_the_command_line_get_failover() {
     );
     assert!(conf.contains("gateway = \"100.64.2.1\""), "{conf}");
     check(Path::new("/etc/officegate"), &written).unwrap();
+    // A channel named without its next hop takes its default route's; one with none
+    // known is an error that says how to name it.
+    let o = Options {
+        wans: vec!["wan0".into(), "wan1=100.64.2.1".into()],
+        ..opts()
+    };
+    let (s, _) = propose(&o, &ifs, &routes, &kernel).unwrap();
+    assert_eq!(s.wans[0].gateway, Some("100.64.1.1".parse().unwrap()));
+    check(Path::new("/etc/officegate"), &files(&s)).unwrap();
+    let o = Options {
+        wans: vec!["wan0".into(), "wan1".into()],
+        ..opts()
+    };
+    let e = propose(&o, &ifs, &routes, &kernel).unwrap_err().to_string();
+    assert!(e.contains("wan1=ADDRESS"), "{e}");
 }
 
 #[test]

@@ -19,7 +19,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -38,19 +38,14 @@ use officegate_lab::{
 
 use crate::dns::{blast::blast, names::wire};
 
+mod load;
+mod memory;
+
+use load::{FLOWS, FORMS, HOSTILE, Kids, python};
+use memory::{Memory, footprint, memory_by_run};
+
 const TOKEN: &str = "soak-token-0123456789abcdef0123";
 const ADMIN: (&str, &str) = ("soaker", "a soak admin password 42");
-
-/// Children killed when the soak ends, however it ends.
-struct Kids(Vec<Child>);
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// The pin directory, removed when the soak ends.
 struct Pins(PathBuf);
@@ -59,172 +54,6 @@ impl Drop for Pins {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-
-/// One process's footprint: RSS (kB) and open descriptors.
-fn footprint(pid: Option<u32>) -> (u64, usize) {
-    let Some(pid) = pid else { return (0, 0) };
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    (rss, fds)
-}
-
-/// One reading of the daemon's memory (kB): anonymous (heap, stacks), and the part of
-/// it the database writer's page cache holds, from `/metrics`.
-#[derive(Clone, Copy, Default)]
-struct Memory {
-    pid: u32,
-    anon: u64,
-    sqlite: u64,
-}
-
-impl Memory {
-    fn read(lab: &Lab, pid: Option<u32>) -> Option<Memory> {
-        let pid = pid?;
-        let anon = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("RssAnon:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
-        let url = format!("http://{}:8080/metrics", addr::GW_LAN_V4);
-        let header = format!("Authorization: Bearer {TOKEN}");
-        let text = lab
-            .sh(
-                Role::Pc(2),
-                &["curl", "-s", "-m", "10", "-H", &header, &url],
-            )
-            .ok()?;
-        let sqlite: u64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("officegate_store_writer_cache_bytes "))
-            .and_then(|v| v.trim().parse().ok())?;
-        Some(Memory {
-            pid,
-            anon,
-            sqlite: sqlite / 1024,
-        })
-    }
-
-    /// What the daemon's own structures hold: the heap without the writer's page cache.
-    fn rest(&self) -> u64 {
-        self.anon.saturating_sub(self.sqlite)
-    }
-}
-
-/// Per run of the daemon (between kills): its memory after a minute's warm-up and at
-/// its end, as JSON.
-fn memory_by_run(samples: &[(f64, Memory)]) -> String {
-    let mut runs: Vec<Vec<(f64, Memory)>> = Vec::new();
-    for &(t, m) in samples {
-        match runs.last_mut() {
-            Some(r) if r[0].1.pid == m.pid => r.push((t, m)),
-            _ => runs.push(vec![(t, m)]),
-        }
-    }
-    let runs: Vec<String> = runs
-        .iter()
-        .filter_map(|r| {
-            let t0 = r[0].0;
-            let warm = r.iter().find(|(t, _)| t - t0 >= 60.0)?.1;
-            let (t_end, end) = *r.last()?;
-            Some(format!(
-                "{{\"minutes\": {:.1}, \"anon_kb\": [{}, {}], \"sqlite_kb\": [{}, {}], \"rest_kb\": [{}, {}]}}",
-                (t_end - t0) / 60.0,
-                warm.anon,
-                end.anon,
-                warm.sqlite,
-                end.sqlite,
-                warm.rest(),
-                end.rest()
-            ))
-        })
-        .collect();
-    format!("[{}]", runs.join(", "))
-}
-
-/// A python3 script run in `role`'s namespace, in the background.
-fn python(lab: &Lab, role: Role, script: &str, args: &[String]) -> anyhow::Result<Child> {
-    Ok(lab
-        .command(role, "python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?)
-}
-
-/// UDP datagrams to random ports of the lab sites at `rate` a second: each a new flow.
-const FLOWS: &str = r#"
-import random, socket, sys, time
-rate, end = float(sys.argv[1]), time.time() + float(sys.argv[2])
-sites = ["203.0.113.10", "203.0.113.11", "203.0.113.12", "203.0.113.13"]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-n, t0 = 0, time.time()
-while time.time() < end:
-    if n < (time.time() - t0) * rate:
-        s.sendto(b"x" * 64, (random.choice(sites), random.randint(1024, 65000)))
-        n += 1
-    else:
-        time.sleep(0.001)
-"#;
-
-/// Frames from random IPv6 sources of the LAN's /64 (a PC's own MAC) at `rate` a second,
-/// and 1,100 half-open connections to DNS, the block page and the API, held.
-const HOSTILE: &str = r#"
-import os, socket, struct, sys, time
-iface, mac_s, gw_mac, dst, rate, end, gw4 = sys.argv[1:8]
-rate, end = float(rate), time.time() + float(end)
-mac = lambda t: bytes(int(b, 16) for b in t.split(":"))
-eth = mac(gw_mac) + mac(mac_s) + b"\x86\xdd"
-dst = socket.inet_pton(socket.AF_INET6, dst)
-prefix = socket.inet_pton(socket.AF_INET6, "fd0a:10::")[:8]
-held = []
-for i in range(1100):
-    c = socket.socket()
-    c.settimeout(0.2)
-    try:
-        c.connect((gw4, [53, 80, 8080][i % 3]))
-        c.send(b"GET / HTTP/1.1\r\n")
-        held.append(c)
-    except OSError:
-        c.close()
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-udp = struct.pack("!HHHH", 40000, 9, 8, 0)
-n, t0 = 0, time.time()
-while time.time() < end:
-    if n < (time.time() - t0) * rate:
-        ip6 = struct.pack("!IHBB", 6 << 28, 8, 17, 64) + prefix + os.urandom(8) + dst
-        s.send(eth + ip6 + udp)
-        n += 1
-    else:
-        time.sleep(0.001)
-"#;
-
-/// The block page's form and the API's login, each posted `rate` times a second.
-const FORMS: &str = r#"
-import http.client, sys, time
-gw, rate, end = sys.argv[1], float(sys.argv[2]), time.time() + float(sys.argv[3])
-def post(port, path, ctype, body, headers={}):
-    try:
-        c = http.client.HTTPConnection(gw, port, timeout=5)
-        c.request("POST", path, body, {"Content-Type": ctype, **headers})
-        c.getresponse().read()
-        c.close()
-    except OSError:
-        pass
-while time.time() < end:
-    t = time.time()
-    post(80, "/.officegate/request", "application/x-www-form-urlencoded",
-         "domain=social.example&reason=" + "x" * 2000, {"Host": "social.example", "Origin": "http://social.example"})
-    post(8080, "/api/v1/login", "application/json", '{"name":"admin","password":"guess"}')
-    time.sleep(max(0, 1 / rate - (time.time() - t)))
-"#;
 
 /// `curl` from pc2 to the API; the HTTP status (0: none).
 fn api(lab: &Lab, method: &str, path: &str, body: Option<&str>, auth: bool) -> u16 {
