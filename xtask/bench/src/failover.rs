@@ -211,24 +211,9 @@ fn summarize(name: &str, results: &[(Fault, Sample)]) -> (f64, f64, usize, usize
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let runs: usize = args
-        .windows(2)
-        .find(|w| w[0] == "--runs")
-        .map(|w| w[1].parse())
-        .transpose()?
-        .unwrap_or(10);
-    let peer_runs: usize = args
-        .windows(2)
-        .find(|w| w[0] == "--peer-runs")
-        .map(|w| w[1].parse())
-        .transpose()?
-        .unwrap_or(runs);
-    let loss_s: u64 = args
-        .windows(2)
-        .find(|w| w[0] == "--loss-seconds")
-        .map(|w| w[1].parse())
-        .transpose()?
-        .unwrap_or(120);
+    let runs: usize = crate::flag(args, "--runs", 10)?;
+    let peer_runs: usize = crate::flag(args, "--peer-runs", runs)?;
+    let loss_s: u64 = crate::flag(args, "--loss-seconds", 120)?;
     let bin = PathBuf::from(
         std::env::var("OFFICEGATE_BIN").context("OFFICEGATE_BIN (set by cargo xtask bench)")?,
     );

@@ -29,6 +29,19 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The value after `--name` among a benchmark's arguments, parsed; `default` without it.
+pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match args.windows(2).find(|w| w[0] == name) {
+        Some(w) => w[1]
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name} {}: {e}", w[1])),
+        None => Ok(default),
+    }
+}
+
 /// Median of a non-empty sample.
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

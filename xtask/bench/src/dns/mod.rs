@@ -50,11 +50,8 @@ const FIXED_QPS: [f64; 2] = [20_000.0, 50_000.0];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let arg = |k: &str| args.windows(2).find(|w| w[0] == k).map(|w| w[1].clone());
-    let secs: f64 = arg("--seconds")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(10.0);
-    let runs: usize = arg("--runs").map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let secs: f64 = crate::flag(args, "--seconds", 10.0)?;
+    let runs: usize = crate::flag(args, "--runs", 3)?;
     let bin = PathBuf::from(
         std::env::var("OFFICEGATE_BIN").context("OFFICEGATE_BIN (set by cargo xtask bench)")?,
     );

@@ -141,15 +141,8 @@ fn bytes_per_pc(
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let arg = |k: &str| args.windows(2).find(|w| w[0] == k).map(|w| w[1].clone());
-    let minutes: f64 = arg("--minutes")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(10.0);
-    let qps: f64 = arg("--qps")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(50_000.0);
+    let minutes: f64 = crate::flag(args, "--minutes", 10.0)?;
+    let qps: f64 = crate::flag(args, "--qps", 50_000.0)?;
     let bin = PathBuf::from(
         std::env::var("OFFICEGATE_BIN").context("OFFICEGATE_BIN (set by cargo xtask soak)")?,
     );
