@@ -121,7 +121,8 @@ pub(super) fn measure(
     }
     for (_, server, f) in servers.iter_mut() {
         // OFFICEGATE_BENCH_PERF=<file>: profile Officegate during one more run of the mix
-        // (or of OFFICEGATE_BENCH_PERF_QUERIES: allowed, blocked).
+        // (or of OFFICEGATE_BENCH_PERF_QUERIES: allowed, blocked; at
+        // OFFICEGATE_BENCH_PERF_QPS a second if set).
         if let (Some(out), Some(_)) = (std::env::var_os("OFFICEGATE_BENCH_PERF"), &server.og) {
             let q = match std::env::var("OFFICEGATE_BENCH_PERF_QUERIES").as_deref() {
                 Ok("allowed") => &files.allowed,
@@ -133,7 +134,12 @@ pub(super) fn measure(
                 .arg(&out)
                 .args(["--", "sleep", "4"])
                 .spawn()?;
-            blast(&ns, server.target, q, 5.0, None)?;
+            // OFFICEGATE_BENCH_PERF_QPS=<rate>: at that fixed rate (where the tail latency
+            // is measured) rather than as fast as it answers.
+            let rate = std::env::var("OFFICEGATE_BENCH_PERF_QPS")
+                .ok()
+                .and_then(|r| r.parse().ok());
+            blast(&ns, server.target, q, 5.0, rate)?;
             perf.wait()?;
         }
         for (k, rate) in FIXED_QPS.into_iter().enumerate() {
