@@ -5,15 +5,19 @@ use officegate_lab::{Lab, Role, addr};
 
 use super::TOKEN;
 
+/// A kB figure of `/proc/<pid>/status` (`VmRSS:`, `RssAnon:`, …).
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 /// One process's footprint: RSS (kB) and open descriptors.
 pub(super) fn footprint(pid: Option<u32>) -> (u64, usize) {
     let Some(pid) = pid else { return (0, 0) };
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+    let rss = status_kb(pid, "VmRSS:").unwrap_or(0);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     (rss, fds)
 }
@@ -30,11 +34,7 @@ pub(super) struct Memory {
 impl Memory {
     pub(super) fn read(lab: &Lab, pid: Option<u32>) -> Option<Memory> {
         let pid = pid?;
-        let anon = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("RssAnon:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
+        let anon = status_kb(pid, "RssAnon:")?;
         let url = format!("http://{}:8080/metrics", addr::GW_LAN_V4);
         let header = format!("Authorization: Bearer {TOKEN}");
         let text = lab
